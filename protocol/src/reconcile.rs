@@ -1,0 +1,1 @@
+//! Range-based set reconciliation of (time, id) items: the messages and the pure state machine.
