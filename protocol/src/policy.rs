@@ -1,0 +1,304 @@
+//! The one policy function: may this receiver get this bundle? (DESIGN §3 invariant 3, §4.2.)
+//!
+//! Every egress path of a node (gossip, addressed delivery, reconciliation, fetch by id, REST, TAXII, export,
+//! search, portal, notification) asks [`may_receive`] and does what the answer says; nothing else decides who is
+//! entitled. The function sees only the bundle's signed metadata ([`Marking`]) and a description of the receiver
+//! ([`Receiver`]), so the node, the web layer and the simulator all get the same answer for the same facts.
+//!
+//! The second rule here is [`check_reshare`]: a marking may only tighten along a chain of re-shares, except through
+//! a signed redacted derivative, and only an entitled node may re-share at all.
+
+use crate::audience::{Audience, Recipient};
+use crate::bundle::Body;
+use crate::ids::{BundleId, FederationId, GroupId, MemberId, NodeId, OrgId};
+use crate::tlp::Tlp;
+
+/// The parts of a bundle that decide who may receive it, all covered by the origin's signature.
+#[derive(Clone, Copy, Debug)]
+pub struct Marking<'a> {
+    /// The node that signed it.
+    pub origin: NodeId,
+    /// The author's organisation at the origin.
+    pub author_org: &'a OrgId,
+    /// The publishing member, if a person published it.
+    pub author_member: Option<MemberId>,
+    /// The marking.
+    pub tlp: Tlp,
+    /// The audience.
+    pub audience: &'a Audience,
+}
+
+impl<'a> Marking<'a> {
+    /// The marking of a body.
+    pub fn of(body: &'a Body) -> Self {
+        Self {
+            origin: body.origin,
+            author_org: &body.author.org,
+            author_member: body.author.member,
+            tlp: body.tlp,
+            audience: &body.audience,
+        }
+    }
+}
+
+/// A node's place in one federation, as its roster entry says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    /// The federation.
+    pub federation: FederationId,
+    /// The most restrictive marking this node may receive through the federation.
+    pub ceiling: Tlp,
+}
+
+/// A node as a receiver: its id and its roster memberships (empty when it is on no roster we hold).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeView {
+    /// The node.
+    pub id: NodeId,
+    /// Every federation roster we hold that lists it, with its ceiling there.
+    pub memberships: Vec<Membership>,
+}
+
+impl NodeView {
+    /// The node's ceiling in `federation`, if it is a member.
+    pub fn ceiling_in(&self, federation: &FederationId) -> Option<Tlp> {
+        self.memberships
+            .iter()
+            .find(|m| &m.federation == federation)
+            .map(|m| m.ceiling)
+    }
+
+    /// The node's highest ceiling in any federation we share with it: what addressed delivery may carry to it.
+    pub fn best_ceiling(&self) -> Option<Tlp> {
+        self.memberships.iter().map(|m| m.ceiling).max()
+    }
+}
+
+/// An authenticated member of a node as a receiver (a portal session or an API token acting for them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberView {
+    /// The node the member belongs to, with its memberships.
+    pub node: NodeView,
+    /// The member.
+    pub member: MemberId,
+    /// The member's organisation at that node.
+    pub org: OrgId,
+    /// The trust groups the member is an active, vetted member of.
+    pub groups: Vec<GroupId>,
+    /// The most restrictive marking this session or token may see (an API token's TLP ceiling; RED for a full
+    /// portal session).
+    pub ceiling: Tlp,
+}
+
+/// Who is asking.
+#[derive(Clone, Copy, Debug)]
+pub enum Receiver<'a> {
+    /// Anyone: a public export or an unauthenticated request.
+    Public,
+    /// Another node, receiving over the federation.
+    Node(&'a NodeView),
+    /// A person (or a token acting for them) at a node.
+    Member(&'a MemberView),
+}
+
+/// How an allowed bundle may travel to a node receiver, or be shown to a person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Carriage {
+    /// In the clear to anyone (public export, CLEAR only).
+    Public,
+    /// Shown to a person at their node.
+    Show,
+    /// Gossip among entitled roster members (CLEAR and GREEN).
+    Gossip,
+    /// Addressed delivery, encrypted to the receiving node's key (AMBER, AMBER+STRICT).
+    SealedToNode,
+    /// Addressed delivery as ciphertext that only these members' OpenPGP keys open (RED); the node carries it.
+    SealedToMembers(Vec<MemberId>),
+}
+
+/// Why a receiver is not entitled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    /// The audience keeps the bundle on its origin node.
+    #[error("the audience keeps this bundle on its origin node")]
+    LocalAudience,
+    /// Only CLEAR bundles for a federation are public.
+    #[error("only TLP:CLEAR bundles shared with a federation are public")]
+    NotPublic,
+    /// The receiving node is on no roster of the bundle's federation.
+    #[error("the receiving node is not on the bundle's federation roster")]
+    NotInFederation,
+    /// The receiving node's roster ceiling is below the marking.
+    #[error("the marking is above the receiver's ceiling")]
+    AboveCeiling,
+    /// The receiver is not named by the recipient list.
+    #[error("the receiver is not among the named recipients")]
+    NotARecipient,
+    /// A member outside the author's organisation asked for an org-only bundle.
+    #[error("the bundle is for the author's organisation only")]
+    OtherOrg,
+    /// A member of another node asked for a bundle that never left its origin.
+    #[error("the bundle is for its origin community only")]
+    OtherCommunity,
+}
+
+/// The answer of the policy function.
+pub type Decision = Result<Carriage, Denial>;
+
+/// Decides whether `receiver` may receive the bundle marked `marking`, and how it must travel. This is the only
+/// place that decides it.
+pub fn may_receive(marking: &Marking<'_>, receiver: Receiver<'_>) -> Decision {
+    match receiver {
+        Receiver::Public => match (marking.tlp, marking.audience) {
+            (Tlp::Clear, Audience::Federation(_)) => Ok(Carriage::Public),
+            _ => Err(Denial::NotPublic),
+        },
+        Receiver::Node(node) => node_decision(marking, node),
+        Receiver::Member(member) => member_decision(marking, member),
+    }
+}
+
+fn node_decision(marking: &Marking<'_>, node: &NodeView) -> Decision {
+    if node.id == marking.origin {
+        // The origin holds its own bundles; reconciliation with itself is never asked, but a restored backup is.
+        return Ok(carriage_for(marking, node.id));
+    }
+    match marking.audience {
+        Audience::Org | Audience::Community => Err(Denial::LocalAudience),
+        Audience::Federation(federation) => {
+            let ceiling = node.ceiling_in(federation).ok_or(Denial::NotInFederation)?;
+            if marking.tlp > ceiling {
+                return Err(Denial::AboveCeiling);
+            }
+            Ok(Carriage::Gossip)
+        }
+        Audience::Recipients(list) => {
+            if !list.iter().any(|recipient| recipient.node() == node.id) {
+                return Err(Denial::NotARecipient);
+            }
+            let ceiling = node.best_ceiling().ok_or(Denial::NotInFederation)?;
+            if marking.tlp > ceiling {
+                return Err(Denial::AboveCeiling);
+            }
+            Ok(carriage_for(marking, node.id))
+        }
+    }
+}
+
+/// How a bundle travels to `node` once it is entitled: the marking decides, not the audience.
+fn carriage_for(marking: &Marking<'_>, node: NodeId) -> Carriage {
+    match marking.tlp {
+        Tlp::Clear | Tlp::Green if matches!(marking.audience, Audience::Federation(_)) => Carriage::Gossip,
+        Tlp::Red => Carriage::SealedToMembers(
+            marking
+                .audience
+                .recipients()
+                .iter()
+                .filter_map(|recipient| match recipient {
+                    Recipient::Member(at, member) if *at == node => Some(*member),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => Carriage::SealedToNode,
+    }
+}
+
+fn member_decision(marking: &Marking<'_>, member: &MemberView) -> Decision {
+    if marking.tlp > member.ceiling {
+        return Err(Denial::AboveCeiling);
+    }
+    let at_origin = member.node.id == marking.origin;
+    let is_author = at_origin && marking.author_member == Some(member.member);
+    if is_author {
+        return Ok(Carriage::Show);
+    }
+    match marking.audience {
+        Audience::Org if !at_origin => Err(Denial::OtherCommunity),
+        Audience::Org if &member.org != marking.author_org => Err(Denial::OtherOrg),
+        Audience::Org => Ok(Carriage::Show),
+        Audience::Community if !at_origin => Err(Denial::OtherCommunity),
+        Audience::Community => Ok(Carriage::Show),
+        Audience::Federation(federation) => {
+            if !at_origin {
+                // The member's own node must be entitled, or the bundle should not be there at all.
+                let ceiling = member.node.ceiling_in(federation).ok_or(Denial::NotInFederation)?;
+                if marking.tlp > ceiling {
+                    return Err(Denial::AboveCeiling);
+                }
+            }
+            Ok(Carriage::Show)
+        }
+        Audience::Recipients(list) => {
+            // The author's own organisation keeps sight of what it sent, except RED, which is for named people.
+            let author_org = at_origin && &member.org == marking.author_org && marking.tlp != Tlp::Red;
+            if author_org
+                || list
+                    .iter()
+                    .any(|recipient| names_member(recipient, marking.tlp, member))
+            {
+                Ok(Carriage::Show)
+            } else {
+                Err(Denial::NotARecipient)
+            }
+        }
+    }
+}
+
+/// Whether `recipient` covers `member` for a bundle marked `tlp`. Groups and whole nodes cover their members only
+/// where the marking allows them as recipients at all (checked on decode by `check_audience`); RED is for named
+/// members only.
+fn names_member(recipient: &Recipient, tlp: Tlp, member: &MemberView) -> bool {
+    match recipient {
+        Recipient::Member(node, id) => *node == member.node.id && *id == member.member,
+        _ if tlp == Tlp::Red => false,
+        Recipient::Org(node, org) => *node == member.node.id && *org == member.org,
+        Recipient::Group(node, group) => *node == member.node.id && member.groups.contains(group),
+        Recipient::Node(node) => *node == member.node.id,
+    }
+}
+
+/// Why a re-share is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReshareError {
+    /// The re-sharing node is not entitled to the original.
+    #[error("the re-sharing node is not entitled to the original: {0}")]
+    NotEntitled(Denial),
+    /// The copy does not name the original in `derived_from`.
+    #[error("a re-share must name the original in derived_from")]
+    NoProvenance,
+    /// The copy's marking is looser than the original's and it is not a redacted derivative.
+    #[error(
+        "a re-share may only tighten the marking ({original} to {reshared}); loosening needs a redacted derivative"
+    )]
+    Loosened {
+        /// The original marking.
+        original: Tlp,
+        /// The copy's marking.
+        reshared: Tlp,
+    },
+}
+
+/// Checks a re-share: `copy` (signed by the re-sharing node) derived from `original` (whose id is `original_id`).
+/// The re-sharing node must be entitled to the original, the copy must name it, and the copy's marking may not be
+/// looser unless the copy is a redacted derivative.
+pub fn check_reshare(
+    original_id: BundleId,
+    original: &Body,
+    copy: &Body,
+    resharer: &NodeView,
+) -> Result<(), ReshareError> {
+    may_receive(&Marking::of(original), Receiver::Node(resharer)).map_err(ReshareError::NotEntitled)?;
+    let provenance = copy
+        .derived_from
+        .as_ref()
+        .filter(|p| p.original == original_id)
+        .ok_or(ReshareError::NoProvenance)?;
+    if copy.tlp < original.tlp && provenance.redaction.is_none() {
+        return Err(ReshareError::Loosened {
+            original: original.tlp,
+            reshared: copy.tlp,
+        });
+    }
+    Ok(())
+}
