@@ -75,9 +75,7 @@ pub enum DecodeError {
 /// Encodes a value canonically. Infallible for dims's own types, which contain no maps with non-text keys, no
 /// floats and no unrepresentable values.
 pub fn to_canonical<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1024);
-    ciborium::into_writer(value, &mut out).expect("dims wire types always encode to a Vec");
-    out
+    cbor4ii::serde::to_vec(Vec::with_capacity(1024), value).expect("dims wire types always encode to a Vec")
 }
 
 /// Decodes a value and accepts it only if re-encoding gives back exactly `bytes`.
@@ -93,24 +91,51 @@ pub fn from_canonical<T: Serialize + DeserializeOwned>(
             max: max_size,
         });
     }
-    let value: T =
-        ciborium::de::from_reader_with_recursion_limit(bytes, MAX_DEPTH).map_err(|e| DecodeError::Malformed {
-            what,
-            detail: describe(e),
-        })?;
+    let mut deserializer = cbor4ii::serde::Deserializer::new(BoundedReader {
+        rest: bytes,
+        depth_left: MAX_DEPTH,
+    });
+    let value = T::deserialize(&mut deserializer).map_err(|e| DecodeError::Malformed {
+        what,
+        detail: e.to_string(),
+    })?;
     if to_canonical(&value) != bytes {
         return Err(DecodeError::NonCanonical { what });
     }
     Ok(value)
 }
 
-fn describe(error: ciborium::de::Error<std::io::Error>) -> String {
-    match error {
-        ciborium::de::Error::Io(e) => format!("truncated or unreadable input ({e})"),
-        ciborium::de::Error::Syntax(offset) => format!("invalid CBOR at byte {offset}"),
-        ciborium::de::Error::Semantic(Some(offset), message) => format!("{message} (at byte {offset})"),
-        ciborium::de::Error::Semantic(None, message) => message,
-        ciborium::de::Error::RecursionLimitExceeded => format!("nested deeper than {MAX_DEPTH} levels"),
+/// A slice reader for cbor4ii with dims's nesting limit. Reading from a slice of known length also means that a
+/// declared length larger than the remaining input fails before anything is allocated for it.
+struct BoundedReader<'a> {
+    rest: &'a [u8],
+    depth_left: usize,
+}
+
+impl<'de> cbor4ii::core::dec::Read<'de> for BoundedReader<'de> {
+    type Error = std::convert::Infallible;
+
+    fn fill<'short>(&'short mut self, want: usize) -> Result<cbor4ii::core::dec::Reference<'de, 'short>, Self::Error> {
+        let available = want.min(self.rest.len());
+        Ok(cbor4ii::core::dec::Reference::Long(&self.rest[..available]))
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.rest = &self.rest[n.min(self.rest.len())..];
+    }
+
+    fn step_in(&mut self) -> bool {
+        match self.depth_left.checked_sub(1) {
+            Some(left) => {
+                self.depth_left = left;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn step_out(&mut self) {
+        self.depth_left += 1;
     }
 }
 
