@@ -22,6 +22,7 @@ pub mod ids;
 pub mod indicator;
 pub mod policy;
 pub mod reconcile;
+pub mod redact;
 pub mod samples;
 pub mod signing;
 pub mod text;
