@@ -24,6 +24,7 @@ pub mod policy;
 pub mod reconcile;
 pub mod samples;
 pub mod signing;
+pub mod stix;
 pub mod text;
 pub mod tlp;
 mod wire;
