@@ -13,11 +13,11 @@
 //! | author org, node     | `identity` objects; every object's `created_by_ref` names the author org          |
 //!
 //! Every object carries `object_marking_refs` to its TLP 2.0 marking-definition, which the bundle includes in the
-//! OASIS form, and the dims property-extension ([`super::extension`]) with what STIX cannot say. Identities and the
+//! OASIS form, and the dims property-extension (module `extension`) with what STIX cannot say. Identities and the
 //! extension definition are marked TLP:CLEAR: they say only that an org name exists at a node, which every
 //! recipient of any bundle naming it learns anyway, and one marking keeps one version of each across exports.
 //!
-//! Ids are derived from the bundle id and the object's place in it ([`super::id`]), so the same bundles always export
+//! Ids are derived from the bundle id and the object's place in it (module `id`), so the same bundles always export
 //! to the same STIX objects.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -235,6 +235,7 @@ impl<'a> Writer<'a> {
                     author_org: r.body.author.org.to_string(),
                     author_member: r.body.author.member.map(|m| m.to_string()),
                     audience: Some(AudienceExt::of(&r.body.audience)),
+                    expires: r.body.expires.map(|ms| stamp(r.bundle, "expires", ms)).transpose()?,
                     reason: r.retraction.reason.clone(),
                 }),
             ),

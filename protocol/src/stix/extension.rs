@@ -196,6 +196,8 @@ pub(crate) struct RetractionExt {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author_member: Option<String>,
     pub audience: Option<AudienceExt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
     pub reason: String,
 }
 
@@ -319,6 +321,7 @@ pub(crate) struct RetractionMeta {
     pub tlp: Tlp,
     pub author: Author,
     pub audience: Option<Audience>,
+    pub expires: Option<u64>,
     pub reason: String,
 }
 
@@ -353,6 +356,7 @@ impl Ext {
                     Some(audience) => Some(audience.to_audience()?),
                     None => None,
                 },
+                expires: optional(r.expires.as_ref(), |t| time::parse(t).ok())?,
                 reason: r.reason.clone(),
             }),
         };

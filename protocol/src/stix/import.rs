@@ -16,8 +16,8 @@
 //! * anything else is reported as unsupported.
 //!
 //! Indicators that no report, course of action or incident claims are grouped by marking into indicator bundles of
-//! at most [`MAX_INDICATORS`]; sightings likewise. Objects that carry the dims extension are regrouped into the dims
-//! bundles they came from instead, and keep that bundle's audience ([`super::extension`]).
+//! at most [`MAX_INDICATORS`](crate::content::MAX_INDICATORS); sightings likewise. Objects that carry the dims
+//! extension are regrouped into the dims bundles they came from instead, and keep that bundle's audience.
 //!
 //! The marking of a draft is the strictest marking of any object it is made from (an object without a TLP marking
 //! counts as [`ImportContext::default_tlp`]), since a marking may only ever tighten. Its audience is the one the
@@ -625,7 +625,7 @@ impl<'a> Importer<'a> {
 
     fn retraction(&mut self, source: &str, target: BundleId, meta: RetractionMeta) -> Result<Draft, ObjectError> {
         let audience = self.audience(meta.tlp, meta.audience.as_ref(), &meta.author, source)?;
-        let body = Body::new(
+        let mut body = Body::new(
             self.ctx.origin,
             meta.author,
             meta.created,
@@ -636,6 +636,7 @@ impl<'a> Importer<'a> {
                 target,
             }),
         );
+        body.expires = meta.expires;
         check_body(&body, source)?;
         Ok(Draft {
             body,

@@ -114,8 +114,10 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// Text cleaned for a dims field: line breaks normalised, other control characters replaced by spaces, surrounding
-/// space trimmed, and cut to `max` characters. `None` when nothing is left.
+/// Text made fit for a dims field: CRLF line breaks become LF, other control characters (which dims refuses) become
+/// spaces, and text over `max` characters is cut. Surrounding space is kept, so that dims text survives a round trip
+/// exactly; text that is nothing but space becomes `None`, since dims fields are never empty. The second value says
+/// what was changed, for a warning.
 pub(super) fn clean(text: &str, max: usize, multiline: bool) -> (Option<String>, Option<&'static str>) {
     let mut changed = None;
     let normalised: String = text
@@ -130,16 +132,15 @@ pub(super) fn clean(text: &str, max: usize, multiline: bool) -> (Option<String>,
             }
         })
         .collect();
-    let trimmed = normalised.trim();
-    if trimmed.is_empty() {
+    if normalised.trim().is_empty() {
         return (None, changed);
     }
-    if trimmed.chars().count() > max {
-        let mut cut: String = trimmed.chars().take(max.saturating_sub(1)).collect();
+    if normalised.chars().count() > max {
+        let mut cut: String = normalised.chars().take(max.saturating_sub(1)).collect();
         cut.push('…');
         return (Some(cut), Some("shortened to the dims limit"));
     }
-    (Some(trimmed.to_owned()), changed)
+    (Some(normalised), changed)
 }
 
 /// Every id an object refers to: the values of its `*_ref` and `*_refs` properties.
@@ -165,6 +166,10 @@ mod tests {
     fn clean_keeps_good_text_and_fixes_the_rest() {
         assert_eq!(clean("Phishing", 10, false), (Some("Phishing".to_owned()), None));
         assert_eq!(clean("  ", 10, false), (None, None));
+        assert_eq!(
+            clean(" kept as is\n", 20, true),
+            (Some(" kept as is\n".to_owned()), None)
+        );
         assert_eq!(clean("a\r\nb", 10, true), (Some("a\nb".to_owned()), None));
         assert_eq!(
             clean("a\nb", 10, false),
