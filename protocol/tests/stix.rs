@@ -1067,9 +1067,21 @@ fn a_container_takes_the_strictest_marking_of_its_parts() {
     );
 }
 
-/// A fixed sample to mutate: the export of every kind.
-fn mutation_seed() -> Vec<u8> {
-    serde_json::to_vec(&export(&sign(&origin_key(), every_kind()))).expect("serialises")
+/// A sample to mutate, chosen by `pick`: the export of every kind and its edge cases, or one of the frozen stix2
+/// samples.
+fn mutation_seed(pick: usize) -> Vec<u8> {
+    const FROZEN: [&str; 6] = [
+        "course_of_action",
+        "incident",
+        "indicators",
+        "markings",
+        "report",
+        "sighting",
+    ];
+    match pick % (FROZEN.len() + 1) {
+        0 => serde_json::to_vec(&export(&sign(&origin_key(), every_kind_and_edges()))).expect("serialises"),
+        n => std::fs::read(frozen_samples().join(format!("{}.json", FROZEN[n - 1]))).expect("a frozen sample"),
+    }
 }
 
 /// Any JSON value, a few levels deep.
@@ -1103,8 +1115,11 @@ proptest! {
     }
 
     #[test]
-    fn byte_mutations_of_an_export_never_panic(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
-        let mut bytes = mutation_seed();
+    fn byte_mutations_of_samples_never_panic(
+        pick in any::<usize>(),
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+    ) {
+        let mut bytes = mutation_seed(pick);
         for (at, byte) in edits {
             let len = bytes.len();
             bytes[at % len] = byte;
@@ -1114,10 +1129,11 @@ proptest! {
     }
 
     #[test]
-    fn value_mutations_of_an_export_never_panic(
+    fn value_mutations_of_samples_never_panic(
+        pick in any::<usize>(),
         edits in proptest::collection::vec((any::<usize>(), "[a-z_]{2,20}|pattern|object_refs|extensions|sighting_of_ref|created|object_marking_refs|count|valid_until", any_json()), 1..6),
     ) {
-        let mut bundle: Value = serde_json::from_slice(&mutation_seed()).expect("JSON");
+        let mut bundle: Value = serde_json::from_slice(&mutation_seed(pick)).expect("JSON");
         let dims_keys = ["bundle", "origin", "audience", "index", "part", "victims", "retraction", "pseudonym", "count"];
         if let Some(list) = bundle["objects"].as_array_mut() {
             for (at, key, value) in edits {
