@@ -8,7 +8,10 @@
 //! grouping parentheses (which cannot change the meaning of a pure disjunction). Each comparison becomes one value.
 //! A comparison dims cannot map (another object path, `LIKE`, `!=`) is skipped and reported, since dropping one arm
 //! of an `OR` loses detections but never adds false ones. Anything that changes the meaning of the whole pattern
-//! (`AND`, `FOLLOWEDBY`, `NOT`, qualifiers such as `WITHIN`) makes the pattern unsupported as a whole.
+//! (`AND`, `FOLLOWEDBY`, `NOT`, qualifiers such as `WITHIN`) makes the pattern unsupported as a whole, with one
+//! exception: the idiom `[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '…']`
+//! (MISP's `ip-dst`, and `src_ref` for `ip-src`) names one address and is read as that address. MISP's quoted
+//! `autonomous-system:number = '174'` is read as the number.
 //!
 //! The reader is a hand-written tokenizer and a loop, not a recursive parser: input length and the number of
 //! comparisons are bounded by the caller's limits, and nothing nests, so hostile input cannot exhaust the stack.
@@ -290,6 +293,32 @@ impl Comparison {
     }
 }
 
+/// The address in `[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '…']` (or
+/// `src_ref`, either order, IPv4 or IPv6): traffic to or from one address, which is what a dims address indicator
+/// matches. MISP writes its `ip-dst` and `ip-src` attributes this way.
+fn traffic_address(observation: &[Comparison]) -> Option<Comparison> {
+    let [first, second] = observation else {
+        return None;
+    };
+    let (kind, value) = if first.path.ends_with(".type") {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    let reference = kind.path.strip_suffix(".type")?;
+    let same_reference = value.path.strip_suffix(".value") == Some(reference);
+    let traffic = matches!(reference, "network-traffic:dst_ref" | "network-traffic:src_ref");
+    let object = match kind.literals.as_slice() {
+        [Token::Str(object)] if matches!(object.as_str(), "ipv4-addr" | "ipv6-addr") => object,
+        _ => return None,
+    };
+    (same_reference && traffic && kind.operator == "=" && value.operator == "=").then(|| Comparison {
+        path: format!("{object}:value"),
+        operator: value.operator.clone(),
+        literals: value.literals.clone(),
+    })
+}
+
 /// Reads `pattern` into the values it matches.
 pub fn parse(pattern: &str, limits: PatternLimits) -> Result<Terms, PatternError> {
     if pattern.len() > limits.max_bytes {
@@ -401,18 +430,45 @@ impl<'t> Parser<'t> {
                 return Err(self.syntax("'[' opening an observation"));
             }
             let mut inner = 0usize;
+            let mut observation = Vec::new();
+            let (mut any_and, mut any_or) = (false, false);
             loop {
                 inner += self.skip_open_parens();
-                comparisons.push(self.comparison()?);
+                observation.push(self.comparison()?);
                 self.skip_close_parens(&mut inner);
+                match self.keyword().as_deref() {
+                    Some("AND") => {
+                        any_and = true;
+                        self.next += 1;
+                        continue;
+                    }
+                    Some("OR") => {
+                        any_or = true;
+                        self.next += 1;
+                        continue;
+                    }
+                    _ => {}
+                }
                 if let Some(error) = self.unsupported_keyword() {
                     return Err(error);
                 }
                 match self.peek() {
-                    Some(Token::Word(_)) if self.keyword().as_deref() == Some("OR") => self.next += 1,
                     Some(Token::CloseObservation) if inner == 0 => break,
-                    _ => return Err(self.syntax("OR, ')' or ']' after a comparison")),
+                    _ => return Err(self.syntax("AND, OR, ')' or ']' after a comparison")),
                 }
+            }
+            if any_and {
+                // A conjunction means one value only in the network-traffic idiom of MISP and many feeds.
+                match (any_or, traffic_address(&observation)) {
+                    (false, Some(address)) => comparisons.push(address),
+                    _ => {
+                        return Err(PatternError::Unsupported {
+                            construct: "AND".to_owned(),
+                        });
+                    }
+                }
+            } else {
+                comparisons.append(&mut observation);
             }
             self.next += 1;
             self.skip_close_parens(&mut outer);
@@ -573,7 +629,8 @@ fn map(comparison: &Comparison) -> Result<Vec<IndicatorValue>, String> {
 fn value(target: Target, literal: &Token) -> Result<IndicatorValue, String> {
     let parse = |kind, text: &str| IndicatorValue::parse(kind, text).map_err(|error| error.to_string());
     match (target, literal) {
-        (Target::Asn, Token::Integer(digits)) => parse(IndicatorKind::Asn, digits),
+        // MISP quotes the number; the value is the same.
+        (Target::Asn, Token::Integer(digits) | Token::Str(digits)) => parse(IndicatorKind::Asn, digits),
         (Target::Asn, _) => Err("autonomous-system:number takes an integer".to_owned()),
         (Target::Address { v6 }, Token::Str(text)) => {
             let kind = match (text.contains('/'), v6) {
@@ -611,7 +668,7 @@ mod tests {
 
     #[test]
     fn reads_simple_and_or_patterns() {
-        let cases: [(&str, &[&str]); 12] = [
+        let cases: [(&str, &[&str]); 14] = [
             ("[ipv4-addr:value = '198.51.100.7']", &["ipv4:198.51.100.7"]),
             ("[ipv4-addr:value = '198.51.100.0/24']", &["cidr:198.51.100.0/24"]),
             ("[ipv6-addr:value = '2001:db8::/32']", &["cidr:2001:db8::/32"]),
@@ -645,6 +702,15 @@ mod tests {
                 "[ipv4-addr:value IN ('192.0.2.1', '192.0.2.2')]",
                 &["ipv4:192.0.2.1", "ipv4:192.0.2.2"],
             ),
+            (
+                "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '5.6.7.8']",
+                &["ipv4:5.6.7.8"],
+            ),
+            (
+                "[network-traffic:src_ref.value = '2001:db8::/48' AND network-traffic:src_ref.type = 'ipv6-addr'] \
+                 OR [autonomous-system:number = '174']",
+                &["cidr:2001:db8::/48", "asn:AS174"],
+            ),
         ];
         for (pattern, expected) in cases {
             assert_eq!(
@@ -677,6 +743,20 @@ mod tests {
         for (pattern, construct) in [
             (
                 "[ipv4-addr:value = '192.0.2.1' AND domain-name:value = 'a.example']",
+                "AND",
+            ),
+            (
+                "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '5.6.7.8' \
+                 AND network-traffic:dst_port = 443]",
+                "AND",
+            ),
+            (
+                "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:src_ref.value = '5.6.7.8']",
+                "AND",
+            ),
+            (
+                "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '5.6.7.8' \
+                 OR ipv4-addr:value = '1.2.3.4']",
                 "AND",
             ),
             (
