@@ -263,7 +263,7 @@ impl<'a> Writer<'a> {
             modified: at("modified", modified_ms)?,
             author_ref: self.org_identity(body.origin, &body.author.org),
             marking: marking_id(body.tlp),
-            revoked: retraction_present(&ext),
+            revoked: ext.retraction.is_some(),
             ext,
         };
         match &body.content {
@@ -539,8 +539,4 @@ impl<'a> Writer<'a> {
         self.identity(&id, name, "organization", None, ext);
         id
     }
-}
-
-fn retraction_present(ext: &Ext) -> bool {
-    ext.retraction.is_some()
 }

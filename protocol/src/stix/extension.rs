@@ -53,7 +53,17 @@ pub(crate) fn definition_objects(marking: &str) -> [Value; 2] {
             "name": "dims bundle",
             "description": "Where an object came from in dims: the signed dims bundle (id, origin node, author, \
                             audience, supersession, provenance) and the content fields STIX has no property for.",
-            "schema": "The dims STIX mapping, version 1: see docs/protocol.md of the dims project, section STIX 2.1.",
+            // STIX allows the schema as plain text; this one is complete, so it points at nothing that could drift.
+            "schema": "A property-extension on objects exported by dims. On objects of a dims bundle: bundle (the \
+                       bundle id, hex), origin (the origin node key, hex), content (the content kind), part (the \
+                       object's role), index (its position in its list), author_org, author_member (a UUID), \
+                       audience ({kind: org|community|federation|recipients, federation, recipients: [{node, org | \
+                       group | member}]}), expires, supersedes, derived_from ({origin, original, redaction}), and on \
+                       revoked objects retraction ({bundle, created, tlp, author_org, author_member, audience, \
+                       expires, reason}); per object: name_implied and valid_from_implied (indicators), action \
+                       (course of action), status, victims, first_seen, last_seen (incident), victims, count and \
+                       indicator_bundle (sighting). On identities: part (node, org or observer), node, org, \
+                       pseudonym. Times are STIX timestamps.",
             "version": "1.0.0",
             "extension_types": ["property-extension"],
             "object_marking_refs": [marking],
