@@ -25,6 +25,7 @@ pub mod reconcile;
 pub mod redact;
 pub mod samples;
 pub mod signing;
+pub mod stix;
 pub mod text;
 pub mod tlp;
 mod wire;
