@@ -183,6 +183,30 @@ fn main() -> anyhow::Result<()> {
     }
     println!("   {round_trips} round trips, {bytes} bytes: we have {have} they lack, they have {need} we lack");
     println!("   (sending the full id list would cost {} bytes)", 10_000 * 32);
+
+    println!("\n6. The bundles of step 1 as one STIX 2.1 bundle, for tools that speak STIX:");
+    let refs: Vec<&dims_protocol::VerifiedBundle> = signed.iter().collect();
+    let export = dims_protocol::stix::export(&refs, &dims_protocol::stix::ExportContext::default())?;
+    let mut counts = std::collections::BTreeMap::new();
+    for object in export.bundle["objects"]
+        .as_array()
+        .context("a STIX bundle has objects")?
+    {
+        *counts
+            .entry(object["type"].as_str().unwrap_or("?").to_owned())
+            .or_insert(0) += 1;
+    }
+    println!(
+        "   {}",
+        counts
+            .iter()
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let path = std::env::temp_dir().join("dims-tour.stix.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&export.bundle)?)?;
+    println!("   written to {}", path.display());
     Ok(())
 }
 
