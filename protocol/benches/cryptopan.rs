@@ -6,10 +6,14 @@
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use aes::cipher::{BlockEncrypt, KeyInit};
-use aes::{Aes128, Block};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dims_protocol::cryptopan::CryptoPan;
+
+/// The baseline: the paper's loop as `panonymizer` and `yacryptopan` write it, with key setup done once.
+#[path = "../tests/support/cryptopan_reference.rs"]
+mod cryptopan_reference;
+
+use cryptopan_reference::Reference as Naive;
 
 const KEY: [u8; 32] = [
     21, 34, 23, 141, 51, 164, 207, 128, 19, 10, 91, 22, 73, 144, 125, 16, 216, 152, 143, 131, 121, 121, 101, 39, 98,
@@ -19,36 +23,6 @@ const KEY: [u8; 32] = [
 /// Addresses per measured iteration: enough that random top-16 prefixes spread over the whole table.
 const V4_ADDRS: usize = 4096;
 const V6_ADDRS: usize = 512;
-
-/// The baseline: the paper's loop as `panonymizer` and `yacryptopan` write it, with key setup done once.
-struct Naive {
-    cipher: Aes128,
-    pad: u128,
-}
-
-impl Naive {
-    fn new(key: &[u8; 32]) -> Self {
-        let cipher = Aes128::new_from_slice(&key[..16]).expect("16-byte AES key");
-        let mut pad = Block::clone_from_slice(&key[16..]);
-        cipher.encrypt_block(&mut pad);
-        Self {
-            cipher,
-            pad: u128::from_be_bytes(pad.into()),
-        }
-    }
-
-    fn anonymize(&self, addr: u128, bits: u32) -> u128 {
-        let ext = addr << (128 - bits);
-        let mut flips = 0u128;
-        for pos in 0..bits {
-            let rest = !0u128 >> pos;
-            let mut block = Block::from(((ext & !rest) | (self.pad & rest)).to_be_bytes());
-            self.cipher.encrypt_block(&mut block);
-            flips = (flips << 1) | u128::from(block[0] >> 7);
-        }
-        addr ^ flips
-    }
-}
 
 /// Deterministic, well-spread inputs (SplitMix64), so runs compare.
 fn inputs(n: usize) -> Vec<u128> {

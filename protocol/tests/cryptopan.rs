@@ -4,10 +4,13 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use aes::cipher::{BlockEncrypt, KeyInit};
-use aes::{Aes128, Block};
 use dims_protocol::cryptopan::CryptoPan;
 use proptest::prelude::*;
+
+#[path = "support/cryptopan_reference.rs"]
+mod cryptopan_reference;
+
+use cryptopan_reference::Reference;
 
 /// The key of the sample shipped with Jinliang Fan's original `panonymizer`.
 const PANONYMIZER_KEY: [u8; 32] = [
@@ -189,38 +192,6 @@ fn a_slash16_maps_onto_one_slash16_bijectively() {
     let network = u32::from(addrs[0]) >> 16;
     assert!(addrs.iter().all(|a| u32::from(*a) >> 16 == network));
     assert_eq!(addrs.iter().collect::<HashSet<_>>().len(), 1 << 16);
-}
-
-/// A line-by-line transcription of the paper's loop (as in `panonymizer` and `yacryptopan`): one AES call per bit,
-/// no table, no batching. The optimised implementation must agree with it everywhere.
-struct Reference {
-    cipher: Aes128,
-    pad: u128,
-}
-
-impl Reference {
-    fn new(key: &[u8; 32]) -> Self {
-        let cipher = Aes128::new_from_slice(&key[..16]).expect("16-byte AES key");
-        let mut pad = Block::clone_from_slice(&key[16..]);
-        cipher.encrypt_block(&mut pad);
-        Self {
-            cipher,
-            pad: u128::from_be_bytes(pad.into()),
-        }
-    }
-
-    /// Anonymises the `bits`-bit address `addr` (32 or 128), placed in the top bits of the AES input.
-    fn anonymize(&self, addr: u128, bits: u32) -> u128 {
-        let ext = addr << (128 - bits);
-        let mut flips = 0u128;
-        for pos in 0..bits {
-            let rest = !0u128 >> pos;
-            let mut block = Block::from(((ext & !rest) | (self.pad & rest)).to_be_bytes());
-            self.cipher.encrypt_block(&mut block);
-            flips = (flips << 1) | u128::from(block[0] >> 7);
-        }
-        addr ^ flips
-    }
 }
 
 /// `a` with every bit from position `k` (0 = most significant) on replaced so that the result shares exactly `k`
