@@ -980,3 +980,18 @@ fn million_vs_million_with_thousand_differing() {
     assert!(session.round_trips <= 3, "{session:?}");
     assert!(session.total_bytes() <= 1_400_000, "{session:?}");
 }
+
+/// The frozen version-1 message in `fixtures/vectors/reconcile-v1/` (the bytes of [`golden_message`], annotated
+/// there): every later decoder must still read it.
+#[test]
+fn frozen_v1_vector_still_decodes() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/vectors/reconcile-v1/every-mode.hex");
+    let text = std::fs::read_to_string(&path).expect("fixtures/vectors/reconcile-v1/every-mode.hex exists");
+    let bytes = hex::decode(text.trim()).expect("the vector is hex");
+    let (message, expected) = golden_message();
+    assert_eq!(
+        bytes, expected,
+        "the frozen vector and the annotated golden bytes agree"
+    );
+    assert_eq!(Message::decode(&bytes), Ok(message));
+}
