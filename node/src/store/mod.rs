@@ -1,0 +1,1 @@
+//! The node's store (redb). Being written; see the node runtime issue.
