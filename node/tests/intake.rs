@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 
 use dims_node::intake::{
-    CsvError, CsvOptions, CsvOutcome, CsvWarning, Detection, FreetextOptions, classify, csv, detect, freetext, refang,
-    warninglist,
+    AMBIGUOUS_EXTENSIONS, CsvError, CsvOptions, CsvOutcome, CsvWarning, Detection, FILE_EXTENSIONS, FreetextOptions,
+    classify, csv, detect, freetext, refang, warninglist,
 };
 use dims_protocol::IndicatorValue;
 use dims_protocol::samples;
@@ -34,6 +34,7 @@ fn refang_undoes_defanging() {
         ("192[.]0[.]2[.]1", "192.0.2.1"),
         ("2001[:]db8[:][:]1", "2001:db8::1"),
         ("http[:]//evil.example", "http://evil.example"),
+        ("hxxps[:]//evil[.]example", "https://evil.example"),
         ("hxxp[://]evil[.]example[/]gate", "http://evil.example/gate"),
         ("bob[@]evil.example", "bob@evil.example"),
         ("bob[at]evil.example", "bob@evil.example"),
@@ -201,6 +202,22 @@ fn ignores_tricky_non_indicators() {
     ];
     for token in cases {
         assert_eq!(classify(token), Detection::NotAnIndicator, "classify({token:?})");
+    }
+}
+
+#[test]
+fn extension_lists_are_sorted_and_disjoint() {
+    for list in [FILE_EXTENSIONS, AMBIGUOUS_EXTENSIONS] {
+        assert!(
+            list.windows(2).all(|pair| pair[0] < pair[1]),
+            "{list:?} is sorted, so additions are easy to review"
+        );
+    }
+    for extension in AMBIGUOUS_EXTENSIONS {
+        assert!(!FILE_EXTENSIONS.contains(extension), "{extension} is in both lists");
+        let name = format!("invoice.{extension}");
+        let host = format!("cdn.invoice.{extension}");
+        assert_eq!((detect(&name), detected(&host)), (None, Some(format!("domain:{host}"))));
     }
 }
 

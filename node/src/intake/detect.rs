@@ -19,7 +19,8 @@
 //! 7. Dot-separated labels of letters, digits, `-` and `_` whose last label is 2 to 63 letters are a **domain**
 //!    (a port after it is dropped, as in rule 4). These exceptions keep file names, code and prose out:
 //!    * a last label from [`FILE_EXTENSIONS`] (`invoice.pdf`, `payload.exe`, `jquery.min.js`) is a file name: none
-//!      of these is a delegated top-level domain, so nothing real is lost;
+//!      of these is a delegated top-level domain, so nothing real is lost. Extensions with a digit (`run.ps1`,
+//!      `archive.7z`) need no entry, since a top-level domain is letters only;
 //!    * a last label from [`AMBIGUOUS_EXTENSIONS`] is a real top-level domain that is also a common file extension
 //!      (`.zip`, `.mov`, `.sh`, `.py`, …). In free text a two-label name with one of them (`invoice.zip`,
 //!      `install.sh`) is a file name, because reports name attachments and scripts far more often than such hosts;
@@ -43,7 +44,7 @@ use super::refang::refang;
 
 /// File extensions that are not top-level domains: a name ending in one is a file name, never a domain.
 pub const FILE_EXTENSIONS: &[&str] = &[
-    "apk", "asp", "aspx", "ashx", "bak", "bat", "bin", "bmp", "cer", "cfg", "cgi", "chm", "class", "cmd", "conf",
+    "apk", "ashx", "asp", "aspx", "bak", "bat", "bin", "bmp", "cer", "cfg", "cgi", "chm", "class", "cmd", "conf",
     "cpl", "cpp", "crt", "crx", "csv", "dat", "deb", "der", "dex", "dll", "dmg", "doc", "docm", "docx", "dotm", "drv",
     "dylib", "elf", "eml", "exe", "gif", "gz", "hta", "htm", "html", "ico", "img", "inf", "ini", "iqy", "iso", "jar",
     "java", "jpeg", "jpg", "js", "jse", "json", "jsp", "lnk", "log", "lua", "mht", "mkv", "msg", "msi", "ocx", "odt",
