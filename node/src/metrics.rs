@@ -68,10 +68,26 @@ impl Metrics {
         let commit_seconds = Histogram::new(exponential_buckets(0.000_25, 2.0, 14));
         let bundles_held = Gauge::default();
         registry.register("bundles_stored", "Bundles newly stored", bundles_stored.clone());
-        registry.register("bundles_duplicate", "Bundles received again and not stored twice", bundles_duplicate.clone());
-        registry.register("bundles_rejected", "Bundles refused, by reason", bundles_rejected.clone());
-        registry.register("store_commit_batch_size", "Bundles per group commit", commit_batch_size.clone());
-        registry.register("store_commit_seconds", "Duration of a group commit including fsync", commit_seconds.clone());
+        registry.register(
+            "bundles_duplicate",
+            "Bundles received again and not stored twice",
+            bundles_duplicate.clone(),
+        );
+        registry.register(
+            "bundles_rejected",
+            "Bundles refused, by reason",
+            bundles_rejected.clone(),
+        );
+        registry.register(
+            "store_commit_batch_size",
+            "Bundles per group commit",
+            commit_batch_size.clone(),
+        );
+        registry.register(
+            "store_commit_seconds",
+            "Duration of a group commit including fsync",
+            commit_seconds.clone(),
+        );
         registry.register("store_bundles", "Bundles held by the store", bundles_held.clone());
         Self {
             registry,

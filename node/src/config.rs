@@ -1,0 +1,358 @@
+//! Configuration in two stages (STYLE: ripgrep's lowargs/hiargs, iroh's config): [`Config`] is the documented,
+//! serde-shaped file with safe defaults; [`Config::validate`] turns it into [`Settings`], the runtime values with
+//! paths resolved and names checked, or an error that names the key and says how to fix it.
+//!
+//! Precedence, highest first: command-line flags, environment variables `DIMS_SECTION__KEY` (for example
+//! `DIMS_HTTP__LISTEN=127.0.0.1:9000`), the TOML file, the defaults. Unknown keys are errors in every layer, so a
+//! typo never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use dims_protocol::{FederationId, OrgId, Tlp};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The configuration file's contents. Every field has a default except `node.org`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The node's identity and files.
+    pub node: NodeSection,
+    /// The store.
+    pub store: StoreSection,
+    /// The health and metrics listener.
+    pub http: HttpSection,
+    /// Logging.
+    pub log: LogSection,
+    /// Defaults for publishing from the command line.
+    pub publish: PublishSection,
+}
+
+/// `[node]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// A human name for this node, shown to peers and operators.
+    pub name: String,
+    /// The organisation the operator publishes as (a slug such as `cert-ops`).
+    pub org: String,
+    /// Where the store lives; relative paths are relative to the configuration file's folder.
+    pub data_dir: PathBuf,
+    /// The node's secret key file (hex, mode 0600); relative to the configuration file's folder.
+    pub key_file: PathBuf,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        Self {
+            name: "dims".to_owned(),
+            org: String::new(),
+            data_dir: PathBuf::from("data"),
+            key_file: PathBuf::from("node.key"),
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// The most bundles one group commit writes.
+    pub max_batch: usize,
+    /// How long a group commit waits for more bundles after the first, in milliseconds.
+    pub max_delay_ms: u64,
+    /// How often expired bundles are purged, in seconds.
+    pub purge_interval_s: u64,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            max_batch: 512,
+            max_delay_ms: 2,
+            purge_interval_s: 300,
+        }
+    }
+}
+
+/// `[http]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Whether `dims run` serves `/livez`, `/readyz` and `/metrics`.
+    pub enabled: bool,
+    /// The address to listen on. Keep it on loopback or a management network: metrics are not authenticated.
+    pub listen: String,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:8470".to_owned(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// `text` for people, `json` for log shippers.
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `dims_node=debug,info`, ...
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[publish]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishSection {
+    /// The marking used when `dims publish` is given none. AMBER keeps a forgotten flag from oversharing.
+    pub default_tlp: String,
+    /// The federation that `--audience federation` means when it names none.
+    pub federation: Option<String>,
+}
+
+impl Default for PublishSection {
+    fn default() -> Self {
+        Self {
+            default_tlp: "amber".to_owned(),
+            federation: None,
+        }
+    }
+}
+
+/// A configuration that could not be loaded or is invalid: which key, what is wrong, how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file does not exist.
+    #[error("no configuration at {path}: create one with `dims init --dir DIR`, or point --config (DIMS_CONFIG) at it")]
+    Missing {
+        /// The path looked at.
+        path: PathBuf,
+    },
+    /// A layer did not parse, or has an unknown key or a wrong type.
+    #[error("configuration error: {0}; see the commented dims.toml that `dims init` writes for every key")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is invalid.
+    #[error("{key} = {value:?} is invalid: {problem}; set {key} in the file or {env}")]
+    Invalid {
+        /// The key, as `section.key`.
+        key: &'static str,
+        /// The value found.
+        value: String,
+        /// What is wrong and what would be accepted.
+        problem: String,
+        /// The environment variable that overrides it.
+        env: &'static str,
+    },
+}
+
+/// Command-line overrides, the top layer.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--log-format`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads the file at `path` under the environment and the command-line overrides.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError::Missing { path: path.to_owned() });
+        }
+        let mut figment = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file_exact(path))
+            // Only `DIMS_SECTION__KEY` variables configure the node: `DIMS_CONFIG` and friends name files, not keys.
+            .merge(
+                Env::prefixed("DIMS_")
+                    .filter(|key| key.as_str().contains("__"))
+                    .split("__"),
+            );
+        if let Some(format) = overrides.log_format {
+            figment = figment.merge(Serialized::default("log.format", format));
+        }
+        figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))
+    }
+
+    /// Checks every value and resolves paths against `base` (the configuration file's folder).
+    pub fn validate(&self, base: &Path) -> Result<Settings, ConfigError> {
+        let org = OrgId::new(&self.node.org).map_err(|e| ConfigError::Invalid {
+            key: "node.org",
+            value: self.node.org.clone(),
+            problem: e.expected,
+            env: "DIMS_NODE__ORG",
+        })?;
+        if self.node.name.trim().is_empty() || self.node.name.len() > 64 {
+            return Err(ConfigError::Invalid {
+                key: "node.name",
+                value: self.node.name.clone(),
+                problem: "a name of 1 to 64 characters".to_owned(),
+                env: "DIMS_NODE__NAME",
+            });
+        }
+        let listen: SocketAddr = self.http.listen.parse().map_err(|_| ConfigError::Invalid {
+            key: "http.listen",
+            value: self.http.listen.clone(),
+            problem: "an address and port such as 127.0.0.1:8470".to_owned(),
+            env: "DIMS_HTTP__LISTEN",
+        })?;
+        let default_tlp: Tlp = self.publish.default_tlp.parse().map_err(|_| ConfigError::Invalid {
+            key: "publish.default_tlp",
+            value: self.publish.default_tlp.clone(),
+            problem: "one of clear, green, amber, amber+strict, red".to_owned(),
+            env: "DIMS_PUBLISH__DEFAULT_TLP",
+        })?;
+        let federation = match &self.publish.federation {
+            None => None,
+            Some(name) => Some(FederationId::new(name).map_err(|e| ConfigError::Invalid {
+                key: "publish.federation",
+                value: name.clone(),
+                problem: e.expected,
+                env: "DIMS_PUBLISH__FEDERATION",
+            })?),
+        };
+        if self.store.max_batch == 0 || self.store.max_batch > 65_536 {
+            return Err(ConfigError::Invalid {
+                key: "store.max_batch",
+                value: self.store.max_batch.to_string(),
+                problem: "a batch size from 1 to 65536".to_owned(),
+                env: "DIMS_STORE__MAX_BATCH",
+            });
+        }
+        if self.store.max_delay_ms > 1_000 {
+            return Err(ConfigError::Invalid {
+                key: "store.max_delay_ms",
+                value: self.store.max_delay_ms.to_string(),
+                problem: "at most 1000 ms: a publisher waits this long at worst".to_owned(),
+                env: "DIMS_STORE__MAX_DELAY_MS",
+            });
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| ConfigError::Invalid {
+            key: "log.level",
+            value: self.log.level.clone(),
+            problem: format!("a tracing filter such as info or dims_node=debug ({e})"),
+            env: "DIMS_LOG__LEVEL",
+        })?;
+        Ok(Settings {
+            name: self.node.name.clone(),
+            org,
+            data_dir: base.join(&self.node.data_dir),
+            key_file: base.join(&self.node.key_file),
+            store_max_batch: self.store.max_batch,
+            store_max_delay: std::time::Duration::from_millis(self.store.max_delay_ms),
+            purge_interval: std::time::Duration::from_secs(self.store.purge_interval_s.max(1)),
+            http: self.http.enabled.then_some(listen),
+            log_format: self.log.format,
+            log_level: self.log.level.clone(),
+            default_tlp,
+            federation,
+        })
+    }
+}
+
+/// Validated runtime settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The node's human name.
+    pub name: String,
+    /// The org the operator publishes as.
+    pub org: OrgId,
+    /// The store's folder.
+    pub data_dir: PathBuf,
+    /// The secret key file.
+    pub key_file: PathBuf,
+    /// Group commit: most bundles per transaction.
+    pub store_max_batch: usize,
+    /// Group commit: longest wait for more bundles.
+    pub store_max_delay: std::time::Duration,
+    /// How often expired bundles are purged.
+    pub purge_interval: std::time::Duration,
+    /// Where `/livez`, `/readyz` and `/metrics` are served, if at all.
+    pub http: Option<SocketAddr>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+    /// The marking `dims publish` uses when given none.
+    pub default_tlp: Tlp,
+    /// The federation `--audience federation` means.
+    pub federation: Option<FederationId>,
+}
+
+impl Settings {
+    /// The redb file inside the data folder.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("dims.redb")
+    }
+}
+
+/// The commented configuration `dims init` writes.
+pub fn template(name: &str, org: &str, federation: Option<&str>) -> String {
+    let federation = match federation {
+        Some(name) => format!("federation = {name:?}"),
+        None => "# federation = \"us-sltt\"".to_owned(),
+    };
+    format!(
+        r#"# dims node configuration. Every key can be overridden by an environment variable DIMS_SECTION__KEY
+# (for example DIMS_HTTP__LISTEN=127.0.0.1:9000) and some by command-line flags. Unknown keys are errors.
+
+[node]
+# A human name for this node, shown to peers and operators.
+name = {name:?}
+# The organisation the operator publishes as: 1-64 of a-z 0-9 - _ . (a slug).
+org = {org:?}
+# Where the store lives, relative to this file's folder.
+data_dir = "data"
+# The node's secret ed25519 key (hex, mode 0600), relative to this file's folder. Back it up; never share it.
+key_file = "node.key"
+
+[store]
+# Group commit: the most bundles written in one durable transaction, and how long (ms) to wait for more.
+max_batch = 512
+max_delay_ms = 2
+# How often expired bundles are purged, in seconds.
+purge_interval_s = 300
+
+[http]
+# /livez, /readyz and /metrics. Metrics are not authenticated: keep this on loopback or a management network.
+enabled = true
+listen = "127.0.0.1:8470"
+
+[log]
+# "text" or "json" (also --log-format).
+format = "text"
+# A tracing filter such as "info" or "dims_node=debug,info".
+level = "info"
+
+[publish]
+# The marking `dims publish` uses when given no --tlp. AMBER keeps a forgotten flag from oversharing.
+default_tlp = "amber"
+# The federation that `--audience federation` means.
+{federation}
+"#
+    )
+}
