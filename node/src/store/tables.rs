@@ -1,0 +1,466 @@
+//! The store's tables, and the one function that says which index rows a bundle implies.
+//!
+//! Every table name carries a version (`bundles_v1`): a change of key or value layout gets a new name and a migration,
+//! never a silent reinterpretation of old bytes. The schema as a whole is versioned by the `schema` row of `meta_v1`,
+//! checked on open.
+//!
+//! **Invariant.** A bundle's row in `bundles_v1` and every row [`index_rows`] derives from it are written and removed
+//! in the same write transaction, so a reader never sees one without the others; `integrity::check` verifies it.
+//!
+//! The indexes are plain tables with composite keys ending in the bundle id, for example `(value, id) -> ()` for the
+//! value index, rather than redb multimaps. A composite key is a multimap in effect (all ids of a value are one
+//! range), but it also answers "does this exact row exist" with one lookup, which the integrity check and the purge
+//! need and a multimap's value iterator cannot do without a scan.
+
+use std::collections::BTreeSet;
+
+use dims_protocol::{Body, BundleId, Content, NodeId};
+use redb::{
+    ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction,
+};
+
+use super::error::{During, StoreError};
+
+/// The schema this build reads and writes (the `schema` row of `meta_v1`).
+pub const SCHEMA_VERSION: u64 = 1;
+/// The key of the schema version in `meta_v1`.
+pub(crate) const SCHEMA_KEY: &str = "schema";
+
+/// The smallest and the largest id, for ranges over composite keys.
+pub(crate) const ID_MIN: [u8; 32] = [0; 32];
+pub(crate) const ID_MAX: [u8; 32] = [0xff; 32];
+
+/// A bundle or node id as (part of) a key or a value.
+pub(crate) type Id = &'static [u8; 32];
+/// `(created, id)`: the key of `by_time_v1` and `by_expiry_v1` (with `expires` for `created`).
+pub(crate) type TimeKey = (u64, Id);
+/// `(origin, created, id)`: the key of `by_origin_v1`.
+pub(crate) type OriginKey = (Id, u64, Id);
+/// `(value, id)`: the key of `by_value_v1`.
+pub(crate) type ValueKey = (&'static str, Id);
+/// `(named bundle, created, naming bundle)`: the key of `retractions_v1` and `supersessions_v1`.
+pub(crate) type ReferenceKey = (Id, u64, Id);
+/// `(recipient, id)`: the key of `outbox_v1`.
+pub(crate) type OutboxKey = (Id, Id);
+
+/// Store facts: `schema` → version.
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
+/// Bundle id → the envelope exactly as received (canonical body and signature).
+pub(crate) const BUNDLES: TableDefinition<Id, &[u8]> = TableDefinition::new("bundles_v1");
+/// (created, id): every bundle in creation order, for listing and reconciliation.
+pub(crate) const BY_TIME: TableDefinition<TimeKey, ()> = TableDefinition::new("by_time_v1");
+/// (origin, created, id): each origin's bundles in creation order.
+pub(crate) const BY_ORIGIN: TableDefinition<OriginKey, ()> = TableDefinition::new("by_origin_v1");
+/// (expires, id): bundles that expire, soonest first, for the purge.
+pub(crate) const BY_EXPIRY: TableDefinition<TimeKey, ()> = TableDefinition::new("by_expiry_v1");
+/// (normalised value text, id): every indicator value of every content kind, and every sighted value.
+pub(crate) const BY_VALUE: TableDefinition<ValueKey, ()> = TableDefinition::new("by_value_v1");
+/// (target, created, retraction id) → the retraction's origin. Rows exist whether or not the target is stored, so a
+/// retraction that arrives first is remembered; the status is derived on read, where the target's origin is known.
+pub(crate) const RETRACTIONS: TableDefinition<ReferenceKey, Id> = TableDefinition::new("retractions_v1");
+/// (superseded id, created, new id) → the update's origin. Like `retractions_v1`.
+pub(crate) const SUPERSESSIONS: TableDefinition<ReferenceKey, Id> = TableDefinition::new("supersessions_v1");
+/// (recipient node, bundle id): addressed deliveries still owed, written in the same transaction as the bundle.
+///
+/// This is the place the federation fills in: the store only writes these rows (from [`super::PutRequest::outbox`])
+/// and copies them in backups. Delivery, acknowledgement (deleting the row) and retry bookkeeping belong to the
+/// federation, which may change the value type before the first release. Purging a bundle leaves its outbox rows;
+/// the delivery loop drops a row whose bundle is gone.
+pub(crate) const OUTBOX: TableDefinition<OutboxKey, ()> = TableDefinition::new("outbox_v1");
+
+/// The names of every index table [`IndexRow`] writes, for reports.
+pub(crate) const INDEX_TABLES: [&str; 6] = [
+    "by_time_v1",
+    "by_origin_v1",
+    "by_expiry_v1",
+    "by_value_v1",
+    "retractions_v1",
+    "supersessions_v1",
+];
+
+/// One index row that a stored bundle implies.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum IndexRow {
+    /// In `by_time_v1`.
+    Time { created: u64, id: BundleId },
+    /// In `by_origin_v1`.
+    Origin { origin: NodeId, created: u64, id: BundleId },
+    /// In `by_expiry_v1`.
+    Expiry { expires: u64, id: BundleId },
+    /// In `by_value_v1`.
+    Value { value: String, id: BundleId },
+    /// In `retractions_v1`: `id` retracts `target`.
+    Retraction {
+        target: BundleId,
+        created: u64,
+        id: BundleId,
+        origin: NodeId,
+    },
+    /// In `supersessions_v1`: `id` supersedes `old`.
+    Supersession {
+        old: BundleId,
+        created: u64,
+        id: BundleId,
+        origin: NodeId,
+    },
+}
+
+impl IndexRow {
+    /// The versioned name of the table the row lives in.
+    pub(crate) fn table(&self) -> &'static str {
+        match self {
+            IndexRow::Time { .. } => "by_time_v1",
+            IndexRow::Origin { .. } => "by_origin_v1",
+            IndexRow::Expiry { .. } => "by_expiry_v1",
+            IndexRow::Value { .. } => "by_value_v1",
+            IndexRow::Retraction { .. } => "retractions_v1",
+            IndexRow::Supersession { .. } => "supersessions_v1",
+        }
+    }
+
+    /// The bundle whose row this is.
+    pub(crate) fn owner(&self) -> BundleId {
+        match self {
+            IndexRow::Time { id, .. }
+            | IndexRow::Origin { id, .. }
+            | IndexRow::Expiry { id, .. }
+            | IndexRow::Value { id, .. }
+            | IndexRow::Retraction { id, .. }
+            | IndexRow::Supersession { id, .. } => *id,
+        }
+    }
+}
+
+/// Every indicator value a body carries, in normal text form ([`dims_protocol::IndicatorValue`]'s `Display`), without
+/// repeats: the indicators of every content kind and the values of sightings. Victim addresses are not indicators and
+/// are not indexed.
+pub(crate) fn indexed_values(body: &Body) -> BTreeSet<String> {
+    let mut values: BTreeSet<String> = body
+        .content
+        .indicators()
+        .iter()
+        .map(|indicator| indicator.value.to_string())
+        .collect();
+    if let Content::Sightings(sightings) = &body.content {
+        values.extend(sightings.iter().map(|sighting| sighting.indicator.value.to_string()));
+    }
+    values
+}
+
+/// The index rows of bundle `id` with `body`, each exactly once. The writer inserts exactly these, the purge removes
+/// exactly these, and the integrity check expects exactly these: one definition keeps the three in agreement.
+pub(crate) fn index_rows(id: BundleId, body: &Body) -> Vec<IndexRow> {
+    let created = body.created;
+    let origin = body.origin;
+    let mut rows = vec![IndexRow::Time { created, id }, IndexRow::Origin { origin, created, id }];
+    if let Some(expires) = body.expires {
+        rows.push(IndexRow::Expiry { expires, id });
+    }
+    rows.extend(
+        indexed_values(body)
+            .into_iter()
+            .map(|value| IndexRow::Value { value, id }),
+    );
+    if let Content::Retraction(retraction) = &body.content {
+        rows.push(IndexRow::Retraction {
+            target: retraction.target,
+            created,
+            id,
+            origin,
+        });
+    }
+    if let Some(old) = body.supersedes {
+        rows.push(IndexRow::Supersession {
+            old,
+            created,
+            id,
+            origin,
+        });
+    }
+    rows
+}
+
+fn open_write<'txn, K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &'txn WriteTransaction,
+    definition: TableDefinition<K, V>,
+) -> Result<Table<'txn, K, V>, StoreError> {
+    txn.open_table(definition).map_err(|source| StoreError::Table {
+        table: definition_name(&definition),
+        source,
+    })
+}
+
+fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    definition: TableDefinition<K, V>,
+) -> Result<ReadOnlyTable<K, V>, StoreError> {
+    txn.open_table(definition).map_err(|source| StoreError::Table {
+        table: definition_name(&definition),
+        source,
+    })
+}
+
+/// The `'static` name of one of this module's definitions (redb hands out a borrowed one).
+pub(crate) fn definition_name<K: redb::Key + 'static, V: redb::Value + 'static>(
+    definition: &TableDefinition<K, V>,
+) -> &'static str {
+    use redb::TableHandle;
+    let name = definition.name();
+    ALL_TABLES
+        .iter()
+        .copied()
+        .find(|known| *known == name)
+        .unwrap_or("(unknown table)")
+}
+
+/// Every table of the schema, by name.
+pub(crate) const ALL_TABLES: [&str; 9] = [
+    "meta_v1",
+    "bundles_v1",
+    "by_time_v1",
+    "by_origin_v1",
+    "by_expiry_v1",
+    "by_value_v1",
+    "retractions_v1",
+    "supersessions_v1",
+    "outbox_v1",
+];
+
+/// Every table, open for writing inside one transaction.
+pub(crate) struct WriteTables<'txn> {
+    pub(crate) meta: Table<'txn, &'static str, u64>,
+    pub(crate) bundles: Table<'txn, Id, &'static [u8]>,
+    pub(crate) by_time: Table<'txn, TimeKey, ()>,
+    pub(crate) by_origin: Table<'txn, OriginKey, ()>,
+    pub(crate) by_expiry: Table<'txn, TimeKey, ()>,
+    pub(crate) by_value: Table<'txn, ValueKey, ()>,
+    pub(crate) retractions: Table<'txn, ReferenceKey, Id>,
+    pub(crate) supersessions: Table<'txn, ReferenceKey, Id>,
+    pub(crate) outbox: Table<'txn, OutboxKey, ()>,
+}
+
+impl<'txn> WriteTables<'txn> {
+    /// Opens (and on first use creates) every table.
+    pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            meta: open_write(txn, META)?,
+            bundles: open_write(txn, BUNDLES)?,
+            by_time: open_write(txn, BY_TIME)?,
+            by_origin: open_write(txn, BY_ORIGIN)?,
+            by_expiry: open_write(txn, BY_EXPIRY)?,
+            by_value: open_write(txn, BY_VALUE)?,
+            retractions: open_write(txn, RETRACTIONS)?,
+            supersessions: open_write(txn, SUPERSESSIONS)?,
+            outbox: open_write(txn, OUTBOX)?,
+        })
+    }
+
+    /// Inserts one index row.
+    pub(crate) fn insert_row(&mut self, row: &IndexRow) -> Result<(), StoreError> {
+        let during = "writing an index row";
+        match row {
+            IndexRow::Time { created, id } => self.by_time.insert((*created, &id.0), ()).map(drop),
+            IndexRow::Origin { origin, created, id } => {
+                self.by_origin.insert((&origin.0, *created, &id.0), ()).map(drop)
+            }
+            IndexRow::Expiry { expires, id } => self.by_expiry.insert((*expires, &id.0), ()).map(drop),
+            IndexRow::Value { value, id } => self.by_value.insert((value.as_str(), &id.0), ()).map(drop),
+            IndexRow::Retraction {
+                target,
+                created,
+                id,
+                origin,
+            } => self
+                .retractions
+                .insert((&target.0, *created, &id.0), &origin.0)
+                .map(drop),
+            IndexRow::Supersession {
+                old,
+                created,
+                id,
+                origin,
+            } => self
+                .supersessions
+                .insert((&old.0, *created, &id.0), &origin.0)
+                .map(drop),
+        }
+        .during(during)
+    }
+
+    /// Removes one index row; whether it was there.
+    pub(crate) fn remove_row(&mut self, row: &IndexRow) -> Result<bool, StoreError> {
+        let during = "removing an index row";
+        match row {
+            IndexRow::Time { created, id } => self.by_time.remove((*created, &id.0)).map(|old| old.is_some()),
+            IndexRow::Origin { origin, created, id } => self
+                .by_origin
+                .remove((&origin.0, *created, &id.0))
+                .map(|old| old.is_some()),
+            IndexRow::Expiry { expires, id } => self.by_expiry.remove((*expires, &id.0)).map(|old| old.is_some()),
+            IndexRow::Value { value, id } => self.by_value.remove((value.as_str(), &id.0)).map(|old| old.is_some()),
+            IndexRow::Retraction {
+                target, created, id, ..
+            } => self
+                .retractions
+                .remove((&target.0, *created, &id.0))
+                .map(|old| old.is_some()),
+            IndexRow::Supersession { old, created, id, .. } => self
+                .supersessions
+                .remove((&old.0, *created, &id.0))
+                .map(|old| old.is_some()),
+        }
+        .during(during)
+    }
+}
+
+/// The tables readers use, open in one read transaction (one consistent snapshot).
+pub(crate) struct ReadTables {
+    pub(crate) meta: ReadOnlyTable<&'static str, u64>,
+    pub(crate) bundles: ReadOnlyTable<Id, &'static [u8]>,
+    pub(crate) by_time: ReadOnlyTable<TimeKey, ()>,
+    pub(crate) by_origin: ReadOnlyTable<OriginKey, ()>,
+    pub(crate) by_expiry: ReadOnlyTable<TimeKey, ()>,
+    pub(crate) by_value: ReadOnlyTable<ValueKey, ()>,
+    pub(crate) retractions: ReadOnlyTable<ReferenceKey, Id>,
+    pub(crate) supersessions: ReadOnlyTable<ReferenceKey, Id>,
+}
+
+impl ReadTables {
+    /// Opens the tables in `txn`.
+    pub(crate) fn open(txn: &ReadTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            meta: open_read(txn, META)?,
+            bundles: open_read(txn, BUNDLES)?,
+            by_time: open_read(txn, BY_TIME)?,
+            by_origin: open_read(txn, BY_ORIGIN)?,
+            by_expiry: open_read(txn, BY_EXPIRY)?,
+            by_value: open_read(txn, BY_VALUE)?,
+            retractions: open_read(txn, RETRACTIONS)?,
+            supersessions: open_read(txn, SUPERSESSIONS)?,
+        })
+    }
+
+    /// Whether exactly this row exists (for a retraction or supersession row, with the same origin too).
+    pub(crate) fn row_exists(&self, row: &IndexRow) -> Result<bool, StoreError> {
+        let during = "reading an index row";
+        match row {
+            IndexRow::Time { created, id } => self.by_time.get((*created, &id.0)).map(|row| row.is_some()),
+            IndexRow::Origin { origin, created, id } => self
+                .by_origin
+                .get((&origin.0, *created, &id.0))
+                .map(|row| row.is_some()),
+            IndexRow::Expiry { expires, id } => self.by_expiry.get((*expires, &id.0)).map(|row| row.is_some()),
+            IndexRow::Value { value, id } => self.by_value.get((value.as_str(), &id.0)).map(|row| row.is_some()),
+            IndexRow::Retraction {
+                target,
+                created,
+                id,
+                origin,
+            } => self
+                .retractions
+                .get((&target.0, *created, &id.0))
+                .map(|row| row.is_some_and(|stored| stored.value() == &origin.0)),
+            IndexRow::Supersession {
+                old,
+                created,
+                id,
+                origin,
+            } => self
+                .supersessions
+                .get((&old.0, *created, &id.0))
+                .map(|row| row.is_some_and(|stored| stored.value() == &origin.0)),
+        }
+        .during(during)
+    }
+
+    /// The number of rows of an index table, by name.
+    pub(crate) fn index_len(&self, table: &str) -> Result<u64, StoreError> {
+        let during = "counting index rows";
+        match table {
+            "by_time_v1" => self.by_time.len(),
+            "by_origin_v1" => self.by_origin.len(),
+            "by_expiry_v1" => self.by_expiry.len(),
+            "by_value_v1" => self.by_value.len(),
+            "retractions_v1" => self.retractions.len(),
+            "supersessions_v1" => self.supersessions.len(),
+            _ => Ok(0),
+        }
+        .during(during)
+    }
+
+    /// Every row of an index table, by name, as [`IndexRow`]s. Used only to locate stray rows after the counts
+    /// disagree, so it may be slow.
+    pub(crate) fn index_rows_of_table(&self, table: &str) -> Result<Vec<IndexRow>, StoreError> {
+        let during = "scanning an index";
+        let mut rows = Vec::new();
+        match table {
+            "by_time_v1" => {
+                for entry in self.by_time.iter().during(during)? {
+                    let (key, _) = entry.during(during)?;
+                    let (created, id) = key.value();
+                    rows.push(IndexRow::Time {
+                        created,
+                        id: BundleId(*id),
+                    });
+                }
+            }
+            "by_origin_v1" => {
+                for entry in self.by_origin.iter().during(during)? {
+                    let (key, _) = entry.during(during)?;
+                    let (origin, created, id) = key.value();
+                    rows.push(IndexRow::Origin {
+                        origin: NodeId(*origin),
+                        created,
+                        id: BundleId(*id),
+                    });
+                }
+            }
+            "by_expiry_v1" => {
+                for entry in self.by_expiry.iter().during(during)? {
+                    let (key, _) = entry.during(during)?;
+                    let (expires, id) = key.value();
+                    rows.push(IndexRow::Expiry {
+                        expires,
+                        id: BundleId(*id),
+                    });
+                }
+            }
+            "by_value_v1" => {
+                for entry in self.by_value.iter().during(during)? {
+                    let (key, _) = entry.during(during)?;
+                    let (value, id) = key.value();
+                    rows.push(IndexRow::Value {
+                        value: value.to_owned(),
+                        id: BundleId(*id),
+                    });
+                }
+            }
+            "retractions_v1" => {
+                for entry in self.retractions.iter().during(during)? {
+                    let (key, origin) = entry.during(during)?;
+                    let (target, created, id) = key.value();
+                    rows.push(IndexRow::Retraction {
+                        target: BundleId(*target),
+                        created,
+                        id: BundleId(*id),
+                        origin: NodeId(*origin.value()),
+                    });
+                }
+            }
+            "supersessions_v1" => {
+                for entry in self.supersessions.iter().during(during)? {
+                    let (key, origin) = entry.during(during)?;
+                    let (old, created, id) = key.value();
+                    rows.push(IndexRow::Supersession {
+                        old: BundleId(*old),
+                        created,
+                        id: BundleId(*id),
+                        origin: NodeId(*origin.value()),
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(rows)
+    }
+}

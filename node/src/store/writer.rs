@@ -1,0 +1,357 @@
+//! The single writer: one thread that owns every write to the store and commits them in groups.
+//!
+//! **Why a dedicated thread.** redb is synchronous and a durable commit blocks for an fsync (milliseconds). A thread
+//! of its own keeps that off the async workers without occupying a slot of tokio's blocking pool for the life of the
+//! node, and it does not need an ambient runtime, so CLI commands (`dims backup`, `dims bench ingest`) can open a
+//! store outside one. The thread runs a tiny current-thread tokio runtime only to await the bounded request channel
+//! with a deadline; callers await capacity on that channel, which is the store's backpressure.
+//!
+//! **Group commit.** The writer takes the first request, then keeps collecting until the batch holds
+//! [`super::StoreConfig::max_batch`] bundles or [`super::StoreConfig::max_delay`] has passed since the first. It
+//! applies the whole batch in ONE write transaction with `Durability::Immediate`, commits, and only then answers each
+//! request's oneshot: an acknowledged bundle is on disk (DESIGN §3 invariant 4), and one fsync pays for the batch.
+//! Requests arriving during a commit queue in the channel and form the next batch.
+//!
+//! **Failure.** If anything fails before or during the commit, the transaction is dropped (aborted), every request of
+//! the batch gets the same error, and none is acknowledged. When redb itself failed, the writer reopens the database
+//! before answering (see [`super::database`]), so the callers that see the error already face a recovered store and
+//! later batches are served. A failure inside redb's `commit()` is atomic but may or may not have reached the disk;
+//! callers that retry get [`PutOutcome::Duplicate`] for bundles that did.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use dims_protocol::{BundleId, Content, NodeId, VerifiedBundle};
+use redb::{Durability, ReadableTable, ReadableTableMetadata};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, warn};
+
+use super::database::Core;
+use super::error::{During, StoreError};
+use super::tables::{ID_MAX, ID_MIN, WriteTables, index_rows};
+use super::{PutOutcome, PutRequest};
+use crate::clock;
+
+/// A request to the writer, with the channel its answer goes back on and a place for the answer, filled while the
+/// batch is applied and sent only after the commit.
+pub(crate) enum Command {
+    /// Store bundles (with their outbox rows).
+    Put {
+        requests: Vec<PutRequest>,
+        reply: oneshot::Sender<Result<Vec<PutOutcome>, StoreError>>,
+        outcomes: Vec<PutOutcome>,
+    },
+    /// Delete bundles expired at `now_ms`.
+    Purge {
+        now_ms: u64,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+        purged: usize,
+    },
+}
+
+impl Command {
+    /// How much of a batch this command fills: its bundles, or one for a purge.
+    fn weight(&self) -> usize {
+        match self {
+            Command::Put { requests, .. } => requests.len().max(1),
+            Command::Purge { .. } => 1,
+        }
+    }
+
+    fn bundles(&self) -> usize {
+        match self {
+            Command::Put { requests, .. } => requests.len(),
+            Command::Purge { .. } => 0,
+        }
+    }
+}
+
+/// Starts the writer thread. It runs until every sender of `requests` is dropped, then drains what is queued, stops,
+/// and drops its share of the database.
+pub(crate) fn spawn(core: Arc<Core>, requests: mpsc::Receiver<Command>) -> std::io::Result<JoinHandle<()>> {
+    // The runtime is built (and dropped) on the writer thread: dropping a runtime on a thread that is itself inside
+    // one panics, and `Store::open` may be called from async code. The handshake reports a failed build to `open`.
+    let (started, outcome) = std::sync::mpsc::sync_channel(1);
+    let writer = std::thread::Builder::new()
+        .name("dims-store-writer".to_owned())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+                Ok(runtime) => {
+                    let _ = started.send(Ok(()));
+                    runtime
+                }
+                Err(cause) => {
+                    let _ = started.send(Err(cause));
+                    return;
+                }
+            };
+            run(&core, requests, &runtime);
+        })?;
+    match outcome.recv() {
+        Ok(Ok(())) => Ok(writer),
+        Ok(Err(cause)) => Err(cause),
+        Err(_) => Err(std::io::Error::other("the store writer thread stopped while starting")),
+    }
+}
+
+fn run(core: &Core, mut requests: mpsc::Receiver<Command>, runtime: &tokio::runtime::Runtime) {
+    let max_batch = core.config.max_batch.max(1);
+    let max_delay = core.config.max_delay;
+    while let Some(batch) = runtime.block_on(collect(&mut requests, max_batch, max_delay)) {
+        write_batch(core, batch);
+    }
+    debug!(path = %core.path.display(), "store writer stopped");
+}
+
+/// Waits for a first command, then gathers more until the batch is full or `max_delay` has passed since the first.
+/// `None` once the channel is closed and empty.
+async fn collect(
+    requests: &mut mpsc::Receiver<Command>,
+    max_batch: usize,
+    max_delay: std::time::Duration,
+) -> Option<Vec<Command>> {
+    let first = requests.recv().await?;
+    let deadline = tokio::time::Instant::from_std(clock::monotonic()) + max_delay;
+    let mut size = first.weight();
+    let mut batch = vec![first];
+    while size < max_batch {
+        match tokio::time::timeout_at(deadline, requests.recv()).await {
+            Ok(Some(command)) => {
+                size += command.weight();
+                batch.push(command);
+            }
+            // Closed (the batch still gets written) or the deadline passed.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// Applies, commits and answers one batch.
+fn write_batch(core: &Core, mut batch: Vec<Command>) {
+    let bundles: usize = batch.iter().map(Command::bundles).sum();
+    let started = clock::monotonic();
+    let result = apply_batch(core, &mut batch);
+    let metrics = &core.metrics;
+    metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    if bundles > 0 {
+        metrics.commit_batch_size.observe(bundles as f64);
+    }
+    match result {
+        Ok(held) => {
+            metrics.bundles_held.set(i64::try_from(held).unwrap_or(i64::MAX));
+            for command in batch {
+                // A caller that stopped waiting does not undo the write: its send fails, and that is fine.
+                match command {
+                    Command::Put { reply, outcomes, .. } => {
+                        let stored = outcomes.iter().filter(|o| **o == PutOutcome::Stored).count();
+                        metrics.bundles_stored.inc_by(stored as u64);
+                        metrics.bundles_duplicate.inc_by((outcomes.len() - stored) as u64);
+                        let _ = reply.send(Ok(outcomes));
+                    }
+                    Command::Purge { reply, purged, .. } => {
+                        let _ = reply.send(Ok(purged));
+                    }
+                }
+            }
+        }
+        Err(failure) => {
+            warn!(path = %core.path.display(), requests = batch.len(), bundles, error = %failure,
+                  "store group commit failed; no request of it was acknowledged");
+            if failure.needs_reopen() {
+                // Recover before answering, so callers that retry find a working store.
+                if let Err(cause) = core.reopen() {
+                    error!(error = %cause, "store reopen failed");
+                }
+            }
+            let requests = batch.len();
+            let failure = Arc::new(failure);
+            for command in batch {
+                let error = StoreError::BatchFailed {
+                    requests,
+                    source: Arc::clone(&failure),
+                };
+                match command {
+                    Command::Put { reply, .. } => {
+                        let _ = reply.send(Err(error));
+                    }
+                    Command::Purge { reply, .. } => {
+                        let _ = reply.send(Err(error));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes every command of the batch in one transaction and commits it durably, filling in each command's answer.
+/// Returns the number of bundles held after the commit. Any error drops the transaction, which aborts it; the
+/// half-filled answers are then never sent.
+fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
+    let database = core.database_for_write()?;
+    let mut txn = database.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    let held;
+    {
+        let mut tables = WriteTables::open(&txn)?;
+        for command in batch.iter_mut() {
+            match command {
+                Command::Put { requests, outcomes, .. } => {
+                    outcomes.clear();
+                    for request in requests.iter() {
+                        outcomes.push(put_one(&mut tables, &request.bundle, &request.outbox)?);
+                    }
+                }
+                Command::Purge { now_ms, purged, .. } => *purged = purge(&mut tables, *now_ms)?,
+            }
+        }
+        held = tables.bundles.len().during("counting bundles")?;
+    }
+    if core
+        .config
+        .faults
+        .as_ref()
+        .is_some_and(|faults| faults.take_commit_failure())
+    {
+        txn.abort().during("aborting an injected failed commit")?;
+        return Err(StoreError::Injected {
+            what: "the group commit failed",
+        });
+    }
+    let bundles = batch.iter().map(Command::bundles).sum();
+    txn.commit().map_err(|source| StoreError::Commit { bundles, source })?;
+    Ok(held)
+}
+
+/// Writes one bundle, all its index rows and its outbox rows, unless it is already stored.
+pub(crate) fn put_one(
+    tables: &mut WriteTables<'_>,
+    bundle: &VerifiedBundle,
+    outbox: &[NodeId],
+) -> Result<PutOutcome, StoreError> {
+    let id = bundle.id();
+    if tables.bundles.get(&id.0).during("looking for a duplicate")?.is_some() {
+        return Ok(PutOutcome::Duplicate);
+    }
+    tables
+        .bundles
+        .insert(&id.0, bundle.envelope())
+        .during("writing a bundle")?;
+    for row in index_rows(id, bundle.body()) {
+        tables.insert_row(&row)?;
+    }
+    for recipient in outbox {
+        tables
+            .outbox
+            .insert((&recipient.0, &id.0), ())
+            .during("writing an outbox row")?;
+    }
+    note_cross_origin(tables, id, bundle.body())?;
+    Ok(PutOutcome::Stored)
+}
+
+/// Logs, once, at debug, each retraction or update that names a bundle of another origin: it is stored, but the
+/// status derivation ignores it. "Once" means at the moment both sides are stored, whichever arrived last.
+fn note_cross_origin(tables: &WriteTables<'_>, id: BundleId, body: &dims_protocol::Body) -> Result<(), StoreError> {
+    let mut references = Vec::new();
+    if let Content::Retraction(retraction) = &body.content {
+        references.push((retraction.target, "retraction"));
+    }
+    if let Some(old) = body.supersedes {
+        references.push((old, "update"));
+    }
+    for (target, kind) in references {
+        if let Some(target_origin) = origin_of(tables, target)?
+            && target_origin != body.origin
+        {
+            debug!(bundle = %id, target = %target, origin = %body.origin, target_origin = %target_origin, kind,
+                   "cross-origin {kind} stored but ignored for status");
+        }
+    }
+    for (kind, table) in [("retraction", &tables.retractions), ("update", &tables.supersessions)] {
+        for entry in table
+            .range((&id.0, 0, &ID_MIN)..=(&id.0, u64::MAX, &ID_MAX))
+            .during("reading references to a bundle")?
+        {
+            let (key, origin) = entry.during("reading references to a bundle")?;
+            let origin = NodeId(*origin.value());
+            if origin != body.origin {
+                let (_, _, by) = key.value();
+                debug!(bundle = %id, by = %BundleId(*by), origin = %body.origin, by_origin = %origin, kind,
+                       "cross-origin {kind} stored but ignored for status");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The origin of a stored bundle, read from its envelope without verifying it again (it was verified when stored;
+/// the integrity check re-verifies). `None` if it is not stored or does not decode.
+fn origin_of(tables: &WriteTables<'_>, id: BundleId) -> Result<Option<NodeId>, StoreError> {
+    let Some(envelope) = tables.bundles.get(&id.0).during("reading a bundle")? else {
+        return Ok(None);
+    };
+    Ok(dims_protocol::decode(envelope.value())
+        .ok()
+        .map(|bundle| bundle.body().origin))
+}
+
+/// Deletes every bundle expired at `now_ms` (`expires <= now_ms`) with all its index rows; returns how many.
+///
+/// One exception keeps withdrawals meaningful: an expired retraction or update whose same-origin target is still
+/// stored (and not expiring now) is kept, because deleting it would bring the withdrawn or replaced bundle back into
+/// view. It goes once its target is gone. Outbox rows are left to the federation's delivery loop.
+pub(crate) fn purge(tables: &mut WriteTables<'_>, now_ms: u64) -> Result<usize, StoreError> {
+    let during = "finding expired bundles";
+    let mut expired = Vec::new();
+    for entry in tables.by_expiry.range(..=(now_ms, &ID_MAX)).during(during)? {
+        let (key, _) = entry.during(during)?;
+        let (expires, id) = key.value();
+        expired.push((expires, BundleId(*id)));
+    }
+    let expiring: HashSet<BundleId> = expired.iter().map(|(_, id)| *id).collect();
+    let mut purged = 0;
+    for (expires, id) in expired {
+        let envelope = tables
+            .bundles
+            .get(&id.0)
+            .during("reading an expired bundle")?
+            .map(|row| row.value().to_vec());
+        let Some(envelope) = envelope else {
+            // An expiry row without its bundle: the index is wrong; drop the row so the purge does not trip on it
+            // forever. The integrity check reports such rows before they get here.
+            warn!(bundle = %id, "expiry row without a bundle removed");
+            tables
+                .by_expiry
+                .remove((expires, &id.0))
+                .during("removing a stray expiry row")?;
+            continue;
+        };
+        let bundle = match dims_protocol::decode(&envelope) {
+            Ok(bundle) => bundle,
+            Err(cause) => {
+                error!(bundle = %id, error = %cause, "an expired bundle does not decode; left for `dims store check`");
+                continue;
+            }
+        };
+        let body = bundle.body();
+        let retracted = match &body.content {
+            Content::Retraction(retraction) => Some(retraction.target),
+            _ => None,
+        };
+        let mut keeps_hidden = false;
+        for target in retracted.into_iter().chain(body.supersedes) {
+            keeps_hidden |= !expiring.contains(&target) && origin_of(tables, target)? == Some(body.origin);
+        }
+        if keeps_hidden {
+            continue;
+        }
+        tables.bundles.remove(&id.0).during("deleting an expired bundle")?;
+        for row in index_rows(id, body) {
+            tables.remove_row(&row)?;
+        }
+        purged += 1;
+    }
+    Ok(purged)
+}

@@ -1,0 +1,1030 @@
+//! The store, specified by what a caller observes: round trips, duplicates, retractions and updates (within and across
+//! origins, in either order of arrival), expiry and purge, the value index over every content kind, the integrity
+//! check (clean after many writes, and finding damage both ways), group commit, failed commits (injected before the
+//! commit, and a real I/O failure under redb), backup and restore, reopening, and the refusals on open.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use dims_node::metrics::Metrics;
+use dims_node::store::{
+    BackupError, Faults, FileCheck, ListQuery, OpenError, Problem, PutOutcome, PutRequest, Status, Store, StoreConfig,
+    StoreError,
+};
+use dims_protocol::reconcile::SortedItems;
+use dims_protocol::samples::{self, SAMPLE_TIME};
+use dims_protocol::{Audience, Body, BundleId, Content, NodeKey, Retraction, Tlp, VerifiedBundle};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tempfile::TempDir;
+
+const DAY: u64 = 86_400_000;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+
+/// A store in a fresh temporary directory, with its metrics.
+struct Fixture {
+    dir: TempDir,
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+impl Fixture {
+    fn new() -> Result<Self> {
+        Self::with(StoreConfig::default())
+    }
+
+    fn with(config: StoreConfig) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let metrics = Arc::new(Metrics::new());
+        let store = Store::open(&store_path(&dir), config, Arc::clone(&metrics))?;
+        Ok(Self { dir, store, metrics })
+    }
+
+    fn path(&self) -> PathBuf {
+        store_path(&self.dir)
+    }
+
+    /// Every bundle, hidden and expired ones included, in (created, id) order.
+    fn everything(&self) -> Result<Vec<VerifiedBundle>> {
+        let query = ListQuery {
+            limit: usize::MAX,
+            include_hidden: true,
+            ..ListQuery::default()
+        };
+        Ok(self
+            .store
+            .list(&query)?
+            .into_iter()
+            .map(|stored| stored.bundle)
+            .collect())
+    }
+
+    fn status(&self, id: BundleId) -> Result<Status> {
+        Ok(self.store.get(&id)?.context("the bundle is stored")?.status)
+    }
+
+    fn assert_consistent(&self) -> Result<()> {
+        let report = self.store.check()?;
+        assert!(report.is_ok(), "integrity check: {report}");
+        Ok(())
+    }
+}
+
+fn store_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("node").join("store.redb")
+}
+
+fn origin_a() -> NodeKey {
+    samples::node_key(1)
+}
+
+fn origin_b() -> NodeKey {
+    samples::node_key(2)
+}
+
+fn sign(key: &NodeKey, body: Body) -> VerifiedBundle {
+    key.sign(body).expect("test bodies are valid")
+}
+
+/// An indicator bundle of `count` sample indicators created at `created`.
+fn indicators(key: &NodeKey, count: u32, created: u64) -> VerifiedBundle {
+    sign(key, samples::indicator_bundle(key, count, created))
+}
+
+/// Like [`indicators`], expiring at `expires`.
+fn expiring(key: &NodeKey, created: u64, expires: u64) -> VerifiedBundle {
+    let mut body = samples::indicator_bundle(key, 3, created);
+    body.expires = Some(expires);
+    sign(key, body)
+}
+
+/// An update of `old` from `key`'s node.
+fn update(key: &NodeKey, old: BundleId, created: u64) -> VerifiedBundle {
+    let mut body = samples::indicator_bundle(key, 2, created);
+    body.supersedes = Some(old);
+    sign(key, body)
+}
+
+/// A retraction of `target` from `key`'s node.
+fn retraction(key: &NodeKey, target: BundleId, created: u64) -> VerifiedBundle {
+    sign(
+        key,
+        Body::new(
+            key.node_id(),
+            samples::author("cert-ops", 1),
+            created,
+            Tlp::Green,
+            Audience::Federation(samples::federation()),
+            Content::Retraction(Retraction {
+                reason: "false positive".to_owned(),
+                target,
+            }),
+        ),
+    )
+}
+
+fn ids(bundles: &[VerifiedBundle]) -> Vec<BundleId> {
+    bundles.iter().map(VerifiedBundle::id).collect()
+}
+
+/// Bundles sorted as the store lists them.
+fn in_list_order(mut bundles: Vec<VerifiedBundle>) -> Vec<VerifiedBundle> {
+    bundles.sort_by_key(|bundle| (bundle.body().created, bundle.id()));
+    bundles
+}
+
+/// A sample's value in the Prometheus exposition, as a scrape of `/metrics` would read it.
+fn scraped(metrics: &Metrics, name: &str) -> f64 {
+    metrics
+        .encode()
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The number of group commits so far, as the metrics report them.
+fn commits(metrics: &Metrics) -> u64 {
+    scraped(metrics, "dims_store_commit_batch_size_count") as u64
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Round trips
+
+#[tokio::test]
+async fn put_get_and_list_round_trip() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let key = origin_a();
+    let mut bundles: Vec<VerifiedBundle> = samples::every_kind(&key, origin_b().node_id())
+        .into_iter()
+        .map(|body| sign(&key, body))
+        .collect();
+    bundles.extend((0..5).map(|n| indicators(&key, 10, SAMPLE_TIME + 1_000 + n)));
+
+    let outcomes = fixture.store.put_many(bundles.clone()).await?;
+    assert_eq!(outcomes, vec![PutOutcome::Stored; bundles.len()]);
+    assert_eq!(fixture.store.count()?, bundles.len() as u64);
+
+    for bundle in &bundles {
+        let stored = fixture.store.get(&bundle.id())?.context("stored")?;
+        assert_eq!(&stored.bundle, bundle, "{}", bundle.body().content.kind());
+        assert_eq!(stored.status, Status::default());
+    }
+    assert!(fixture.store.get(&BundleId([9; 32]))?.is_none());
+
+    let expected = in_list_order(bundles.clone());
+    assert_eq!(fixture.everything()?, expected);
+
+    // Paging with the cursor walks the same order, three at a time.
+    let mut paged = Vec::new();
+    let mut query = ListQuery {
+        limit: 3,
+        ..ListQuery::default()
+    };
+    loop {
+        let page = fixture.store.list(&query)?;
+        let Some(last) = page.last() else { break };
+        query.after = Some(last.cursor());
+        paged.extend(page.into_iter().map(|stored| stored.bundle));
+    }
+    assert_eq!(paged, expected);
+
+    // since is inclusive, until exclusive.
+    let window = ListQuery {
+        since_ms: Some(SAMPLE_TIME + 1_001),
+        until_ms: Some(SAMPLE_TIME + 1_003),
+        limit: 100,
+        ..ListQuery::default()
+    };
+    let created: Vec<u64> = fixture
+        .store
+        .list(&window)?
+        .iter()
+        .map(|stored| stored.bundle.body().created)
+        .collect();
+    assert_eq!(created, vec![SAMPLE_TIME + 1_001, SAMPLE_TIME + 1_002]);
+    assert_eq!(
+        fixture
+            .store
+            .get_many(&[bundles[2].id(), BundleId([9; 32]), bundles[0].id()])?
+            .into_iter()
+            .map(|stored| stored.bundle.id())
+            .collect::<Vec<_>>(),
+        vec![bundles[2].id(), bundles[0].id()]
+    );
+    fixture.assert_consistent()
+}
+
+#[tokio::test]
+async fn by_origin_pages_one_origin_in_creation_order() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let (a, b) = (origin_a(), origin_b());
+    let of_a: Vec<VerifiedBundle> = (0..6).map(|n| indicators(&a, 2, SAMPLE_TIME + 10 * n)).collect();
+    let of_b: Vec<VerifiedBundle> = (0..4).map(|n| indicators(&b, 2, SAMPLE_TIME + 10 * n + 5)).collect();
+    fixture
+        .store
+        .put_many(of_a.iter().chain(&of_b).cloned().collect())
+        .await?;
+
+    let mut query = ListQuery {
+        limit: 4,
+        ..ListQuery::default()
+    };
+    let first = fixture.store.by_origin(a.node_id(), &query)?;
+    query.after = first.last().map(|stored| stored.cursor());
+    let second = fixture.store.by_origin(a.node_id(), &query)?;
+    let all: Vec<BundleId> = first.iter().chain(&second).map(|stored| stored.bundle.id()).collect();
+    assert_eq!(all, ids(&of_a));
+
+    let until = ListQuery {
+        until_ms: Some(SAMPLE_TIME + 20),
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        fixture.store.by_origin(b.node_id(), &until)?.len(),
+        2,
+        "b's bundles at +5 and +15"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Duplicates
+
+#[tokio::test]
+async fn a_bundle_put_twice_is_a_duplicate_and_stored_once() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let bundle = indicators(&origin_a(), 20, SAMPLE_TIME);
+    assert_eq!(fixture.store.put(bundle.clone()).await?, PutOutcome::Stored);
+    assert_eq!(fixture.store.put(bundle.clone()).await?, PutOutcome::Duplicate);
+
+    let other = indicators(&origin_a(), 20, SAMPLE_TIME + 1);
+    let outcomes = fixture
+        .store
+        .put_many(vec![other.clone(), bundle.clone(), other.clone()])
+        .await?;
+    assert_eq!(
+        outcomes,
+        vec![PutOutcome::Stored, PutOutcome::Duplicate, PutOutcome::Duplicate],
+        "a repeat inside one batch is a duplicate of the first"
+    );
+
+    assert_eq!(fixture.store.count()?, 2);
+    assert_eq!(fixture.everything()?, in_list_order(vec![bundle, other]));
+    assert_eq!(fixture.metrics.bundles_stored.get(), 2);
+    assert_eq!(fixture.metrics.bundles_duplicate.get(), 3);
+    assert_eq!(fixture.metrics.bundles_held.get(), 2);
+    fixture.assert_consistent()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Retractions and updates
+
+#[tokio::test]
+async fn a_retraction_hides_its_target_whichever_arrives_first() -> Result<()> {
+    for retraction_first in [false, true] {
+        let fixture = Fixture::new()?;
+        let key = origin_a();
+        let target = indicators(&key, 5, SAMPLE_TIME);
+        let withdrawal = retraction(&key, target.id(), SAMPLE_TIME + 10);
+        let bystander = indicators(&key, 5, SAMPLE_TIME + 5);
+        let order = if retraction_first {
+            vec![withdrawal.clone(), bystander.clone(), target.clone()]
+        } else {
+            vec![target.clone(), bystander.clone(), withdrawal.clone()]
+        };
+        for bundle in order {
+            fixture.store.put(bundle).await?;
+        }
+
+        assert_eq!(
+            fixture.status(target.id())?,
+            Status {
+                retracted_by: Some(withdrawal.id()),
+                superseded_by: None
+            },
+            "retraction first: {retraction_first}"
+        );
+        let shown = ids(&fixture
+            .store
+            .list(&ListQuery::default())?
+            .into_iter()
+            .map(|stored| stored.bundle)
+            .collect::<Vec<_>>());
+        assert_eq!(shown, vec![bystander.id(), withdrawal.id()], "the target is hidden");
+        assert_eq!(fixture.everything()?.len(), 3, "include_hidden shows it");
+        let items = fixture.store.reconciliation_items(SAMPLE_TIME)?;
+        assert!(
+            !items.contains(&(target.body().created, target.id().0)),
+            "a withdrawn bundle is not offered"
+        );
+        fixture.assert_consistent()?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retraction_from_another_origin_does_not_hide() -> Result<()> {
+    for retraction_first in [false, true] {
+        let fixture = Fixture::new()?;
+        let target = indicators(&origin_a(), 5, SAMPLE_TIME);
+        let forged = retraction(&origin_b(), target.id(), SAMPLE_TIME + 10);
+        let order = if retraction_first {
+            vec![forged.clone(), target.clone()]
+        } else {
+            vec![target.clone(), forged.clone()]
+        };
+        for bundle in order {
+            assert_eq!(
+                fixture.store.put(bundle).await?,
+                PutOutcome::Stored,
+                "stored, not refused"
+            );
+        }
+        assert_eq!(
+            fixture.status(target.id())?,
+            Status::default(),
+            "retraction first: {retraction_first}"
+        );
+        assert_eq!(fixture.store.list(&ListQuery::default())?.len(), 2);
+        fixture.assert_consistent()?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_update_supersedes_only_within_its_origin() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let (a, b) = (origin_a(), origin_b());
+    let first = indicators(&a, 5, SAMPLE_TIME);
+    let second = update(&a, first.id(), SAMPLE_TIME + 10);
+    let third = update(&a, second.id(), SAMPLE_TIME + 20);
+    let hijack_target = indicators(&a, 4, SAMPLE_TIME + 30);
+    let hijack = update(&b, hijack_target.id(), SAMPLE_TIME + 40);
+    // The update of `third`'s predecessor arrives before it: it applies when it arrives.
+    for bundle in [
+        third.clone(),
+        first.clone(),
+        second.clone(),
+        hijack.clone(),
+        hijack_target.clone(),
+    ] {
+        assert_eq!(fixture.store.put(bundle).await?, PutOutcome::Stored);
+    }
+
+    assert_eq!(fixture.status(first.id())?.superseded_by, Some(second.id()));
+    assert_eq!(fixture.status(second.id())?.superseded_by, Some(third.id()));
+    assert_eq!(fixture.status(third.id())?, Status::default());
+    assert_eq!(
+        fixture.status(hijack_target.id())?,
+        Status::default(),
+        "an update from another origin changes nothing"
+    );
+    let shown: Vec<BundleId> = fixture
+        .store
+        .list(&ListQuery::default())?
+        .into_iter()
+        .map(|stored| stored.bundle.id())
+        .collect();
+    assert_eq!(shown, vec![third.id(), hijack_target.id(), hijack.id()]);
+    fixture.assert_consistent()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Expiry
+
+#[tokio::test]
+async fn expired_bundles_are_left_out_and_purged() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let key = origin_a();
+    let short = expiring(&key, SAMPLE_TIME, SAMPLE_TIME + DAY);
+    let long = expiring(&key, SAMPLE_TIME + 1, SAMPLE_TIME + 10 * DAY);
+    let forever = indicators(&key, 3, SAMPLE_TIME + 2);
+    // A retraction that expires before the bundle it withdraws must keep hiding it.
+    let withdrawn = indicators(&key, 1, SAMPLE_TIME + 3);
+    let mut withdrawal_body = retraction(&key, withdrawn.id(), SAMPLE_TIME + 4).body().clone();
+    withdrawal_body.expires = Some(SAMPLE_TIME + DAY);
+    let withdrawal = sign(&key, withdrawal_body);
+    // Likewise an update that expires before the bundle it replaces.
+    let replaced = indicators(&key, 1, SAMPLE_TIME + 5);
+    let mut replacement_body = update(&key, replaced.id(), SAMPLE_TIME + 6).body().clone();
+    replacement_body.expires = Some(SAMPLE_TIME + DAY);
+    let replacement = sign(&key, replacement_body);
+    fixture
+        .store
+        .put_many(vec![
+            short.clone(),
+            long.clone(),
+            forever.clone(),
+            withdrawn.clone(),
+            withdrawal.clone(),
+            replaced.clone(),
+            replacement.clone(),
+        ])
+        .await?;
+
+    let shown_at = |now: u64| -> Result<Vec<BundleId>> {
+        Ok(fixture
+            .store
+            .list(&ListQuery::new(100, now))?
+            .into_iter()
+            .map(|stored| stored.bundle.id())
+            .collect())
+    };
+    assert_eq!(
+        shown_at(SAMPLE_TIME + DAY - 1)?,
+        vec![short.id(), long.id(), forever.id(), withdrawal.id(), replacement.id()]
+    );
+    assert_eq!(
+        shown_at(SAMPLE_TIME + DAY)?,
+        vec![long.id(), forever.id()],
+        "expires <= now is expired"
+    );
+
+    let value = samples::indicator(0).value.to_string();
+    assert!(fixture.store.ids_by_value(&value)?.contains(&short.id()));
+
+    assert_eq!(fixture.store.purge_expired(SAMPLE_TIME + DAY - 1).await?, 0);
+    assert_eq!(
+        fixture.store.purge_expired(SAMPLE_TIME + DAY).await?,
+        1,
+        "only `short`: the retraction and the update stay"
+    );
+    assert!(fixture.store.get(&short.id())?.is_none());
+    assert!(!fixture.store.ids_by_value(&value)?.contains(&short.id()));
+    assert_eq!(fixture.status(withdrawn.id())?.retracted_by, Some(withdrawal.id()));
+    assert_eq!(fixture.status(replaced.id())?.superseded_by, Some(replacement.id()));
+    assert_eq!(fixture.store.count()?, 6);
+    assert_eq!(fixture.metrics.bundles_held.get(), 6);
+    fixture.assert_consistent()?;
+
+    assert_eq!(fixture.store.purge_expired(SAMPLE_TIME + 10 * DAY).await?, 1);
+    assert_eq!(fixture.store.count()?, 5);
+    fixture.assert_consistent()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The value index
+
+#[tokio::test]
+async fn values_of_every_content_kind_are_indexed() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let key = origin_a();
+    let bundles: Vec<VerifiedBundle> = samples::every_kind(&key, origin_b().node_id())
+        .into_iter()
+        .map(|body| sign(&key, body))
+        .collect();
+    fixture.store.put_many(bundles.clone()).await?;
+    let of_kind = |kind: &str| -> Vec<BundleId> {
+        bundles
+            .iter()
+            .filter(|bundle| bundle.body().content.kind() == kind)
+            .map(VerifiedBundle::id)
+            .collect()
+    };
+    let holding = |value: &str| -> Result<Vec<BundleId>> {
+        let mut found = fixture.store.ids_by_value(value)?;
+        found.sort();
+        Ok(found)
+    };
+    let sorted = |mut ids: Vec<BundleId>| {
+        ids.sort();
+        ids
+    };
+
+    // The sitrep's indicators are indicator(6) (a URL) and indicator(7) (an e-mail address).
+    assert_eq!(holding(&samples::indicator(6).value.to_string())?, of_kind("sitrep"));
+    assert_eq!(holding(&samples::indicator(7).value.to_string())?, of_kind("sitrep"));
+    // The course of action and the two indicator bundles carry the full indicator's domain.
+    let mut with_domain = of_kind("course_of_action");
+    with_domain.extend(of_kind("indicators"));
+    assert_eq!(holding("update.badcdn.example")?, sorted(with_domain));
+    // indicator(0) is in the indicator bundles, the incident report and the sighting.
+    let mut with_address = of_kind("indicators");
+    with_address.extend(of_kind("incident_report"));
+    with_address.extend(of_kind("sightings").into_iter().take(1));
+    assert_eq!(holding(&samples::indicator(0).value.to_string())?, sorted(with_address));
+    // The anonymised sighting's value (indicator(1)) is indexed too.
+    assert_eq!(
+        holding(&samples::indicator(1).value.to_string())?,
+        of_kind("sightings").into_iter().skip(1).collect::<Vec<_>>()
+    );
+    // Victim addresses are not indicators.
+    assert!(holding("10.20.0.5")?.is_empty());
+    assert!(holding("10.1.2.3")?.is_empty());
+    assert!(holding("no.such.example")?.is_empty());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Integrity
+
+#[tokio::test]
+async fn check_agrees_after_many_writes() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let keys = [samples::node_key(1), samples::node_key(2), samples::node_key(3)];
+    let mut previous = Vec::new();
+    for round in 0..100u64 {
+        let key = &keys[(round % 3) as usize];
+        let created = SAMPLE_TIME + round * 1_000;
+        let mut batch = vec![indicators(key, (round % 7 + 1) as u32, created)];
+        if round % 5 == 0 {
+            batch.push(expiring(key, created + 1, created + 50_000));
+        }
+        if let Some(old) = previous.last() {
+            if round % 4 == 0 {
+                batch.push(update(key, *old, created + 2));
+            }
+            if round % 6 == 0 {
+                batch.push(retraction(key, *old, created + 3));
+            }
+        }
+        previous.push(batch[0].id());
+        fixture.store.put_many(batch).await?;
+    }
+    let purged = fixture.store.purge_expired(SAMPLE_TIME + 60_000).await?;
+    assert!(purged > 0);
+
+    let report = fixture.store.check()?;
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.bundles, fixture.store.count()?);
+    assert_eq!(report.index_rows["by_time_v1"], report.bundles);
+    assert_eq!(report.index_rows["by_origin_v1"], report.bundles);
+    assert!(report.index_rows["by_value_v1"] > report.bundles);
+    assert!(report.index_rows["retractions_v1"] > 0 && report.index_rows["supersessions_v1"] > 0);
+    Ok(())
+}
+
+const BY_TIME: TableDefinition<(u64, &[u8; 32]), ()> = TableDefinition::new("by_time_v1");
+const BY_VALUE: TableDefinition<(&str, &[u8; 32]), ()> = TableDefinition::new("by_value_v1");
+const BUNDLES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("bundles_v1");
+
+#[tokio::test]
+async fn check_finds_damage_in_both_directions() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let key = origin_a();
+    let bundles: Vec<VerifiedBundle> = (0..4).map(|n| indicators(&key, 3, SAMPLE_TIME + n)).collect();
+    fixture.store.put_many(bundles.clone()).await?;
+    let path = fixture.path();
+    let Fixture { dir, store, metrics } = fixture;
+    drop(store);
+
+    // Damage the file behind the store's back, through the on-disk table names.
+    {
+        let database = redb::Database::open(&path)?;
+        let txn = database.begin_write()?;
+        {
+            let mut by_time = txn.open_table(BY_TIME)?;
+            by_time.remove((bundles[0].body().created, &bundles[0].id().0))?;
+            let mut by_value = txn.open_table(BY_VALUE)?;
+            by_value.insert(("stray.example", &bundles[1].id().0), ())?;
+            let mut stored = txn.open_table(BUNDLES)?;
+            let mut altered = bundles[2].envelope().to_vec();
+            let last = altered.len() - 1;
+            altered[last] ^= 1; // a signature bit
+            stored.insert(&bundles[2].id().0, altered.as_slice())?;
+        }
+        txn.commit()?;
+    }
+
+    let store = Store::open(&path, StoreConfig::default(), metrics)?;
+    let report = store.check()?;
+    assert!(!report.is_ok());
+    assert!(report.problems.contains(&Problem::MissingRow {
+        table: "by_time_v1",
+        id: bundles[0].id()
+    }));
+    assert!(report.problems.contains(&Problem::StrayRow {
+        table: "by_value_v1",
+        id: bundles[1].id()
+    }));
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|problem| matches!(problem, Problem::Unreadable { id, .. } if *id == bundles[2].id())),
+        "{report}"
+    );
+    assert!(matches!(store.get(&bundles[2].id()), Err(StoreError::Corrupt { .. })));
+    assert!(store.get(&bundles[3].id())?.is_some(), "the rest reads fine");
+    drop(dir);
+    Ok(())
+}
+
+#[tokio::test]
+async fn check_file_runs_on_a_closed_store_only() -> Result<()> {
+    let fixture = Fixture::new()?;
+    fixture.store.put(indicators(&origin_a(), 3, SAMPLE_TIME)).await?;
+    let path = fixture.path();
+    assert!(matches!(Store::check_file(&path), Err(OpenError::InUse { .. })));
+    drop(fixture.store);
+    assert_eq!(Store::check_file(&path)?, FileCheck::Clean);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Group commit and failures
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_puts_are_committed_in_few_groups() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let key = origin_a();
+    let bundles: Vec<VerifiedBundle> = (0..200).map(|n| indicators(&key, 5, SAMPLE_TIME + n)).collect();
+    let before = commits(&fixture.metrics);
+    let barrier = Arc::new(tokio::sync::Barrier::new(bundles.len()));
+    let mut tasks = Vec::new();
+    for bundle in bundles.clone() {
+        let store = fixture.store.clone();
+        let barrier = Arc::clone(&barrier);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.put(bundle).await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await??, PutOutcome::Stored);
+    }
+    let groups = commits(&fixture.metrics) - before;
+    assert!(groups <= 40, "200 concurrent puts took {groups} commits");
+    assert_eq!(
+        scraped(&fixture.metrics, "dims_store_commit_batch_size_sum") as u64,
+        200
+    );
+    assert_eq!(fixture.store.count()?, 200);
+    fixture.assert_consistent()
+}
+
+#[tokio::test]
+async fn a_failed_group_commit_leaves_nothing_and_the_store_goes_on() -> Result<()> {
+    let faults = Faults::new();
+    let fixture = Fixture::with(StoreConfig {
+        faults: Some(faults.clone()),
+        ..StoreConfig::default()
+    })?;
+    let key = origin_a();
+    let kept = indicators(&key, 5, SAMPLE_TIME);
+    fixture.store.put(kept.clone()).await?;
+    let rows_before = fixture.store.check()?.index_rows;
+
+    let lost = vec![
+        indicators(&key, 8, SAMPLE_TIME + 1),
+        update(&key, kept.id(), SAMPLE_TIME + 2),
+        retraction(&key, kept.id(), SAMPLE_TIME + 3),
+    ];
+    faults.fail_commits(1);
+    let failure = fixture
+        .store
+        .put_many(lost.clone())
+        .await
+        .expect_err("the injected commit failure reaches the caller");
+    assert!(matches!(failure, StoreError::BatchFailed { .. }), "{failure}");
+
+    for bundle in &lost {
+        assert!(fixture.store.get(&bundle.id())?.is_none(), "no partial bundle");
+    }
+    assert_eq!(
+        fixture.status(kept.id())?,
+        Status::default(),
+        "no status row of the failed batch"
+    );
+    assert_eq!(
+        fixture.store.check()?.index_rows,
+        rows_before,
+        "no index row of the failed batch"
+    );
+    assert_eq!(fixture.store.count()?, 1);
+    assert_eq!(fixture.metrics.bundles_stored.get(), 1);
+
+    // The writer serves the next batch; the same bundles are new to it.
+    assert_eq!(fixture.store.put_many(lost.clone()).await?, vec![PutOutcome::Stored; 3]);
+    assert_eq!(fixture.status(kept.id())?.retracted_by, Some(lost[2].id()));
+    fixture.assert_consistent()
+}
+
+#[tokio::test]
+async fn a_failed_write_to_the_file_is_recovered_by_reopening() -> Result<()> {
+    let faults = Faults::new();
+    let fixture = Fixture::with(StoreConfig {
+        faults: Some(faults.clone()),
+        ..StoreConfig::default()
+    })?;
+    let key = origin_a();
+    let kept = indicators(&key, 5, SAMPLE_TIME);
+    fixture.store.put(kept.clone()).await?;
+
+    let batch: Vec<VerifiedBundle> = (1..=5).map(|n| indicators(&key, 6, SAMPLE_TIME + n)).collect();
+    faults.fail_writes(1);
+    let failure = fixture
+        .store
+        .put_many(batch.clone())
+        .await
+        .expect_err("redb's commit fails on the injected write error");
+    assert!(matches!(failure, StoreError::BatchFailed { .. }), "{failure}");
+
+    // The writer reopened the database before answering: reads work, and the batch is all or nothing.
+    assert_eq!(
+        fixture.store.get(&kept.id())?.map(|stored| stored.bundle),
+        Some(kept.clone())
+    );
+    let landed = batch
+        .iter()
+        .filter(|bundle| matches!(fixture.store.get(&bundle.id()), Ok(Some(_))))
+        .count();
+    assert!(
+        landed == 0 || landed == batch.len(),
+        "{landed} of {} landed",
+        batch.len()
+    );
+    fixture.assert_consistent()?;
+
+    // Later batches are served; a retry of the failed one is safe either way.
+    let outcomes = fixture.store.put_many(batch.clone()).await?;
+    let expected = if landed == 0 {
+        PutOutcome::Stored
+    } else {
+        PutOutcome::Duplicate
+    };
+    assert_eq!(outcomes, vec![expected; batch.len()]);
+    assert_eq!(
+        fixture.store.put(indicators(&key, 2, SAMPLE_TIME + 99)).await?,
+        PutOutcome::Stored
+    );
+    assert_eq!(fixture.store.count()?, 7);
+    fixture.assert_consistent()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Backup, restore, reopen, refusals
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_restore_round_trip() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let (a, b) = (origin_a(), origin_b());
+    let first: Vec<VerifiedBundle> = (0..50).map(|n| indicators(&a, 4, SAMPLE_TIME + n)).collect();
+    fixture.store.put_many(first.clone()).await?;
+    let withdrawal = retraction(&a, first[0].id(), SAMPLE_TIME + 100);
+    fixture
+        .store
+        .put_requests(vec![PutRequest {
+            bundle: withdrawal.clone(),
+            outbox: vec![b.node_id()],
+        }])
+        .await?;
+
+    // Writes go on while the backup copies its snapshot.
+    let writer = {
+        let store = fixture.store.clone();
+        let more: Vec<VerifiedBundle> = (0..50).map(|n| indicators(&b, 2, SAMPLE_TIME + 200 + n)).collect();
+        tokio::spawn(async move {
+            for bundle in more {
+                store.put(bundle).await?;
+            }
+            Ok::<_, StoreError>(())
+        })
+    };
+    let backup_path = fixture.dir.path().join("backups").join("store-backup.redb");
+    std::fs::create_dir_all(backup_path.parent().context("has a parent")?)?;
+    let store = fixture.store.clone();
+    let destination = backup_path.clone();
+    let report = tokio::task::spawn_blocking(move || store.backup_to(&destination)).await??;
+    writer.await??;
+    assert!(report.bundles >= 51 && report.bundles <= 101, "{report:?}");
+    assert!(report.bytes > 0);
+    assert!(matches!(
+        fixture.store.backup_to(&backup_path),
+        Err(BackupError::DestinationExists { .. })
+    ));
+
+    let restored_path = fixture.dir.path().join("restored").join("store.redb");
+    std::fs::create_dir_all(restored_path.parent().context("has a parent")?)?;
+    let restored_report = Store::restore_from(&backup_path, &restored_path)?;
+    assert_eq!(restored_report.bundles, report.bundles);
+    assert!(matches!(
+        Store::restore_from(&backup_path, &restored_path),
+        Err(BackupError::DestinationExists { .. })
+    ));
+
+    let restored = Store::open(&restored_path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    assert_eq!(restored.count()?, report.bundles);
+    assert!(restored.check()?.is_ok());
+    assert_eq!(
+        restored.get(&first[0].id())?.context("kept")?.status.retracted_by,
+        Some(withdrawal.id())
+    );
+    let everything = ListQuery {
+        limit: usize::MAX,
+        include_hidden: true,
+        ..ListQuery::default()
+    };
+    let live: Vec<BundleId> = fixture
+        .store
+        .list(&everything)?
+        .into_iter()
+        .map(|stored| stored.bundle.id())
+        .collect();
+    let copied: Vec<BundleId> = restored
+        .list(&everything)?
+        .into_iter()
+        .map(|stored| stored.bundle.id())
+        .collect();
+    assert!(live.starts_with(&copied[..51]), "the snapshot is a prefix in time");
+    assert_eq!(copied.len() as u64, report.bundles);
+    drop(restored);
+    assert_eq!(outbox_rows(&restored_path)?, vec![(b.node_id().0, withdrawal.id().0)]);
+    Ok(())
+}
+
+const OUTBOX: TableDefinition<(&[u8; 32], &[u8; 32]), ()> = TableDefinition::new("outbox_v1");
+
+fn outbox_rows(path: &Path) -> Result<Vec<([u8; 32], [u8; 32])>> {
+    let database = redb::Database::open(path)?;
+    let txn = database.begin_read()?;
+    let table = txn.open_table(OUTBOX)?;
+    let mut rows = Vec::new();
+    for entry in table.iter()? {
+        let (key, _) = entry?;
+        let (recipient, id) = key.value();
+        rows.push((*recipient, *id));
+    }
+    Ok(rows)
+}
+
+#[tokio::test]
+async fn outbox_rows_are_written_with_a_new_bundle_only() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let bundle = indicators(&origin_a(), 3, SAMPLE_TIME);
+    let (peer, other) = (origin_b().node_id(), samples::node_key(3).node_id());
+    let request = |outbox| PutRequest {
+        bundle: bundle.clone(),
+        outbox,
+    };
+    assert_eq!(
+        fixture.store.put_requests(vec![request(vec![peer])]).await?,
+        vec![PutOutcome::Stored]
+    );
+    assert_eq!(
+        fixture.store.put_requests(vec![request(vec![other])]).await?,
+        vec![PutOutcome::Duplicate]
+    );
+    let path = fixture.path();
+    drop(fixture.store);
+    assert_eq!(outbox_rows(&path)?, vec![(peer.0, bundle.id().0)]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reopening_after_drop_keeps_everything() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let key = origin_a();
+    let target = indicators(&key, 3, SAMPLE_TIME);
+    let withdrawal = retraction(&key, target.id(), SAMPLE_TIME + 1);
+    let rest: Vec<VerifiedBundle> = (2..20).map(|n| indicators(&key, 3, SAMPLE_TIME + n)).collect();
+    fixture.store.put_many(vec![target.clone(), withdrawal.clone()]).await?;
+    for bundle in &rest {
+        fixture.store.put(bundle.clone()).await?;
+    }
+    let before = fixture.everything()?;
+    let path = fixture.path();
+    let Fixture { dir, store, .. } = fixture;
+    drop(store);
+
+    let metrics = Arc::new(Metrics::new());
+    let store = Store::open(&path, StoreConfig::default(), Arc::clone(&metrics))?;
+    assert_eq!(metrics.bundles_held.get(), 20);
+    let reopened = Fixture { dir, store, metrics };
+    assert_eq!(reopened.everything()?, before);
+    assert_eq!(reopened.status(target.id())?.retracted_by, Some(withdrawal.id()));
+    assert_eq!(reopened.store.put(rest[0].clone()).await?, PutOutcome::Duplicate);
+    reopened.assert_consistent()
+}
+
+#[tokio::test]
+async fn opening_the_same_file_twice_gives_a_clear_error() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let second = Store::open(&fixture.path(), StoreConfig::default(), Arc::new(Metrics::new()));
+    let error = second.expect_err("the file is held by the first store");
+    assert!(matches!(error, OpenError::InUse { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("is in use by another dims process") && message.contains("store.redb"),
+        "{message}"
+    );
+    // A clone shares the handle; dropping every clone frees the file.
+    let path = fixture.path();
+    let clone = fixture.store.clone();
+    drop(fixture.store);
+    assert!(Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new())).is_err());
+    drop(clone);
+    Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    Ok(())
+}
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
+
+#[test]
+fn a_store_from_a_newer_dims_or_another_program_is_refused() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let newer = dir.path().join("newer.redb");
+    {
+        let database = redb::Database::create(&newer)?;
+        let txn = database.begin_write()?;
+        txn.open_table(META)?.insert("schema", 2)?;
+        txn.commit()?;
+    }
+    let error = Store::open(&newer, StoreConfig::default(), Arc::new(Metrics::new())).expect_err("newer schema");
+    assert!(
+        matches!(
+            error,
+            OpenError::NewerSchema {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("upgrade dims"), "{error}");
+
+    let foreign = dir.path().join("foreign.redb");
+    {
+        let database = redb::Database::create(&foreign)?;
+        let txn = database.begin_write()?;
+        txn.open_table(BY_VALUE)?.insert(("x.example", &[0; 32]), ())?;
+        txn.commit()?;
+    }
+    let error = Store::open(&foreign, StoreConfig::default(), Arc::new(Metrics::new())).expect_err("not a store");
+    assert!(matches!(error, OpenError::NotAStore { .. }), "{error:?}");
+
+    let newer_backup = Store::restore_from(&newer, &dir.path().join("restored.redb")).expect_err("newer backup");
+    assert!(
+        matches!(newer_backup, BackupError::Open(OpenError::NewerSchema { .. })),
+        "{newer_backup:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_store_opens_and_answers_outside_a_runtime() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&store_path(&dir), StoreConfig::default(), Arc::new(Metrics::new()))?;
+    assert_eq!(store.count()?, 0);
+    assert!(store.list(&ListQuery::default())?.is_empty());
+    assert!(store.check()?.is_ok());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reconciliation and the benchmark baselines
+
+#[tokio::test]
+async fn reconciliation_items_are_sorted_and_leave_out_expired_and_retracted() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let key = origin_a();
+    let plain: Vec<VerifiedBundle> = (0..5).map(|n| indicators(&key, 2, SAMPLE_TIME + 100 - n)).collect();
+    let short = expiring(&key, SAMPLE_TIME, SAMPLE_TIME + DAY);
+    let withdrawal = retraction(&key, plain[0].id(), SAMPLE_TIME + 200);
+    let forged = retraction(&origin_b(), plain[1].id(), SAMPLE_TIME + 201);
+    let mut all = plain.clone();
+    all.extend([short.clone(), withdrawal.clone(), forged.clone()]);
+    fixture.store.put_many(all.clone()).await?;
+
+    let items = fixture.store.reconciliation_items(SAMPLE_TIME + DAY)?;
+    let expected: Vec<(u64, [u8; 32])> = in_list_order(all)
+        .iter()
+        .filter(|bundle| bundle.id() != short.id() && bundle.id() != plain[0].id())
+        .map(|bundle| (bundle.body().created, bundle.id().0))
+        .collect();
+    assert_eq!(items, expected);
+    let sorted = SortedItems::from_pairs(
+        items
+            .iter()
+            .map(|(time, id)| (*time, dims_protocol::reconcile::ItemId(*id))),
+    )
+    .map_err(|_| anyhow::anyhow!("valid items"))?;
+    assert_eq!(sorted.as_slice().len(), items.len());
+    Ok(())
+}
+
+#[test]
+fn the_raw_baselines_write_the_same_bundles() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let key = origin_a();
+    let bundles: Vec<VerifiedBundle> = (0..20).map(|n| indicators(&key, 100, SAMPLE_TIME + n)).collect();
+    let rows: Vec<(BundleId, Vec<u8>)> = bundles
+        .iter()
+        .map(|bundle| (bundle.id(), bundle.envelope().to_vec()))
+        .collect();
+    dims_node::store::bench::raw_bulk_insert_baseline(&dir.path().join("raw.redb"), &rows)?;
+    let indexed = dir.path().join("indexed.redb");
+    dims_node::store::bench::indexed_bulk_insert_baseline(&indexed, &bundles)?;
+
+    let database = redb::Database::open(&indexed)?;
+    assert_eq!(database.begin_read()?.open_table(BUNDLES)?.len()?, 20);
+    drop(database);
+    // The indexed baseline is a valid store (with no schema row): its rows are the store's rows.
+    let raw = redb::Database::open(dir.path().join("raw.redb"))?;
+    let baseline: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("baseline_bundles_v1");
+    assert_eq!(raw.begin_read()?.open_table(baseline)?.len()?, 20);
+    Ok(())
+}
