@@ -1,12 +1,15 @@
 //! A dims node: the service core behind the `dims` binary, and everything it runs.
 //!
 //! Map: [`config`] (layered configuration), [`keys`] (the node key file), [`clock`] (the only clock), [`store`]
-//! (redb, group commit), [`intake`] (freetext and CSV input), [`http`] (health and metrics) and [`metrics`].
+//! (redb, group commit), [`service`] (publish, ingest and queries, all through the policy function), [`intake`]
+//! (freetext and CSV input), [`http`] (health and metrics), [`metrics`], and [`cli`] (the commands).
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod http;
 pub mod intake;
 pub mod keys;
 pub mod metrics;
+pub mod service;
 pub mod store;

@@ -1,7 +1,16 @@
-//! The `dims` binary. The node runtime issue gives it its commands (`init`, `run`, `doctor`, ...); until then it
-//! only names its version, so that the workspace builds the binary the README will run.
+//! The `dims` binary: parse the command line, run the command, report errors with their causes.
 
-fn main() {
-    let _ = dims_node::clock::now_ms;
-    println!("dims {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = dims_node::cli::Cli::parse();
+    match dims_node::cli::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

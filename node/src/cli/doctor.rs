@@ -1,0 +1,143 @@
+//! `dims doctor`: checks the configuration and the environment and says, for each problem, which key or file is at
+//! fault and how to fix it. Exits non-zero if anything is wrong, so scripts and service managers can gate on it.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::config::{Config, Overrides};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreConfig};
+
+/// Runs every check and prints one line each.
+pub fn run(path: &Path, overrides: &Overrides) -> anyhow::Result<ExitCode> {
+    let mut problems = 0;
+    let mut report = |ok: bool, what: &str, detail: String| {
+        if ok {
+            println!("ok       {what}: {detail}");
+        } else {
+            problems += 1;
+            println!("PROBLEM  {what}: {detail}");
+        }
+    };
+    let config = match Config::load(path, overrides) {
+        Ok(config) => {
+            report(true, "configuration", format!("{} parses", path.display()));
+            config
+        }
+        Err(e) => {
+            report(false, "configuration", e.to_string());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let settings = match config.validate(&super::config_dir(path)) {
+        Ok(settings) => {
+            report(
+                true,
+                "values",
+                format!("node {:?}, org {}", settings.name, settings.org),
+            );
+            settings
+        }
+        Err(e) => {
+            report(false, "values", e.to_string());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    match crate::keys::load(&settings.key_file) {
+        Ok(key) => report(
+            true,
+            "node key",
+            format!("node id {} ({})", key.node_id(), settings.key_file.display()),
+        ),
+        Err(e) => report(false, "node key", e.to_string()),
+    }
+    match check_writable(&settings.data_dir) {
+        Ok(()) => report(
+            true,
+            "data folder",
+            format!("{} is writable", settings.data_dir.display()),
+        ),
+        Err(e) => report(
+            false,
+            "data folder",
+            format!(
+                "{} is not writable ({e}): create it or set node.data_dir",
+                settings.data_dir.display()
+            ),
+        ),
+    }
+    let runtime = super::runtime()?;
+    let store_path = settings.store_path();
+    let mut node_running = false;
+    if store_path.exists() {
+        let config = StoreConfig {
+            max_batch: settings.store_max_batch,
+            max_delay: settings.store_max_delay,
+            ..StoreConfig::default()
+        };
+        let opened = runtime.block_on(async {
+            let store = Store::open(&store_path, config, Arc::new(Metrics::new()))?;
+            let checked = store.check();
+            drop(store);
+            anyhow::Ok(checked?)
+        });
+        match opened {
+            Ok(checked) if checked.is_ok() => report(
+                true,
+                "store",
+                format!("{} is consistent: {checked}", store_path.display()),
+            ),
+            Ok(checked) => report(
+                false,
+                "store",
+                format!(
+                    "{} is inconsistent: {checked}; restore it from a backup",
+                    store_path.display()
+                ),
+            ),
+            Err(e) if e.to_string().contains("in use") => {
+                node_running = true;
+                println!("note     store: {e}");
+            }
+            Err(e) => report(
+                false,
+                "store",
+                format!("{e}; restore it from a backup with `dims backup restore`"),
+            ),
+        }
+    } else {
+        report(
+            true,
+            "store",
+            format!("{} will be created at the first start", store_path.display()),
+        );
+    }
+    if let Some(addr) = settings.http {
+        match std::net::TcpListener::bind(addr) {
+            Ok(_) => report(true, "http.listen", format!("{addr} is free")),
+            Err(_) if node_running => {
+                println!("note     http.listen: {addr} is in use, presumably by the running node")
+            }
+            Err(e) => report(
+                false,
+                "http.listen",
+                format!("cannot listen on {addr} ({e}): set http.listen to a free port"),
+            ),
+        }
+    }
+    if problems == 0 {
+        println!("no problems found");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{problems} problem(s) found");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn check_writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(".dims-doctor-probe");
+    std::fs::write(&probe, b"probe")?;
+    std::fs::remove_file(probe)
+}

@@ -1,0 +1,188 @@
+//! The `dims` command line: one clap tree, one module per command group. Every flag has an environment twin
+//! (`DIMS_...`, shown in `--help`); configuration keys are overridden with `DIMS_SECTION__KEY`.
+
+mod bench;
+mod bundles;
+mod doctor;
+mod ingest;
+mod init;
+mod publish;
+mod run;
+mod stix;
+mod store_admin;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use dims_protocol::NodeKey;
+
+use crate::config::{Config, LogFormat, Overrides, Settings};
+use crate::metrics::Metrics;
+use crate::service::Service;
+use crate::store::{Store, StoreConfig};
+
+/// dims: a federated threat-intelligence sharing node.
+///
+/// Every trust community runs a node; nodes share signed, TLP 2.0-marked bundles of indicators, reports and
+/// sightings. Start with `dims init --dir DIR`, then `dims --config DIR/dims.toml run`.
+#[derive(Debug, Parser)]
+#[command(name = "dims", version, propagate_version = true, max_term_width = 110)]
+pub struct Cli {
+    /// The node's configuration file.
+    #[arg(long, global = true, env = "DIMS_CONFIG", default_value = "dims.toml")]
+    pub config: PathBuf,
+    /// Log format: text for people, json for log shippers (overrides log.format).
+    #[arg(long, global = true, env = "DIMS_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a node: a secret key and a commented dims.toml in a folder (refuses to overwrite).
+    Init(init::InitArgs),
+    /// Run the node until SIGINT or SIGTERM: the store, purging of expired bundles, and the health and metrics
+    /// listener.
+    Run,
+    /// Check the configuration and the environment; exit non-zero, naming the key and the fix, on any problem.
+    Doctor,
+    /// Publish indicators from STIX 2.1 JSON, CSV or free text (with type detection and refanging).
+    Publish(publish::PublishArgs),
+    /// List and show stored bundles.
+    #[command(subcommand)]
+    Bundles(bundles::BundlesCommand),
+    /// Export bundles.
+    #[command(subcommand)]
+    Export(stix::ExportCommand),
+    /// Import bundles.
+    #[command(subcommand)]
+    Import(stix::ImportCommand),
+    /// Retract a bundle this node published: holders hide it and stop forwarding it.
+    Retract(bundles::RetractArgs),
+    /// Back up or restore the store.
+    #[command(subcommand)]
+    Backup(store_admin::BackupCommand),
+    /// Show the node's keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Ingest signed bundle envelopes (one hex envelope per line) and acknowledge each after it is durable.
+    Ingest(ingest::IngestArgs),
+    /// Measure the node on this machine beside a baseline.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// `dims keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print the node id (the public key) and where the secret key is kept. Never prints the secret.
+    Show,
+}
+
+/// Output format for listings.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArgs {
+    /// Print JSON (one object per line for listings) instead of a table.
+    #[arg(long, env = "DIMS_JSON")]
+    pub json: bool,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let overrides = Overrides {
+        log_format: cli.log_format,
+    };
+    match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Doctor => doctor::run(&cli.config, &overrides),
+        Command::Keys(KeysCommand::Show) => {
+            let node = Loaded::new(&cli.config, &overrides)?;
+            println!("node id   {}", node.key.node_id());
+            println!("key file  {}", node.settings.key_file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run => run::run(Loaded::new(&cli.config, &overrides)?),
+        Command::Publish(args) => publish::run(Loaded::new(&cli.config, &overrides)?, args),
+        Command::Bundles(command) => bundles::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Retract(args) => bundles::retract(Loaded::new(&cli.config, &overrides)?, args),
+        Command::Export(command) => stix::export(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Import(command) => stix::import(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Backup(command) => store_admin::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Ingest(args) => ingest::run(Loaded::new(&cli.config, &overrides)?, args),
+        Command::Bench(command) => bench::run(command),
+    }
+}
+
+/// A node's configuration and key, loaded and checked.
+pub struct Loaded {
+    /// The validated settings.
+    pub settings: Settings,
+    /// The node's signing key.
+    pub key: NodeKey,
+}
+
+impl Loaded {
+    /// Loads and validates the configuration at `path`, then the key it names, and starts logging.
+    pub fn new(path: &Path, overrides: &Overrides) -> anyhow::Result<Self> {
+        let config = Config::load(path, overrides)?;
+        let settings = config.validate(&config_dir(path))?;
+        init_logging(&settings);
+        let key = crate::keys::load(&settings.key_file)?;
+        Ok(Self { settings, key })
+    }
+}
+
+impl Loaded {
+    /// Opens the store and builds the service core. Must run inside the async runtime (the store's writer is a
+    /// task). Fails with a clear message when a running node holds the store.
+    pub fn open_service(self, metrics: Arc<Metrics>) -> anyhow::Result<Service> {
+        std::fs::create_dir_all(&self.settings.data_dir)
+            .with_context(|| format!("creating the data folder {}", self.settings.data_dir.display()))?;
+        let config = StoreConfig {
+            max_batch: self.settings.store_max_batch,
+            max_delay: self.settings.store_max_delay,
+            ..StoreConfig::default()
+        };
+        let store = Store::open(&self.settings.store_path(), config, metrics.clone())?;
+        let author = dims_protocol::Author {
+            org: self.settings.org.clone(),
+            member: None,
+        };
+        Ok(Service::new(self.key, author, store, metrics))
+    }
+}
+
+/// The folder relative paths in a configuration are resolved against.
+pub fn config_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests calling commands in one process) is harmless: the first subscriber stays.
+    let _ = match settings.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// A multi-threaded runtime sized for this machine, for the commands that need one.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

@@ -1,0 +1,320 @@
+//! `dims publish`: indicators from STIX 2.1 JSON, CSV or free text, signed by this node and stored. Everything is
+//! parsed and checked before anything is stored: a bad line or field is an error that names it, and nothing of the
+//! input is published. `--dry-run` shows what would be published.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use dims_protocol::audience::{Recipient, canonical_recipients};
+use dims_protocol::content::MAX_INDICATORS;
+use dims_protocol::{Audience, Content, FederationId, GroupId, Indicator, MemberId, NodeId, OrgId, Tlp};
+
+use super::{Loaded, runtime};
+use crate::intake;
+use crate::metrics::Metrics;
+use crate::service::Draft;
+
+/// What the input is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// Decide from the content: JSON is STIX, a header with a `value` or `indicator` column is CSV, else free text.
+    Auto,
+    /// A STIX 2.1 bundle, object or list of objects.
+    Stix,
+    /// CSV with a header row (value, type, labels, confidence, valid_from, valid_until, description, name).
+    Csv,
+    /// Free text: indicators are found by type detection, defanged ones (hxxp, [.]) are refanged.
+    Freetext,
+}
+
+/// `dims publish` arguments.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The file to read; `-` for standard input.
+    #[arg(env = "DIMS_PUBLISH_INPUT", default_value = "-")]
+    pub input: PathBuf,
+    /// What the input is.
+    #[arg(long, env = "DIMS_PUBLISH_FORMAT", value_enum, default_value = "auto")]
+    pub format: InputFormat,
+    /// The marking: clear, green, amber, amber+strict or red (default: publish.default_tlp).
+    #[arg(long, env = "DIMS_PUBLISH_TLP")]
+    pub tlp: Option<Tlp>,
+    /// Who it is for: org, community, federation[:NAME], or recipients:SPEC,SPEC... where SPEC is node:ID,
+    /// org:ID/ORG, group:ID/GROUP or member:ID/UUID. Default: as narrow as the marking demands (org, or the
+    /// federation for CLEAR and GREEN when publish.federation is set).
+    #[arg(long, env = "DIMS_PUBLISH_AUDIENCE")]
+    pub audience: Option<String>,
+    /// Show what would be published and store nothing.
+    #[arg(long, env = "DIMS_PUBLISH_DRY_RUN")]
+    pub dry_run: bool,
+    /// Publish the valid indicators even if some free-text tokens or CSV rows are invalid (they are listed).
+    #[arg(long, env = "DIMS_PUBLISH_SKIP_INVALID")]
+    pub skip_invalid: bool,
+    /// Labels to add to every indicator (repeatable).
+    #[arg(long = "label", env = "DIMS_PUBLISH_LABELS", value_delimiter = ',')]
+    pub labels: Vec<String>,
+}
+
+/// Parses, previews or publishes.
+pub fn run(loaded: Loaded, args: PublishArgs) -> anyhow::Result<ExitCode> {
+    let settings = loaded.settings.clone();
+    let input = read_input(&args.input)?;
+    let tlp = args.tlp.unwrap_or(settings.default_tlp);
+    let audience = match &args.audience {
+        Some(text) => parse_audience(text, settings.federation.as_ref())?,
+        None => default_audience(tlp, settings.federation.as_ref()),
+    };
+    dims_protocol::audience::check_audience(tlp, &audience)
+        .map_err(|e| anyhow::anyhow!("--tlp and --audience: {e}"))?;
+    let format = match args.format {
+        InputFormat::Auto => sniff(&input),
+        chosen => chosen,
+    };
+    let drafts = match format {
+        InputFormat::Stix => stix_drafts(&loaded, &input, tlp, &audience)?,
+        _ => {
+            let indicators = indicators(format, &input, &args)?;
+            if indicators.is_empty() {
+                bail!("no indicators found in {}: nothing to publish", args.input.display());
+            }
+            indicators
+                .chunks(MAX_INDICATORS)
+                .map(|chunk| Draft {
+                    tlp,
+                    audience: audience.clone(),
+                    content: Content::Indicators(chunk.to_vec()),
+                    supersedes: None,
+                    expires: None,
+                })
+                .collect()
+        }
+    };
+    runtime()?.block_on(async move {
+        let now = crate::clock::now_ms();
+        if args.dry_run {
+            // Signing without storing checks every field exactly as publishing would.
+            let service = loaded.open_service(Arc::new(Metrics::new()))?;
+            for draft in drafts {
+                let bundle = service.sign(draft, now)?;
+                print_preview(&bundle);
+            }
+            println!("dry run: nothing was stored");
+            drop(service);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let service = loaded.open_service(Arc::new(Metrics::new()))?;
+        // Check every draft before storing the first, so that an invalid one stores nothing.
+        for draft in &drafts {
+            service.sign(draft.clone(), now)?;
+        }
+        for draft in drafts {
+            let bundle = service.publish(draft, now).await?;
+            let body = bundle.body();
+            println!(
+                "published {} ({} {}, {}, audience {})",
+                bundle.id(),
+                body.content.indicators().len().max(1),
+                if body.content.indicators().is_empty() {
+                    body.content.kind()
+                } else {
+                    "indicators"
+                },
+                body.tlp,
+                body.audience.kind()
+            );
+        }
+        drop(service);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn read_input(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    let mut input = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_end(&mut input)
+            .context("reading standard input")?;
+    } else {
+        input = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    }
+    Ok(input)
+}
+
+/// Guesses the format: JSON is STIX; a first line naming a value column is CSV; anything else is free text.
+pub fn sniff(input: &[u8]) -> InputFormat {
+    let text = String::from_utf8_lossy(&input[..input.len().min(4096)]);
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        return InputFormat::Stix;
+    }
+    let header = trimmed.lines().next().unwrap_or_default().to_ascii_lowercase();
+    let columns: Vec<&str> = header.split([',', '\t', ';']).map(str::trim).collect();
+    if columns.len() > 1 && columns.iter().any(|c| *c == "value" || *c == "indicator") {
+        InputFormat::Csv
+    } else {
+        InputFormat::Freetext
+    }
+}
+
+fn indicators(format: InputFormat, input: &[u8], args: &PublishArgs) -> anyhow::Result<Vec<Indicator>> {
+    let mut found = match format {
+        InputFormat::Csv => {
+            let options = intake::CsvOptions {
+                skip_bad_rows: args.skip_invalid,
+                ..Default::default()
+            };
+            let outcome = intake::csv(input, options)?;
+            for warning in &outcome.warnings {
+                eprintln!("warning: {warning}");
+            }
+            for skipped in &outcome.skipped {
+                eprintln!("skipped: {skipped}");
+            }
+            outcome.indicators
+        }
+        _ => {
+            let text = std::str::from_utf8(input).context("free text must be UTF-8")?;
+            let outcome = intake::freetext(text, intake::FreetextOptions::default());
+            for rejected in &outcome.rejected {
+                eprintln!("invalid: {rejected}");
+            }
+            if let Some(cut) = &outcome.cut {
+                eprintln!("warning: {cut}");
+            }
+            if !outcome.rejected.is_empty() && !args.skip_invalid {
+                bail!(
+                    "{} token(s) look like indicators but are invalid (listed above): fix them, or publish the rest \
+                     with --skip-invalid",
+                    outcome.rejected.len() + outcome.rejected_omitted
+                );
+            }
+            for found in outcome.indicators.iter().filter(|f| !f.warnings.is_empty()) {
+                let lists: Vec<String> = found.warnings.iter().map(ToString::to_string).collect();
+                eprintln!(
+                    "warning: line {}: {} is on a warninglist ({})",
+                    found.line,
+                    found.value,
+                    lists.join(", ")
+                );
+            }
+            outcome
+                .indicators
+                .into_iter()
+                .map(|found| Indicator::new(found.value))
+                .collect()
+        }
+    };
+    if !args.labels.is_empty() {
+        for label in &args.labels {
+            dims_protocol::text::check_line("--label", label, 128)?;
+        }
+        for indicator in &mut found {
+            indicator.labels.extend(args.labels.iter().cloned());
+            indicator.normalise();
+        }
+    }
+    Ok(found)
+}
+
+fn stix_drafts(loaded: &Loaded, input: &[u8], tlp: Tlp, audience: &Audience) -> anyhow::Result<Vec<Draft>> {
+    let author = dims_protocol::Author {
+        org: loaded.settings.org.clone(),
+        member: None,
+    };
+    let mut ctx = dims_protocol::stix::ImportContext::new(loaded.key.node_id(), author, crate::clock::now_ms());
+    ctx.default_tlp = tlp;
+    ctx.default_audience = audience.clone();
+    let outcome = dims_protocol::stix::import(input, &ctx)?;
+    for unsupported in &outcome.unsupported {
+        eprintln!("skipped: {unsupported}");
+    }
+    for warning in &outcome.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if outcome.drafts.is_empty() {
+        bail!("the STIX input holds nothing dims can publish (see the skipped objects above)");
+    }
+    Ok(outcome
+        .drafts
+        .into_iter()
+        .map(|draft| Draft {
+            tlp: draft.body.tlp,
+            audience: draft.body.audience,
+            content: draft.body.content,
+            supersedes: draft.body.supersedes,
+            expires: draft.body.expires,
+        })
+        .collect())
+}
+
+fn print_preview(bundle: &dims_protocol::VerifiedBundle) {
+    let body = bundle.body();
+    println!(
+        "{} {} for {} ({})",
+        body.tlp,
+        body.content.kind(),
+        body.audience.kind(),
+        bundle.envelope().len()
+    );
+    for indicator in body.content.indicators() {
+        println!("  {:<7} {}", indicator.value.kind().name(), indicator.value);
+    }
+}
+
+/// The audience a marking gets when none is given: as narrow as the marking demands.
+pub fn default_audience(tlp: Tlp, federation: Option<&FederationId>) -> Audience {
+    match (tlp, federation) {
+        (Tlp::Clear | Tlp::Green, Some(federation)) => Audience::Federation(federation.clone()),
+        _ => Audience::Org,
+    }
+}
+
+/// Parses `--audience`.
+pub fn parse_audience(text: &str, federation: Option<&FederationId>) -> anyhow::Result<Audience> {
+    let text = text.trim();
+    Ok(match text.split_once(':') {
+        None if text == "org" => Audience::Org,
+        None if text == "community" => Audience::Community,
+        None if text == "federation" => Audience::Federation(federation.cloned().context(
+            "--audience federation names no federation and publish.federation is not set: use federation:NAME",
+        )?),
+        Some(("federation", name)) => {
+            Audience::Federation(FederationId::new(name).map_err(|e| anyhow::anyhow!("--audience: {e}"))?)
+        }
+        Some(("recipients", list)) => {
+            let recipients = list
+                .split(',')
+                .map(parse_recipient)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Audience::Recipients(canonical_recipients(recipients))
+        }
+        _ => bail!("--audience {text:?}: expected org, community, federation[:NAME] or recipients:SPEC,..."),
+    })
+}
+
+fn parse_recipient(spec: &str) -> anyhow::Result<Recipient> {
+    let bad = || anyhow::anyhow!("recipient {spec:?}: expected node:ID, org:ID/ORG, group:ID/GROUP or member:ID/UUID");
+    let (kind, rest) = spec.trim().split_once(':').ok_or_else(bad)?;
+    let node_of = |text: &str| {
+        text.parse::<NodeId>()
+            .map_err(|e| anyhow::anyhow!("recipient {spec:?}: {e}"))
+    };
+    Ok(match kind {
+        "node" => Recipient::Node(node_of(rest)?),
+        "org" | "group" | "member" => {
+            let (node, name) = rest.split_once('/').ok_or_else(bad)?;
+            let node = node_of(node)?;
+            let invalid = |e: dims_protocol::FieldError| anyhow::anyhow!("recipient {spec:?}: {e}");
+            match kind {
+                "org" => Recipient::Org(node, OrgId::new(name).map_err(invalid)?),
+                "group" => Recipient::Group(node, GroupId::new(name).map_err(invalid)?),
+                _ => Recipient::Member(node, name.parse::<MemberId>().map_err(invalid)?),
+            }
+        }
+        _ => return Err(bad()),
+    })
+}

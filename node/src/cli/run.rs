@@ -1,0 +1,86 @@
+//! `dims run`: the node until SIGINT or SIGTERM. It opens the store, serves health and metrics, purges expired
+//! bundles on a schedule, and on a signal stops taking work (readiness goes false), lets the writer commit what it
+//! holds, and exits 0.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{Loaded, runtime};
+use crate::http::{self, OpsState};
+use crate::metrics::Metrics;
+
+/// Runs the node.
+pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let metrics = Arc::new(Metrics::new());
+        let settings = loaded.settings.clone();
+        let service = loaded.open_service(metrics.clone())?;
+        let ready = Arc::new(AtomicBool::new(false));
+        let cancel = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+
+        if let Some(addr) = settings.http {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (http.listen): is another node running there?"))?;
+            let router = http::router(OpsState {
+                metrics: metrics.clone(),
+                ready: ready.clone(),
+            });
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                if let Err(e) = http::serve(listener, router, cancel).await {
+                    warn!(error = %e, "the operations listener stopped");
+                }
+            });
+            info!(%addr, "serving /livez, /readyz and /metrics");
+        }
+
+        {
+            let service = service.clone();
+            let cancel = cancel.clone();
+            let every = settings.purge_interval;
+            tasks.spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = cancel.cancelled() => break,
+                        _ = ticks.tick() => match service.store().purge_expired(crate::clock::now_ms()).await {
+                            Ok(0) => {}
+                            Ok(purged) => info!(purged, "purged expired bundles"),
+                            Err(e) => warn!(error = %e, "purging expired bundles failed; will retry"),
+                        },
+                    }
+                }
+            });
+        }
+
+        ready.store(true, Ordering::Release);
+        info!(node = %service.node_view().id, name = %settings.name, "dims node running");
+        wait_for_signal().await?;
+        info!("stopping: no new work; flushing the store");
+        ready.store(false, Ordering::Release);
+        cancel.cancel();
+        while tasks.join_next().await.is_some() {}
+        drop(service);
+        info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = terminate.recv() => info!("SIGTERM"),
+        _ = interrupt.recv() => info!("SIGINT"),
+    }
+    Ok(())
+}

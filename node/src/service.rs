@@ -1,0 +1,323 @@
+//! The service core: the one path by which bundles enter and leave this node. The CLI, the web layer (later) and
+//! federation (later) all call it, so every ingress is validated the same way (DESIGN §3 invariant 2) and every
+//! read is filtered by the policy function (invariant 3).
+//!
+//! * [`Service::publish`] signs a draft as this node and stores it; the caller hears back only after the commit.
+//! * [`Service::ingest`] decodes, verifies and checks a received envelope: canonical form and signature first, then
+//!   the policy (this node must be entitled to it), then the rules that need the store (an update or retraction
+//!   must come from the target's origin). Only then is it stored.
+//! * Queries take a [`Receiver`] and return only what the policy lets that receiver see.
+//! * [`Service::subscribe`] gives a bounded stream of newly stored bundles (a slow subscriber misses entries and is
+//!   told so, rather than holding up the writer).
+
+use std::sync::Arc;
+
+use dims_protocol::policy::{NodeView, Receiver, may_receive};
+use dims_protocol::signing::{BundleError, SignError};
+use dims_protocol::{
+    Audience, Author, Body, BundleId, Content, Marking, NodeKey, Retraction, Tlp, VerifiedBundle, decode, verify_batch,
+};
+use tokio::sync::broadcast;
+
+use crate::metrics::{Metrics, RejectReason};
+use crate::store::{ListQuery, PutOutcome, Store, StoreError, Stored};
+
+/// How many new-bundle notifications a slow subscriber may fall behind before it misses some.
+const SUBSCRIPTION_DEPTH: usize = 1024;
+
+/// What to publish: everything but what the node fills in (origin, author org, creation time).
+#[derive(Clone, Debug)]
+pub struct Draft {
+    /// The marking.
+    pub tlp: Tlp,
+    /// The audience; must suit the marking.
+    pub audience: Audience,
+    /// The payload.
+    pub content: Content,
+    /// The earlier bundle of this node that this one replaces.
+    pub supersedes: Option<BundleId>,
+    /// When holders should drop it.
+    pub expires: Option<u64>,
+}
+
+/// Why a publish failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The draft is invalid.
+    #[error(transparent)]
+    Invalid(#[from] SignError),
+    /// It could not be stored; nothing was stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A retraction or update names a bundle this node did not publish, or does not hold.
+    #[error("{0}")]
+    Target(String),
+}
+
+/// What happened to an ingested envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    /// Newly stored (and durable).
+    Stored(BundleId),
+    /// Already held; not stored twice.
+    Duplicate(BundleId),
+}
+
+/// Why an envelope was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Not a valid, authentic bundle.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// This node is not entitled to it.
+    #[error("bundle {id} is not for this node ({reason}): it was refused and stored nowhere")]
+    NotEntitled {
+        /// The bundle.
+        id: BundleId,
+        /// The policy's reason.
+        reason: dims_protocol::Denial,
+    },
+    /// It could not be stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The service core of one node.
+#[derive(Clone)]
+pub struct Service {
+    key: Arc<NodeKey>,
+    author: Author,
+    store: Store,
+    metrics: Arc<Metrics>,
+    view: Arc<NodeView>,
+    events: broadcast::Sender<BundleId>,
+}
+
+impl Service {
+    /// A service over an open store, publishing as `key` on behalf of `author`.
+    pub fn new(key: NodeKey, author: Author, store: Store, metrics: Arc<Metrics>) -> Self {
+        let view = NodeView {
+            id: key.node_id(),
+            memberships: Vec::new(),
+        };
+        let (events, _) = broadcast::channel(SUBSCRIPTION_DEPTH);
+        Self {
+            key: Arc::new(key),
+            author,
+            store,
+            metrics,
+            view: Arc::new(view),
+            events,
+        }
+    }
+
+    /// This node as a receiver: itself, with the rosters it holds (none until federation exists).
+    pub fn node_view(&self) -> &NodeView {
+        &self.view
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Signs `draft` as this node at `now_ms` and stores it. Returns after the commit.
+    ///
+    /// Cancel safety: if the future is dropped after the request reached the writer, the bundle may still be
+    /// stored; it is never half-stored.
+    pub async fn publish(&self, draft: Draft, now_ms: u64) -> Result<VerifiedBundle, PublishError> {
+        let bundle = self.sign(draft, now_ms)?;
+        if let Content::Retraction(retraction) = &bundle.body().content {
+            self.check_own_target(retraction.target, "retract")?;
+        }
+        if let Some(target) = bundle.body().supersedes {
+            self.check_own_target(target, "update")?;
+        }
+        self.store.put(bundle.clone()).await?;
+        self.notify(bundle.id());
+        Ok(bundle)
+    }
+
+    /// Signs a draft without storing it: the preview of `--dry-run`.
+    pub fn sign(&self, draft: Draft, now_ms: u64) -> Result<VerifiedBundle, SignError> {
+        let mut content = draft.content;
+        content.normalise();
+        let mut body = Body::new(
+            self.key.node_id(),
+            self.author.clone(),
+            now_ms,
+            draft.tlp,
+            draft.audience,
+            content,
+        );
+        body.supersedes = draft.supersedes;
+        body.expires = draft.expires;
+        self.key.sign(body)
+    }
+
+    /// Retracts `target`, which this node must have published: the retraction travels with the target's marking
+    /// and audience, so exactly the target's receivers learn of it.
+    pub async fn retract(&self, target: BundleId, reason: String, now_ms: u64) -> Result<VerifiedBundle, PublishError> {
+        let stored = self.check_own_target(target, "retract")?;
+        let body = stored.bundle.body();
+        let draft = Draft {
+            tlp: body.tlp,
+            audience: body.audience.clone(),
+            content: Content::Retraction(Retraction { reason, target }),
+            supersedes: None,
+            expires: None,
+        };
+        self.publish(draft, now_ms).await
+    }
+
+    fn check_own_target(&self, target: BundleId, what: &str) -> Result<Stored, PublishError> {
+        let stored = self
+            .store
+            .get(&target)?
+            .ok_or_else(|| PublishError::Target(format!("cannot {what} {target}: this node holds no such bundle")))?;
+        if stored.bundle.body().origin != self.key.node_id() {
+            return Err(PublishError::Target(format!(
+                "cannot {what} {target}: it was published by {}, and only its origin may {what} it",
+                stored.bundle.body().origin
+            )));
+        }
+        Ok(stored)
+    }
+
+    /// Validates one received envelope and stores it if this node is entitled to it.
+    pub async fn ingest(&self, envelope: &[u8]) -> Result<Ingested, IngestError> {
+        let unverified = decode(envelope).map_err(|e| {
+            self.metrics.reject(decode_reason(&e));
+            IngestError::Bundle(e.into())
+        })?;
+        let bundle = unverified.verify().map_err(|e| {
+            self.metrics.reject(verify_reason(&e));
+            IngestError::Bundle(e.into())
+        })?;
+        self.store_checked(bundle).await
+    }
+
+    /// Validates many envelopes with one batch signature check, then stores those this node is entitled to.
+    /// Returns one result per envelope, in order.
+    pub async fn ingest_many(&self, envelopes: &[Vec<u8>]) -> Vec<Result<Ingested, IngestError>> {
+        let mut results: Vec<Option<Result<Ingested, IngestError>>> = Vec::with_capacity(envelopes.len());
+        let mut decoded = Vec::new();
+        let mut positions = Vec::new();
+        for (index, envelope) in envelopes.iter().enumerate() {
+            match decode(envelope) {
+                Ok(unverified) => {
+                    decoded.push(unverified);
+                    positions.push(index);
+                    results.push(None);
+                }
+                Err(e) => {
+                    self.metrics.reject(decode_reason(&e));
+                    results.push(Some(Err(IngestError::Bundle(e.into()))));
+                }
+            }
+        }
+        let verified = verify_batch(decoded);
+        let mut pending = Vec::new();
+        for (index, result) in positions.into_iter().zip(verified) {
+            match result {
+                Ok(bundle) => pending.push((index, self.store_checked(bundle))),
+                Err(e) => {
+                    self.metrics.reject(verify_reason(&e));
+                    results[index] = Some(Err(IngestError::Bundle(e.into())));
+                }
+            }
+        }
+        // The stores run concurrently so that the writer can commit them as one group.
+        let outcomes = futures_util::future::join_all(
+            pending
+                .into_iter()
+                .map(|(index, future)| async move { (index, future.await) }),
+        )
+        .await;
+        for (index, outcome) in outcomes {
+            results[index] = Some(outcome);
+        }
+        results
+            .into_iter()
+            .map(|result| result.expect("every envelope has a result"))
+            .collect()
+    }
+
+    async fn store_checked(&self, bundle: VerifiedBundle) -> Result<Ingested, IngestError> {
+        let id = bundle.id();
+        if let Err(reason) = may_receive(&Marking::of(bundle.body()), Receiver::Node(&self.view)) {
+            self.metrics.reject(RejectReason::Policy);
+            return Err(IngestError::NotEntitled { id, reason });
+        }
+        let outcome = self
+            .store
+            .put(bundle)
+            .await
+            .inspect_err(|_| self.metrics.reject(RejectReason::Storage))?;
+        Ok(match outcome {
+            PutOutcome::Stored => {
+                self.notify(id);
+                Ingested::Stored(id)
+            }
+            PutOutcome::Duplicate => Ingested::Duplicate(id),
+        })
+    }
+
+    fn notify(&self, id: BundleId) {
+        // No subscribers is normal; a lagging subscriber is told by the channel itself.
+        let _ = self.events.send(id);
+    }
+
+    /// A bounded stream of the ids of newly stored bundles.
+    pub fn subscribe(&self) -> broadcast::Receiver<BundleId> {
+        self.events.subscribe()
+    }
+
+    /// The bundle `id`, if it exists, is not expired at `now_ms`, and `receiver` may see it.
+    pub fn get(&self, id: &BundleId, receiver: Receiver<'_>, now_ms: u64) -> Result<Option<Stored>, StoreError> {
+        Ok(self.store.get(id)?.filter(|stored| visible(stored, receiver, now_ms)))
+    }
+
+    /// Bundles by creation time that `receiver` may see.
+    pub fn list(&self, query: &ListQuery, receiver: Receiver<'_>, now_ms: u64) -> Result<Vec<Stored>, StoreError> {
+        Ok(self
+            .store
+            .list(query)?
+            .into_iter()
+            .filter(|stored| visible(stored, receiver, now_ms))
+            .collect())
+    }
+
+    /// Bundles mentioning an indicator value (in its normal text form) that `receiver` may see.
+    pub fn search_value(&self, value: &str, receiver: Receiver<'_>, now_ms: u64) -> Result<Vec<Stored>, StoreError> {
+        let mut found = Vec::new();
+        for id in self.store.ids_by_value(value)? {
+            if let Some(stored) = self.get(&id, receiver, now_ms)? {
+                found.push(stored);
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn visible(stored: &Stored, receiver: Receiver<'_>, now_ms: u64) -> bool {
+    !stored.bundle.body().is_expired_at(now_ms) && may_receive(&Marking::of(stored.bundle.body()), receiver).is_ok()
+}
+
+fn decode_reason(error: &dims_protocol::encoding::DecodeError) -> RejectReason {
+    use dims_protocol::encoding::DecodeError;
+    match error {
+        DecodeError::TooLarge { .. } => RejectReason::TooLarge,
+        DecodeError::Malformed { .. } => RejectReason::Malformed,
+        DecodeError::NonCanonical { .. } => RejectReason::NonCanonical,
+        DecodeError::UnsupportedEnvelope(_) => RejectReason::Unsupported,
+        DecodeError::Invalid { .. } => RejectReason::Invalid,
+    }
+}
+
+fn verify_reason(error: &dims_protocol::VerifyError) -> RejectReason {
+    match error {
+        dims_protocol::VerifyError::BadOriginKey { .. } => RejectReason::BadKey,
+        dims_protocol::VerifyError::BadSignature { .. } => RejectReason::BadSignature,
+    }
+}
