@@ -462,3 +462,118 @@ fn acknowledged_bundles_survive_sigkill() {
         drop(store);
     });
 }
+
+fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `dims run` serves health and metrics, counts what it stores and rejects, and stops cleanly on SIGTERM.
+#[test]
+fn run_serves_health_and_metrics_and_stops_on_sigterm() {
+    let node = Node::init("cert-ops");
+    let out = node.run_with_input(
+        &["publish", "--tlp", "clear", "--audience", "federation", "-"],
+        "evil.example.com\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut child = node
+        .command()
+        .args(["--log-format", "json", "run"])
+        .env("DIMS_HTTP__ENABLED", "true")
+        .env("DIMS_HTTP__LISTEN", addr.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dims run");
+    let mut ready = None;
+    for _ in 0..100 {
+        if let Some(answer) = http_get(addr, "/readyz") {
+            ready = Some(answer);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ready.map(|(status, _)| status), Some(200), "the node becomes ready");
+    assert_eq!(http_get(addr, "/livez").map(|(status, _)| status), Some(200));
+    let (status, metrics) = http_get(addr, "/metrics").expect("metrics");
+    assert_eq!(status, 200);
+    for name in [
+        "dims_store_commit_batch_size",
+        "dims_store_commit_seconds",
+        "dims_store_bundles",
+        "dims_bundles_stored_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("dims_store_bundles 1"),
+        "the held bundle is counted:\n{metrics}"
+    );
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let output = child.wait_with_output().expect("wait");
+    assert!(
+        output.status.success(),
+        "SIGTERM stops the node with exit 0: {:?}",
+        output.status
+    );
+    let logs = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<serde_json::Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(!lines.is_empty(), "--log-format json writes JSON lines:\n{logs}");
+    assert!(logs.contains("stopped"), "the node logs its clean stop:\n{logs}");
+}
+
+#[test]
+fn backup_and_restore_round_trip() {
+    let node = Node::init("cert-ops");
+    let out = node.run_with_input(
+        &["publish", "--tlp", "green", "--audience", "community", "-"],
+        "evil.example.com\n198.51.100.7\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = node.ok(&["bundles", "list", "--json"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backup = dir.path().join("backup.redb");
+    node.ok(&["backup", "create", backup.to_str().expect("utf-8")]);
+    let again = node.run(&["backup", "create", backup.to_str().expect("utf-8")]);
+    assert!(!again.status.success(), "a backup never overwrites a file");
+
+    let out = node.run(&["backup", "restore", backup.to_str().expect("utf-8")]);
+    assert!(
+        !out.status.success(),
+        "restore refuses to replace a store without --force"
+    );
+    node.ok(&["backup", "restore", "--force", backup.to_str().expect("utf-8")]);
+    assert_eq!(node.ok(&["bundles", "list", "--json"]), before);
+}

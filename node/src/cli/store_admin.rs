@@ -55,8 +55,26 @@ pub fn run(loaded: Loaded, command: BackupCommand) -> anyhow::Result<ExitCode> {
                     path.display()
                 );
             }
-            Store::restore_from(&path, &store_path)?;
-            println!("restored {} into {}", path.display(), store_path.display());
+            // Restore beside the store and swap it in with renames, so that a failed restore leaves the old store
+            // untouched; the replaced store is kept, never deleted.
+            let staging = store_path.with_extension("redb.restoring");
+            if staging.exists() {
+                std::fs::remove_file(&staging)?;
+            }
+            let report = Store::restore_from(&path, &staging)?;
+            if store_path.exists() {
+                let kept = store_path.with_extension(format!("redb.replaced-{}", crate::clock::now_ms()));
+                std::fs::rename(&store_path, &kept)?;
+                println!("kept the replaced store as {}", kept.display());
+            }
+            std::fs::rename(&staging, &store_path)?;
+            println!(
+                "restored {} bundles ({} rows) from {} into {}",
+                report.bundles,
+                report.rows,
+                path.display(),
+                store_path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
