@@ -500,7 +500,7 @@ fn run_serves_health_and_metrics_and_stops_on_sigterm() {
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut child = node
+    let child = node
         .command()
         .args(["--log-format", "json", "run"])
         .env("DIMS_HTTP__ENABLED", "true")
