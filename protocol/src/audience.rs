@@ -102,6 +102,40 @@ impl Audience {
     }
 }
 
+impl std::fmt::Display for Audience {
+    /// `org`, `community`, `federation us-sltt`, or `recipients node:ID, org:ID/soc, ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Audience::Org => f.write_str("org"),
+            Audience::Community => f.write_str("community"),
+            Audience::Federation(federation) => write!(f, "federation {federation}"),
+            Audience::Recipients(list) => {
+                f.write_str("recipients ")?;
+                for (index, recipient) in list.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{recipient}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Recipient {
+    /// The form `dims publish --audience recipients:...` accepts: `node:ID`, `org:ID/ORG`, `group:ID/GROUP`,
+    /// `member:ID/UUID`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Recipient::Node(node) => write!(f, "node:{node}"),
+            Recipient::Org(node, org) => write!(f, "org:{node}/{org}"),
+            Recipient::Group(node, group) => write!(f, "group:{node}/{group}"),
+            Recipient::Member(node, member) => write!(f, "member:{node}/{member}"),
+        }
+    }
+}
+
 /// Checks that `audience` is allowed for `tlp`, per DESIGN §4.2:
 ///
 /// | TLP          | org | community | federation | recipients may name            |

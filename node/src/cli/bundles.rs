@@ -185,7 +185,7 @@ fn print_bundle(stored: &Stored, json: bool) {
             "author": {"org": body.author.org.as_str(), "member": body.author.member.map(|m| m.to_string())},
             "created": time(body.created),
             "expires": body.expires.map(time),
-            "audience": format!("{:?}", body.audience),
+            "audience": body.audience.to_string(),
             "supersedes": body.supersedes.map(|id| id.to_string()),
             "derived_from": body.derived_from.as_ref().map(|p| p.original.to_string()),
             "status": status(stored),
@@ -207,7 +207,7 @@ fn print_bundle(stored: &Stored, json: bool) {
     if let Some(expires) = body.expires {
         println!("expires     {}", time(expires));
     }
-    println!("audience    {:?}", body.audience);
+    println!("audience    {}", body.audience);
     if let Some(previous) = body.supersedes {
         println!("supersedes  {previous}");
     }

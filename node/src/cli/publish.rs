@@ -192,14 +192,10 @@ fn indicators(format: InputFormat, input: &[u8], args: &PublishArgs) -> anyhow::
                     outcome.rejected.len() + outcome.rejected_omitted
                 );
             }
-            for found in outcome.indicators.iter().filter(|f| !f.warnings.is_empty()) {
-                let lists: Vec<String> = found.warnings.iter().map(ToString::to_string).collect();
-                eprintln!(
-                    "warning: line {}: {} is on a warninglist ({})",
-                    found.line,
-                    found.value,
-                    lists.join(", ")
-                );
+            for found in &outcome.indicators {
+                for warning in &found.warnings {
+                    eprintln!("warning: line {}: {} is {warning}", found.line, found.value);
+                }
             }
             outcome
                 .indicators
