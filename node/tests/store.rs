@@ -920,6 +920,93 @@ async fn opening_the_same_file_twice_gives_a_clear_error() -> Result<()> {
     Ok(())
 }
 
+/// The environment variable that turns [`child_process_holding_a_store`] into the child of
+/// [`a_store_held_by_another_process_is_refused_and_survives_its_kill`].
+const HOLD_ENV: &str = "DIMS_STORE_TEST_HOLD";
+
+/// Does nothing in a normal run. As the child process of the test below, it opens the store, stores a bundle, prints
+/// its id once the put is acknowledged, and holds the store until it is killed.
+#[tokio::test]
+async fn child_process_holding_a_store() -> Result<()> {
+    use std::io::Write;
+
+    let Some(path) = std::env::var_os(HOLD_ENV) else {
+        return Ok(());
+    };
+    let store = Store::open(Path::new(&path), StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let bundle = indicators(&origin_a(), 5, SAMPLE_TIME);
+    assert_eq!(store.put(bundle.clone()).await?, PutOutcome::Stored);
+    // Straight to the file descriptor: the test harness captures `println!`, not writes to `stdout()`.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "stored {}", bundle.id())?;
+    stdout.flush()?;
+    drop(stdout);
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(())
+}
+
+/// Kills the child process however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_store_held_by_another_process_is_refused_and_survives_its_kill() -> Result<()> {
+    use std::io::BufRead;
+
+    let dir = tempfile::tempdir()?;
+    let path = store_path(&dir);
+    let mut child = KillOnDrop(
+        std::process::Command::new(std::env::current_exe()?)
+            .args([
+                "--exact",
+                "child_process_holding_a_store",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(HOLD_ENV, &path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?,
+    );
+    let stdout = child.0.stdout.take().context("piped stdout")?;
+    // Read on a thread, so that a child that never answers fails the test instead of hanging it.
+    let (found, acknowledgement) = std::sync::mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let id: Option<BundleId> = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok)
+            // libtest may have started the line with the test's name.
+            .find_map(|line| line.split_once("stored ")?.1.trim().parse().ok());
+        let _ = found.send(id);
+    });
+    let acknowledged = acknowledgement
+        .recv_timeout(std::time::Duration::from_secs(120))?
+        .context("the child stores a bundle")?;
+
+    let error = Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new())).expect_err("held by the child");
+    assert!(matches!(error, OpenError::InUse { .. }), "{error:?}");
+    assert!(error.to_string().contains("in use by another dims process"), "{error}");
+
+    // SIGKILL: no destructor runs in the child. The lock goes with the process; the acknowledged bundle stays.
+    child.0.kill()?;
+    child.0.wait()?;
+    assert_eq!(Store::check_file(&path)?, FileCheck::Clean);
+    let store = Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    assert!(
+        store.get(&acknowledged)?.is_some(),
+        "an acknowledged bundle survives a kill"
+    );
+    assert!(store.check()?.is_ok());
+    Ok(())
+}
+
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
 
 #[test]

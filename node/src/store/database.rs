@@ -120,7 +120,8 @@ impl Core {
                 Ok(())
             }
             Err(cause) => {
-                error!(path = %self.path.display(), error = %cause, "the store could not be reopened; writes fail until it can");
+                error!(path = %self.path.display(), error = %cause,
+                       "the store could not be reopened; writes fail until it can");
                 Err(StoreError::Open(Box::new(cause)))
             }
         }

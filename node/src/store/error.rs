@@ -172,7 +172,8 @@ pub enum StoreError {
     Closed,
     /// The database is being reopened after a storage failure, or could not be reopened.
     #[error(
-        "the store is reopening after a storage failure: retry shortly; if this persists, see the log and check the disk"
+        "the store is reopening after a storage failure: retry shortly; if this persists, see the log and check the \
+         disk"
     )]
     Unavailable,
     /// A transaction could not begin.
@@ -191,7 +192,8 @@ pub enum StoreError {
     },
     /// Reading or writing the database failed.
     #[error(
-        "the store failed while {during}: {source}; if the disk is full or failing, fix it (the store recovers by itself)"
+        "the store failed while {during}: {source}; if the disk is full or failing, fix it (the store recovers by \
+         itself)"
     )]
     Storage {
         /// What the store was doing.

@@ -2,7 +2,7 @@
 //! database file underneath redb.
 //!
 //! Production code never sets [`super::StoreConfig::faults`], and then none of this is on the path: the database is
-//! opened on redb's own file backend. With faults configured, the file backend is wrapped in [`FaultyBackend`],
+//! opened on redb's own file backend. With faults configured, the file backend is wrapped in `FaultyBackend`,
 //! which delegates every call (locks included, so the single-process guarantee still holds) and fails a write when
 //! asked to.
 

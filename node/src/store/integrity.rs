@@ -1,9 +1,9 @@
-//! The store's integrity checks: the logical one ([`check_snapshot`], behind `Store::check`) and redb's own file check
-//! ([`check_file`], behind `Store::check_file`).
+//! The store's integrity checks: the logical one (`check_snapshot`, behind [`super::Store::check`]) and redb's own
+//! file check (`check_file`, behind [`super::Store::check_file`]).
 //!
 //! The logical check proves, on one read snapshot, that every stored envelope decodes and verifies under the id it is
 //! stored as, and that every index agrees with the bundle table both ways: each bundle has every row
-//! [`super::tables::index_rows`] implies (one lookup per row), and each index table holds exactly as many rows as
+//! `tables::index_rows` implies (one lookup per row), and each index table holds exactly as many rows as
 //! the bundles imply. Since expected rows are distinct, "all present" and "same count" together mean "no stray rows";
 //! only when a count disagrees does the check scan that table to name the strays. A bundle is stored once because ids
 //! are keys, and because its time, origin and expiry rows are each present once with its own `created`.

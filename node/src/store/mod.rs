@@ -1,15 +1,16 @@
 //! The node's store: verified bundles and their indexes in one redb file, written by one writer with group commit.
 //!
 //! [`Store`] is a cheap cloneable handle. Writes ([`Store::put`], [`Store::put_many`], [`Store::put_requests`],
-//! [`Store::purge_expired`]) go through a bounded channel to the single writer thread ([`writer`]), which commits them
+//! [`Store::purge_expired`]) go through a bounded channel to the single writer thread (`writer`), which commits them
 //! in groups, durably, and answers only after the commit: **an acknowledged write is on disk** (DESIGN §3 invariant
 //! 4). Reads run on the caller's thread in a read transaction and never wait for the writer; they return bundles
-//! verified again ([`query`]). Only [`VerifiedBundle`]s can be stored, so nothing unvalidated enters (invariant 2).
+//! verified again (`query`). Only [`VerifiedBundle`]s can be stored, so nothing unvalidated enters (invariant 2).
 //!
-//! Map: [`tables`] (versioned table definitions and the rows a bundle implies), [`writer`] (the writer thread, group
-//! commit, purge), [`query`] (reads and status), [`integrity`] (the logical check and redb's file check), [`backup`]
-//! (backup and restore), [`database`] (opening, schema check, reopen after a storage failure), [`error`], [`faults`]
-//! (failure injection for tests) and [`bench`] (raw redb baselines for `dims bench ingest`).
+//! Map: `tables` (versioned table definitions and the rows a bundle implies), `writer` (the writer thread, group
+//! commit, purge), `query` (reads and status), [`integrity`] (the logical check and redb's file check), [`backup`]
+//! (backup and restore), `database` (opening, schema check, reopen after a storage failure),
+//! [`error`](mod@error), [`faults`] (failure injection for tests) and [`bench`](mod@bench) (raw redb baselines for
+//! `dims bench ingest`).
 //!
 //! Semantics in short:
 //! * A bundle is stored once; putting it again answers [`PutOutcome::Duplicate`], which is not an error.
