@@ -356,3 +356,91 @@ default_tlp = "amber"
 "#
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("dims.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    #[test]
+    fn template_loads_and_validates() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write(dir.path(), &template("region-1", "cert-ops", Some("us-sltt")));
+        let settings = Config::load(&path, &Overrides::default())
+            .expect("loads")
+            .validate(dir.path())
+            .expect("valid");
+        assert_eq!(settings.org.as_str(), "cert-ops");
+        assert_eq!(settings.federation.map(|f| f.to_string()).as_deref(), Some("us-sltt"));
+        assert_eq!(settings.data_dir, dir.path().join("data"));
+        assert_eq!(settings.default_tlp, Tlp::Amber);
+    }
+
+    /// Flags beat the environment, which beats the file, which beats the defaults. figment's `Jail` isolates the
+    /// environment and working folder of each case.
+    #[test]
+    fn precedence_and_unknown_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "dims.toml",
+                "[node]\norg = \"cert-ops\"\n[log]\nformat = \"text\"\n[http]\nlisten = \"127.0.0.1:9001\"\n",
+            )?;
+            let path = Path::new("dims.toml");
+            let load = |overrides: &Overrides| Config::load(path, overrides).expect("loads");
+            assert_eq!(
+                load(&Overrides::default()).http.listen,
+                "127.0.0.1:9001",
+                "the file beats the default"
+            );
+            assert_eq!(
+                load(&Overrides::default()).store.max_batch,
+                512,
+                "defaults fill the rest"
+            );
+
+            jail.set_env("DIMS_HTTP__LISTEN", "127.0.0.1:9002");
+            jail.set_env("DIMS_LOG__FORMAT", "json");
+            jail.set_env("DIMS_CONFIG", "elsewhere.toml");
+            assert_eq!(
+                load(&Overrides::default()).http.listen,
+                "127.0.0.1:9002",
+                "the environment beats the file"
+            );
+            assert_eq!(load(&Overrides::default()).log.format, LogFormat::Json);
+            let flags = Overrides {
+                log_format: Some(LogFormat::Text),
+            };
+            assert_eq!(load(&flags).log.format, LogFormat::Text, "a flag beats the environment");
+
+            jail.set_env("DIMS_HTTP__LISTNE", "127.0.0.1:9003");
+            let err = Config::load(path, &Overrides::default()).expect_err("unknown environment key");
+            assert!(err.to_string().contains("listne"), "{err}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "[node]\norg = \"cert-ops\"\norgg = \"x\"\n")?;
+            let err = Config::load(Path::new("typo.toml"), &Overrides::default()).expect_err("unknown file key");
+            assert!(err.to_string().contains("orgg"), "{err}");
+
+            jail.create_file("bad.toml", "[node]\norg = \"Cert Ops\"\n")?;
+            let err = Config::load(Path::new("bad.toml"), &Overrides::default())
+                .expect("parses")
+                .validate(Path::new("."))
+                .expect_err("bad org");
+            let message = err.to_string();
+            assert!(
+                message.contains("node.org") && message.contains("DIMS_NODE__ORG"),
+                "{message}"
+            );
+
+            let missing = Config::load(Path::new("nope.toml"), &Overrides::default()).expect_err("missing");
+            assert!(missing.to_string().contains("dims init"), "{missing}");
+            Ok(())
+        });
+    }
+}
