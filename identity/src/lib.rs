@@ -1,5 +1,8 @@
 //! Who may see and do what on a dims node: members, orgs, roles, trust groups with vetting, the OpenID Connect
 //! relying party, LDAP lookups, OpenPGP and API tokens.
 //!
-//! Not built yet: this crate holds the place DESIGN §3 gives it so that the workspace has its final shape. The
-//! identity issue fills it; until then nothing here decides anything, and nothing depends on it deciding.
+//! Being built (the identity issue): [`token`] is here; the OIDC relying party, LDAP, OpenPGP, vetting and sessions
+//! follow. Nothing here decides who receives a bundle: that stays the protocol crate's policy function, which this
+//! crate feeds (a token's TLP ceiling becomes the reader's ceiling).
+
+pub mod token;
