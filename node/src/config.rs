@@ -384,6 +384,8 @@ mod tests {
     /// Flags beat the environment, which beats the file, which beats the defaults. figment's `Jail` isolates the
     /// environment and working folder of each case.
     #[test]
+    // figment's Jail closures return its own (large) error type; the size is not ours to choose.
+    #[allow(clippy::result_large_err)]
     fn precedence_and_unknown_keys() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

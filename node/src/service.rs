@@ -138,21 +138,9 @@ impl Service {
         Ok(bundle)
     }
 
-    /// Signs a draft without storing it: the preview of `--dry-run`.
+    /// Signs a draft without storing it.
     pub fn sign(&self, draft: Draft, now_ms: u64) -> Result<VerifiedBundle, SignError> {
-        let mut content = draft.content;
-        content.normalise();
-        let mut body = Body::new(
-            self.key.node_id(),
-            self.author.clone(),
-            now_ms,
-            draft.tlp,
-            draft.audience,
-            content,
-        );
-        body.supersedes = draft.supersedes;
-        body.expires = draft.expires;
-        self.key.sign(body)
+        sign_draft(&self.key, &self.author, draft, now_ms)
     }
 
     /// Retracts `target`, which this node must have published: the retraction travels with the target's marking
@@ -298,6 +286,24 @@ impl Service {
         }
         Ok(found)
     }
+}
+
+/// Signs a draft as `key`'s node for `author` at `now_ms`, without a store: what `--dry-run` previews is exactly
+/// what publishing would sign.
+pub fn sign_draft(key: &NodeKey, author: &Author, draft: Draft, now_ms: u64) -> Result<VerifiedBundle, SignError> {
+    let mut content = draft.content;
+    content.normalise();
+    let mut body = Body::new(
+        key.node_id(),
+        author.clone(),
+        now_ms,
+        draft.tlp,
+        draft.audience,
+        content,
+    );
+    body.supersedes = draft.supersedes;
+    body.expires = draft.expires;
+    key.sign(body)
 }
 
 fn visible(stored: &Stored, receiver: Receiver<'_>, now_ms: u64) -> bool {

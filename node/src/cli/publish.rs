@@ -96,14 +96,15 @@ pub fn run(loaded: Loaded, args: PublishArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         let now = crate::clock::now_ms();
         if args.dry_run {
-            // Signing without storing checks every field exactly as publishing would.
-            let service = loaded.open_service(Arc::new(Metrics::new()))?;
+            // Signing without a store checks every field exactly as publishing would, and works while the node runs.
+            let author = dims_protocol::Author {
+                org: loaded.settings.org.clone(),
+                member: None,
+            };
             for draft in drafts {
-                let bundle = service.sign(draft, now)?;
-                print_preview(&bundle);
+                print_preview(&crate::service::sign_draft(&loaded.key, &author, draft, now)?);
             }
             println!("dry run: nothing was stored");
-            drop(service);
             return Ok(ExitCode::SUCCESS);
         }
         let service = loaded.open_service(Arc::new(Metrics::new()))?;
