@@ -10,7 +10,8 @@
 //! [`super::StoreConfig::max_batch`] bundles or [`super::StoreConfig::max_delay`] has passed since the first. It
 //! applies the whole batch in ONE write transaction with `Durability::Immediate`, commits, and only then answers each
 //! request's oneshot: an acknowledged bundle is on disk (DESIGN §3 invariant 4), and one fsync pays for the batch.
-//! Requests arriving during a commit queue in the channel and form the next batch.
+//! Requests arriving during a commit queue in the channel and form the next batch. A bundle reaches the writer as a
+//! [`Prepared`], its rows already derived on the caller's thread, so the one writer thread spends its time writing.
 //!
 //! **Value index.** The batch's new bundles' value entries are written as one sorted run in the same transaction
 //! (`super::runs`). The writer also compacts those runs, each merge in its own durable transaction: when no request
