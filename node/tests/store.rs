@@ -1,7 +1,9 @@
 //! The store, specified by what a caller observes: round trips, duplicates, retractions and updates (within and across
-//! origins, in either order of arrival), expiry and purge, the value index over every content kind, the integrity
-//! check (clean after many writes, and finding damage both ways), group commit, failed commits (injected before the
-//! commit, and a real I/O failure under redb), backup and restore, reopening, and the refusals on open.
+//! origins, in either order of arrival), expiry and purge, the value index over every content kind (its on-disk runs,
+//! lookups across many runs, during and after compaction, stale entries of purged bundles, and hash collisions), the
+//! integrity check (clean after many writes, and finding damage both ways, malformed runs included), group commit,
+//! failed commits (injected before the commit, and a real I/O failure under redb), backup and restore, reopening, and
+//! the refusals on open.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +16,9 @@ use dims_node::store::{
 };
 use dims_protocol::reconcile::SortedItems;
 use dims_protocol::samples::{self, SAMPLE_TIME};
-use dims_protocol::{Audience, Body, BundleId, Content, NodeKey, Retraction, Tlp, VerifiedBundle};
+use dims_protocol::{
+    Audience, Body, BundleId, Content, Indicator, IndicatorValue, NodeKey, Retraction, Tlp, VerifiedBundle,
+};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tempfile::TempDir;
 
@@ -518,6 +522,399 @@ async fn values_of_every_content_kind_are_indexed() -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// The value index's runs, on disk and through compaction
+
+// The value index's tables, spelled out here independently of the store's code: with `value_hash` they pin the
+// on-disk format.
+const VALUE_RUNS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("value_runs_v1");
+const VALUE_CHUNKS: TableDefinition<(u64, &[u8; 40]), &[u8]> = TableDefinition::new("value_run_chunks_v1");
+
+/// A value's hash in the index: the first 8 bytes of BLAKE3 in derive-key mode, as a big-endian integer.
+fn value_hash(value: &str) -> u64 {
+    let mut hasher = blake3::Hasher::new_derive_key("dims store value index v1");
+    hasher.update(value.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hasher.finalize().as_bytes()[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// An index entry: value hash (big-endian), then bundle id.
+fn value_entry(value: &str, id: BundleId) -> [u8; 40] {
+    raw_entry(value_hash(value), id.0)
+}
+
+fn raw_entry(hash: u64, id: [u8; 32]) -> [u8; 40] {
+    let mut entry = [0u8; 40];
+    entry[..8].copy_from_slice(&hash.to_be_bytes());
+    entry[8..].copy_from_slice(&id);
+    entry
+}
+
+/// Adds a one-chunk run holding `entries` as given (sorted or not) behind the store's back; returns its id.
+fn add_raw_run(txn: &redb::WriteTransaction, entries: &[[u8; 40]]) -> Result<u64> {
+    add_raw_chunk(txn, entries[0], entries.as_flattened(), entries.len() as u64)
+}
+
+/// Adds run of one chunk `bytes` stored under `first`, with a directory row that says `entries`; returns its id.
+fn add_raw_chunk(txn: &redb::WriteTransaction, first: [u8; 40], bytes: &[u8], entries: u64) -> Result<u64> {
+    let mut directory = txn.open_table(VALUE_RUNS)?;
+    let run = directory.last()?.map_or(0, |(id, _)| id.value() + 1);
+    directory.insert(run, (entries, 0))?;
+    txn.open_table(VALUE_CHUNKS)?.insert((run, &first), bytes)?;
+    Ok(run)
+}
+
+/// One run as stored: its entries in chunk order and its directory row (entries, stale).
+struct RawRun {
+    entries: Vec<[u8; 40]>,
+    row: (u64, u64),
+}
+
+/// Every run of a closed store, in id order.
+fn raw_runs(path: &Path) -> Result<Vec<RawRun>> {
+    let database = redb::Database::open(path)?;
+    let txn = database.begin_read()?;
+    let directory = txn.open_table(VALUE_RUNS)?;
+    let chunks = txn.open_table(VALUE_CHUNKS)?;
+    let mut runs = Vec::new();
+    for row in directory.iter()? {
+        let (run, meta) = row?;
+        let mut entries = Vec::new();
+        for chunk in chunks.range((run.value(), &[0; 40])..=(run.value(), &[0xff; 40]))? {
+            let (key, bytes) = chunk?;
+            let (whole, rest) = bytes.value().as_chunks::<40>();
+            assert!(rest.is_empty());
+            assert_eq!(
+                Some(key.value().1),
+                whole.first(),
+                "a chunk is keyed by its first entry"
+            );
+            entries.extend_from_slice(whole);
+        }
+        runs.push(RawRun {
+            entries,
+            row: meta.value(),
+        });
+    }
+    Ok(runs)
+}
+
+/// Whether an indicator bundle carries `value`.
+fn carries(bundle: &VerifiedBundle, value: &str) -> bool {
+    bundle
+        .body()
+        .content
+        .indicators()
+        .iter()
+        .any(|indicator| indicator.value.to_string() == value)
+}
+
+/// The ids among `bundles` that carry `value`, in id order: what `ids_by_value` must answer.
+fn carrying(bundles: &[VerifiedBundle], value: &str) -> Vec<BundleId> {
+    let mut ids: Vec<BundleId> = bundles
+        .iter()
+        .filter(|bundle| carries(bundle, value))
+        .map(VerifiedBundle::id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The text of sample indicator `n`'s value.
+fn sample_value(n: u32) -> String {
+    samples::indicator(n).value.to_string()
+}
+
+/// A store whose writer never merges on its own, so that every commit's run stays until `compact`.
+fn without_merges() -> Result<Fixture> {
+    Fixture::with(StoreConfig {
+        merge_width: None,
+        ..StoreConfig::default()
+    })
+}
+
+#[tokio::test]
+async fn a_commit_writes_its_value_entries_as_one_sorted_run() -> Result<()> {
+    let fixture = without_merges()?;
+    let key = origin_a();
+    let bundles: Vec<VerifiedBundle> = (0..3)
+        .map(|n| indicators(&key, 5 + n, SAMPLE_TIME + u64::from(n)))
+        .collect();
+    fixture.store.put_many(bundles.clone()).await?;
+    fixture.store.put(indicators(&key, 2, SAMPLE_TIME + 9)).await?;
+    let path = fixture.path();
+    drop(fixture.store);
+
+    let mut expected: Vec<[u8; 40]> = bundles
+        .iter()
+        .flat_map(|bundle| {
+            bundle
+                .body()
+                .content
+                .indicators()
+                .iter()
+                .map(|indicator| value_entry(&indicator.value.to_string(), bundle.id()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    expected.sort();
+    let runs = raw_runs(&path)?;
+    assert_eq!(runs.len(), 2, "one run per commit");
+    assert_eq!(runs[0].entries, expected, "the first commit's entries, sorted");
+    assert_eq!(runs[0].row, (5 + 6 + 7, 0), "(entries, stale)");
+    assert_eq!(runs[1].entries.len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn lookups_span_many_runs_and_survive_compaction() -> Result<()> {
+    let fixture = without_merges()?;
+    let (a, b) = (origin_a(), origin_b());
+    // Bundle n carries indicators 0 to n % 12: low indicators are in many bundles, high ones in few.
+    let bundles: Vec<VerifiedBundle> = (0..40u32)
+        .map(|n| indicators(if n % 2 == 0 { &a } else { &b }, n % 12 + 1, SAMPLE_TIME + u64::from(n)))
+        .collect();
+    for bundle in &bundles {
+        fixture.store.put(bundle.clone()).await?;
+    }
+    let report = fixture.store.check()?;
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.value_runs, 40, "one run per commit");
+
+    let lookups_agree = || -> Result<()> {
+        for value in (0..13).map(sample_value) {
+            assert_eq!(
+                fixture.store.ids_by_value(&value)?,
+                carrying(&bundles, &value),
+                "{value}"
+            );
+        }
+        assert!(fixture.store.ids_by_value("no.such.example")?.is_empty());
+        Ok(())
+    };
+    lookups_agree()?;
+
+    let compacted = fixture.store.compact().await?;
+    assert!(compacted.merges >= 1, "{compacted:?}");
+    assert_eq!(compacted.entries_dropped, 0);
+    let report = fixture.store.check()?;
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.value_runs, 1, "40 small runs merge into one, 8 at a time");
+    lookups_agree()?;
+
+    // New runs beside the merged one are searched too.
+    let late = indicators(&a, 3, SAMPLE_TIME + 100);
+    fixture.store.put(late.clone()).await?;
+    assert!(fixture.store.ids_by_value(&sample_value(2))?.contains(&late.id()));
+    fixture.assert_consistent()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_stay_exact_while_runs_merge() -> Result<()> {
+    let fixture = without_merges()?;
+    let key = origin_a();
+    let bundles: Vec<VerifiedBundle> = (0..60u32)
+        .map(|n| indicators(&key, n % 5 + 1, SAMPLE_TIME + u64::from(n)))
+        .collect();
+    for bundle in &bundles {
+        fixture.store.put(bundle.clone()).await?;
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, stop, bundles) = (fixture.store.clone(), Arc::clone(&stop), bundles.clone());
+        tokio::task::spawn_blocking(move || -> Result<u64> {
+            let mut rounds = 0;
+            // At least a few rounds, then until the merge is over.
+            while rounds < 5 || !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                for value in (0..5).map(sample_value) {
+                    assert_eq!(store.ids_by_value(&value)?, carrying(&bundles, &value), "{value}");
+                }
+                rounds += 1;
+            }
+            Ok(rounds)
+        })
+    };
+    let compacted = fixture.store.compact().await?;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rounds = reader.await??;
+    assert!(compacted.merges >= 1 && rounds >= 5, "{compacted:?}, {rounds} rounds");
+    fixture.assert_consistent()
+}
+
+#[tokio::test]
+async fn purged_bundles_leave_stale_entries_that_compaction_drops() -> Result<()> {
+    let fixture = without_merges()?;
+    let key = origin_a();
+    let short: Vec<VerifiedBundle> = (0..5)
+        .map(|n| expiring(&key, SAMPLE_TIME + n, SAMPLE_TIME + DAY))
+        .collect();
+    let kept = indicators(&key, 3, SAMPLE_TIME + 10);
+    for bundle in short.iter().chain([&kept]) {
+        fixture.store.put(bundle.clone()).await?;
+    }
+    assert_eq!(fixture.store.ids_by_value(&sample_value(0))?.len(), 6);
+
+    assert_eq!(fixture.store.purge_expired(SAMPLE_TIME + DAY).await?, 5);
+    let report = fixture.store.check()?;
+    assert!(report.is_ok(), "stale entries are not a problem: {report}");
+    assert_eq!(report.stale_value_entries, 5 * 3);
+    assert_eq!(report.index_rows["value_runs_v1"], 6 * 3);
+    for value in (0..3).map(sample_value) {
+        assert_eq!(fixture.store.ids_by_value(&value)?, vec![kept.id()], "{value}");
+    }
+
+    let compacted = fixture.store.compact().await?;
+    assert_eq!(compacted.entries_dropped, 5 * 3, "{compacted:?}");
+    let report = fixture.store.check()?;
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.stale_value_entries, 0);
+    assert_eq!(report.index_rows["value_runs_v1"], 3);
+    assert_eq!(report.value_runs, 1);
+    assert_eq!(fixture.store.ids_by_value(&sample_value(1))?, vec![kept.id()]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_purge_counts_stale_entries_in_the_run_that_holds_them() -> Result<()> {
+    let fixture = without_merges()?;
+    let key = origin_a();
+    let first = expiring(&key, SAMPLE_TIME, SAMPLE_TIME + DAY);
+    let second = indicators(&key, 4, SAMPLE_TIME + 1);
+    fixture.store.put(first).await?;
+    fixture.store.put(second).await?;
+    assert_eq!(fixture.store.purge_expired(SAMPLE_TIME + DAY).await?, 1);
+    let path = fixture.path();
+    drop(fixture.store);
+    let rows: Vec<(u64, u64)> = raw_runs(&path)?.into_iter().map(|run| run.row).collect();
+    assert_eq!(rows, vec![(3, 3), (4, 0)], "(entries, stale) of each run");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_writer_merges_runs_by_itself() -> Result<()> {
+    let fixture = Fixture::with(StoreConfig {
+        merge_width: Some(4),
+        ..StoreConfig::default()
+    })?;
+    let key = origin_a();
+    let bundles: Vec<VerifiedBundle> = (0..12).map(|n| indicators(&key, 3, SAMPLE_TIME + n)).collect();
+    for bundle in &bundles {
+        fixture.store.put(bundle.clone()).await?;
+    }
+    // Nothing announces an idle merge, so poll the state it leaves, with a generous deadline.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let report = fixture.store.check()?;
+        assert!(report.is_ok(), "{report}");
+        if report.value_runs < 4 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {} runs",
+            report.value_runs
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        fixture.store.ids_by_value(&sample_value(1))?,
+        carrying(&bundles, &sample_value(1))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hash_collision_does_not_return_a_bundle_without_the_value() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let key = origin_a();
+    let mut body = samples::indicator_bundle(&key, 1, SAMPLE_TIME);
+    body.content = Content::Indicators(vec![Indicator::new(IndicatorValue::Domain(
+        "collision.example".to_owned(),
+    ))]);
+    let carrier = sign(&key, body);
+    let innocent = indicators(&key, 3, SAMPLE_TIME + 1);
+    fixture.store.put_many(vec![carrier.clone(), innocent.clone()]).await?;
+    let path = fixture.path();
+    let Fixture { dir, store, metrics } = fixture;
+    drop(store);
+
+    // An entry with the value's hash naming a bundle that does not carry the value: to a lookup, exactly what a
+    // 64-bit hash collision of one of `innocent`'s values would look like.
+    {
+        let database = redb::Database::open(&path)?;
+        let txn = database.begin_write()?;
+        add_raw_run(&txn, &[value_entry("collision.example", innocent.id())])?;
+        txn.commit()?;
+    }
+    let store = Store::open(&path, StoreConfig::default(), metrics)?;
+    assert_eq!(store.ids_by_value("collision.example")?, vec![carrier.id()]);
+    assert_eq!(store.ids_by_value(&sample_value(0))?, vec![innocent.id()]);
+    let report = store.check()?;
+    assert_eq!(
+        report.problems,
+        vec![Problem::StrayRow {
+            table: "value_runs_v1",
+            id: innocent.id()
+        }],
+        "{report}"
+    );
+    drop(dir);
+    Ok(())
+}
+
+#[tokio::test]
+async fn check_reports_malformed_runs() -> Result<()> {
+    let fixture = Fixture::new()?;
+    fixture.store.put(indicators(&origin_a(), 3, SAMPLE_TIME)).await?;
+    let path = fixture.path();
+    let Fixture { dir, store, metrics } = fixture;
+    drop(store);
+
+    // Entries of bundles that are not stored: stale, so only the runs' shapes are wrong.
+    let low = raw_entry(1, [7; 32]);
+    let high = raw_entry(2, [8; 32]);
+    let (partial, unsorted, miscounted, misplaced) = {
+        let database = redb::Database::open(&path)?;
+        let txn = database.begin_write()?;
+        let partial = add_raw_chunk(&txn, low, &[low, high].as_flattened()[..79], 2)?;
+        let unsorted = add_raw_run(&txn, &[high, low])?;
+        let miscounted = add_raw_chunk(&txn, low, low.as_slice(), 5)?;
+        let misplaced = add_raw_chunk(&txn, high, low.as_slice(), 1)?;
+        // A chunk of a run the directory does not list.
+        txn.open_table(VALUE_CHUNKS)?.insert((999, &low), low.as_slice())?;
+        txn.commit()?;
+        (partial, unsorted, miscounted, misplaced)
+    };
+    let store = Store::open(&path, StoreConfig::default(), metrics)?;
+    let report = store.check()?;
+    let runs_with_problems: std::collections::BTreeSet<u64> = report
+        .problems
+        .iter()
+        .map(|problem| match problem {
+            Problem::BadRun { run, .. } => Ok(*run),
+            other => Err(anyhow::anyhow!("unexpected problem {other}")),
+        })
+        .collect::<Result<_>>()?;
+    assert_eq!(
+        runs_with_problems,
+        [partial, unsorted, miscounted, misplaced, 999].into_iter().collect(),
+        "{report}"
+    );
+    let text = report.to_string();
+    for what in [
+        "not a whole number of 40-byte entries",
+        "not sorted and distinct",
+        "it holds 1 entries but its directory row says 5",
+        "not stored under its first entry",
+        "chunks but no directory row",
+    ] {
+        assert!(text.contains(what), "{what}: {text}");
+    }
+    drop(dir);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Integrity
 
 #[tokio::test]
@@ -551,13 +948,12 @@ async fn check_agrees_after_many_writes() -> Result<()> {
     assert_eq!(report.bundles, fixture.store.count()?);
     assert_eq!(report.index_rows["by_time_v1"], report.bundles);
     assert_eq!(report.index_rows["by_origin_v1"], report.bundles);
-    assert!(report.index_rows["by_value_v1"] > report.bundles);
+    assert!(report.index_rows["value_runs_v1"] > report.bundles);
     assert!(report.index_rows["retractions_v1"] > 0 && report.index_rows["supersessions_v1"] > 0);
     Ok(())
 }
 
 const BY_TIME: TableDefinition<(u64, &[u8; 32]), ()> = TableDefinition::new("by_time_v1");
-const BY_VALUE: TableDefinition<(&str, &[u8; 32]), ()> = TableDefinition::new("by_value_v1");
 const BUNDLES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("bundles_v1");
 
 #[tokio::test]
@@ -577,8 +973,7 @@ async fn check_finds_damage_in_both_directions() -> Result<()> {
         {
             let mut by_time = txn.open_table(BY_TIME)?;
             by_time.remove((bundles[0].body().created, &bundles[0].id().0))?;
-            let mut by_value = txn.open_table(BY_VALUE)?;
-            by_value.insert(("stray.example", &bundles[1].id().0), ())?;
+            add_raw_run(&txn, &[value_entry("stray.example", bundles[1].id())])?;
             let mut stored = txn.open_table(BUNDLES)?;
             let mut altered = bundles[2].envelope().to_vec();
             let last = altered.len() - 1;
@@ -596,7 +991,7 @@ async fn check_finds_damage_in_both_directions() -> Result<()> {
         id: bundles[0].id()
     }));
     assert!(report.problems.contains(&Problem::StrayRow {
-        table: "by_value_v1",
+        table: "value_runs_v1",
         id: bundles[1].id()
     }));
     assert!(
@@ -1008,6 +1403,8 @@ fn a_store_held_by_another_process_is_refused_and_survives_its_kill() -> Result<
 }
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
+/// A table of schema 1, which no build writes any more.
+const BY_VALUE_V1: TableDefinition<(&str, &[u8; 32]), ()> = TableDefinition::new("by_value_v1");
 
 #[test]
 fn a_store_from_a_newer_dims_or_another_program_is_refused() -> Result<()> {
@@ -1016,7 +1413,7 @@ fn a_store_from_a_newer_dims_or_another_program_is_refused() -> Result<()> {
     {
         let database = redb::Database::create(&newer)?;
         let txn = database.begin_write()?;
-        txn.open_table(META)?.insert("schema", 2)?;
+        txn.open_table(META)?.insert("schema", 3)?;
         txn.commit()?;
     }
     let error = Store::open(&newer, StoreConfig::default(), Arc::new(Metrics::new())).expect_err("newer schema");
@@ -1024,8 +1421,8 @@ fn a_store_from_a_newer_dims_or_another_program_is_refused() -> Result<()> {
         matches!(
             error,
             OpenError::NewerSchema {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ),
@@ -1033,11 +1430,33 @@ fn a_store_from_a_newer_dims_or_another_program_is_refused() -> Result<()> {
     );
     assert!(error.to_string().contains("upgrade dims"), "{error}");
 
+    // Schema 1 (a row per value in by_value_v1) was never deployed: it is refused, not migrated.
+    let older = dir.path().join("older.redb");
+    {
+        let database = redb::Database::create(&older)?;
+        let txn = database.begin_write()?;
+        txn.open_table(META)?.insert("schema", 1)?;
+        txn.open_table(BY_VALUE_V1)?.insert(("x.example", &[0; 32]), ())?;
+        txn.commit()?;
+    }
+    let error = Store::open(&older, StoreConfig::default(), Arc::new(Metrics::new())).expect_err("older schema");
+    assert!(
+        matches!(
+            error,
+            OpenError::OlderSchema {
+                found: 1,
+                supported: 2,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+
     let foreign = dir.path().join("foreign.redb");
     {
         let database = redb::Database::create(&foreign)?;
         let txn = database.begin_write()?;
-        txn.open_table(BY_VALUE)?.insert(("x.example", &[0; 32]), ())?;
+        txn.open_table(BY_VALUE_V1)?.insert(("x.example", &[0; 32]), ())?;
         txn.commit()?;
     }
     let error = Store::open(&foreign, StoreConfig::default(), Arc::new(Metrics::new())).expect_err("not a store");
@@ -1109,6 +1528,10 @@ fn the_raw_baselines_write_the_same_bundles() -> Result<()> {
     let database = redb::Database::open(&indexed)?;
     assert_eq!(database.begin_read()?.open_table(BUNDLES)?.len()?, 20);
     drop(database);
+    // The value entries of all 20 bundles, as one run.
+    let runs = raw_runs(&indexed)?;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].entries.len(), 20 * 100);
     // The indexed baseline is a valid store (with no schema row): its rows are the store's rows.
     let raw = redb::Database::open(dir.path().join("raw.redb"))?;
     let baseline: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("baseline_bundles_v1");

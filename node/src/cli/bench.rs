@@ -1,6 +1,7 @@
 //! `dims bench ingest`: sustained ingest of signed 100-indicator bundles through the service core (decode, verify,
 //! policy, group commit), beside a raw redb bulk insert of the same rows on the same machine. The output names the
-//! machine, the command and both results, for docs/benchmarks.md.
+//! machine, the command and both results, for docs/benchmarks.md, then what the group commits looked like and how
+//! many value index runs the store ended with (after an integrity check, outside the timed part).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -84,7 +85,7 @@ fn ingest(args: &IngestBenchArgs, dir: &std::path::Path) -> anyhow::Result<ExitC
             org: samples::org("bench"),
             member: None,
         };
-        let service = Service::new(samples::node_key(42), author, store, metrics);
+        let service = Service::new(samples::node_key(42), author, store, metrics.clone());
         let next = Arc::new(AtomicUsize::new(0));
         let started = crate::clock::monotonic();
         let mut senders = tokio::task::JoinSet::new();
@@ -104,14 +105,22 @@ fn ingest(args: &IngestBenchArgs, dir: &std::path::Path) -> anyhow::Result<ExitC
         }
         let elapsed = started.elapsed();
         let stored = service.store().count()?;
+        // Outside the timed part: the integrity check also proves the indexes whole after the run.
+        let report = service.store().check()?;
         drop(service);
         anyhow::ensure!(
             stored == args.bundles as u64,
             "stored {stored} of {} bundles",
             args.bundles
         );
-        anyhow::Ok(elapsed)
+        anyhow::ensure!(
+            report.is_ok(),
+            "the store fails its integrity check after the run: {report}"
+        );
+        let commits = CommitStats::from_metrics(&metrics.encode(), report.value_runs);
+        anyhow::Ok((elapsed, commits))
     })?;
+    let (measured, commits) = measured;
 
     let per_second = |d: std::time::Duration| args.bundles as f64 / d.as_secs_f64();
     println!(
@@ -144,7 +153,40 @@ fn ingest(args: &IngestBenchArgs, dir: &std::path::Path) -> anyhow::Result<ExitC
         baseline.as_secs_f64() / measured.as_secs_f64(),
         indexed.as_secs_f64() / measured.as_secs_f64()
     );
+    println!(
+        "store     {} group commits of {:.0} bundles, {:.1} ms each; {} value index runs at the end",
+        commits.commits,
+        commits.bundles / commits.commits.max(1) as f64,
+        commits.seconds * 1000.0 / commits.commits.max(1) as f64,
+        commits.value_runs
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the store's metrics say about the group commits of the service run.
+struct CommitStats {
+    commits: u64,
+    bundles: f64,
+    seconds: f64,
+    value_runs: u64,
+}
+
+impl CommitStats {
+    /// Reads the commit histograms from the Prometheus exposition (the histograms offer no other reading).
+    fn from_metrics(exposition: &str, value_runs: u64) -> Self {
+        let sample = |name: &str| -> f64 {
+            exposition
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        Self {
+            commits: sample("dims_store_commit_batch_size_count") as u64,
+            bundles: sample("dims_store_commit_batch_size_sum"),
+            seconds: sample("dims_store_commit_seconds_sum"),
+            value_runs,
+        }
+    }
 }
 
 fn cpu_model() -> String {

@@ -25,8 +25,8 @@ use redb::{
 use super::error::{BackupError, During, OpenError, StoreError};
 use super::integrity::check_snapshot;
 use super::tables::{
-    ALL_TABLES, BUNDLES, BY_EXPIRY, BY_ORIGIN, BY_TIME, BY_VALUE, META, OUTBOX, RETRACTIONS, SCHEMA_KEY,
-    SCHEMA_VERSION, SUPERSESSIONS, definition_name,
+    ALL_TABLES, BUNDLES, BY_EXPIRY, BY_ORIGIN, BY_TIME, META, OUTBOX, RETRACTIONS, SCHEMA_KEY, SCHEMA_VERSION,
+    SUPERSESSIONS, VALUE_CHUNKS, VALUE_RUNS, definition_name,
 };
 
 /// What a backup or a restore copied.
@@ -115,7 +115,8 @@ fn write_copy(source: &ReadTransaction, partial: &Path) -> Result<BackupReport, 
     rows += copy_table(source, &txn, BY_TIME)?;
     rows += copy_table(source, &txn, BY_ORIGIN)?;
     rows += copy_table(source, &txn, BY_EXPIRY)?;
-    rows += copy_table(source, &txn, BY_VALUE)?;
+    rows += copy_table(source, &txn, VALUE_RUNS)?;
+    rows += copy_table(source, &txn, VALUE_CHUNKS)?;
     rows += copy_table(source, &txn, RETRACTIONS)?;
     rows += copy_table(source, &txn, SUPERSESSIONS)?;
     rows += copy_table(source, &txn, OUTBOX)?;

@@ -227,6 +227,12 @@ pub enum StoreError {
         /// The one failure, shared by every request of the group.
         source: Arc<StoreError>,
     },
+    /// A compaction of the value index failed; the index stays as it was, and lookups are unaffected.
+    #[error("compacting the store's value index failed: {source}")]
+    Compaction {
+        /// The failure.
+        source: Arc<StoreError>,
+    },
     /// A stored envelope does not decode or verify: the file was damaged or altered.
     #[error(
         "bundle {id} in the store does not decode or verify ({source}): run `dims store check` and restore the \
@@ -278,7 +284,7 @@ impl StoreError {
             | StoreError::Durability { .. }
             | StoreError::Commit { .. }
             | StoreError::Open(_) => true,
-            StoreError::BatchFailed { source, .. } => source.needs_reopen(),
+            StoreError::BatchFailed { source, .. } | StoreError::Compaction { source } => source.needs_reopen(),
             StoreError::Closed
             | StoreError::Unavailable
             | StoreError::Corrupt { .. }

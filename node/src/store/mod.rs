@@ -6,9 +6,10 @@
 //! 4). Reads run on the caller's thread in a read transaction and never wait for the writer; they return bundles
 //! verified again (`query`). Only [`VerifiedBundle`]s can be stored, so nothing unvalidated enters (invariant 2).
 //!
-//! Map: `tables` (versioned table definitions and the rows a bundle implies), `writer` (the writer thread, group
-//! commit, purge), `query` (reads and status), [`integrity`] (the logical check and redb's file check), [`backup`]
-//! (backup and restore), `database` (opening, schema check, reopen after a storage failure),
+//! Map: `tables` (versioned table definitions and the rows a bundle implies), `runs` (the value index: sorted runs of
+//! (value hash, bundle id) entries, their lookups and their compaction), `writer` (the writer thread, group commit,
+//! purge, compaction), `query` (reads and status), [`integrity`] (the logical check and redb's file check),
+//! [`backup`] (backup and restore), `database` (opening, schema check, reopen after a storage failure),
 //! [`error`](mod@error), [`faults`] (failure injection for tests) and [`bench`](mod@bench) (raw redb baselines for
 //! `dims bench ingest`).
 //!
@@ -19,7 +20,11 @@
 //!   stored and ignored for status. Hidden bundles (retracted or superseded) are left out of pages unless
 //!   [`ListQuery::include_hidden`].
 //! * Expired bundles (`expires <= now`) are left out of pages given [`ListQuery::now_ms`], and deleted with all their
-//!   rows by [`Store::purge_expired`].
+//!   rows by [`Store::purge_expired`]. Their value index entries stay behind, stale, until a compaction drops them;
+//!   [`Store::ids_by_value`] never returns them.
+//! * The value index is a set of sorted runs, one appended per group commit and merged by the writer in the
+//!   background (size-tiered, each merge bounded to 2^20 entries and its own transaction); see `runs`. Lookups see
+//!   whole runs only, so they are exact during and after a merge.
 
 pub mod backup;
 pub mod bench;
@@ -28,6 +33,7 @@ pub mod error;
 pub mod faults;
 pub mod integrity;
 mod query;
+mod runs;
 mod tables;
 mod writer;
 
@@ -63,6 +69,11 @@ pub struct StoreConfig {
     pub queue: usize,
     /// redb's page cache in bytes; `None` keeps redb's default (1 GiB).
     pub cache_bytes: Option<usize>,
+    /// How many value index runs the writer merges at once; a size tier holding this many is merged when the writer
+    /// is idle, one holding twice as many right after a commit, requests waiting or not. `None` turns the writer's
+    /// own compaction off, leaving it all to [`Store::compact`] (which then merges 8 at a time): tests use it to keep
+    /// many runs and stale entries.
+    pub merge_width: Option<usize>,
     /// Failure injection, for tests only. Production leaves it `None`.
     pub faults: Option<Faults>,
 }
@@ -74,6 +85,7 @@ impl Default for StoreConfig {
             max_delay: Duration::from_millis(2),
             queue: 1024,
             cache_bytes: None,
+            merge_width: Some(runs::MERGE_WIDTH),
             faults: None,
         }
     }
@@ -86,6 +98,25 @@ pub enum PutOutcome {
     Stored,
     /// Already stored; nothing was written.
     Duplicate,
+}
+
+/// What [`Store::compact`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Merges, each in its own transaction.
+    pub merges: u64,
+    /// Value index entries read.
+    pub entries_read: u64,
+    /// Stale entries dropped (their bundle had been purged).
+    pub entries_dropped: u64,
+}
+
+impl CompactReport {
+    fn add(&mut self, merged: &runs::Merged) {
+        self.merges += 1;
+        self.entries_read += merged.read;
+        self.entries_dropped += merged.dropped;
+    }
 }
 
 /// One bundle to store, with the nodes it must still be delivered to.
@@ -269,6 +300,8 @@ impl Store {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
+        // The rows are derived here, on the caller's thread, so that the single writer only writes.
+        let requests: Vec<writer::Prepared> = requests.into_iter().map(writer::Prepared::new).collect();
         let (reply, answer) = oneshot::channel();
         self.send(Command::Put {
             outcomes: Vec::with_capacity(requests.len()),
@@ -290,6 +323,16 @@ impl Store {
             purged: 0,
         })
         .await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Compacts the value index as far as the bound on one merge allows: merges the runs of each size tier that fit
+    /// together and rewrites runs with stale entries, one merge per durable transaction, until nothing is left to do.
+    /// Requests that arrive meanwhile are served between merges. The writer also compacts on its own when it is idle;
+    /// this is for operators and tests that want it done now.
+    pub async fn compact(&self) -> Result<CompactReport, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Compact { reply }).await?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -327,7 +370,8 @@ impl Store {
     /// The ids of every stored bundle that carries `value`, given in its normal text form (an
     /// [`dims_protocol::IndicatorValue`]'s `Display`: `192.0.2.1`, `evil.example`, `AS64500`, lowercase hex). Covers
     /// the indicators of every content kind and the values of sightings; includes hidden and expired bundles, which
-    /// [`Store::get_many`] then shows with their status.
+    /// [`Store::get_many`] then shows with their status. Decodes each candidate the index offers to confirm that it
+    /// carries the value (the index is by a 64-bit hash), so it costs about 70 µs per bundle found.
     pub fn ids_by_value(&self, value: &str) -> Result<Vec<BundleId>, StoreError> {
         let snapshot = self.handle.core.snapshot()?;
         query::ids_by_value(&tables::ReadTables::open(&snapshot.txn)?, value)
@@ -347,8 +391,8 @@ impl Store {
     }
 
     /// Checks the store on one snapshot while it runs: every envelope decodes and verifies under its key, and every
-    /// index agrees with the bundle table both ways. Takes about as long as verifying every bundle; run it from
-    /// `spawn_blocking`. Writes go on meanwhile.
+    /// index agrees with the bundle table both ways. Takes about as long as verifying every bundle, and holds 16 bytes
+    /// per value index entry in memory; run it from `spawn_blocking`. Writes go on meanwhile.
     pub fn check(&self) -> Result<IntegrityReport, StoreError> {
         let snapshot = self.handle.core.snapshot()?;
         integrity::check_snapshot(&snapshot.txn)

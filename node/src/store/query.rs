@@ -18,7 +18,8 @@ use dims_protocol::{BundleId, NodeId, Unverified, VerifiedBundle};
 use redb::ReadableTable;
 
 use super::error::{During, StoreError};
-use super::tables::{ID_MAX, ID_MIN, ReadTables};
+use super::runs;
+use super::tables::{ID_MAX, ID_MIN, ReadTables, indexed_values};
 use super::{ListQuery, Status, Stored};
 
 /// How many bundles are verified together in one `verify_batch` call.
@@ -203,16 +204,18 @@ fn collect_candidate(
 }
 
 /// The ids of every stored bundle that carries `value` (normal text form), in id order.
+///
+/// The value index answers by hash ([`runs::candidates`]); a candidate is kept only if its bundle is still stored and
+/// carries the value, which leaves out the stale entries of purged bundles and any bundle whose value merely shares
+/// the 64-bit hash. That costs one envelope decode per candidate (no signature check: the caller's reads verify).
 pub(crate) fn ids_by_value(tables: &ReadTables, value: &str) -> Result<Vec<BundleId>, StoreError> {
-    let during = "searching by value";
     let mut ids = Vec::new();
-    for entry in tables
-        .by_value
-        .range((value, &ID_MIN)..=(value, &ID_MAX))
-        .during(during)?
-    {
-        let (key, _) = entry.during(during)?;
-        ids.push(BundleId(*key.value().1));
+    for id in runs::candidates(&tables.value_runs, &tables.value_chunks, value)? {
+        if let Some(bundle) = load(tables, id)?
+            && indexed_values(bundle.body()).contains(value)
+        {
+            ids.push(id);
+        }
     }
     Ok(ids)
 }

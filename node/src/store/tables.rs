@@ -1,16 +1,22 @@
-//! The store's tables, and the one function that says which index rows a bundle implies.
+//! The store's tables, and the functions that say which index rows and value entries a bundle implies.
 //!
 //! Every table name carries a version (`bundles_v1`): a change of key or value layout gets a new name and a migration,
 //! never a silent reinterpretation of old bytes. The schema as a whole is versioned by the `schema` row of `meta_v1`,
 //! checked on open.
 //!
-//! **Invariant.** A bundle's row in `bundles_v1` and every row [`index_rows`] derives from it are written and removed
-//! in the same write transaction, so a reader never sees one without the others; `integrity::check` verifies it.
+//! **Invariant.** A bundle's row in `bundles_v1`, every row [`index_rows`] derives from it and its value entries
+//! ([`super::runs::entries`]) are written in the same write transaction, so a reader never sees one without the
+//! others; `integrity::check` verifies it. Removal differs for the value entries only: a purge removes the bundle and
+//! its index rows together but leaves its value entries in their runs, stale, for compaction to drop (see
+//! [`super::runs`]); every reader of the value index filters them out.
 //!
-//! The indexes are plain tables with composite keys ending in the bundle id, for example `(value, id) -> ()` for the
-//! value index, rather than redb multimaps. A composite key is a multimap in effect (all ids of a value are one
-//! range), but it also answers "does this exact row exist" with one lookup, which the integrity check and the purge
-//! need and a multimap's value iterator cannot do without a scan.
+//! The indexes other than the value index are plain tables with composite keys ending in the bundle id, for example
+//! `(created, id) -> ()` for `by_time_v1`, rather than redb multimaps. A composite key is a multimap in effect (all ids
+//! of one prefix are one range), but it also answers "does this exact row exist" with one lookup, which the integrity
+//! check and the purge need and a multimap's value iterator cannot do without a scan. The value index is different
+//! because it is by far the largest (one entry per indicator): it is kept as sorted runs in `value_runs_v1` and
+//! `value_run_chunks_v1`, written one run per group commit, because a B-tree row per indicator made every commit
+//! rewrite a leaf page per indicator.
 
 use std::collections::BTreeSet;
 
@@ -20,9 +26,13 @@ use redb::{
 };
 
 use super::error::{During, StoreError};
+use super::runs::Entry;
 
 /// The schema this build reads and writes (the `schema` row of `meta_v1`).
-pub const SCHEMA_VERSION: u64 = 1;
+///
+/// There is no migration from schema 1 (whose value index was a row per value): no store of it was ever deployed, so
+/// a schema 1 file is refused as older, like any schema this build does not write.
+pub const SCHEMA_VERSION: u64 = 2;
 /// The key of the schema version in `meta_v1`.
 pub(crate) const SCHEMA_KEY: &str = "schema";
 
@@ -36,8 +46,11 @@ pub(crate) type Id = &'static [u8; 32];
 pub(crate) type TimeKey = (u64, Id);
 /// `(origin, created, id)`: the key of `by_origin_v1`.
 pub(crate) type OriginKey = (Id, u64, Id);
-/// `(value, id)`: the key of `by_value_v1`.
-pub(crate) type ValueKey = (&'static str, Id);
+/// `(run id, first entry)`: the key of `value_run_chunks_v1`.
+pub(crate) type ChunkKey = (u64, &'static Entry);
+/// `(entries, stale)`: the value of `value_runs_v1`, a run's size and how many of its entries name bundles purged
+/// since it was written (an estimate that guides compaction; see [`super::runs`]).
+pub(crate) type RunMeta = (u64, u64);
 /// `(named bundle, created, naming bundle)`: the key of `retractions_v1` and `supersessions_v1`.
 pub(crate) type ReferenceKey = (Id, u64, Id);
 /// `(recipient, id)`: the key of `outbox_v1`.
@@ -53,8 +66,13 @@ pub(crate) const BY_TIME: TableDefinition<TimeKey, ()> = TableDefinition::new("b
 pub(crate) const BY_ORIGIN: TableDefinition<OriginKey, ()> = TableDefinition::new("by_origin_v1");
 /// (expires, id): bundles that expire, soonest first, for the purge.
 pub(crate) const BY_EXPIRY: TableDefinition<TimeKey, ()> = TableDefinition::new("by_expiry_v1");
-/// (normalised value text, id): every indicator value of every content kind, and every sighted value.
-pub(crate) const BY_VALUE: TableDefinition<ValueKey, ()> = TableDefinition::new("by_value_v1");
+/// Run id → (entries, stale): the directory of the value index's sorted runs. A run exists when its row does; its
+/// entries are in `value_run_chunks_v1`. See [`super::runs`].
+pub(crate) const VALUE_RUNS: TableDefinition<u64, RunMeta> = TableDefinition::new("value_runs_v1");
+/// (run id, first entry of the chunk) → a run's entries from that one on: a whole number of sorted 40-byte entries
+/// (value hash, big-endian, then bundle id), one slice of the run. Every indicator value of every content kind and
+/// every sighted value of every stored bundle has an entry in some run.
+pub(crate) const VALUE_CHUNKS: TableDefinition<ChunkKey, &[u8]> = TableDefinition::new("value_run_chunks_v1");
 /// (target, created, retraction id) → the retraction's origin. Rows exist whether or not the target is stored, so a
 /// retraction that arrives first is remembered; the status is derived on read, where the target's origin is known.
 pub(crate) const RETRACTIONS: TableDefinition<ReferenceKey, Id> = TableDefinition::new("retractions_v1");
@@ -69,11 +87,10 @@ pub(crate) const SUPERSESSIONS: TableDefinition<ReferenceKey, Id> = TableDefinit
 pub(crate) const OUTBOX: TableDefinition<OutboxKey, ()> = TableDefinition::new("outbox_v1");
 
 /// The names of every index table [`IndexRow`] writes, for reports.
-pub(crate) const INDEX_TABLES: [&str; 6] = [
+pub(crate) const INDEX_TABLES: [&str; 5] = [
     "by_time_v1",
     "by_origin_v1",
     "by_expiry_v1",
-    "by_value_v1",
     "retractions_v1",
     "supersessions_v1",
 ];
@@ -87,8 +104,6 @@ pub(crate) enum IndexRow {
     Origin { origin: NodeId, created: u64, id: BundleId },
     /// In `by_expiry_v1`.
     Expiry { expires: u64, id: BundleId },
-    /// In `by_value_v1`.
-    Value { value: String, id: BundleId },
     /// In `retractions_v1`: `id` retracts `target`.
     Retraction {
         target: BundleId,
@@ -112,7 +127,6 @@ impl IndexRow {
             IndexRow::Time { .. } => "by_time_v1",
             IndexRow::Origin { .. } => "by_origin_v1",
             IndexRow::Expiry { .. } => "by_expiry_v1",
-            IndexRow::Value { .. } => "by_value_v1",
             IndexRow::Retraction { .. } => "retractions_v1",
             IndexRow::Supersession { .. } => "supersessions_v1",
         }
@@ -124,7 +138,6 @@ impl IndexRow {
             IndexRow::Time { id, .. }
             | IndexRow::Origin { id, .. }
             | IndexRow::Expiry { id, .. }
-            | IndexRow::Value { id, .. }
             | IndexRow::Retraction { id, .. }
             | IndexRow::Supersession { id, .. } => *id,
         }
@@ -135,20 +148,37 @@ impl IndexRow {
 /// repeats: the indicators of every content kind and the values of sightings. Victim addresses are not indicators and
 /// are not indexed.
 pub(crate) fn indexed_values(body: &Body) -> BTreeSet<String> {
-    let mut values: BTreeSet<String> = body
-        .content
-        .indicators()
-        .iter()
-        .map(|indicator| indicator.value.to_string())
-        .collect();
-    if let Content::Sightings(sightings) = &body.content {
-        values.extend(sightings.iter().map(|sighting| sighting.indicator.value.to_string()));
-    }
+    let mut values = BTreeSet::new();
+    for_each_indexed_value(body, |value| {
+        values.insert(value.to_owned());
+    });
     values
 }
 
+/// Calls `visit` with each value [`indexed_values`] holds, repeats included, formatted into one reused buffer (the
+/// value index hashes some hundred values per bundle on the writer's path, so it avoids an allocation per value).
+pub(crate) fn for_each_indexed_value(body: &Body, mut visit: impl FnMut(&str)) {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(64);
+    let mut format = |value: &dims_protocol::IndicatorValue| {
+        text.clear();
+        // Writing into a String cannot fail.
+        let _ = write!(text, "{value}");
+        visit(&text);
+    };
+    for indicator in body.content.indicators() {
+        format(&indicator.value);
+    }
+    if let Content::Sightings(sightings) = &body.content {
+        for sighting in sightings {
+            format(&sighting.indicator.value);
+        }
+    }
+}
+
 /// The index rows of bundle `id` with `body`, each exactly once. The writer inserts exactly these, the purge removes
-/// exactly these, and the integrity check expects exactly these: one definition keeps the three in agreement.
+/// exactly these, and the integrity check expects exactly these: one definition keeps the three in agreement. (Its
+/// value entries are [`super::runs::entries`], which the writer appends to a run and the check expects.)
 pub(crate) fn index_rows(id: BundleId, body: &Body) -> Vec<IndexRow> {
     let created = body.created;
     let origin = body.origin;
@@ -156,11 +186,6 @@ pub(crate) fn index_rows(id: BundleId, body: &Body) -> Vec<IndexRow> {
     if let Some(expires) = body.expires {
         rows.push(IndexRow::Expiry { expires, id });
     }
-    rows.extend(
-        indexed_values(body)
-            .into_iter()
-            .map(|value| IndexRow::Value { value, id }),
-    );
     if let Content::Retraction(retraction) = &body.content {
         rows.push(IndexRow::Retraction {
             target: retraction.target,
@@ -214,29 +239,35 @@ pub(crate) fn definition_name<K: redb::Key + 'static, V: redb::Value + 'static>(
 }
 
 /// Every table of the schema, by name.
-pub(crate) const ALL_TABLES: [&str; 9] = [
+pub(crate) const ALL_TABLES: [&str; 10] = [
     "meta_v1",
     "bundles_v1",
     "by_time_v1",
     "by_origin_v1",
     "by_expiry_v1",
-    "by_value_v1",
+    "value_runs_v1",
+    "value_run_chunks_v1",
     "retractions_v1",
     "supersessions_v1",
     "outbox_v1",
 ];
 
-/// Every table, open for writing inside one transaction.
+/// Every table, open for writing inside one transaction, and the value entries of the bundles stored in it so far.
+///
+/// The entries wait in `pending_values` until [`WriteTables::finish`] writes them as one run: whoever opens these
+/// tables to store bundles calls `finish` before committing.
 pub(crate) struct WriteTables<'txn> {
     pub(crate) meta: Table<'txn, &'static str, u64>,
     pub(crate) bundles: Table<'txn, Id, &'static [u8]>,
     pub(crate) by_time: Table<'txn, TimeKey, ()>,
     pub(crate) by_origin: Table<'txn, OriginKey, ()>,
     pub(crate) by_expiry: Table<'txn, TimeKey, ()>,
-    pub(crate) by_value: Table<'txn, ValueKey, ()>,
+    pub(crate) value_runs: Table<'txn, u64, RunMeta>,
+    pub(crate) value_chunks: Table<'txn, ChunkKey, &'static [u8]>,
     pub(crate) retractions: Table<'txn, ReferenceKey, Id>,
     pub(crate) supersessions: Table<'txn, ReferenceKey, Id>,
     pub(crate) outbox: Table<'txn, OutboxKey, ()>,
+    pub(crate) pending_values: Vec<Entry>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -248,11 +279,21 @@ impl<'txn> WriteTables<'txn> {
             by_time: open_write(txn, BY_TIME)?,
             by_origin: open_write(txn, BY_ORIGIN)?,
             by_expiry: open_write(txn, BY_EXPIRY)?,
-            by_value: open_write(txn, BY_VALUE)?,
+            value_runs: open_write(txn, VALUE_RUNS)?,
+            value_chunks: open_write(txn, VALUE_CHUNKS)?,
             retractions: open_write(txn, RETRACTIONS)?,
             supersessions: open_write(txn, SUPERSESSIONS)?,
             outbox: open_write(txn, OUTBOX)?,
+            pending_values: Vec::new(),
         })
+    }
+
+    /// Writes the value entries gathered since the tables were opened as new runs (one, unless there are more than
+    /// [`super::runs::MAX_RUN_ENTRIES`]); returns how many runs. Call it once the transaction's bundles are in, before
+    /// the commit.
+    pub(crate) fn finish(&mut self) -> Result<usize, StoreError> {
+        let mut entries = std::mem::take(&mut self.pending_values);
+        super::runs::write_runs(&mut self.value_runs, &mut self.value_chunks, &mut entries)
     }
 
     /// Inserts one index row.
@@ -264,7 +305,6 @@ impl<'txn> WriteTables<'txn> {
                 self.by_origin.insert((&origin.0, *created, &id.0), ()).map(drop)
             }
             IndexRow::Expiry { expires, id } => self.by_expiry.insert((*expires, &id.0), ()).map(drop),
-            IndexRow::Value { value, id } => self.by_value.insert((value.as_str(), &id.0), ()).map(drop),
             IndexRow::Retraction {
                 target,
                 created,
@@ -297,7 +337,6 @@ impl<'txn> WriteTables<'txn> {
                 .remove((&origin.0, *created, &id.0))
                 .map(|old| old.is_some()),
             IndexRow::Expiry { expires, id } => self.by_expiry.remove((*expires, &id.0)).map(|old| old.is_some()),
-            IndexRow::Value { value, id } => self.by_value.remove((value.as_str(), &id.0)).map(|old| old.is_some()),
             IndexRow::Retraction {
                 target, created, id, ..
             } => self
@@ -320,7 +359,8 @@ pub(crate) struct ReadTables {
     pub(crate) by_time: ReadOnlyTable<TimeKey, ()>,
     pub(crate) by_origin: ReadOnlyTable<OriginKey, ()>,
     pub(crate) by_expiry: ReadOnlyTable<TimeKey, ()>,
-    pub(crate) by_value: ReadOnlyTable<ValueKey, ()>,
+    pub(crate) value_runs: ReadOnlyTable<u64, RunMeta>,
+    pub(crate) value_chunks: ReadOnlyTable<ChunkKey, &'static [u8]>,
     pub(crate) retractions: ReadOnlyTable<ReferenceKey, Id>,
     pub(crate) supersessions: ReadOnlyTable<ReferenceKey, Id>,
 }
@@ -334,7 +374,8 @@ impl ReadTables {
             by_time: open_read(txn, BY_TIME)?,
             by_origin: open_read(txn, BY_ORIGIN)?,
             by_expiry: open_read(txn, BY_EXPIRY)?,
-            by_value: open_read(txn, BY_VALUE)?,
+            value_runs: open_read(txn, VALUE_RUNS)?,
+            value_chunks: open_read(txn, VALUE_CHUNKS)?,
             retractions: open_read(txn, RETRACTIONS)?,
             supersessions: open_read(txn, SUPERSESSIONS)?,
         })
@@ -350,7 +391,6 @@ impl ReadTables {
                 .get((&origin.0, *created, &id.0))
                 .map(|row| row.is_some()),
             IndexRow::Expiry { expires, id } => self.by_expiry.get((*expires, &id.0)).map(|row| row.is_some()),
-            IndexRow::Value { value, id } => self.by_value.get((value.as_str(), &id.0)).map(|row| row.is_some()),
             IndexRow::Retraction {
                 target,
                 created,
@@ -380,7 +420,6 @@ impl ReadTables {
             "by_time_v1" => self.by_time.len(),
             "by_origin_v1" => self.by_origin.len(),
             "by_expiry_v1" => self.by_expiry.len(),
-            "by_value_v1" => self.by_value.len(),
             "retractions_v1" => self.retractions.len(),
             "supersessions_v1" => self.supersessions.len(),
             _ => Ok(0),
@@ -421,16 +460,6 @@ impl ReadTables {
                     let (expires, id) = key.value();
                     rows.push(IndexRow::Expiry {
                         expires,
-                        id: BundleId(*id),
-                    });
-                }
-            }
-            "by_value_v1" => {
-                for entry in self.by_value.iter().during(during)? {
-                    let (key, _) = entry.during(during)?;
-                    let (value, id) = key.value();
-                    rows.push(IndexRow::Value {
-                        value: value.to_owned(),
                         id: BundleId(*id),
                     });
                 }

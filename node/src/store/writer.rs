@@ -10,7 +10,13 @@
 //! [`super::StoreConfig::max_batch`] bundles or [`super::StoreConfig::max_delay`] has passed since the first. It
 //! applies the whole batch in ONE write transaction with `Durability::Immediate`, commits, and only then answers each
 //! request's oneshot: an acknowledged bundle is on disk (DESIGN §3 invariant 4), and one fsync pays for the batch.
-//! Requests arriving during a commit queue in the channel and form the next batch.
+//! Requests arriving during a commit queue in the channel and form the next batch. A bundle reaches the writer as a
+//! [`Prepared`], its rows already derived on the caller's thread, so the one writer thread spends its time writing.
+//!
+//! **Value index.** The batch's new bundles' value entries are written as one sorted run in the same transaction
+//! (`super::runs`). The writer also compacts those runs, each merge in its own durable transaction: when no request
+//! is waiting, when a tier has grown too large right after a commit, and when asked ([`super::Store::compact`]). A
+//! merge's work is bounded (see `super::runs`), so a request that arrives meanwhile waits for one merge at most.
 //!
 //! **Failure.** If anything fails before or during the commit, the transaction is dropped (aborted), every request of
 //! the batch gets the same error, and none is acknowledged. When redb itself failed, the writer reopens the database
@@ -22,15 +28,17 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use dims_protocol::{BundleId, Content, NodeId, VerifiedBundle};
+use dims_protocol::{BundleId, Content, NodeId};
 use redb::{Durability, ReadableTable, ReadableTableMetadata};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn};
 
 use super::database::Core;
 use super::error::{During, StoreError};
+use super::runs::{self, Urgency};
+use super::tables::IndexRow;
 use super::tables::{ID_MAX, ID_MIN, WriteTables, index_rows};
-use super::{PutOutcome, PutRequest};
+use super::{CompactReport, PutOutcome, PutRequest};
 use crate::clock;
 
 /// A request to the writer, with the channel its answer goes back on and a place for the answer, filled while the
@@ -38,7 +46,7 @@ use crate::clock;
 pub(crate) enum Command {
     /// Store bundles (with their outbox rows).
     Put {
-        requests: Vec<PutRequest>,
+        requests: Vec<Prepared>,
         reply: oneshot::Sender<Result<Vec<PutOutcome>, StoreError>>,
         outcomes: Vec<PutOutcome>,
     },
@@ -48,6 +56,10 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<usize, StoreError>>,
         purged: usize,
     },
+    /// Compact the value index as far as the bound allows, one merge per transaction.
+    Compact {
+        reply: oneshot::Sender<Result<CompactReport, StoreError>>,
+    },
 }
 
 impl Command {
@@ -55,14 +67,14 @@ impl Command {
     fn weight(&self) -> usize {
         match self {
             Command::Put { requests, .. } => requests.len().max(1),
-            Command::Purge { .. } => 1,
+            Command::Purge { .. } | Command::Compact { .. } => 1,
         }
     }
 
     fn bundles(&self) -> usize {
         match self {
             Command::Put { requests, .. } => requests.len(),
-            Command::Purge { .. } => 0,
+            Command::Purge { .. } | Command::Compact { .. } => 0,
         }
     }
 }
@@ -95,13 +107,126 @@ pub(crate) fn spawn(core: Arc<Core>, requests: mpsc::Receiver<Command>) -> std::
     }
 }
 
+/// The writer's loop: compact while idle (or while a compaction was asked for), else collect and write a batch, and
+/// after a commit compact if a tier has grown too large. Between two merges the writer looks at the queue again, so
+/// waiting requests are served after at most one merge.
 fn run(core: &Core, mut requests: mpsc::Receiver<Command>, runtime: &tokio::runtime::Runtime) {
     let max_batch = core.config.max_batch.max(1);
     let max_delay = core.config.max_delay;
-    while let Some(batch) = runtime.block_on(collect(&mut requests, max_batch, max_delay)) {
-        write_batch(core, batch);
+    // Callers of `Store::compact` waiting for the compaction to finish, and what it has done so far.
+    let mut asked: Vec<oneshot::Sender<Result<CompactReport, StoreError>>> = Vec::new();
+    let mut done = CompactReport::default();
+    loop {
+        if requests.is_empty() || !asked.is_empty() {
+            let urgency = if asked.is_empty() {
+                Urgency::Idle
+            } else {
+                Urgency::Requested
+            };
+            match compact_step(core, urgency) {
+                Ok(Some(merged)) => {
+                    if urgency == Urgency::Requested {
+                        done.add(&merged);
+                    }
+                    if requests.is_empty() {
+                        continue;
+                    }
+                }
+                Ok(None) => {
+                    for reply in asked.drain(..) {
+                        let _ = reply.send(Ok(done));
+                    }
+                    done = CompactReport::default();
+                }
+                Err(failure) => {
+                    let failure = Arc::new(failure);
+                    for reply in asked.drain(..) {
+                        let _ = reply.send(Err(StoreError::Compaction {
+                            source: Arc::clone(&failure),
+                        }));
+                    }
+                    done = CompactReport::default();
+                }
+            }
+        }
+        let Some(batch) = runtime.block_on(collect(&mut requests, max_batch, max_delay)) else {
+            break;
+        };
+        let mut writes = Vec::with_capacity(batch.len());
+        for command in batch {
+            match command {
+                Command::Compact { reply } => asked.push(reply),
+                other => writes.push(other),
+            }
+        }
+        // Under sustained load the writer is never idle: this keeps the number of runs bounded anyway.
+        if !writes.is_empty() && write_batch(core, writes) {
+            let _ = compact_step(core, Urgency::AfterCommit);
+        }
     }
     debug!(path = %core.path.display(), "store writer stopped");
+}
+
+/// Plans and runs one merge of the value index at `urgency`, in its own durable transaction. `Ok(None)` when there
+/// is nothing to do. A failure is logged here (and the database reopened if redb failed); the runs stay as they were.
+fn compact_step(core: &Core, urgency: Urgency) -> Result<Option<runs::Merged>, StoreError> {
+    let result = try_compact(core, urgency);
+    if let Err(failure) = &result {
+        warn!(path = %core.path.display(), error = %failure, "compacting the value index failed; it stays as it was");
+        if failure.needs_reopen()
+            && let Err(cause) = core.reopen()
+        {
+            error!(error = %cause, "store reopen failed");
+        }
+    }
+    result
+}
+
+fn try_compact(core: &Core, urgency: Urgency) -> Result<Option<runs::Merged>, StoreError> {
+    let inputs = {
+        let snapshot = core.snapshot()?;
+        let directory = snapshot
+            .txn
+            .open_table(super::tables::VALUE_RUNS)
+            .map_err(|source| StoreError::Table {
+                table: "value_runs_v1",
+                source,
+            })?;
+        let width = match (core.config.merge_width, urgency) {
+            (Some(width), _) => width,
+            (None, Urgency::Requested) => runs::MERGE_WIDTH,
+            (None, Urgency::Idle | Urgency::AfterCommit) => return Ok(None),
+        };
+        match runs::plan(&runs::runs(&directory)?, width, urgency) {
+            Some(inputs) => inputs,
+            None => return Ok(None),
+        }
+    };
+    let started = clock::monotonic();
+    let database = core.database_for_write()?;
+    let mut txn = database.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    let merged = {
+        let mut tables = WriteTables::open(&txn)?;
+        runs::merge(
+            &mut tables.value_runs,
+            &mut tables.value_chunks,
+            &tables.bundles,
+            &inputs,
+        )?
+    };
+    txn.commit()
+        .map_err(|source| StoreError::Commit { bundles: 0, source })?;
+    debug!(
+        runs = inputs.len(),
+        read = merged.read,
+        dropped = merged.dropped,
+        written = merged.written,
+        ?urgency,
+        seconds = started.elapsed().as_secs_f64(),
+        "value index runs merged"
+    );
+    Ok(Some(merged))
 }
 
 /// Waits for a first command, then gathers more until the batch is full or `max_delay` has passed since the first.
@@ -128,8 +253,8 @@ async fn collect(
     Some(batch)
 }
 
-/// Applies, commits and answers one batch.
-fn write_batch(core: &Core, mut batch: Vec<Command>) {
+/// Applies, commits and answers one batch; whether it committed.
+fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
     let bundles: usize = batch.iter().map(Command::bundles).sum();
     let started = clock::monotonic();
     let result = apply_batch(core, &mut batch);
@@ -153,8 +278,10 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) {
                     Command::Purge { reply, purged, .. } => {
                         let _ = reply.send(Ok(purged));
                     }
+                    Command::Compact { .. } => {}
                 }
             }
+            true
         }
         Err(failure) => {
             warn!(path = %core.path.display(), requests = batch.len(), bundles, error = %failure,
@@ -179,8 +306,12 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) {
                     Command::Purge { reply, .. } => {
                         let _ = reply.send(Err(error));
                     }
+                    Command::Compact { reply } => {
+                        let _ = reply.send(Err(error));
+                    }
                 }
             }
+            false
         }
     }
 }
@@ -200,12 +331,14 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
                 Command::Put { requests, outcomes, .. } => {
                     outcomes.clear();
                     for request in requests.iter() {
-                        outcomes.push(put_one(&mut tables, &request.bundle, &request.outbox)?);
+                        outcomes.push(put_one(&mut tables, request)?);
                     }
                 }
                 Command::Purge { now_ms, purged, .. } => *purged = purge(&mut tables, *now_ms)?,
+                Command::Compact { .. } => {}
             }
         }
+        tables.finish()?;
         held = tables.bundles.len().during("counting bundles")?;
     }
     if core
@@ -224,48 +357,77 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
     Ok(held)
 }
 
-/// Writes one bundle, all its index rows and its outbox rows, unless it is already stored.
-pub(crate) fn put_one(
-    tables: &mut WriteTables<'_>,
-    bundle: &VerifiedBundle,
-    outbox: &[NodeId],
-) -> Result<PutOutcome, StoreError> {
-    let id = bundle.id();
+/// A bundle to store with everything the writer derives from it: its rows, worked out by [`Prepared::new`] on the
+/// caller's thread so that the one writer thread only writes. Holds a copy of the envelope, so the decoded bundle is
+/// also dropped by the caller.
+pub(crate) struct Prepared {
+    id: BundleId,
+    origin: NodeId,
+    envelope: Vec<u8>,
+    rows: Vec<IndexRow>,
+    values: Vec<runs::Entry>,
+    outbox: Vec<NodeId>,
+}
+
+impl Prepared {
+    /// Derives the rows of a request.
+    pub(crate) fn new(request: PutRequest) -> Self {
+        let PutRequest { bundle, outbox } = request;
+        let id = bundle.id();
+        Self {
+            id,
+            origin: bundle.body().origin,
+            envelope: bundle.envelope().to_vec(),
+            rows: index_rows(id, bundle.body()),
+            values: runs::entries(id, bundle.body()),
+            outbox,
+        }
+    }
+}
+
+/// Writes one bundle, all its index rows and its outbox rows, unless it is already stored. Its value entries join
+/// the tables' pending run, which [`WriteTables::finish`] writes.
+pub(crate) fn put_one(tables: &mut WriteTables<'_>, bundle: &Prepared) -> Result<PutOutcome, StoreError> {
+    let id = bundle.id;
     if tables.bundles.get(&id.0).during("looking for a duplicate")?.is_some() {
         return Ok(PutOutcome::Duplicate);
     }
     tables
         .bundles
-        .insert(&id.0, bundle.envelope())
+        .insert(&id.0, bundle.envelope.as_slice())
         .during("writing a bundle")?;
-    for row in index_rows(id, bundle.body()) {
-        tables.insert_row(&row)?;
+    for row in &bundle.rows {
+        tables.insert_row(row)?;
     }
-    for recipient in outbox {
+    tables.pending_values.extend_from_slice(&bundle.values);
+    for recipient in &bundle.outbox {
         tables
             .outbox
             .insert((&recipient.0, &id.0), ())
             .during("writing an outbox row")?;
     }
-    note_cross_origin(tables, id, bundle.body())?;
+    note_cross_origin(tables, id, bundle.origin, &bundle.rows)?;
     Ok(PutOutcome::Stored)
 }
 
 /// Logs, once, at debug, each retraction or update that names a bundle of another origin: it is stored, but the
 /// status derivation ignores it. "Once" means at the moment both sides are stored, whichever arrived last.
-fn note_cross_origin(tables: &WriteTables<'_>, id: BundleId, body: &dims_protocol::Body) -> Result<(), StoreError> {
-    let mut references = Vec::new();
-    if let Content::Retraction(retraction) = &body.content {
-        references.push((retraction.target, "retraction"));
-    }
-    if let Some(old) = body.supersedes {
-        references.push((old, "update"));
-    }
+fn note_cross_origin(
+    tables: &WriteTables<'_>,
+    id: BundleId,
+    origin: NodeId,
+    rows: &[IndexRow],
+) -> Result<(), StoreError> {
+    let references = rows.iter().filter_map(|row| match row {
+        IndexRow::Retraction { target, .. } => Some((*target, "retraction")),
+        IndexRow::Supersession { old, .. } => Some((*old, "update")),
+        _ => None,
+    });
     for (target, kind) in references {
         if let Some(target_origin) = origin_of(tables, target)?
-            && target_origin != body.origin
+            && target_origin != origin
         {
-            debug!(bundle = %id, target = %target, origin = %body.origin, target_origin = %target_origin, kind,
+            debug!(bundle = %id, target = %target, origin = %origin, target_origin = %target_origin, kind,
                    "cross-origin {kind} stored but ignored for status");
         }
     }
@@ -274,11 +436,11 @@ fn note_cross_origin(tables: &WriteTables<'_>, id: BundleId, body: &dims_protoco
             .range((&id.0, 0, &ID_MIN)..=(&id.0, u64::MAX, &ID_MAX))
             .during("reading references to a bundle")?
         {
-            let (key, origin) = entry.during("reading references to a bundle")?;
-            let origin = NodeId(*origin.value());
-            if origin != body.origin {
+            let (key, by_origin) = entry.during("reading references to a bundle")?;
+            let by_origin = NodeId(*by_origin.value());
+            if by_origin != origin {
                 let (_, _, by) = key.value();
-                debug!(bundle = %id, by = %BundleId(*by), origin = %body.origin, by_origin = %origin, kind,
+                debug!(bundle = %id, by = %BundleId(*by), origin = %origin, by_origin = %by_origin, kind,
                        "cross-origin {kind} stored but ignored for status");
             }
         }
@@ -297,7 +459,8 @@ fn origin_of(tables: &WriteTables<'_>, id: BundleId) -> Result<Option<NodeId>, S
         .map(|bundle| bundle.body().origin))
 }
 
-/// Deletes every bundle expired at `now_ms` (`expires <= now_ms`) with all its index rows; returns how many.
+/// Deletes every bundle expired at `now_ms` (`expires <= now_ms`) with all its index rows; returns how many. Its
+/// value entries stay in their run, stale, and are counted as such (`runs::note_purged`).
 ///
 /// One exception keeps withdrawals meaningful: an expired retraction or update whose same-origin target is still
 /// stored (and not expiring now) is kept, because deleting it would bring the withdrawn or replaced bundle back into
@@ -351,6 +514,7 @@ pub(crate) fn purge(tables: &mut WriteTables<'_>, now_ms: u64) -> Result<usize, 
         for row in index_rows(id, body) {
             tables.remove_row(&row)?;
         }
+        runs::note_purged(&mut tables.value_runs, &tables.value_chunks, &runs::entries(id, body))?;
         purged += 1;
     }
     Ok(purged)
