@@ -183,27 +183,29 @@ impl TrustGroup {
     }
 
     fn require_active(&self, actor: MemberId, action: &'static str, now_ms: u64) -> Result<(), VettingError> {
-        if self.is_active(actor, now_ms) {
-            Ok(())
-        } else {
-            Err(VettingError::NotAllowed {
-                actor,
-                action,
-                group: self.id.clone(),
-                why: "only active members may",
-            })
-        }
+        self.require(self.is_active(actor, now_ms), actor, action, "only active members may")
     }
 
     fn require_admin(&self, actor: MemberId, action: &'static str, now_ms: u64) -> Result<(), VettingError> {
-        if self.admins.contains(&actor) && self.is_active(actor, now_ms) {
+        let allowed = self.admins.contains(&actor) && self.is_active(actor, now_ms);
+        self.require(allowed, actor, action, "only active group admins may")
+    }
+
+    fn require(
+        &self,
+        allowed: bool,
+        actor: MemberId,
+        action: &'static str,
+        why: &'static str,
+    ) -> Result<(), VettingError> {
+        if allowed {
             Ok(())
         } else {
             Err(VettingError::NotAllowed {
                 actor,
                 action,
                 group: self.id.clone(),
-                why: "only active group admins may",
+                why,
             })
         }
     }
