@@ -127,6 +127,19 @@ impl Service {
     /// stored; it is never half-stored.
     pub async fn publish(&self, draft: Draft, now_ms: u64) -> Result<VerifiedBundle, PublishError> {
         let bundle = self.sign(draft, now_ms)?;
+        self.publish_signed(bundle).await
+    }
+
+    /// Stores a bundle this node has already signed (with [`Service::sign`]), so that a caller publishing many can
+    /// check them all before storing the first. Same guarantees as [`Service::publish`].
+    pub async fn publish_signed(&self, bundle: VerifiedBundle) -> Result<VerifiedBundle, PublishError> {
+        if bundle.body().origin != self.key.node_id() {
+            return Err(PublishError::Target(format!(
+                "bundle {} was signed by {}, not by this node: ingest it instead",
+                bundle.id(),
+                bundle.body().origin
+            )));
+        }
         if let Content::Retraction(retraction) = &bundle.body().content {
             self.check_own_target(retraction.target, "retract")?;
         }

@@ -108,12 +108,13 @@ pub fn run(loaded: Loaded, args: PublishArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         let service = loaded.open_service(Arc::new(Metrics::new()))?;
-        // Check every draft before storing the first, so that an invalid one stores nothing.
-        for draft in &drafts {
-            service.sign(draft.clone(), now)?;
-        }
-        for draft in drafts {
-            let bundle = service.publish(draft, now).await?;
+        // Sign every draft before storing the first, so that an invalid one stores nothing.
+        let signed = drafts
+            .into_iter()
+            .map(|draft| service.sign(draft, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        for bundle in signed {
+            let bundle = service.publish_signed(bundle).await?;
             let body = bundle.body();
             println!(
                 "published {} ({} {}, {}, audience {})",

@@ -211,18 +211,14 @@ enum SchemaState {
 }
 
 fn read_schema(database: &Database) -> Result<SchemaState, StoreError> {
-    let txn = database.begin_read()?;
-    let names: Vec<String> = txn
-        .list_tables()
-        .during("listing tables")?
-        .map(|table| table.name().to_owned())
-        .collect();
+    let names = table_names(database)?;
     if names.is_empty() {
         return Ok(SchemaState::Empty);
     }
     if !names.iter().any(|name| name == META.name()) {
         return Ok(SchemaState::Foreign);
     }
+    let txn = database.begin_read()?;
     let meta = txn.open_table(META).map_err(|source| StoreError::Table {
         table: "meta_v1",
         source,
@@ -231,13 +227,17 @@ fn read_schema(database: &Database) -> Result<SchemaState, StoreError> {
     Ok(version.map_or(SchemaState::Foreign, |row| SchemaState::Version(row.value())))
 }
 
-fn missing_tables(database: &Database) -> Result<bool, StoreError> {
+fn table_names(database: &Database) -> Result<Vec<String>, StoreError> {
     let txn = database.begin_read()?;
-    let names: Vec<String> = txn
+    Ok(txn
         .list_tables()
         .during("listing tables")?
         .map(|table| table.name().to_owned())
-        .collect();
+        .collect())
+}
+
+fn missing_tables(database: &Database) -> Result<bool, StoreError> {
+    let names = table_names(database)?;
     Ok(super::tables::ALL_TABLES
         .iter()
         .any(|table| !names.iter().any(|name| name == table)))
