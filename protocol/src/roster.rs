@@ -352,9 +352,10 @@ pub enum RosterError {
         /// The version in the envelope.
         found: u64,
     },
-    /// A field of the body or of the signature list is invalid.
-    #[error("roster {0}")]
-    Invalid(#[from] FieldError),
+    /// A field of the body or of the signature list is invalid. (Not the error's `source`: the message already
+    /// carries it, and a chain printer would repeat it.)
+    #[error("roster: {0}")]
+    Invalid(FieldError),
     /// A signature is by a key that is not one of the roster's admins.
     #[error(
         "{admin} is not an admin of this roster, so it cannot sign it: list the key under admins (in a new version \
@@ -411,6 +412,12 @@ pub enum RosterError {
         /// The offered roster's federation.
         got: FederationId,
     },
+}
+
+impl From<FieldError> for RosterError {
+    fn from(error: FieldError) -> Self {
+        RosterError::Invalid(error)
+    }
 }
 
 /// Whose signatures count towards a threshold.
