@@ -1,44 +1,82 @@
-//! The node's secret key file: created once by `dims init`, read at every start.
+//! Secret key files: the node's key (created once by `dims init`, read at every start) and federation admin keys
+//! (created by `dims roster keygen`, read by `dims roster sign`).
 //!
-//! The file holds the 32-byte ed25519 secret as 64 hex digits. It must be readable by its owner only (mode 0600):
-//! a node refuses to start with a key that others can read, because whoever reads it can sign as this node. This
-//! module is the one place that draws OS randomness.
+//! A file holds a 32-byte ed25519 secret as 64 hex digits. It must be readable by its owner only (mode 0600): the
+//! node refuses a key that others can read, because whoever reads it can sign as this node, or as a federation admin.
+//! Files are created with that mode and never overwritten. This module is the one place that draws OS randomness.
 
+use std::fmt;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use dims_protocol::NodeKey;
+use dims_protocol::roster::AdminKey;
+
+/// Which kind of key a file holds, so that errors name it and say how to make one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// The node's own signing key.
+    Node,
+    /// A federation admin's roster signing key.
+    Admin,
+}
+
+impl KeyKind {
+    fn remedy(self) -> &'static str {
+        match self {
+            KeyKind::Node => "run `dims init` to create one or set node.key_file",
+            KeyKind::Admin => "create one with `dims roster keygen --out FILE` or pass the right --admin-key",
+        }
+    }
+}
+
+impl fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyKind::Node => "node key",
+            KeyKind::Admin => "admin key",
+        })
+    }
+}
 
 /// Why a key file could not be made or used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The file is missing or unreadable.
-    #[error("cannot read the node key {path}: {source}; run `dims init` to create one or set node.key_file")]
+    #[error("cannot read the {kind} {path}: {source}; {}", kind.remedy())]
     Read {
+        /// Which key.
+        kind: KeyKind,
         /// The file.
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
     },
     /// Others may read it.
-    #[error("the node key {path} is readable by others (mode {mode:o}): run `chmod 600 {path}`")]
+    #[error("the {kind} {path} is readable by others (mode {mode:o}): run `chmod 600 {path}`")]
     Permissions {
+        /// Which key.
+        kind: KeyKind,
         /// The file.
         path: PathBuf,
         /// Its mode bits.
         mode: u32,
     },
     /// It does not hold a key.
-    #[error("the node key {path} is not 64 hex digits: restore it from a backup or create a new node")]
+    #[error("the {kind} {path} is not 64 hex digits: restore it from a backup or create a new one")]
     Format {
+        /// Which key.
+        kind: KeyKind,
         /// The file.
         path: PathBuf,
     },
-    /// It could not be written.
-    #[error("cannot write the node key {path}: {source}")]
+    /// It could not be written (or it exists: key files are never overwritten).
+    #[error("cannot write the {kind} {path}: {source}")]
     Write {
+        /// Which key.
+        kind: KeyKind,
         /// The file.
         path: PathBuf,
         /// The I/O error.
@@ -49,14 +87,36 @@ pub enum KeyError {
     Randomness(String),
 }
 
-/// Creates a new key file at `path`, refusing to overwrite one. The file is created with mode 0600.
+/// Creates a new node key file at `path`, refusing to overwrite one. The file is created with mode 0600.
 pub fn create(path: &Path) -> Result<NodeKey, KeyError> {
+    create_secret(KeyKind::Node, path).map(|secret| NodeKey::from_secret(&secret))
+}
+
+/// Reads the node key file, checking its permissions first.
+pub fn load(path: &Path) -> Result<NodeKey, KeyError> {
+    load_secret(KeyKind::Node, path).map(|secret| NodeKey::from_secret(&secret))
+}
+
+/// Creates a new admin key file at `path`, refusing to overwrite one. The file is created with mode 0600.
+pub fn create_admin(path: &Path) -> Result<AdminKey, KeyError> {
+    create_secret(KeyKind::Admin, path).map(|secret| AdminKey::from_secret(&secret))
+}
+
+/// Reads an admin key file, checking its permissions first.
+pub fn load_admin(path: &Path) -> Result<AdminKey, KeyError> {
+    load_secret(KeyKind::Admin, path).map(|secret| AdminKey::from_secret(&secret))
+}
+
+fn create_secret(kind: KeyKind, path: &Path) -> Result<[u8; 32], KeyError> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| KeyError::Randomness(e.to_string()))?;
     let write_error = |source| KeyError::Write {
+        kind,
         path: path.to_owned(),
         source,
     };
+    // `create_new` makes the existence check and the creation one step, so a key is never overwritten, even by a
+    // concurrent `create`.
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -66,24 +126,28 @@ pub fn create(path: &Path) -> Result<NodeKey, KeyError> {
     file.write_all(format!("{}\n", hex::encode(secret)).as_bytes())
         .map_err(write_error)?;
     file.sync_all().map_err(write_error)?;
-    Ok(NodeKey::from_secret(&secret))
+    Ok(secret)
 }
 
-/// Reads the key file, checking its permissions first.
-pub fn load(path: &Path) -> Result<NodeKey, KeyError> {
+fn load_secret(kind: KeyKind, path: &Path) -> Result<[u8; 32], KeyError> {
     let read_error = |source| KeyError::Read {
+        kind,
         path: path.to_owned(),
         source,
     };
     let mode = fs::metadata(path).map_err(read_error)?.permissions().mode();
     if mode & 0o077 != 0 {
         return Err(KeyError::Permissions {
+            kind,
             path: path.to_owned(),
             mode: mode & 0o777,
         });
     }
     let text = fs::read_to_string(path).map_err(read_error)?;
     let mut secret = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut secret).map_err(|_| KeyError::Format { path: path.to_owned() })?;
-    Ok(NodeKey::from_secret(&secret))
+    hex::decode_to_slice(text.trim(), &mut secret).map_err(|_| KeyError::Format {
+        kind,
+        path: path.to_owned(),
+    })?;
+    Ok(secret)
 }
