@@ -4,22 +4,28 @@
 //!
 //! * [`Service::publish`] signs a draft as this node and stores it; the caller hears back only after the commit.
 //! * [`Service::ingest`] decodes, verifies and checks a received envelope: canonical form and signature first, then
-//!   the policy (this node must be entitled to it), then the rules that need the store (an update or retraction
-//!   must come from the target's origin). Only then is it stored.
+//!   the policy (this node must be entitled to it, and its origin must be on the roster of its audience within its
+//!   ceiling), then the rules that need the store (an update or retraction must come from the target's origin).
+//!   Only then is it stored.
+//! * Roster facts come from the [`RosterBook`] at the current clock: this node's own [`NodeView`] and an origin's are
+//!   worked out when a bundle arrives, so a roster pinned or replaced while the node runs takes effect at once. With
+//!   no roster pinned, only this node's own bundles are accepted.
 //! * Queries take a [`Receiver`] and return only what the policy lets that receiver see.
 //! * [`Service::subscribe`] gives a bounded stream of newly stored bundles (a slow subscriber misses entries and is
 //!   told so, rather than holding up the writer).
 
 use std::sync::Arc;
 
-use dims_protocol::policy::{NodeView, Receiver, may_receive};
+use dims_protocol::policy::{NodeView, Receiver, may_originate, may_receive};
 use dims_protocol::signing::{BundleError, SignError};
 use dims_protocol::{
     Audience, Author, Body, BundleId, Content, Marking, NodeKey, Retraction, Tlp, VerifiedBundle, decode, verify_batch,
 };
 use tokio::sync::broadcast;
 
+use crate::clock;
 use crate::metrics::{Metrics, RejectReason};
+use crate::rosters::RosterBook;
 use crate::store::{ListQuery, PutOutcome, Store, StoreError, Stored};
 
 /// How many new-bundle notifications a slow subscriber may fall behind before it misses some.
@@ -77,6 +83,19 @@ pub enum IngestError {
         /// The policy's reason.
         reason: dims_protocol::Denial,
     },
+    /// Its origin may not share it through the federations this node holds.
+    #[error(
+        "bundle {id} from {origin} was refused ({reason}): the origin must be on the roster of the bundle's \
+         federation, with a ceiling at or above its marking; it was stored nowhere"
+    )]
+    OriginNotEntitled {
+        /// The bundle.
+        id: BundleId,
+        /// Its origin.
+        origin: dims_protocol::NodeId,
+        /// The policy's reason.
+        reason: dims_protocol::Denial,
+    },
     /// It could not be stored.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -89,31 +108,33 @@ pub struct Service {
     author: Author,
     store: Store,
     metrics: Arc<Metrics>,
-    view: Arc<NodeView>,
+    rosters: RosterBook,
     events: broadcast::Sender<BundleId>,
 }
 
 impl Service {
-    /// A service over an open store, publishing as `key` on behalf of `author`.
-    pub fn new(key: NodeKey, author: Author, store: Store, metrics: Arc<Metrics>) -> Self {
-        let view = NodeView {
-            id: key.node_id(),
-            memberships: Vec::new(),
-        };
+    /// A service over an open store, publishing as `key` on behalf of `author`, with the rosters of `rosters`
+    /// (normally [`RosterBook::load`] of the same store).
+    pub fn new(key: NodeKey, author: Author, store: Store, metrics: Arc<Metrics>, rosters: RosterBook) -> Self {
         let (events, _) = broadcast::channel(SUBSCRIPTION_DEPTH);
         Self {
             key: Arc::new(key),
             author,
             store,
             metrics,
-            view: Arc::new(view),
+            rosters,
             events,
         }
     }
 
-    /// This node as a receiver: itself, with the rosters it holds (none until federation exists).
-    pub fn node_view(&self) -> &NodeView {
-        &self.view
+    /// This node as a receiver now: itself, with its memberships in the rosters it has pinned.
+    pub fn node_view(&self) -> NodeView {
+        self.rosters.view(self.key.node_id(), clock::now_ms())
+    }
+
+    /// The pinned rosters.
+    pub fn rosters(&self) -> &RosterBook {
+        &self.rosters
     }
 
     /// The store.
@@ -195,7 +216,9 @@ impl Service {
             self.metrics.reject(verify_reason(&e));
             IngestError::Bundle(e.into())
         })?;
-        self.store_checked(bundle).await
+        let now = clock::now_ms();
+        self.store_checked(bundle, &self.rosters.view(self.key.node_id(), now), now)
+            .await
     }
 
     /// Validates many envelopes with one batch signature check, then stores those this node is entitled to.
@@ -218,10 +241,12 @@ impl Service {
             }
         }
         let verified = verify_batch(decoded);
+        let now = clock::now_ms();
+        let view = self.rosters.view(self.key.node_id(), now);
         let mut pending = Vec::new();
         for (index, result) in positions.into_iter().zip(verified) {
             match result {
-                Ok(bundle) => pending.push((index, self.store_checked(bundle))),
+                Ok(bundle) => pending.push((index, self.store_checked(bundle, &view, now))),
                 Err(e) => {
                     self.metrics.reject(verify_reason(&e));
                     results[index] = Some(Err(IngestError::Bundle(e.into())));
@@ -244,11 +269,26 @@ impl Service {
             .collect()
     }
 
-    async fn store_checked(&self, bundle: VerifiedBundle) -> Result<Ingested, IngestError> {
+    /// Stores `bundle` if this node (`view`, at `now_ms`) may receive it and its origin may share it.
+    async fn store_checked(
+        &self,
+        bundle: VerifiedBundle,
+        view: &NodeView,
+        now_ms: u64,
+    ) -> Result<Ingested, IngestError> {
         let id = bundle.id();
-        if let Err(reason) = may_receive(&Marking::of(bundle.body()), Receiver::Node(&self.view)) {
+        let marking = Marking::of(bundle.body());
+        if let Err(reason) = may_receive(&marking, Receiver::Node(view)) {
             self.metrics.reject(RejectReason::Policy);
             return Err(IngestError::NotEntitled { id, reason });
+        }
+        // This node's own bundles (a restored backup, a loop back from a peer) need no roster to come home.
+        let origin = marking.origin;
+        if origin != view.id
+            && let Err(reason) = may_originate(&marking, &self.rosters.view(origin, now_ms))
+        {
+            self.metrics.reject(RejectReason::Policy);
+            return Err(IngestError::OriginNotEntitled { id, origin, reason });
         }
         let outcome = self
             .store

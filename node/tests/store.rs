@@ -2,8 +2,8 @@
 //! origins, in either order of arrival), expiry and purge, the value index over every content kind (its on-disk runs,
 //! lookups across many runs, during and after compaction, stale entries of purged bundles, and hash collisions), the
 //! integrity check (clean after many writes, and finding damage both ways, malformed runs included), group commit,
-//! failed commits (injected before the commit, and a real I/O failure under redb), backup and restore, reopening, and
-//! the refusals on open.
+//! failed commits (injected before the commit, and a real I/O failure under redb), backup and restore, reopening, the
+//! refusals on open, and pinned rosters (the trust rules of the roster book, durable across reopen and backup).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -1536,5 +1536,123 @@ fn the_raw_baselines_write_the_same_bundles() -> Result<()> {
     let raw = redb::Database::open(dir.path().join("raw.redb"))?;
     let baseline: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("baseline_bundles_v1");
     assert_eq!(raw.begin_read()?.open_table(baseline)?.len()?, 20);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pinned rosters
+
+/// The sample roster at `version` with admins `admins` (sample admin seeds), signed by `signers`.
+fn roster_envelope(version: u64, admins: &[u8], signers: &[u8]) -> Vec<u8> {
+    let mut roster = samples::roster();
+    roster.version = version;
+    roster.admins = admins.iter().map(|&seed| samples::admin_key(seed).admin_id()).collect();
+    roster.admins.sort();
+    let mut signed = dims_protocol::SignedRoster::new(roster).expect("valid roster");
+    for &seed in signers {
+        signed.sign(&samples::admin_key(seed)).expect("an admin");
+    }
+    signed.encode()
+}
+
+#[tokio::test]
+async fn rosters_are_pinned_by_the_trust_rules_and_survive_reopen_and_backup() -> Result<()> {
+    use dims_node::rosters::{PinOutcome, RosterBook, RosterBookError};
+    let fixture = Fixture::new()?;
+    let book = RosterBook::load(&fixture.store)?;
+    let mut changes = book.changes();
+    let federation = samples::federation();
+    let regional = samples::node_key(2).node_id();
+    let v1 = roster_envelope(1, &[1, 2, 3], &[1, 2]);
+
+    // Peers cannot introduce a federation; an operator can, with a genesis roster.
+    assert!(matches!(book.offer(&v1).await, Err(RosterBookError::NotJoined { .. })));
+    assert!(book.rosters().is_empty());
+    assert!(!book.is_member(&regional, SAMPLE_TIME));
+    let short = roster_envelope(1, &[1, 2, 3], &[1]);
+    assert!(matches!(book.join(&short).await, Err(RosterBookError::Roster(_))));
+    assert_eq!(
+        book.join(&v1).await?,
+        PinOutcome::Pinned {
+            federation: federation.clone(),
+            version: 1
+        }
+    );
+    assert!(changes.has_changed()?);
+    changes.borrow_and_update();
+    let view = book.view(regional, SAMPLE_TIME);
+    assert_eq!(view.ceiling_in(&federation), Some(Tlp::Amber));
+    assert!(book.is_member(&regional, SAMPLE_TIME));
+    assert_eq!(book.entries().len(), 3);
+    // The observer's entry ends a day after the sample time.
+    let observer = samples::node_key(3).node_id();
+    assert!(book.is_member(&observer, SAMPLE_TIME));
+    assert!(!book.is_member(&observer, SAMPLE_TIME + DAY));
+
+    // Same roster again (other signatures): already current; older or conflicting versions change nothing.
+    assert_eq!(
+        book.offer(&roster_envelope(1, &[1, 2, 3], &[2, 3])).await?,
+        PinOutcome::AlreadyCurrent
+    );
+    let v2 = roster_envelope(2, &[1, 2, 3, 4], &[1, 3]);
+    assert_eq!(
+        book.offer(&v2).await?,
+        PinOutcome::Updated {
+            federation: federation.clone(),
+            from: 1,
+            to: 2
+        }
+    );
+    assert!(changes.has_changed()?);
+    assert_eq!(book.offer(&v1).await?, PinOutcome::Older);
+    let rival = roster_envelope(2, &[1, 2, 3], &[1, 2]);
+    assert!(matches!(
+        book.offer(&rival).await,
+        Err(RosterBookError::Conflict { version: 2, .. })
+    ));
+    let takeover = roster_envelope(3, &[5, 6, 7], &[5, 6, 7]);
+    assert!(matches!(book.join(&takeover).await, Err(RosterBookError::Roster(_))));
+    assert_eq!(book.pinned(&federation).context("pinned")?.envelope(), &v2[..]);
+
+    // The pin is durable: a new book over the reopened store, and a restored backup, hold version 2.
+    let backup = fixture.dir.path().join("rosters-backup.redb");
+    let store = fixture.store.clone();
+    let destination = backup.clone();
+    tokio::task::spawn_blocking(move || store.backup_to(&destination)).await??;
+    let path = fixture.path();
+    let Fixture { dir, store, .. } = fixture;
+    drop(book);
+    drop(store);
+    let store = Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let reloaded = RosterBook::load(&store)?;
+    assert_eq!(reloaded.pinned(&federation).context("pinned")?.envelope(), &v2[..]);
+    let restored_path = dir.path().join("restored.redb");
+    Store::restore_from(&backup, &restored_path)?;
+    let restored = Store::open(&restored_path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    assert_eq!(restored.pinned_rosters()?, vec![(federation.to_string(), v2.clone())]);
+    drop(restored);
+
+    // A damaged pin is refused on load, naming the federation.
+    drop(reloaded);
+    drop(store);
+    {
+        let database = redb::Database::open(&path)?;
+        let txn = database.begin_write()?;
+        {
+            let rosters: TableDefinition<&str, &[u8]> = TableDefinition::new("rosters_v1");
+            let mut table = txn.open_table(rosters)?;
+            let mut damaged = v2.clone();
+            let last = damaged.len() - 1;
+            damaged[last] ^= 1;
+            table.insert(federation.as_str(), damaged.as_slice())?;
+        }
+        txn.commit()?;
+    }
+    let store = Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let err = RosterBook::load(&store).expect_err("a damaged pin");
+    assert!(
+        matches!(&err, StoreError::CorruptRoster { federation: f, .. } if f == "us-sltt"),
+        "{err}"
+    );
     Ok(())
 }

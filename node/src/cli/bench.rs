@@ -85,7 +85,8 @@ fn ingest(args: &IngestBenchArgs, dir: &std::path::Path) -> anyhow::Result<ExitC
             org: samples::org("bench"),
             member: None,
         };
-        let service = Service::new(samples::node_key(42), author, store, metrics.clone());
+        let rosters = crate::rosters::RosterBook::load(&store)?;
+        let service = Service::new(samples::node_key(42), author, store, metrics.clone(), rosters);
         let next = Arc::new(AtomicUsize::new(0));
         let started = crate::clock::monotonic();
         let mut senders = tokio::task::JoinSet::new();

@@ -21,6 +21,7 @@ use dims_protocol::NodeKey;
 
 use crate::config::{Config, LogFormat, Overrides, Settings};
 use crate::metrics::Metrics;
+use crate::rosters::RosterBook;
 use crate::service::Service;
 use crate::store::{Store, StoreConfig};
 
@@ -154,7 +155,8 @@ impl Loaded {
             org: self.settings.org.clone(),
             member: None,
         };
-        Ok(Service::new(self.key, author, store, metrics))
+        let rosters = RosterBook::load(&store)?;
+        Ok(Service::new(self.key, author, store, metrics, rosters))
     }
 }
 

@@ -24,6 +24,7 @@ use redb::{
 
 use super::error::{BackupError, During, OpenError, StoreError};
 use super::integrity::check_snapshot;
+use super::rosters::ROSTERS;
 use super::tables::{
     ALL_TABLES, BUNDLES, BY_EXPIRY, BY_ORIGIN, BY_TIME, META, OUTBOX, RETRACTIONS, SCHEMA_KEY, SCHEMA_VERSION,
     SUPERSESSIONS, VALUE_CHUNKS, VALUE_RUNS, definition_name,
@@ -120,6 +121,7 @@ fn write_copy(source: &ReadTransaction, partial: &Path) -> Result<BackupReport, 
     rows += copy_table(source, &txn, RETRACTIONS)?;
     rows += copy_table(source, &txn, SUPERSESSIONS)?;
     rows += copy_table(source, &txn, OUTBOX)?;
+    rows += copy_table(source, &txn, ROSTERS)?;
     txn.commit()
         .map_err(|source| StoreError::Commit { bundles: 0, source })?;
     database

@@ -265,6 +265,17 @@ pub enum StoreError {
     /// The database could not be (re)opened.
     #[error(transparent)]
     Open(Box<OpenError>),
+    /// A pinned roster in the store does not decode or verify: the file was damaged or altered.
+    #[error(
+        "the pinned roster of federation {federation} in the store does not verify ({reason}): the store was damaged \
+         or altered; restore the latest backup with `dims backup restore`"
+    )]
+    CorruptRoster {
+        /// The federation it is pinned under.
+        federation: String,
+        /// Why it fails.
+        reason: String,
+    },
     /// A failure injected by [`super::Faults`] (tests only).
     #[error("injected fault: {what}")]
     Injected {
@@ -290,6 +301,7 @@ impl StoreError {
             | StoreError::Corrupt { .. }
             | StoreError::WrongKey { .. }
             | StoreError::Dangling { .. }
+            | StoreError::CorruptRoster { .. }
             | StoreError::Injected { .. } => false,
         }
     }

@@ -6,7 +6,8 @@
 //! 4). Reads run on the caller's thread in a read transaction and never wait for the writer; they return bundles
 //! verified again (`query`). Only [`VerifiedBundle`]s can be stored, so nothing unvalidated enters (invariant 2).
 //!
-//! Map: `tables` (versioned table definitions and the rows a bundle implies), `runs` (the value index: sorted runs of
+//! Map: `tables` (versioned table definitions and the rows a bundle implies), `rosters` (the pinned federation
+//! rosters: [`Store::pinned_rosters`], [`Store::pin_roster`]), `runs` (the value index: sorted runs of
 //! (value hash, bundle id) entries, their lookups and their compaction), `writer` (the writer thread, group commit,
 //! purge, compaction), `query` (reads and status), [`integrity`] (the logical check and redb's file check),
 //! [`backup`] (backup and restore), `database` (opening, schema check, reopen after a storage failure),
@@ -33,6 +34,7 @@ pub mod error;
 pub mod faults;
 pub mod integrity;
 mod query;
+mod rosters;
 mod runs;
 mod tables;
 mod writer;

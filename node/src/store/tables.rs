@@ -239,7 +239,7 @@ pub(crate) fn definition_name<K: redb::Key + 'static, V: redb::Value + 'static>(
 }
 
 /// Every table of the schema, by name.
-pub(crate) const ALL_TABLES: [&str; 10] = [
+pub(crate) const ALL_TABLES: [&str; 11] = [
     "meta_v1",
     "bundles_v1",
     "by_time_v1",
@@ -250,6 +250,7 @@ pub(crate) const ALL_TABLES: [&str; 10] = [
     "retractions_v1",
     "supersessions_v1",
     "outbox_v1",
+    "rosters_v1",
 ];
 
 /// Every table, open for writing inside one transaction, and the value entries of the bundles stored in it so far.
@@ -267,6 +268,7 @@ pub(crate) struct WriteTables<'txn> {
     pub(crate) retractions: Table<'txn, ReferenceKey, Id>,
     pub(crate) supersessions: Table<'txn, ReferenceKey, Id>,
     pub(crate) outbox: Table<'txn, OutboxKey, ()>,
+    pub(crate) rosters: Table<'txn, &'static str, &'static [u8]>,
     pub(crate) pending_values: Vec<Entry>,
 }
 
@@ -284,6 +286,7 @@ impl<'txn> WriteTables<'txn> {
             retractions: open_write(txn, RETRACTIONS)?,
             supersessions: open_write(txn, SUPERSESSIONS)?,
             outbox: open_write(txn, OUTBOX)?,
+            rosters: open_write(txn, super::rosters::ROSTERS)?,
             pending_values: Vec::new(),
         })
     }

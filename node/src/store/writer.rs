@@ -60,6 +60,12 @@ pub(crate) enum Command {
     Compact {
         reply: oneshot::Sender<Result<CompactReport, StoreError>>,
     },
+    /// Pin a verified roster envelope for a federation (see `super::rosters`).
+    PinRoster {
+        federation: String,
+        envelope: Vec<u8>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 impl Command {
@@ -67,14 +73,14 @@ impl Command {
     fn weight(&self) -> usize {
         match self {
             Command::Put { requests, .. } => requests.len().max(1),
-            Command::Purge { .. } | Command::Compact { .. } => 1,
+            Command::Purge { .. } | Command::Compact { .. } | Command::PinRoster { .. } => 1,
         }
     }
 
     fn bundles(&self) -> usize {
         match self {
             Command::Put { requests, .. } => requests.len(),
-            Command::Purge { .. } | Command::Compact { .. } => 0,
+            Command::Purge { .. } | Command::Compact { .. } | Command::PinRoster { .. } => 0,
         }
     }
 }
@@ -278,6 +284,9 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::Purge { reply, purged, .. } => {
                         let _ = reply.send(Ok(purged));
                     }
+                    Command::PinRoster { reply, .. } => {
+                        let _ = reply.send(Ok(()));
+                    }
                     Command::Compact { .. } => {}
                 }
             }
@@ -309,6 +318,9 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::Compact { reply } => {
                         let _ = reply.send(Err(error));
                     }
+                    Command::PinRoster { reply, .. } => {
+                        let _ = reply.send(Err(error));
+                    }
                 }
             }
             false
@@ -335,6 +347,9 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
                     }
                 }
                 Command::Purge { now_ms, purged, .. } => *purged = purge(&mut tables, *now_ms)?,
+                Command::PinRoster {
+                    federation, envelope, ..
+                } => super::rosters::write(&mut tables.rosters, federation, envelope)?,
                 Command::Compact { .. } => {}
             }
         }

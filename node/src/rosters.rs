@@ -1,0 +1,262 @@
+//! The rosters this node trusts: one pinned, verified roster per federation, and the memberships they grant.
+//!
+//! [`RosterBook`] is the node's only source of roster facts. The service core asks it for this node's own
+//! [`NodeView`] and for an origin's, the federation layer asks it who may connect and which roster to gossip, and
+//! both learn of changes through [`RosterBook::changes`]. It keeps DESIGN §5's rules:
+//!
+//! * A federation enters the book only by an operator's act, [`RosterBook::join`], with a roster that verifies as a
+//!   genesis roster (a threshold of its own admins). Peers cannot introduce a federation: [`RosterBook::offer`]
+//!   refuses rosters of federations not pinned.
+//! * After that, a roster replaces the pinned one only as a valid successor (same federation, higher version,
+//!   signed by a threshold of the pinned version's admins), whoever brings it.
+//! * A new roster is pinned durably (`rosters_v1`, through the store's writer) before the book changes, so the node
+//!   never acts on a roster it would forget in a crash.
+//!
+//! Reads (`view`, `is_member`, ...) take a short read lock and never wait for a pin in progress; pins are serialised
+//! among themselves so that two successors arriving together are each checked against the roster actually pinned.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use dims_protocol::policy::NodeView;
+use dims_protocol::roster::{RosterEntry, RosterError, SignedRoster, VerifiedRoster};
+use dims_protocol::{FederationId, NodeId};
+use tokio::sync::{Mutex, watch};
+use tracing::info;
+
+use crate::store::{Store, StoreError};
+
+/// What [`RosterBook::join`] or [`RosterBook::offer`] did with a roster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PinOutcome {
+    /// A federation this node had not pinned is now pinned at `version` (only by [`RosterBook::join`]).
+    Pinned {
+        /// The federation.
+        federation: FederationId,
+        /// The pinned version.
+        version: u64,
+    },
+    /// The pinned roster was replaced by a valid successor.
+    Updated {
+        /// The federation.
+        federation: FederationId,
+        /// The version pinned before.
+        from: u64,
+        /// The version pinned now.
+        to: u64,
+    },
+    /// The roster is the one already pinned (perhaps with other signatures); nothing changed.
+    AlreadyCurrent,
+    /// The roster is older than the one pinned; it was ignored without being verified.
+    Older,
+}
+
+/// Why a roster was not pinned.
+#[derive(Debug, thiserror::Error)]
+pub enum RosterBookError {
+    /// The roster is invalid, or not trusted: not a genesis roster, or not a successor of the pinned one.
+    #[error(transparent)]
+    Roster(#[from] RosterError),
+    /// A peer offered a roster of a federation this node has not joined.
+    #[error(
+        "this node has not joined federation {federation}, so it takes no roster of it from peers: an operator joins \
+         a federation with `dims federation join ROSTER_FILE`"
+    )]
+    NotJoined {
+        /// The roster's federation.
+        federation: FederationId,
+    },
+    /// A different roster with the version already pinned: the admins signed two rosters with one version.
+    #[error(
+        "roster {federation} version {version} differs from the pinned roster of the same version: the federation's \
+         admins signed two different rosters as one version; ask them to issue a higher version"
+    )]
+    Conflict {
+        /// The federation.
+        federation: FederationId,
+        /// The contested version.
+        version: u64,
+    },
+    /// The roster could not be pinned durably; the book is unchanged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The pinned rosters, shared by every clone.
+#[derive(Clone)]
+pub struct RosterBook {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    pinned: RwLock<BTreeMap<FederationId, VerifiedRoster>>,
+    /// Held for the whole of a pin (verify, write, swap), so that each pin is checked against the roster pinned when
+    /// it commits.
+    pinning: Mutex<()>,
+    /// Counts changes to the book; receivers wake when it moves.
+    generation: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for RosterBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pinned = self.read();
+        f.debug_map()
+            .entries(
+                pinned
+                    .iter()
+                    .map(|(federation, roster)| (federation, roster.roster().version)),
+            )
+            .finish()
+    }
+}
+
+impl RosterBook {
+    /// The book of the rosters pinned in `store`, each verified again. A pinned roster that no longer verifies, or
+    /// that is pinned under another federation's name, is an error: the node does not start on a damaged store.
+    pub fn load(store: &Store) -> Result<RosterBook, StoreError> {
+        let mut pinned = BTreeMap::new();
+        for (federation, envelope) in store.pinned_rosters()? {
+            let corrupt = |reason: String| StoreError::CorruptRoster {
+                federation: federation.clone(),
+                reason,
+            };
+            let roster = VerifiedRoster::reload_pinned(&envelope).map_err(|e| corrupt(e.to_string()))?;
+            let listed = roster.roster().federation.clone();
+            if listed.as_str() != federation {
+                return Err(corrupt(format!("the row holds the roster of federation {listed}")));
+            }
+            pinned.insert(listed, roster);
+        }
+        let (generation, _) = watch::channel(0);
+        Ok(RosterBook {
+            inner: Arc::new(Inner {
+                store: store.clone(),
+                pinned: RwLock::new(pinned),
+                pinning: Mutex::new(()),
+                generation,
+            }),
+        })
+    }
+
+    /// An operator pins `bytes`: a federation not pinned yet is joined with a roster that verifies as a genesis
+    /// roster; a pinned one is updated only with a valid successor.
+    ///
+    /// Cancel safety: if the future is dropped while the pin is being written, the roster may be pinned durably
+    /// without the book having changed yet; pinning it again completes the change.
+    pub async fn join(&self, bytes: &[u8]) -> Result<PinOutcome, RosterBookError> {
+        self.pin(bytes, true).await
+    }
+
+    /// A peer offers `bytes`: accepted only as a valid successor of a pinned roster. Rosters of federations this
+    /// node has not joined are refused. Cancel safety as for [`RosterBook::join`].
+    pub async fn offer(&self, bytes: &[u8]) -> Result<PinOutcome, RosterBookError> {
+        self.pin(bytes, false).await
+    }
+
+    async fn pin(&self, bytes: &[u8], operator: bool) -> Result<PinOutcome, RosterBookError> {
+        // Decoding first refuses malformed input without waiting for a pin in progress, and names the federation.
+        let offered = SignedRoster::decode(bytes)?;
+        let federation = offered.roster().federation.clone();
+        let got = offered.roster().version;
+        let _pinning = self.inner.pinning.lock().await;
+        let current = self.pinned(&federation);
+        let (verified, outcome) = match current {
+            None if !operator => return Err(RosterBookError::NotJoined { federation }),
+            None => (
+                VerifiedRoster::genesis(bytes)?,
+                PinOutcome::Pinned {
+                    federation: federation.clone(),
+                    version: got,
+                },
+            ),
+            Some(pinned) => {
+                let have = pinned.roster().version;
+                if got < have {
+                    return Ok(PinOutcome::Older);
+                }
+                if got == have {
+                    return if pinned.digest() == offered.digest() {
+                        Ok(PinOutcome::AlreadyCurrent)
+                    } else {
+                        Err(RosterBookError::Conflict {
+                            federation,
+                            version: got,
+                        })
+                    };
+                }
+                (
+                    VerifiedRoster::successor(&pinned, bytes)?,
+                    PinOutcome::Updated {
+                        federation: federation.clone(),
+                        from: have,
+                        to: got,
+                    },
+                )
+            }
+        };
+        self.inner
+            .store
+            .pin_roster(&federation, verified.envelope().to_vec())
+            .await?;
+        self.inner
+            .pinned
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(federation.clone(), verified);
+        self.inner.generation.send_modify(|generation| *generation += 1);
+        info!(federation = %federation, version = got, operator, "roster pinned");
+        Ok(outcome)
+    }
+
+    /// The pinned roster of `federation`.
+    pub fn pinned(&self, federation: &FederationId) -> Option<VerifiedRoster> {
+        self.read().get(federation).cloned()
+    }
+
+    /// `node` as a receiver or an origin at `now_ms`: its memberships in every pinned roster whose entry for it holds
+    /// then, in federation order.
+    pub fn view(&self, node: NodeId, now_ms: u64) -> NodeView {
+        let memberships = self
+            .read()
+            .values()
+            .filter_map(|roster| roster.membership(&node, now_ms))
+            .collect();
+        NodeView { id: node, memberships }
+    }
+
+    /// Whether `node` is on some pinned roster with an entry that holds at `now_ms`.
+    pub fn is_member(&self, node: &NodeId, now_ms: u64) -> bool {
+        self.read()
+            .values()
+            .any(|roster| roster.membership(node, now_ms).is_some())
+    }
+
+    /// Every pinned roster, in federation order.
+    pub fn rosters(&self) -> Vec<VerifiedRoster> {
+        self.read().values().cloned().collect()
+    }
+
+    /// Every entry of every pinned roster, whatever its validity window, with its federation.
+    pub fn entries(&self) -> Vec<(FederationId, RosterEntry)> {
+        self.read()
+            .iter()
+            .flat_map(|(federation, roster)| {
+                roster
+                    .roster()
+                    .nodes
+                    .iter()
+                    .map(move |entry| (federation.clone(), entry.clone()))
+            })
+            .collect()
+    }
+
+    /// A receiver that sees a new value each time a roster is pinned or replaced.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.generation.subscribe()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<FederationId, VerifiedRoster>> {
+        self.inner.pinned.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}

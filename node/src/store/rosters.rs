@@ -1,0 +1,71 @@
+//! Pinned federation rosters in the store: `rosters_v1`, one row per federation, holding the envelope of the newest
+//! roster version this node has verified.
+//!
+//! The store does not judge rosters: [`crate::rosters::RosterBook`] verifies a roster (as a genesis roster or as a
+//! successor of the pinned one) and only then asks the store to pin it. A pin goes through the writer like every
+//! other write and is acknowledged after a durable commit, so a roster the node has started to act on survives a
+//! crash (DESIGN §3 invariant 4). Only the newest version is kept: its predecessors' admins already vouched for it,
+//! and a successor is checked against the newest version alone.
+
+use dims_protocol::FederationId;
+use redb::{ReadableTable, Table, TableDefinition};
+use tokio::sync::oneshot;
+
+use super::Store;
+use super::error::{During, StoreError};
+use super::writer::Command;
+
+/// Federation id (its slug) → the verified roster envelope, exactly as received.
+pub(crate) const ROSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("rosters_v1");
+
+impl Store {
+    /// Every pinned roster, as (federation id, envelope), in federation order. The envelopes are returned as stored;
+    /// the caller verifies them again.
+    pub fn pinned_rosters(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let snapshot = self.handle.core.snapshot()?;
+        let table = match snapshot.txn.open_table(ROSTERS) {
+            Ok(table) => table,
+            // Opening the store creates every table, so only a store another process created moments ago and this
+            // build never wrote can lack it; it then holds no rosters.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(StoreError::Table {
+                    table: "rosters_v1",
+                    source,
+                });
+            }
+        };
+        let during = "reading pinned rosters";
+        let mut rosters = Vec::new();
+        for row in table.iter().during(during)? {
+            let (federation, envelope) = row.during(during)?;
+            rosters.push((federation.value().to_owned(), envelope.value().to_vec()));
+        }
+        Ok(rosters)
+    }
+
+    /// Pins `envelope` as `federation`'s roster, replacing the one pinned before, and returns after the commit. The
+    /// caller must have verified it.
+    ///
+    /// Cancel safety: as for [`Store::put_requests`]; once the request reached the writer, the pin happens (or fails)
+    /// whole, and only the answer is lost.
+    pub async fn pin_roster(&self, federation: &FederationId, envelope: Vec<u8>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::PinRoster {
+            federation: federation.as_str().to_owned(),
+            envelope,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Writes one pinned roster row, inside the writer's transaction.
+pub(crate) fn write(
+    table: &mut Table<'_, &'static str, &'static [u8]>,
+    federation: &str,
+    envelope: &[u8],
+) -> Result<(), StoreError> {
+    table.insert(federation, envelope).during("pinning a roster").map(drop)
+}
