@@ -577,3 +577,187 @@ fn backup_and_restore_round_trip() {
     node.ok(&["backup", "restore", "--force", backup.to_str().expect("utf-8")]);
     assert_eq!(node.ok(&["bundles", "list", "--json"]), before);
 }
+
+/// A GREEN bundle for `audience` in federation `federation`, signed by `origin`, as one hex line for `dims ingest`.
+fn green_bundle_line(origin: &NodeKey, federation: &str, count: u32) -> String {
+    let mut body = samples::indicator_bundle(origin, count, dims_node::clock::now_ms());
+    body.audience = dims_protocol::Audience::Federation(dims_protocol::FederationId::new(federation).expect("slug"));
+    hex::encode(origin.sign(body).expect("valid bundle").envelope()) + "\n"
+}
+
+/// The federation life cycle through the command line: admins make keys and a 2-of-3 roster, an operator joins it,
+/// and from then on the node ingests GREEN bundles from members within their ceiling, and nothing from observers
+/// above theirs, strangers or other federations. A successor signed by the old admins is accepted; one signed only
+/// by new admins is refused with a message that says why.
+#[test]
+fn rosters_decide_what_a_node_ingests() {
+    let node = Node::init("cert-ops");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8 path").to_owned();
+
+    // Admin keys: ids on standard output, files 0600, never overwritten.
+    let admins: Vec<String> = (1..=3)
+        .map(|i| {
+            node.ok(&["roster", "keygen", "--out", &path(&format!("admin{i}.key"))])
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    for admin in &admins {
+        assert!(
+            admin.parse::<dims_protocol::AdminId>().is_ok(),
+            "{admin} is an admin id"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path("admin1.key"))
+        .expect("key file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        !node
+            .run(&["roster", "keygen", "--out", &path("admin1.key")])
+            .status
+            .success()
+    );
+
+    // A 2-of-3 roster: this node and a member at GREEN, an observer at CLEAR.
+    let roster = path("us-sltt.roster");
+    node.ok(&[
+        "roster",
+        "init",
+        "--federation",
+        "us-sltt",
+        "--threshold",
+        "2",
+        "--admin",
+        &admins[0],
+        "--admin",
+        &admins[1],
+        "--admin",
+        &admins[2],
+        "--out",
+        &roster,
+    ]);
+    let member = samples::node_key(11);
+    let observer = samples::node_key(12);
+    let stranger = samples::node_key(13);
+    let me = node.key().node_id().to_string();
+    let add = |node_id: &str, name: &str, role: &str, ceiling: &str| {
+        node.ok(&[
+            "roster",
+            "add",
+            &roster,
+            "--node",
+            node_id,
+            "--name",
+            name,
+            "--community",
+            "Test community",
+            "--address",
+            "/ip4/127.0.0.1/tcp/4001",
+            "--role",
+            role,
+            "--ceiling",
+            ceiling,
+        ])
+    };
+    add(&me, "This node", "regional", "green");
+    node.ok(&["roster", "sign", &roster, "--admin-key", &path("admin1.key")]);
+    let out = add(&member.node_id().to_string(), "Member", "member", "green");
+    assert!(
+        out.contains("cleared 1 signature"),
+        "an edit says it cleared the signatures: {out}"
+    );
+    add(&observer.node_id().to_string(), "Observer", "observer", "clear");
+    let out = node.run(&["roster", "sign", &roster, "--admin-key", &path("nope.key")]);
+    assert!(!out.status.success());
+    node.ok(&["roster", "sign", &roster, "--admin-key", &path("admin1.key")]);
+    let show = node.ok(&["roster", "show", &roster]);
+    assert!(show.contains("does not verify"), "one signature of two: {show}");
+    node.ok(&["roster", "sign", &roster, "--admin-key", &path("admin3.key")]);
+    let show = node.ok(&["roster", "show", &roster]);
+    assert!(show.contains("federation  us-sltt"), "{show}");
+    assert_eq!(show.matches("✓ signed").count(), 2, "{show}");
+    assert!(show.contains("genesis     verifies"), "{show}");
+    assert!(show.contains("Observer") && show.contains("TLP:CLEAR"), "{show}");
+
+    // Before joining, only this node's own bundles come in.
+    let member_line = green_bundle_line(&member, "us-sltt", 3);
+    let out = node.run_with_input(&["ingest"], &member_line);
+    assert!(!out.status.success(), "no roster pinned yet");
+
+    let joined = node.ok(&["federation", "join", &roster]);
+    assert!(
+        joined.contains("joined federation us-sltt: roster version 1 pinned"),
+        "{joined}"
+    );
+    assert!(joined.contains("ceiling TLP:GREEN"), "{joined}");
+    assert!(node.ok(&["federation", "show"]).contains("federation  us-sltt"));
+
+    let ingest = |line: &str| {
+        let out = node.run_with_input(&["ingest"], line);
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (ok, text) = ingest(&member_line);
+    assert!(
+        ok && text.starts_with("stored "),
+        "a member's GREEN bundle is ingested: {text}"
+    );
+    let (ok, text) = ingest(&green_bundle_line(&observer, "us-sltt", 2));
+    assert!(!ok && text.contains("above the origin's own roster ceiling"), "{text}");
+    let (ok, text) = ingest(&green_bundle_line(&stranger, "us-sltt", 2));
+    assert!(!ok && text.contains("not on a roster"), "{text}");
+    let (ok, text) = ingest(&green_bundle_line(&member, "eu-csirts", 2));
+    assert!(!ok && text.contains("not on the bundle's federation roster"), "{text}");
+
+    // A successor from a new set of admins only: refused, with the reason.
+    let new_admins: Vec<String> = (4..=6)
+        .map(|i| {
+            node.ok(&["roster", "keygen", "--out", &path(&format!("admin{i}.key"))])
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    let takeover = path("takeover.roster");
+    node.ok(&[
+        "roster",
+        "init",
+        "--federation",
+        "us-sltt",
+        "--threshold",
+        "2",
+        "--admin",
+        &new_admins.join(","),
+        "--out",
+        &takeover,
+    ]);
+    node.ok(&["roster", "bump", &takeover]);
+    node.ok(&["roster", "sign", &takeover, "--admin-key", &path("admin4.key")]);
+    node.ok(&["roster", "sign", &takeover, "--admin-key", &path("admin5.key")]);
+    let out = node.run(&["federation", "update", &takeover]);
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        error.contains("signed by 0 of the admins of the pinned version 1, but 2 are needed"),
+        "the refusal says why: {error}"
+    );
+
+    // A successor by the old admins that drops the member: accepted, and the member's bundles stop.
+    let next = path("next.roster");
+    std::fs::copy(&roster, &next).expect("copy roster");
+    node.ok(&["roster", "bump", &next]);
+    node.ok(&["roster", "remove", &next, "--node", &member.node_id().to_string()]);
+    node.ok(&["roster", "sign", &next, "--admin-key", &path("admin2.key")]);
+    node.ok(&["roster", "sign", &next, "--admin-key", &path("admin3.key")]);
+    let updated = node.ok(&["federation", "update", &next]);
+    assert!(updated.contains("roster updated from version 1 to 2"), "{updated}");
+    let out = node.run(&["federation", "update", &roster]);
+    assert!(!out.status.success(), "an older roster changes nothing");
+    let (ok, text) = ingest(&green_bundle_line(&member, "us-sltt", 4));
+    assert!(
+        !ok && text.contains("not on a roster"),
+        "a removed member's bundles are refused: {text}"
+    );
+}

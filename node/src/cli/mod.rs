@@ -4,9 +4,11 @@
 mod bench;
 mod bundles;
 mod doctor;
+mod federation;
 mod ingest;
 mod init;
 mod publish;
+mod roster;
 mod run;
 mod stix;
 mod store_admin;
@@ -77,6 +79,12 @@ pub enum Command {
     /// Measure the node on this machine beside a baseline.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Federation admins' tools: admin keys, and writing, editing and signing roster files (no node needed).
+    #[command(subcommand)]
+    Roster(roster::RosterCommand),
+    /// Join a federation by pinning its signed roster, update it, or show what is pinned.
+    #[command(subcommand)]
+    Federation(federation::FederationCommand),
 }
 
 /// `dims keys ...`
@@ -117,6 +125,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(command) => store_admin::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Ingest(args) => ingest::run(Loaded::new(&cli.config, &overrides)?, args),
         Command::Bench(command) => bench::run(command),
+        Command::Roster(command) => roster::run(command),
+        Command::Federation(command) => federation::run(Loaded::new(&cli.config, &overrides)?, command),
     }
 }
 
