@@ -176,14 +176,16 @@ impl RosterBook {
                     return Ok(PinOutcome::Older);
                 }
                 if got == have {
-                    return if pinned.digest() == offered.digest() {
-                        Ok(PinOutcome::AlreadyCurrent)
-                    } else {
-                        Err(RosterBookError::Conflict {
-                            federation,
-                            version: got,
-                        })
-                    };
+                    if pinned.digest() == offered.digest() {
+                        return Ok(PinOutcome::AlreadyCurrent);
+                    }
+                    // Only a rival that the pinned admins really signed is a conflict; anything else is a forgery
+                    // and is refused as such.
+                    offered.verify_by(Some(&pinned))?;
+                    return Err(RosterBookError::Conflict {
+                        federation,
+                        version: got,
+                    });
                 }
                 (
                     VerifiedRoster::successor(&pinned, bytes)?,

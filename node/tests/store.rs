@@ -1610,6 +1610,9 @@ async fn rosters_are_pinned_by_the_trust_rules_and_survive_reopen_and_backup() -
         book.offer(&rival).await,
         Err(RosterBookError::Conflict { version: 2, .. })
     ));
+    // A same-version rival that the pinned admins did not sign is a forgery, not a conflict.
+    let forged = roster_envelope(2, &[5, 6, 7], &[5, 6]);
+    assert!(matches!(book.offer(&forged).await, Err(RosterBookError::Roster(_))));
     let takeover = roster_envelope(3, &[5, 6, 7], &[5, 6, 7]);
     assert!(matches!(book.join(&takeover).await, Err(RosterBookError::Roster(_))));
     assert_eq!(book.pinned(&federation).context("pinned")?.envelope(), &v2[..]);

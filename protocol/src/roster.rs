@@ -588,6 +588,39 @@ impl SignedRoster {
         self.digest
     }
 
+    /// Verifies every attached signature, and that at least a threshold of them are by the admins of `authority`:
+    /// `None` for the roster's own admins and threshold (a genesis roster), `Some(prev)` for those of a pinned
+    /// roster. This checks signatures only, not federation or version: [`VerifiedRoster::successor`] adds those. A
+    /// node uses it alone to tell a roster that its pinned admins really signed with the pinned version (two rosters
+    /// of one version: the admins equivocated) from a forgery of one.
+    pub fn verify_by(&self, authority: Option<&VerifiedRoster>) -> Result<(), RosterError> {
+        let signers = self.verify_all()?;
+        let (by, kind) = match authority {
+            None => (&self.roster, Authority::Own),
+            Some(prev) => (
+                prev.roster(),
+                Authority::Previous {
+                    version: prev.roster().version,
+                },
+            ),
+        };
+        let have = signers
+            .iter()
+            .filter(|admin| by.admins.binary_search(admin).is_ok())
+            .count();
+        let need = usize::from(by.threshold);
+        if have < need {
+            return Err(RosterError::NotEnoughSignatures {
+                federation: self.roster.federation.clone(),
+                version: self.roster.version,
+                have,
+                need,
+                authority: kind,
+            });
+        }
+        Ok(())
+    }
+
     /// Verifies every attached signature; returns the signers, or the first admin whose signature fails.
     fn verify_all(&self) -> Result<Vec<AdminId>, RosterError> {
         self.signatures
@@ -619,18 +652,7 @@ impl VerifiedRoster {
     /// Only for a roster an operator pins explicitly; a roster from a peer must be a [`VerifiedRoster::successor`].
     pub fn genesis(bytes: &[u8]) -> Result<VerifiedRoster, RosterError> {
         let signed = SignedRoster::decode(bytes)?;
-        let signers = signed.verify_all()?;
-        let roster = signed.roster();
-        let need = usize::from(roster.threshold);
-        if signers.len() < need {
-            return Err(RosterError::NotEnoughSignatures {
-                federation: roster.federation.clone(),
-                version: roster.version,
-                have: signers.len(),
-                need,
-                authority: Authority::Own,
-            });
-        }
+        signed.verify_by(None)?;
         Ok(Self::from_signed(signed, bytes))
     }
 
@@ -652,21 +674,7 @@ impl VerifiedRoster {
                 got: new.version,
             });
         }
-        let signers = signed.verify_all()?;
-        let have = signers
-            .iter()
-            .filter(|admin| old.admins.binary_search(admin).is_ok())
-            .count();
-        let need = usize::from(old.threshold);
-        if have < need {
-            return Err(RosterError::NotEnoughSignatures {
-                federation: new.federation.clone(),
-                version: new.version,
-                have,
-                need,
-                authority: Authority::Previous { version: old.version },
-            });
-        }
+        signed.verify_by(Some(prev))?;
         Ok(Self::from_signed(signed, bytes))
     }
 
