@@ -7,9 +7,11 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod federation;
 pub mod http;
 pub mod intake;
 pub mod keys;
 pub mod metrics;
+pub mod rosters;
 pub mod service;
 pub mod store;

@@ -60,6 +60,12 @@ pub(crate) enum Command {
     Compact {
         reply: oneshot::Sender<Result<CompactReport, StoreError>>,
     },
+    /// Delete outbox rows whose delivery was acknowledged (or abandoned).
+    OutboxDone {
+        rows: Vec<(NodeId, BundleId)>,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+        removed: usize,
+    },
 }
 
 impl Command {
@@ -67,14 +73,14 @@ impl Command {
     fn weight(&self) -> usize {
         match self {
             Command::Put { requests, .. } => requests.len().max(1),
-            Command::Purge { .. } | Command::Compact { .. } => 1,
+            Command::Purge { .. } | Command::Compact { .. } | Command::OutboxDone { .. } => 1,
         }
     }
 
     fn bundles(&self) -> usize {
         match self {
             Command::Put { requests, .. } => requests.len(),
-            Command::Purge { .. } | Command::Compact { .. } => 0,
+            Command::Purge { .. } | Command::Compact { .. } | Command::OutboxDone { .. } => 0,
         }
     }
 }
@@ -278,6 +284,9 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::Purge { reply, purged, .. } => {
                         let _ = reply.send(Ok(purged));
                     }
+                    Command::OutboxDone { reply, removed, .. } => {
+                        let _ = reply.send(Ok(removed));
+                    }
                     Command::Compact { .. } => {}
                 }
             }
@@ -303,7 +312,7 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::Put { reply, .. } => {
                         let _ = reply.send(Err(error));
                     }
-                    Command::Purge { reply, .. } => {
+                    Command::Purge { reply, .. } | Command::OutboxDone { reply, .. } => {
                         let _ = reply.send(Err(error));
                     }
                     Command::Compact { reply } => {
@@ -335,6 +344,19 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
                     }
                 }
                 Command::Purge { now_ms, purged, .. } => *purged = purge(&mut tables, *now_ms)?,
+                Command::OutboxDone { rows, removed, .. } => {
+                    *removed = 0;
+                    for (recipient, id) in rows.iter() {
+                        if tables
+                            .outbox
+                            .remove((&recipient.0, &id.0))
+                            .during("removing an outbox row")?
+                            .is_some()
+                        {
+                            *removed += 1;
+                        }
+                    }
+                }
                 Command::Compact { .. } => {}
             }
         }
