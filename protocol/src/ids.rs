@@ -15,6 +15,12 @@ use crate::error::FieldError;
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeId(#[serde(with = "serde_bytes")] pub [u8; 32]);
 
+/// The public ed25519 key of a federation admin: it signs roster versions (see [`crate::roster`]). A different type
+/// from [`NodeId`] although both are public keys, because an admin key names a person's authority over a roster, not
+/// a node, and must never be accepted where the other is meant.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AdminId(#[serde(with = "serde_bytes")] pub [u8; 32]);
+
 /// The content hash that names a bundle: BLAKE3 (derive-key mode, context [`BUNDLE_ID_CONTEXT`]) of the canonical
 /// body bytes. Gossip message ids are the same hash.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -69,6 +75,7 @@ macro_rules! hex_display {
 }
 
 hex_display!(NodeId, 32);
+hex_display!(AdminId, 32);
 hex_display!(BundleId, 32);
 
 impl fmt::Display for MemberId {

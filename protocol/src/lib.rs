@@ -11,6 +11,7 @@
 //! * [`policy`]: the one function that decides who may receive what.
 //! * [`stix`]: STIX 2.1 import and export. [`cryptopan`] and [`redact`]: redacted derivatives.
 //! * [`reconcile`]: range-based set reconciliation.
+//! * [`roster`]: signed, versioned federation rosters and the rules for trusting them.
 
 pub mod audience;
 pub mod bundle;
@@ -23,6 +24,7 @@ pub mod indicator;
 pub mod policy;
 pub mod reconcile;
 pub mod redact;
+pub mod roster;
 pub mod samples;
 pub mod signing;
 pub mod stix;
@@ -36,8 +38,11 @@ pub use content::{
     Content, CourseOfAction, IncidentReport, IncidentStatus, IndicatorRef, Observer, Retraction, Sighting, Sitrep,
 };
 pub use error::FieldError;
-pub use ids::{BundleId, FederationId, GroupId, MemberId, NodeId, OrgId};
+pub use ids::{AdminId, BundleId, FederationId, GroupId, MemberId, NodeId, OrgId};
 pub use indicator::{Indicator, IndicatorKind, IndicatorValue, KillChainPhase};
-pub use policy::{Carriage, Decision, Denial, Marking, MemberView, Membership, NodeView, Receiver, may_receive};
+pub use policy::{
+    Carriage, Decision, Denial, Marking, MemberView, Membership, NodeView, Receiver, may_originate, may_receive,
+};
+pub use roster::{AdminKey, NodeRole, Roster, RosterEntry, RosterError, SignedRoster, VerifiedRoster};
 pub use signing::{BundleError, NodeKey, Unverified, VerifyError, decode, decode_and_verify, verify_batch};
 pub use tlp::Tlp;

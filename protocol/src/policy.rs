@@ -140,10 +140,37 @@ pub enum Denial {
     /// A member of another node asked for a bundle that never left its origin.
     #[error("the bundle is for its origin community only")]
     OtherCommunity,
+    /// The bundle's origin is not on the roster of the federation it is shared with (or on no roster we hold, for
+    /// named recipients).
+    #[error("the origin is not on a roster this node holds for the bundle's audience")]
+    OriginNotInFederation,
+    /// The origin shared a bundle marked above its own roster ceiling.
+    #[error("the marking is above the origin's own roster ceiling")]
+    OriginAboveCeiling,
 }
 
 /// The answer of the policy function.
 pub type Decision = Result<Carriage, Denial>;
+
+/// Decides whether a bundle marked `marking` may be accepted from its origin, described by `origin` as the rosters
+/// we hold list it (its id must be the marking's origin). The receiving side of the rule that only roster members
+/// share through a federation: for a `federation(F)` audience the origin must be on F's roster, for named recipients
+/// on some roster we hold, and either way with a ceiling at or above the marking, because a node may not put into a
+/// federation what the federation's admins have not cleared it to hold. Audiences that never leave their origin
+/// (`org`, `community`) are refused. The receiver's own entitlement is [`may_receive`]'s question, asked as well.
+pub fn may_originate(marking: &Marking<'_>, origin: &NodeView) -> Result<(), Denial> {
+    debug_assert_eq!(origin.id, marking.origin, "the view must describe the bundle's origin");
+    let ceiling = match marking.audience {
+        Audience::Org | Audience::Community => return Err(Denial::LocalAudience),
+        Audience::Federation(federation) => origin.ceiling_in(federation),
+        Audience::Recipients(_) => origin.best_ceiling(),
+    }
+    .ok_or(Denial::OriginNotInFederation)?;
+    if marking.tlp > ceiling {
+        return Err(Denial::OriginAboveCeiling);
+    }
+    Ok(())
+}
 
 /// Decides whether `receiver` may receive the bundle marked `marking`, and how it must travel. This is the only
 /// place that decides it.

@@ -11,6 +11,7 @@ use crate::content::{
 };
 use crate::ids::{BundleId, FederationId, GroupId, MemberId, NodeId, OrgId};
 use crate::indicator::{Indicator, IndicatorValue, KillChainPhase};
+use crate::roster::{AdminKey, NodeRole, Roster, RosterEntry};
 use crate::signing::NodeKey;
 use crate::tlp::Tlp;
 
@@ -25,6 +26,42 @@ pub fn federation() -> FederationId {
 /// A node key derived from a small seed (the secret is 32 copies of the seed byte).
 pub fn node_key(seed: u8) -> NodeKey {
     NodeKey::from_secret(&[seed; 32])
+}
+
+/// A deterministic federation admin key for `seed`. Its secret is `[seed; 32]` with the top bit flipped, so an admin
+/// key never shares a secret with the node key of the same seed.
+pub fn admin_key(seed: u8) -> AdminKey {
+    AdminKey::from_secret(&[seed ^ 0x80; 32])
+}
+
+/// The sample roster of [`federation`], version 1 issued at [`SAMPLE_TIME`]: admins `admin_key(1..=3)` with a
+/// threshold of 2, and three nodes: `node_key(1)`, a national node with a RED ceiling; `node_key(2)`, a regional node
+/// with an AMBER ceiling; and `node_key(3)`, an observer with a CLEAR ceiling whose entry ends a day after
+/// [`SAMPLE_TIME`].
+pub fn roster() -> Roster {
+    let admins = (1..=3).map(|seed| admin_key(seed).admin_id()).collect();
+    let mut roster = Roster::new(federation(), admins, 2, SAMPLE_TIME);
+    let entry = |seed: u8, name: &str, role: NodeRole, ceiling: Tlp, port: u16| RosterEntry {
+        name: name.to_owned(),
+        node: node_key(seed).node_id(),
+        role,
+        ceiling,
+        addresses: vec![
+            format!("/ip4/192.0.2.{seed}/tcp/{port}"),
+            format!("/ip4/192.0.2.{seed}/udp/{port}/quic-v1"),
+        ],
+        community: format!("{name} community"),
+        valid_from: SAMPLE_TIME - 86_400_000,
+        valid_until: None,
+    };
+    roster.upsert(entry(1, "National CERT", NodeRole::National, Tlp::Red, 4001));
+    roster.upsert(entry(2, "Puget Sound region", NodeRole::Regional, Tlp::Amber, 4002));
+    roster.upsert(RosterEntry {
+        addresses: Vec::new(),
+        valid_until: Some(SAMPLE_TIME + 86_400_000),
+        ..entry(3, "Observer", NodeRole::Observer, Tlp::Clear, 4003)
+    });
+    roster
 }
 
 /// An org id from text known to be a valid slug.

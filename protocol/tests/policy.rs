@@ -3,7 +3,9 @@
 
 use dims_protocol::audience::{Recipient, check_audience};
 use dims_protocol::bundle::{Provenance, Redaction};
-use dims_protocol::policy::{Carriage, MemberView, Membership, NodeView, Receiver, check_reshare, may_receive};
+use dims_protocol::policy::{
+    Carriage, Denial, MemberView, Membership, NodeView, Receiver, check_reshare, may_originate, may_receive,
+};
 use dims_protocol::samples::{self, SAMPLE_TIME};
 use dims_protocol::{Audience, Author, Body, BundleId, GroupId, Marking, MemberId, NodeId, OrgId, Tlp};
 use proptest::prelude::*;
@@ -312,4 +314,39 @@ fn a_reshare_must_name_its_original() {
     assert!(check_reshare(id, &original, &copy, &p).is_ok());
     let stranger = view(5, None);
     assert!(check_reshare(id, &original, &reshare(id, &original, 5, Tlp::Red, false), &stranger).is_err());
+}
+
+/// Who may put a bundle into the federation: the origin must be on the roster of the audience's federation (for
+/// named recipients, on any roster we hold), at a ceiling at or above the marking; local audiences never arrive.
+#[test]
+fn an_origin_shares_only_within_its_own_ceiling() {
+    let other = dims_protocol::FederationId::new("eu-csirts").expect("slug");
+    // (origin ceiling in the sample federation, tlp, audience, expected)
+    let cases: [(Option<Tlp>, Tlp, Audience, Result<(), Denial>); 9] = [
+        (Some(Tlp::Green), Tlp::Green, audience("federation"), Ok(())),
+        (Some(Tlp::Red), Tlp::Clear, audience("federation"), Ok(())),
+        (Some(Tlp::Clear), Tlp::Green, audience("federation"), Err(Denial::OriginAboveCeiling)),
+        (None, Tlp::Clear, audience("federation"), Err(Denial::OriginNotInFederation)),
+        (Some(Tlp::Red), Tlp::Green, Audience::Federation(other), Err(Denial::OriginNotInFederation)),
+        (Some(Tlp::Amber), Tlp::Amber, audience("to-node"), Ok(())),
+        (Some(Tlp::Green), Tlp::Amber, audience("to-org"), Err(Denial::OriginAboveCeiling)),
+        (None, Tlp::Amber, audience("to-org"), Err(Denial::OriginNotInFederation)),
+        (Some(Tlp::Red), Tlp::Green, Audience::Community, Err(Denial::LocalAudience)),
+    ];
+    for (ceiling, tlp, audience, expected) in cases {
+        let origin = view(1, ceiling);
+        let author = samples::author("cert-ops", 1);
+        let marking = Marking {
+            origin: origin.id,
+            author_org: &author.org,
+            author_member: author.member,
+            tlp,
+            audience: &audience,
+        };
+        assert_eq!(
+            may_originate(&marking, &origin),
+            expected,
+            "origin ceiling {ceiling:?}, {tlp} to {audience:?}"
+        );
+    }
 }
