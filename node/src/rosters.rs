@@ -1,47 +1,32 @@
-//! TEMPORARY stand-in for the roster book being built on the `roster` branch, with the same API, so the federation
-//! layer compiles meanwhile. Replaced at merge.
+//! TEMPORARY stand-in for the roster book being built on the `roster` branch (same API, in memory only), so the
+//! federation layer and its tests compile meanwhile. Replaced at merge.
 #![allow(missing_docs, dead_code)]
 
 use std::sync::{Arc, RwLock};
 
-use dims_protocol::policy::{Membership, NodeView};
-use dims_protocol::{FederationId, NodeId, Tlp};
+use dims_protocol::policy::NodeView;
+pub use dims_protocol::roster::{RosterEntry, VerifiedRoster};
+use dims_protocol::{FederationId, NodeId};
 use tokio::sync::watch;
-
-#[derive(Clone, Debug)]
-pub struct RosterEntry {
-    pub node: NodeId,
-    pub addresses: Vec<String>,
-    pub ceiling: Tlp,
-}
-
-#[derive(Clone, Debug)]
-pub struct Roster {
-    pub federation: FederationId,
-    pub version: u64,
-    pub nodes: Vec<RosterEntry>,
-}
-
-#[derive(Clone, Debug)]
-pub struct VerifiedRoster(Arc<Roster>);
-
-impl VerifiedRoster {
-    pub fn roster(&self) -> &Roster {
-        &self.0
-    }
-}
 
 #[derive(Debug)]
 pub enum PinOutcome {
-    Pinned { federation: FederationId, version: u64 },
-    Updated { federation: FederationId, from: u64, to: u64 },
+    Pinned {
+        federation: FederationId,
+        version: u64,
+    },
+    Updated {
+        federation: FederationId,
+        from: u64,
+        to: u64,
+    },
     AlreadyCurrent,
     Older,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("roster refused")]
-pub struct RosterBookError;
+#[error("roster refused: {0}")]
+pub struct RosterBookError(String);
 
 #[derive(Clone)]
 pub struct RosterBook {
@@ -50,27 +35,55 @@ pub struct RosterBook {
 }
 
 impl RosterBook {
-    pub fn in_memory(rosters: Vec<Roster>) -> Self {
+    pub fn in_memory() -> Self {
         Self {
-            rosters: Arc::new(RwLock::new(rosters.into_iter().map(|r| VerifiedRoster(Arc::new(r))).collect())),
+            rosters: Arc::new(RwLock::new(Vec::new())),
             generation: Arc::new(watch::channel(0).0),
         }
     }
 
-    pub fn offer(&self, _bytes: &[u8]) -> Result<PinOutcome, RosterBookError> {
-        Err(RosterBookError)
+    pub fn join(&self, bytes: &[u8]) -> Result<PinOutcome, RosterBookError> {
+        let roster = VerifiedRoster::genesis(bytes).map_err(|e| RosterBookError(e.to_string()))?;
+        self.install(roster)
     }
 
-    pub fn view(&self, node: NodeId, _now_ms: u64) -> NodeView {
+    pub fn offer(&self, bytes: &[u8]) -> Result<PinOutcome, RosterBookError> {
+        let federation = dims_protocol::roster::SignedRoster::decode(bytes)
+            .map_err(|e| RosterBookError(e.to_string()))?
+            .roster()
+            .federation
+            .clone();
+        let prev = self
+            .rosters()
+            .into_iter()
+            .find(|r| r.roster().federation == federation)
+            .ok_or_else(|| RosterBookError("unknown federation".into()))?;
+        if let Ok(roster) = VerifiedRoster::genesis(bytes)
+            && roster.roster().version <= prev.roster().version
+        {
+            return Ok(PinOutcome::AlreadyCurrent);
+        }
+        let roster = VerifiedRoster::successor(&prev, bytes).map_err(|e| RosterBookError(e.to_string()))?;
+        self.install(roster)
+    }
+
+    fn install(&self, roster: VerifiedRoster) -> Result<PinOutcome, RosterBookError> {
+        let federation = roster.roster().federation.clone();
+        let version = roster.roster().version;
+        {
+            let mut rosters = self.rosters.write().map_err(|_| RosterBookError("poisoned".into()))?;
+            rosters.retain(|r| r.roster().federation != federation);
+            rosters.push(roster);
+        }
+        self.generation.send_modify(|g| *g += 1);
+        Ok(PinOutcome::Pinned { federation, version })
+    }
+
+    pub fn view(&self, node: NodeId, now_ms: u64) -> NodeView {
         let memberships = self
             .rosters()
             .iter()
-            .filter_map(|r| {
-                r.roster().nodes.iter().find(|e| e.node == node).map(|e| Membership {
-                    federation: r.roster().federation.clone(),
-                    ceiling: e.ceiling,
-                })
-            })
+            .filter_map(|r| r.membership(&node, now_ms))
             .collect();
         NodeView { id: node, memberships }
     }
@@ -86,7 +99,14 @@ impl RosterBook {
     pub fn entries(&self) -> Vec<(FederationId, RosterEntry)> {
         self.rosters()
             .iter()
-            .flat_map(|r| r.roster().nodes.iter().map(|e| (r.roster().federation.clone(), e.clone())).collect::<Vec<_>>())
+            .flat_map(|r| {
+                let federation = r.roster().federation.clone();
+                r.roster()
+                    .nodes
+                    .iter()
+                    .map(move |e| (federation.clone(), e.clone()))
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 

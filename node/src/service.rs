@@ -90,6 +90,7 @@ pub struct Service {
     store: Store,
     metrics: Arc<Metrics>,
     view: Arc<NodeView>,
+    rosters: Option<crate::rosters::RosterBook>,
     events: broadcast::Sender<BundleId>,
 }
 
@@ -107,13 +108,23 @@ impl Service {
             store,
             metrics,
             view: Arc::new(view),
+            rosters: None,
             events,
         }
     }
 
-    /// This node as a receiver: itself, with the rosters it holds (none until federation exists).
-    pub fn node_view(&self) -> &NodeView {
-        &self.view
+    /// The same service, judging entitlement by the rosters in `rosters`.
+    pub fn with_rosters(mut self, rosters: crate::rosters::RosterBook) -> Self {
+        self.rosters = Some(rosters);
+        self
+    }
+
+    /// This node as a receiver: itself, with its memberships in the rosters it holds now.
+    pub fn node_view(&self) -> NodeView {
+        match &self.rosters {
+            Some(rosters) => rosters.view(self.view.id, crate::clock::now_ms()),
+            None => (*self.view).clone(),
+        }
     }
 
     /// The store.
@@ -254,7 +265,7 @@ impl Service {
 
     async fn store_checked(&self, bundle: VerifiedBundle) -> Result<Ingested, IngestError> {
         let id = bundle.id();
-        if let Err(reason) = may_receive(&Marking::of(bundle.body()), Receiver::Node(&self.view)) {
+        if let Err(reason) = may_receive(&Marking::of(bundle.body()), Receiver::Node(&self.node_view())) {
             self.metrics.reject(RejectReason::Policy);
             return Err(IngestError::NotEntitled { id, reason });
         }

@@ -325,13 +325,38 @@ fn an_origin_shares_only_within_its_own_ceiling() {
     let cases: [(Option<Tlp>, Tlp, Audience, Result<(), Denial>); 9] = [
         (Some(Tlp::Green), Tlp::Green, audience("federation"), Ok(())),
         (Some(Tlp::Red), Tlp::Clear, audience("federation"), Ok(())),
-        (Some(Tlp::Clear), Tlp::Green, audience("federation"), Err(Denial::OriginAboveCeiling)),
-        (None, Tlp::Clear, audience("federation"), Err(Denial::OriginNotInFederation)),
-        (Some(Tlp::Red), Tlp::Green, Audience::Federation(other), Err(Denial::OriginNotInFederation)),
+        (
+            Some(Tlp::Clear),
+            Tlp::Green,
+            audience("federation"),
+            Err(Denial::OriginAboveCeiling),
+        ),
+        (
+            None,
+            Tlp::Clear,
+            audience("federation"),
+            Err(Denial::OriginNotInFederation),
+        ),
+        (
+            Some(Tlp::Red),
+            Tlp::Green,
+            Audience::Federation(other),
+            Err(Denial::OriginNotInFederation),
+        ),
         (Some(Tlp::Amber), Tlp::Amber, audience("to-node"), Ok(())),
-        (Some(Tlp::Green), Tlp::Amber, audience("to-org"), Err(Denial::OriginAboveCeiling)),
+        (
+            Some(Tlp::Green),
+            Tlp::Amber,
+            audience("to-org"),
+            Err(Denial::OriginAboveCeiling),
+        ),
         (None, Tlp::Amber, audience("to-org"), Err(Denial::OriginNotInFederation)),
-        (Some(Tlp::Red), Tlp::Green, Audience::Community, Err(Denial::LocalAudience)),
+        (
+            Some(Tlp::Red),
+            Tlp::Green,
+            Audience::Community,
+            Err(Denial::LocalAudience),
+        ),
     ];
     for (ceiling, tlp, audience, expected) in cases {
         let origin = view(1, ceiling);

@@ -65,7 +65,7 @@ pub fn parse_time(text: &str) -> Result<u64, String> {
 pub fn run(loaded: Loaded, command: BundlesCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         let service = loaded.open_service(Arc::new(Metrics::new()))?;
-        let view = service.node_view().clone();
+        let view = service.node_view();
         let now = crate::clock::now_ms();
         let code = match command {
             BundlesCommand::List(args) => {

@@ -66,7 +66,7 @@ pub fn export(loaded: Loaded, command: ExportCommand) -> anyhow::Result<ExitCode
     let ExportCommand::Stix(args) = command;
     runtime()?.block_on(async move {
         let service = loaded.open_service(Arc::new(Metrics::new()))?;
-        let view = service.node_view().clone();
+        let view = service.node_view();
         let now = crate::clock::now_ms();
         let mut bundles: Vec<VerifiedBundle> = Vec::new();
         let mut query = ListQuery {

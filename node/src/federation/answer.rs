@@ -133,7 +133,10 @@ pub async fn deliver(service: &Service, sender: &NodeView, envelope: &[u8]) -> R
         ));
     }
     if body.tlp == Tlp::Red {
-        return refused(format!("bundle {} is TLP:RED and must arrive sealed to its members", unverified.id()));
+        return refused(format!(
+            "bundle {} is TLP:RED and must arrive sealed to its members",
+            unverified.id()
+        ));
     }
     if !matches!(body.audience, Audience::Recipients(_)) {
         return refused(format!(

@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use std::task::{Context, Poll};
 
 use either::Either;
+use libp2p::PeerId;
 use libp2p::core::transport::PortUse;
 use libp2p::core::{Endpoint, Multiaddr};
 use libp2p::gossipsub;
@@ -24,7 +25,6 @@ use libp2p::swarm::{
     ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
     dummy,
 };
-use libp2p::PeerId;
 
 /// Gossipsub, restricted to the peers of the gossip domain.
 pub struct GossipDomain {

@@ -69,10 +69,19 @@ enum Done {
 
 /// What an outbound request was for.
 enum Pending {
-    Deliver { recipient: NodeId, id: BundleId },
-    Reconcile { peer: PeerId },
-    Fetch { peer: PeerId },
-    Check { reply: tokio::sync::oneshot::Sender<Result<wire::CheckReport, String>> },
+    Deliver {
+        recipient: NodeId,
+        id: BundleId,
+    },
+    Reconcile {
+        peer: PeerId,
+    },
+    Fetch {
+        peer: PeerId,
+    },
+    Check {
+        reply: tokio::sync::oneshot::Sender<Result<wire::CheckReport, String>>,
+    },
 }
 
 /// A reconciliation session this node initiated.
@@ -347,7 +356,9 @@ impl EventLoop {
                     self.stats.peers_connected.fetch_sub(1, Ordering::Relaxed);
                 }
             }
-            SwarmEvent::IncomingConnectionError { error, send_back_addr, .. } => {
+            SwarmEvent::IncomingConnectionError {
+                error, send_back_addr, ..
+            } => {
                 if matches!(error, libp2p::swarm::ListenError::Denied { .. }) {
                     self.note_denied(&send_back_addr);
                 } else {
@@ -369,7 +380,10 @@ impl EventLoop {
         self.stats.connections_denied.fetch_add(1, Ordering::Relaxed);
         self.denied_since_log += 1;
         let now = clock::monotonic();
-        if self.denied_logged.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60)) {
+        if self
+            .denied_logged
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60))
+        {
             warn!(address = %from, refused = self.denied_since_log,
                   "refused connections from keys on no roster we hold (logged at most once a minute)");
             self.denied_logged = Some(now);
@@ -427,7 +441,10 @@ impl EventLoop {
                 }
             },
             request_response::Event::OutboundFailure {
-                request_id, error, peer, ..
+                request_id,
+                error,
+                peer,
+                ..
             } => {
                 if let Some(pending) = self.pending.remove(&request_id) {
                     self.on_response(peer, pending, Err(error.to_string()));
@@ -631,9 +648,10 @@ impl EventLoop {
             }
         };
         session.report.bytes_received += message.len() as u64;
-        let step = match Message::decode(&message).map_err(|e| e.to_string()).and_then(|m| {
-            session.reconciler.reconcile(&m).map_err(|e| e.to_string())
-        }) {
+        let step = match Message::decode(&message)
+            .map_err(|e| e.to_string())
+            .and_then(|m| session.reconciler.reconcile(&m).map_err(|e| e.to_string()))
+        {
             Ok(step) => step,
             Err(e) => {
                 warn!(peer = %state.node, error = %e, "peer sent a bad reconciliation message");
@@ -660,10 +678,13 @@ impl EventLoop {
                 session.report.need = session.need.len() as u64;
                 session.report.millis = session.started.elapsed().as_millis() as u64;
                 debug!(peer = %state.node, report = ?session.report, "reconciliation finished");
-                self.stats.sync_rounds.fetch_add(session.report.rounds, Ordering::Relaxed);
                 self.stats
-                    .sync_bytes
-                    .fetch_add(session.report.bytes_sent + session.report.bytes_received, Ordering::Relaxed);
+                    .sync_rounds
+                    .fetch_add(session.report.rounds, Ordering::Relaxed);
+                self.stats.sync_bytes.fetch_add(
+                    session.report.bytes_sent + session.report.bytes_received,
+                    Ordering::Relaxed,
+                );
                 state.last_report = Some(session.report);
                 state.to_fetch = session.need;
                 self.fetch_next(peer);
@@ -686,7 +707,11 @@ impl EventLoop {
             .map(|id| ByteBuf::from(id.0.to_vec()))
             .collect();
         state.fetching = true;
-        let id = self.swarm.behaviour_mut().rpc.send_request(&peer, Request::Fetch { ids });
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .rpc
+            .send_request(&peer, Request::Fetch { ids });
         self.pending.insert(id, Pending::Fetch { peer });
     }
 
@@ -727,7 +752,9 @@ impl EventLoop {
                         self.stats.gossip_published.fetch_add(1, Ordering::Relaxed);
                     }
                     // No peer in the mesh yet: reconciliation carries it when peers connect.
-                    Err(e) => debug!(bundle = %bundle.id(), error = %e, "not gossiped now; reconciliation will carry it"),
+                    Err(e) => {
+                        debug!(bundle = %bundle.id(), error = %e, "not gossiped now; reconciliation will carry it")
+                    }
                 }
             }
             Audience::Recipients(_) => self.outbox_dirty = true,
@@ -818,7 +845,9 @@ impl EventLoop {
             );
         }
         if !abandoned.is_empty() {
-            self.stats.abandoned.fetch_add(abandoned.len() as u64, Ordering::Relaxed);
+            self.stats
+                .abandoned
+                .fetch_add(abandoned.len() as u64, Ordering::Relaxed);
             let store = self.service.store().clone();
             tokio::spawn(async move {
                 if let Err(e) = store.outbox_done(abandoned).await {
@@ -888,7 +917,8 @@ impl EventLoop {
                 self.outbox_dirty = true;
             }
             Command::Check { node, reply } => {
-                let Some(peer) = super::swarm::peer_id(&node).filter(|p| self.peers.get(p).is_some_and(|s| s.connected))
+                let Some(peer) =
+                    super::swarm::peer_id(&node).filter(|p| self.peers.get(p).is_some_and(|s| s.connected))
                 else {
                     let _ = reply.send(Err(format!("{node} is not connected")));
                     return;
@@ -976,9 +1006,9 @@ fn gossip_shared(me: &NodeView, peer: &NodeView) -> bool {
 }
 
 /// Runs blocking work (store scans, signature checks) off the runtime's worker threads.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T
+async fn blocking<T>(work: impl FnOnce() -> T + Send + 'static) -> T
 where
-    T: From<JoinFailed>,
+    T: From<JoinFailed> + Send + 'static,
 {
     match tokio::task::spawn_blocking(work).await {
         Ok(value) => value,

@@ -17,6 +17,7 @@
 pub mod answer;
 pub mod domain;
 mod event_loop;
+pub mod local;
 pub mod swarm;
 pub mod wire;
 

@@ -206,7 +206,11 @@ pub fn build(key: &NodeKey, transport: TransportKind, tuning: &SwarmTuning) -> R
     let swarm = match transport {
         TransportKind::Tcp => SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
-            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
             .map_err(|e| SwarmError::Transport(transport, e.to_string()))?
             .with_behaviour(|_| behaviour)
             .map_err(|e| SwarmError::Transport(transport, e.to_string()))?
@@ -215,7 +219,8 @@ pub fn build(key: &NodeKey, transport: TransportKind, tuning: &SwarmTuning) -> R
         TransportKind::Memory => SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_other_transport(|key| {
-                let noise = noise::Config::new(key).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+                let noise =
+                    noise::Config::new(key).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
                 Ok(MemoryTransport::default()
                     .upgrade(Version::V1)
                     .authenticate(noise)

@@ -185,7 +185,12 @@ pub enum WireError {
 
 impl fmt::Display for SealedBundle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sealed bundle {} ({} bytes)", hex::encode(&self.id), self.ciphertext.len())
+        write!(
+            f,
+            "sealed bundle {} ({} bytes)",
+            hex::encode(&self.id),
+            self.ciphertext.len()
+        )
     }
 }
 
