@@ -49,6 +49,11 @@ impl GossipDomain {
         &mut self.inner
     }
 
+    /// A peer's gossip score, if gossipsub knows the peer.
+    pub fn score(&self, peer: &PeerId) -> Option<f64> {
+        self.inner.peer_score(peer)
+    }
+
     /// Replaces the set of peers allowed to speak gossipsub with us. Returns the peers that were members and are
     /// not any more: the caller must close their connections.
     pub fn set_members(&mut self, members: HashSet<PeerId>) -> Vec<PeerId> {

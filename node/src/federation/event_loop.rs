@@ -897,7 +897,7 @@ impl EventLoop {
                         peer: *peer,
                         connected: p.connected,
                         gossip: self.swarm.behaviour().gossip.is_member(peer),
-                        score: None,
+                        score: self.swarm.behaviour().gossip.score(peer),
                         last_sync: p.last_report.clone(),
                         delivery_failures: p.failures,
                     })
