@@ -127,6 +127,8 @@ pub(super) struct EventLoop {
     outbox_dirty: bool,
     denied_logged: Option<std::time::Instant>,
     denied_since_log: u64,
+    /// Peers cut off by [`Command::Cut`] (a simulated partition), refused whatever the rosters say.
+    cut: HashSet<PeerId>,
 }
 
 impl EventLoop {
@@ -156,6 +158,7 @@ impl EventLoop {
             outbox_dirty: true,
             denied_logged: None,
             denied_since_log: 0,
+            cut: HashSet::new(),
             config,
         }
     }
@@ -217,9 +220,14 @@ impl EventLoop {
                 .1
                 .extend(addresses);
         }
-        // Gating: exactly the members are allowed.
+        // Gating: exactly the members are allowed (less any cut off by a simulated partition).
         let allowed: Vec<PeerId> = self.swarm.behaviour().gating.allowed_peers().iter().copied().collect();
         for peer in allowed {
+            if self.cut.contains(&peer) {
+                self.swarm.behaviour_mut().gating.disallow_peer(peer);
+                let _ = self.swarm.disconnect_peer_id(peer);
+                continue;
+            }
             if !members.contains_key(&peer) {
                 info!(%peer, "peer is on no roster we hold any more: disconnecting it");
                 self.swarm.behaviour_mut().gating.disallow_peer(peer);
@@ -230,7 +238,9 @@ impl EventLoop {
         // The gossip domain: peers that share a federation with us in which both ceilings reach GREEN.
         let mut domain = HashSet::new();
         for (peer, (node, addresses)) in &members {
-            self.swarm.behaviour_mut().gating.allow_peer(*peer);
+            if !self.cut.contains(peer) {
+                self.swarm.behaviour_mut().gating.allow_peer(*peer);
+            }
             let view = self.rosters.view(*node, now);
             if gossip_shared(&my_view, &view) {
                 domain.insert(*peer);
@@ -290,7 +300,7 @@ impl EventLoop {
         let interval = self.config.redial_interval;
         let mut dials = Vec::new();
         for (peer, state) in &mut self.peers {
-            if state.connected || state.addresses.is_empty() {
+            if state.connected || state.addresses.is_empty() || self.cut.contains(peer) {
                 continue;
             }
             if state.last_dial.is_some_and(|at| now.duration_since(at) < interval) {
@@ -915,6 +925,17 @@ impl EventLoop {
                     self.start_sync(peer);
                 }
                 self.outbox_dirty = true;
+            }
+            Command::Cut(nodes) => {
+                self.cut.extend(nodes.iter().filter_map(super::swarm::peer_id));
+                self.refresh_rosters();
+            }
+            Command::Heal => {
+                self.cut.clear();
+                for peer in self.peers.values_mut() {
+                    peer.last_dial = None;
+                }
+                self.refresh_rosters();
             }
             Command::Check { node, reply } => {
                 let Some(peer) =

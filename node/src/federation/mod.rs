@@ -197,6 +197,8 @@ pub(crate) enum Command {
         node: NodeId,
         reply: oneshot::Sender<Result<wire::CheckReport, String>>,
     },
+    Cut(Vec<NodeId>),
+    Heal,
 }
 
 /// The federation layer is not running.
@@ -265,6 +267,18 @@ impl Federation {
     /// Starts a reconciliation with every connected peer and an outbox drain now.
     pub async fn sync_now(&self) -> Result<(), Stopped> {
         self.commands.send(Command::SyncNow).await.map_err(|_| Stopped)
+    }
+
+    /// Cuts this node off from `nodes` as a network partition would: their connections close and they are refused
+    /// at gating until [`Federation::heal`], whatever the rosters say. For the simulator and tests; an operator
+    /// removes a node from the roster instead.
+    pub async fn cut(&self, nodes: Vec<NodeId>) -> Result<(), Stopped> {
+        self.commands.send(Command::Cut(nodes)).await.map_err(|_| Stopped)
+    }
+
+    /// Ends every [`Federation::cut`]: the rosters alone decide again, and the nodes are dialed.
+    pub async fn heal(&self) -> Result<(), Stopped> {
+        self.commands.send(Command::Heal).await.map_err(|_| Stopped)
     }
 
     /// The self-test against one connected peer: what it reports of itself and of us.
