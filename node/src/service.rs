@@ -127,6 +127,11 @@ impl Service {
         }
     }
 
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store

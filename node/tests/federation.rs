@@ -623,6 +623,13 @@ mod entitlement {
             let audience = match (target, tlp) {
                 (Target::Community, _) => Audience::Community,
                 (_, Tlp::Clear | Tlp::Green) => Audience::Federation(federation()),
+                // AMBER+STRICT names organisations, never whole communities.
+                (_, Tlp::AmberStrict) => Audience::Recipients(dims_protocol::audience::canonical_recipients(
+                    others
+                        .iter()
+                        .map(|i| Recipient::Org(net.node(*i).id(), samples::org("soc")))
+                        .collect(),
+                )),
                 _ => Audience::Recipients(dims_protocol::audience::canonical_recipients(
                     others.iter().map(|i| Recipient::Node(net.node(*i).id())).collect(),
                 )),

@@ -6,11 +6,12 @@
 
 use dims_protocol::policy::{Carriage, NodeView, Receiver, may_receive};
 use dims_protocol::reconcile::{self, Message, Reconciler, SortedItems};
-use dims_protocol::{Audience, BundleId, Marking, Tlp, decode};
+use dims_protocol::{Audience, BundleError, BundleId, Marking, Tlp, decode};
 use serde_bytes::ByteBuf;
 
 use super::wire::{self, CheckReport, Response};
 use crate::clock;
+use crate::metrics::GossipReason;
 use crate::rosters::RosterBook;
 use crate::service::{IngestError, Ingested, Service};
 
@@ -152,15 +153,15 @@ pub async fn deliver(service: &Service, sender: &NodeView, envelope: &[u8]) -> R
     }
 }
 
-/// How a gossiped envelope fared, in gossipsub's terms.
+/// How a gossiped envelope fared, in gossipsub's terms, with the reason as a metrics label and in words.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Valid, and stored (or already held): forward it.
     Accept,
     /// Invalid or a policy violation: drop and penalise the sender.
-    Reject(String),
+    Reject(GossipReason, String),
     /// Could not be judged now (the store is busy or failing): drop without penalty.
-    Ignore(String),
+    Ignore(GossipReason, String),
 }
 
 /// Validates a gossiped envelope on `federation`'s topic and stores it. Gossip carries only CLEAR and GREEN bundles
@@ -168,20 +169,30 @@ pub enum Verdict {
 pub async fn gossiped(service: &Service, federation: &dims_protocol::FederationId, envelope: &[u8]) -> Verdict {
     let unverified = match decode(envelope) {
         Ok(unverified) => unverified,
-        Err(e) => return Verdict::Reject(format!("does not decode: {e}")),
+        Err(e) => return Verdict::Reject(GossipReason::Malformed, format!("does not decode: {e}")),
     };
     let body = unverified.body();
     if body.tlp > Tlp::Green {
-        return Verdict::Reject(format!("{} on gossip: only CLEAR and GREEN may be gossiped", body.tlp));
+        return Verdict::Reject(
+            GossipReason::AboveGreen,
+            format!("{} on gossip: only CLEAR and GREEN may be gossiped", body.tlp),
+        );
     }
     match &body.audience {
         Audience::Federation(f) if f == federation => {}
-        other => return Verdict::Reject(format!("audience {other} on the topic of federation {federation}")),
+        other => {
+            return Verdict::Reject(
+                GossipReason::WrongAudience,
+                format!("audience {other} on the topic of federation {federation}"),
+            );
+        }
     }
     match service.ingest(envelope).await {
         Ok(_) => Verdict::Accept,
-        Err(IngestError::Store(e)) => Verdict::Ignore(format!("not stored: {e}")),
-        Err(e) => Verdict::Reject(e.to_string()),
+        Err(IngestError::Store(e)) => Verdict::Ignore(GossipReason::Store, format!("not stored: {e}")),
+        Err(IngestError::Bundle(BundleError::Decode(e))) => Verdict::Reject(GossipReason::Malformed, e.to_string()),
+        Err(IngestError::Bundle(BundleError::Verify(e))) => Verdict::Reject(GossipReason::BadSignature, e.to_string()),
+        Err(e) => Verdict::Reject(GossipReason::NotEntitled, e.to_string()),
     }
 }
 

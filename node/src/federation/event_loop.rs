@@ -35,6 +35,7 @@ use super::swarm::{Behaviour, Event};
 use super::wire::{self, Request, Response};
 use super::{Command, FederationConfig, PeerStatus, Stats, SyncReport};
 use crate::clock;
+use crate::metrics::{DeliveryOutcome, FederationMetrics, GossipOutcome, GossipReason, Metrics};
 use crate::rosters::RosterBook;
 use crate::service::Service;
 
@@ -78,6 +79,7 @@ enum Pending {
     },
     Fetch {
         peer: PeerId,
+        ids: Vec<BundleId>,
     },
     Check {
         reply: tokio::sync::oneshot::Sender<Result<wire::CheckReport, String>>,
@@ -118,15 +120,21 @@ pub(super) struct EventLoop {
     peers: HashMap<PeerId, Peer>,
     pending: HashMap<OutboundRequestId, Pending>,
     delivering: HashSet<(NodeId, BundleId)>,
+    /// The creation time of each bundle being delivered, for the latency histogram.
+    delivering_created: HashMap<(NodeId, BundleId), u64>,
     topics: HashSet<gossipsub::TopicHash>,
     permits: Arc<Semaphore>,
     done_tx: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
     stats: Arc<Stats>,
+    metrics: Arc<Metrics>,
     outbox_busy: bool,
     outbox_dirty: bool,
     denied_logged: Option<std::time::Instant>,
     denied_since_log: u64,
+    /// Ids being fetched from some peer: a second session that finds the same ids missing leaves them to the
+    /// first, so a node that was away fetches each bundle once, not once per peer.
+    claimed: HashSet<BundleId>,
     /// Peers cut off by [`Command::Cut`] (a simulated partition), refused whatever the rosters say.
     cut: HashSet<PeerId>,
 }
@@ -141,7 +149,9 @@ impl EventLoop {
     ) -> Self {
         let (done_tx, done_rx) = mpsc::channel(config.max_inflight * 2);
         let me = service.node_view().id;
+        let metrics = Arc::clone(service.metrics());
         Self {
+            metrics,
             swarm,
             service,
             rosters,
@@ -149,6 +159,7 @@ impl EventLoop {
             peers: HashMap::new(),
             pending: HashMap::new(),
             delivering: HashSet::new(),
+            delivering_created: HashMap::new(),
             topics: HashSet::new(),
             permits: Arc::new(Semaphore::new(config.max_inflight)),
             done_tx,
@@ -159,6 +170,7 @@ impl EventLoop {
             denied_logged: None,
             denied_since_log: 0,
             cut: HashSet::new(),
+            claimed: HashSet::new(),
             config,
         }
     }
@@ -345,6 +357,7 @@ impl EventLoop {
                     peer.retry_after = None;
                     info!(peer = %peer.node, "federation peer connected");
                     self.stats.peers_connected.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.federation.peers_connected.inc();
                     self.outbox_dirty = true;
                     self.start_sync(peer_id);
                 }
@@ -362,8 +375,12 @@ impl EventLoop {
                     peer.connected = false;
                     peer.session = None;
                     peer.fetching = false;
+                    for id in peer.to_fetch.drain(..) {
+                        self.claimed.remove(&id);
+                    }
                     info!(peer = %peer.node, cause = ?cause.map(|c| c.to_string()), "federation peer disconnected");
                     self.stats.peers_connected.fetch_sub(1, Ordering::Relaxed);
+                    self.metrics.federation.peers_connected.dec();
                 }
             }
             SwarmEvent::IncomingConnectionError {
@@ -388,6 +405,7 @@ impl EventLoop {
     /// scanner cannot flood the log.
     fn note_denied(&mut self, from: &Multiaddr) {
         self.stats.connections_denied.fetch_add(1, Ordering::Relaxed);
+        self.metrics.federation.connections_denied.inc();
         self.denied_since_log += 1;
         let now = clock::monotonic();
         if self
@@ -411,10 +429,15 @@ impl EventLoop {
             return;
         };
         let federation = wire::topic_federation(message.topic.as_str());
-        let (Some(federation), Ok(permit)) = (federation, Arc::clone(&self.permits).try_acquire_owned()) else {
-            // Not one of our topics, or too much in flight: drop without penalty; reconciliation catches up.
+        let Some(federation) = federation else {
             self.report(&message_id, &propagation_source, MessageAcceptance::Ignore);
-            self.stats.gossip_ignored.fetch_add(1, Ordering::Relaxed);
+            self.note_verdict(&Verdict::Ignore(GossipReason::UnknownTopic, String::new()));
+            return;
+        };
+        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+            // Too much in flight: drop without penalty; reconciliation catches up.
+            self.report(&message_id, &propagation_source, MessageAcceptance::Ignore);
+            self.note_verdict(&Verdict::Ignore(GossipReason::Busy, String::new()));
             return;
         };
         let service = self.service.clone();
@@ -430,6 +453,24 @@ impl EventLoop {
                 })
                 .await;
         });
+    }
+
+    fn note_verdict(&self, verdict: &Verdict) {
+        let (counter, outcome, reason) = match verdict {
+            Verdict::Accept => (
+                &self.stats.gossip_accepted,
+                GossipOutcome::Accepted,
+                GossipReason::Valid,
+            ),
+            Verdict::Reject(reason, _) => (&self.stats.gossip_rejected, GossipOutcome::Rejected, *reason),
+            Verdict::Ignore(reason, _) => (&self.stats.gossip_ignored, GossipOutcome::Ignored, *reason),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.fed_metrics().gossip(outcome, reason);
+    }
+
+    fn fed_metrics(&self) -> &FederationMetrics {
+        &self.metrics.federation
     }
 
     fn report(&mut self, id: &gossipsub::MessageId, source: &PeerId, acceptance: MessageAcceptance) {
@@ -519,6 +560,11 @@ impl EventLoop {
                 match response {
                     Ok(Response::Delivered { .. }) => {
                         self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                        self.fed_metrics().delivery(DeliveryOutcome::Acknowledged);
+                        if let Some(created) = self.delivering_created.remove(&(recipient, id)) {
+                            let seconds = clock::now_ms().saturating_sub(created) as f64 / 1000.0;
+                            self.fed_metrics().delivery_latency_seconds.observe(seconds);
+                        }
                         debug!(%recipient, bundle = %id, "addressed delivery acknowledged");
                         let store = self.service.store().clone();
                         let done = self.done_tx.clone();
@@ -531,46 +577,61 @@ impl EventLoop {
                     }
                     Ok(other) => {
                         warn!(%recipient, bundle = %id, answer = ?short(&other), "addressed delivery refused; retrying later");
+                        self.fed_metrics().delivery(DeliveryOutcome::Refused);
+                        self.delivering_created.remove(&(recipient, id));
                         self.back_off(&peer);
                     }
                     Err(e) => {
                         debug!(%recipient, bundle = %id, error = %e, "addressed delivery failed; retrying later");
+                        self.fed_metrics().delivery(DeliveryOutcome::Failed);
+                        self.delivering_created.remove(&(recipient, id));
                         self.back_off(&peer);
                     }
                 }
             }
             Pending::Reconcile { peer } => self.on_sync_response(peer, response),
-            Pending::Fetch { peer } => match response {
-                Ok(Response::Bundles { envelopes, .. }) => {
-                    let service = self.service.clone();
-                    let done = self.done_tx.clone();
-                    tokio::spawn(async move {
-                        let envelopes: Vec<Vec<u8>> = envelopes.into_iter().map(ByteBuf::into_vec).collect();
-                        let results = service.ingest_many(&envelopes).await;
-                        let stored = results.iter().filter(|r| r.is_ok()).count() as u64;
-                        let refused = results.len() as u64 - stored;
-                        for (result, envelope) in results.iter().zip(&envelopes) {
-                            if let Err(e) = result {
-                                warn!(bundle = ?answer::id_of(envelope), error = %e, "fetched bundle refused");
-                            }
-                        }
-                        let _ = done.send(Done::Fetched { peer, stored, refused }).await;
-                    });
+            Pending::Fetch { peer, ids } => {
+                for id in &ids {
+                    self.claimed.remove(id);
                 }
-                other => {
-                    debug!(%peer, answer = ?other.map(|r| short(&r)), "fetch failed");
-                    if let Some(state) = self.peers.get_mut(&peer) {
-                        state.fetching = false;
-                        state.to_fetch.clear();
-                    }
-                }
-            },
+                self.on_fetch_response(peer, response);
+            }
             Pending::Check { reply } => {
                 let _ = reply.send(match response {
                     Ok(Response::Check(report)) => Ok(report),
                     Ok(other) => Err(format!("unexpected answer: {}", short(&other))),
                     Err(e) => Err(e),
                 });
+            }
+        }
+    }
+
+    fn on_fetch_response(&mut self, peer: PeerId, response: Result<Response, String>) {
+        match response {
+            Ok(Response::Bundles { envelopes, .. }) => {
+                let service = self.service.clone();
+                let done = self.done_tx.clone();
+                tokio::spawn(async move {
+                    let envelopes: Vec<Vec<u8>> = envelopes.into_iter().map(ByteBuf::into_vec).collect();
+                    let results = service.ingest_many(&envelopes).await;
+                    let stored = results.iter().filter(|r| r.is_ok()).count() as u64;
+                    let refused = results.len() as u64 - stored;
+                    for (result, envelope) in results.iter().zip(&envelopes) {
+                        if let Err(e) = result {
+                            warn!(bundle = ?answer::id_of(envelope), error = %e, "fetched bundle refused");
+                        }
+                    }
+                    let _ = done.send(Done::Fetched { peer, stored, refused }).await;
+                });
+            }
+            other => {
+                debug!(%peer, answer = ?other.map(|r| short(&r)), "fetch failed");
+                if let Some(state) = self.peers.get_mut(&peer) {
+                    state.fetching = false;
+                    for id in state.to_fetch.drain(..) {
+                        self.claimed.remove(&id);
+                    }
+                }
             }
         }
     }
@@ -696,7 +757,8 @@ impl EventLoop {
                     Ordering::Relaxed,
                 );
                 state.last_report = Some(session.report);
-                state.to_fetch = session.need;
+                let claimed = &mut self.claimed;
+                state.to_fetch = session.need.into_iter().filter(|id| claimed.insert(*id)).collect();
                 self.fetch_next(peer);
             }
         }
@@ -711,18 +773,15 @@ impl EventLoop {
             return;
         }
         let take = state.to_fetch.len().min(wire::MAX_FETCH_IDS);
-        let ids: Vec<ByteBuf> = state
-            .to_fetch
-            .drain(..take)
-            .map(|id| ByteBuf::from(id.0.to_vec()))
-            .collect();
+        let ids: Vec<BundleId> = state.to_fetch.drain(..take).collect();
+        let wire_ids = ids.iter().map(|id| ByteBuf::from(id.0.to_vec())).collect();
         state.fetching = true;
-        let id = self
+        let request = self
             .swarm
             .behaviour_mut()
             .rpc
-            .send_request(&peer, Request::Fetch { ids });
-        self.pending.insert(id, Pending::Fetch { peer });
+            .send_request(&peer, Request::Fetch { ids: wire_ids });
+        self.pending.insert(request, Pending::Fetch { peer, ids });
     }
 
     // ----- publishing and the outbox -----
@@ -840,6 +899,7 @@ impl EventLoop {
                 continue;
             }
             self.delivering.insert(key);
+            self.delivering_created.insert(key, bundle.body().created);
             let id = self.swarm.behaviour_mut().rpc.send_request(
                 &peer,
                 Request::Deliver {
@@ -959,22 +1019,18 @@ impl EventLoop {
         match done {
             Done::Validated { id, source, verdict } => {
                 let acceptance = match &verdict {
-                    Verdict::Accept => {
-                        self.stats.gossip_accepted.fetch_add(1, Ordering::Relaxed);
-                        MessageAcceptance::Accept
-                    }
-                    Verdict::Reject(reason) => {
-                        self.stats.gossip_rejected.fetch_add(1, Ordering::Relaxed);
+                    Verdict::Accept => MessageAcceptance::Accept,
+                    Verdict::Reject(_, reason) => {
                         let node = self.peers.get(&source).map(|p| p.node);
                         warn!(peer = ?node, %reason, "gossiped bundle rejected; the peer is penalised");
                         MessageAcceptance::Reject
                     }
-                    Verdict::Ignore(reason) => {
-                        self.stats.gossip_ignored.fetch_add(1, Ordering::Relaxed);
+                    Verdict::Ignore(_, reason) => {
                         debug!(%reason, "gossiped bundle ignored");
                         MessageAcceptance::Ignore
                     }
                 };
+                self.note_verdict(&verdict);
                 self.report(&id, &source, acceptance);
             }
             Done::Respond { channel, response } => {
@@ -985,6 +1041,7 @@ impl EventLoop {
             Done::SyncItems { peer, items } => self.on_sync_items(peer, items),
             Done::Fetched { peer, stored, refused } => {
                 self.stats.fetched.fetch_add(stored, Ordering::Relaxed);
+                self.fed_metrics().fetched.inc_by(stored);
                 if refused > 0 {
                     warn!(%peer, refused, "a peer served bundles that were refused");
                 }
@@ -993,6 +1050,14 @@ impl EventLoop {
             Done::Outbox { rows } => {
                 self.stats.outbox_nonempty.store(!rows.is_empty(), Ordering::Relaxed);
                 self.stats.outbox_depth.store(rows.len() as u64, Ordering::Relaxed);
+                let oldest = rows.iter().map(|(_, bundle)| bundle.body().created).min();
+                let age_ms = oldest.map_or(0, |created| clock::now_ms().saturating_sub(created));
+                self.fed_metrics()
+                    .outbox_depth
+                    .set(i64::try_from(rows.len()).unwrap_or(i64::MAX));
+                self.fed_metrics()
+                    .outbox_oldest_seconds
+                    .set(i64::try_from(age_ms / 1000).unwrap_or(i64::MAX));
                 self.on_outbox_rows(rows);
             }
             Done::OutboxCleared => {}
