@@ -40,6 +40,172 @@ pub struct RejectLabels {
     pub reason: RejectReason,
 }
 
+/// What became of a gossiped message.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum GossipOutcome {
+    /// Valid and stored (or already held): forwarded.
+    Accepted,
+    /// Invalid or a policy violation: dropped, sender penalised.
+    Rejected,
+    /// Not judged (busy, store failing, not our topic): dropped without penalty.
+    Ignored,
+}
+
+/// Why, in a closed set of words.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum GossipReason {
+    /// Nothing wrong.
+    Valid,
+    /// Not a canonical, well-formed bundle.
+    Malformed,
+    /// The origin's signature does not verify.
+    BadSignature,
+    /// Marked above GREEN: gossip carries only CLEAR and GREEN.
+    AboveGreen,
+    /// A bundle for another audience or federation on this federation's topic.
+    WrongAudience,
+    /// This node (or the origin) is not entitled by the rosters.
+    NotEntitled,
+    /// Too much validation in flight.
+    Busy,
+    /// The store could not take it now.
+    Store,
+    /// A topic that is not one of ours.
+    UnknownTopic,
+}
+
+/// The label set of gossip verdicts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GossipLabels {
+    /// The verdict.
+    pub outcome: GossipOutcome,
+    /// Why.
+    pub reason: GossipReason,
+}
+
+/// What became of an addressed delivery attempt.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum DeliveryOutcome {
+    /// The recipient acknowledged it durable.
+    Acknowledged,
+    /// The recipient refused it (retried later).
+    Refused,
+    /// The request failed (timeout, connection lost; retried later).
+    Failed,
+    /// Dropped from the outbox: the recipient is no longer entitled.
+    Abandoned,
+}
+
+/// The label set of addressed deliveries.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// The outcome.
+    pub outcome: DeliveryOutcome,
+}
+
+/// The federation's metrics (`dims_federation_*`).
+pub struct FederationMetrics {
+    /// Roster members connected now.
+    pub peers_connected: Gauge,
+    /// Connections refused at gating (keys on no roster).
+    pub connections_denied: Counter,
+    /// Gossiped messages by verdict and reason.
+    pub gossip: Family<GossipLabels, Counter>,
+    /// Addressed delivery attempts by outcome.
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    /// Seconds from a bundle's creation to the recipient's acknowledgement.
+    pub delivery_latency_seconds: Histogram,
+    /// Pending addressed deliveries at the last outbox drain.
+    pub outbox_depth: Gauge,
+    /// Age in seconds of the oldest pending delivery's bundle at the last drain.
+    pub outbox_oldest_seconds: Gauge,
+    /// Reconciliation round trips this node initiated.
+    pub sync_rounds: Counter,
+    /// Reconciliation bytes of sessions this node initiated, both directions.
+    pub sync_bytes: Counter,
+    /// Bundles stored after a reconciliation fetch.
+    pub fetched: Counter,
+}
+
+impl FederationMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            peers_connected: Gauge::default(),
+            connections_denied: Counter::default(),
+            gossip: Family::default(),
+            deliveries: Family::default(),
+            delivery_latency_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 16)),
+            outbox_depth: Gauge::default(),
+            outbox_oldest_seconds: Gauge::default(),
+            sync_rounds: Counter::default(),
+            sync_bytes: Counter::default(),
+            fetched: Counter::default(),
+        };
+        let registry = registry.sub_registry_with_prefix("federation");
+        registry.register(
+            "peers_connected",
+            "Roster members connected now",
+            metrics.peers_connected.clone(),
+        );
+        registry.register(
+            "connections_denied",
+            "Connections refused at gating: keys on no roster",
+            metrics.connections_denied.clone(),
+        );
+        registry.register(
+            "gossip_messages",
+            "Gossiped messages by verdict and reason",
+            metrics.gossip.clone(),
+        );
+        registry.register(
+            "deliveries",
+            "Addressed delivery attempts by outcome",
+            metrics.deliveries.clone(),
+        );
+        registry.register(
+            "delivery_latency_seconds",
+            "From a bundle's creation to the recipient's acknowledgement",
+            metrics.delivery_latency_seconds.clone(),
+        );
+        registry.register(
+            "outbox_depth",
+            "Pending addressed deliveries",
+            metrics.outbox_depth.clone(),
+        );
+        registry.register(
+            "outbox_oldest_seconds",
+            "Age of the oldest pending delivery's bundle",
+            metrics.outbox_oldest_seconds.clone(),
+        );
+        registry.register(
+            "sync_rounds",
+            "Reconciliation round trips initiated",
+            metrics.sync_rounds.clone(),
+        );
+        registry.register(
+            "sync_bytes",
+            "Reconciliation bytes, both directions",
+            metrics.sync_bytes.clone(),
+        );
+        registry.register(
+            "fetched",
+            "Bundles stored after reconciliation fetches",
+            metrics.fetched.clone(),
+        );
+        metrics
+    }
+
+    /// Counts a gossip verdict.
+    pub fn gossip(&self, outcome: GossipOutcome, reason: GossipReason) {
+        self.gossip.get_or_create(&GossipLabels { outcome, reason }).inc();
+    }
+
+    /// Counts a delivery attempt.
+    pub fn delivery(&self, outcome: DeliveryOutcome) {
+        self.deliveries.get_or_create(&DeliveryLabels { outcome }).inc();
+    }
+}
+
 /// Every metric the node exports, registered once.
 pub struct Metrics {
     registry: Registry,
@@ -55,6 +221,8 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Bundles held by the store (`dims_store_bundles`).
     pub bundles_held: Gauge,
+    /// The federation's metrics.
+    pub federation: FederationMetrics,
 }
 
 impl Metrics {
@@ -89,7 +257,9 @@ impl Metrics {
             commit_seconds.clone(),
         );
         registry.register("store_bundles", "Bundles held by the store", bundles_held.clone());
+        let federation = FederationMetrics::register(&mut registry);
         Self {
+            federation,
             registry,
             bundles_stored,
             bundles_duplicate,

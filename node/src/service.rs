@@ -26,7 +26,7 @@ use tokio::sync::broadcast;
 use crate::clock;
 use crate::metrics::{Metrics, RejectReason};
 use crate::rosters::RosterBook;
-use crate::store::{ListQuery, PutOutcome, Store, StoreError, Stored};
+use crate::store::{ListQuery, PutOutcome, PutRequest, Store, StoreError, Stored};
 
 /// How many new-bundle notifications a slow subscriber may fall behind before it misses some.
 const SUBSCRIPTION_DEPTH: usize = 1024;
@@ -137,6 +137,11 @@ impl Service {
         &self.rosters
     }
 
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
@@ -167,7 +172,15 @@ impl Service {
         if let Some(target) = bundle.body().supersedes {
             self.check_own_target(target, "update")?;
         }
-        self.store.put(bundle.clone()).await?;
+        // Bundles for named recipients owe each other node an addressed delivery: the outbox rows commit with the
+        // bundle, so a crash cannot lose a delivery that was acknowledged to the publisher.
+        let outbox = delivery_recipients(bundle.body(), self.key.node_id());
+        self.store
+            .put_requests(vec![PutRequest {
+                bundle: bundle.clone(),
+                outbox,
+            }])
+            .await?;
         self.notify(bundle.id());
         Ok(bundle)
     }
@@ -357,6 +370,20 @@ pub fn sign_draft(key: &NodeKey, author: &Author, draft: Draft, now_ms: u64) -> 
     body.supersedes = draft.supersedes;
     body.expires = draft.expires;
     key.sign(body)
+}
+
+/// The other nodes a bundle this node published must be delivered to: the nodes its recipient list names.
+fn delivery_recipients(body: &Body, me: dims_protocol::NodeId) -> Vec<dims_protocol::NodeId> {
+    let mut nodes: Vec<_> = body
+        .audience
+        .recipients()
+        .iter()
+        .map(dims_protocol::Recipient::node)
+        .filter(|node| *node != me)
+        .collect();
+    nodes.sort_unstable_by_key(|node| node.0);
+    nodes.dedup();
+    nodes
 }
 
 fn visible(stored: &Stored, receiver: Receiver<'_>, now_ms: u64) -> bool {

@@ -338,6 +338,42 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Removes delivered (or abandoned) outbox rows durably; returns how many existed. Cancel safety as for
+    /// [`Store::put_requests`].
+    pub async fn outbox_done(&self, rows: Vec<(NodeId, BundleId)>) -> Result<usize, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::OutboxDone {
+            rows,
+            reply,
+            removed: 0,
+        })
+        .await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The pending addressed deliveries, `(recipient, bundle)`, grouped by recipient, at most `limit` of them.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<(NodeId, BundleId)>, StoreError> {
+        let snapshot = self.handle.core.snapshot()?;
+        query::outbox(&tables::ReadTables::open(&snapshot.txn)?, limit)
+    }
+
+    /// Like [`Store::reconciliation_items`], restricted to the bundles `keep` accepts (it sees each body, decoded but
+    /// not re-verified: it was verified when stored). Decodes every offered bundle, so it costs a scan of the store;
+    /// run it from `spawn_blocking`.
+    pub fn reconciliation_items_where(
+        &self,
+        now_ms: u64,
+        keep: impl Fn(&dims_protocol::Body) -> bool,
+    ) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        let snapshot = self.handle.core.snapshot()?;
+        let tables = tables::ReadTables::open(&snapshot.txn)?;
+        let items = query::reconciliation_items(&tables, now_ms)?;
+        query::filter_items(&tables, items, keep)
+    }
+
     async fn send(&self, command: Command) -> Result<(), StoreError> {
         let requests = self.handle.requests.as_ref().ok_or(StoreError::Closed)?;
         requests.send(command).await.map_err(|_| StoreError::Closed)

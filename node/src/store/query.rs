@@ -256,3 +256,32 @@ pub(crate) fn reconciliation_items(tables: &ReadTables, now_ms: u64) -> Result<V
     }
     Ok(items)
 }
+
+/// Keeps the items whose bundle body `keep` accepts.
+pub(crate) fn filter_items(
+    tables: &ReadTables,
+    items: Vec<(u64, [u8; 32])>,
+    keep: impl Fn(&dims_protocol::Body) -> bool,
+) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+    let mut kept = Vec::with_capacity(items.len());
+    for (created, id) in items {
+        if let Some(bundle) = load(tables, BundleId(id))?
+            && keep(bundle.body())
+        {
+            kept.push((created, id));
+        }
+    }
+    Ok(kept)
+}
+
+/// The first `limit` outbox rows, in key order (grouped by recipient).
+pub(crate) fn outbox(tables: &ReadTables, limit: usize) -> Result<Vec<(NodeId, BundleId)>, StoreError> {
+    let during = "listing the outbox";
+    let mut rows = Vec::new();
+    for entry in tables.outbox.iter().during(during)?.take(limit) {
+        let (key, _) = entry.during(during)?;
+        let (recipient, id) = key.value();
+        rows.push((NodeId(*recipient), BundleId(*id)));
+    }
+    Ok(rows)
+}

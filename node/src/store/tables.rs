@@ -366,6 +366,7 @@ pub(crate) struct ReadTables {
     pub(crate) value_chunks: ReadOnlyTable<ChunkKey, &'static [u8]>,
     pub(crate) retractions: ReadOnlyTable<ReferenceKey, Id>,
     pub(crate) supersessions: ReadOnlyTable<ReferenceKey, Id>,
+    pub(crate) outbox: ReadOnlyTable<OutboxKey, ()>,
 }
 
 impl ReadTables {
@@ -381,6 +382,7 @@ impl ReadTables {
             value_chunks: open_read(txn, VALUE_CHUNKS)?,
             retractions: open_read(txn, RETRACTIONS)?,
             supersessions: open_read(txn, SUPERSESSIONS)?,
+            outbox: open_read(txn, OUTBOX)?,
         })
     }
 

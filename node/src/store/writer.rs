@@ -66,6 +66,12 @@ pub(crate) enum Command {
         envelope: Vec<u8>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Delete outbox rows whose delivery was acknowledged (or abandoned).
+    OutboxDone {
+        rows: Vec<(NodeId, BundleId)>,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+        removed: usize,
+    },
 }
 
 impl Command {
@@ -73,14 +79,20 @@ impl Command {
     fn weight(&self) -> usize {
         match self {
             Command::Put { requests, .. } => requests.len().max(1),
-            Command::Purge { .. } | Command::Compact { .. } | Command::PinRoster { .. } => 1,
+            Command::Purge { .. }
+            | Command::Compact { .. }
+            | Command::PinRoster { .. }
+            | Command::OutboxDone { .. } => 1,
         }
     }
 
     fn bundles(&self) -> usize {
         match self {
             Command::Put { requests, .. } => requests.len(),
-            Command::Purge { .. } | Command::Compact { .. } | Command::PinRoster { .. } => 0,
+            Command::Purge { .. }
+            | Command::Compact { .. }
+            | Command::PinRoster { .. }
+            | Command::OutboxDone { .. } => 0,
         }
     }
 }
@@ -287,6 +299,9 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::PinRoster { reply, .. } => {
                         let _ = reply.send(Ok(()));
                     }
+                    Command::OutboxDone { reply, removed, .. } => {
+                        let _ = reply.send(Ok(removed));
+                    }
                     Command::Compact { .. } => {}
                 }
             }
@@ -312,7 +327,7 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::Put { reply, .. } => {
                         let _ = reply.send(Err(error));
                     }
-                    Command::Purge { reply, .. } => {
+                    Command::Purge { reply, .. } | Command::OutboxDone { reply, .. } => {
                         let _ = reply.send(Err(error));
                     }
                     Command::Compact { reply } => {
@@ -350,6 +365,19 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
                 Command::PinRoster {
                     federation, envelope, ..
                 } => super::rosters::write(&mut tables.rosters, federation, envelope)?,
+                Command::OutboxDone { rows, removed, .. } => {
+                    *removed = 0;
+                    for (recipient, id) in rows.iter() {
+                        if tables
+                            .outbox
+                            .remove((&recipient.0, &id.0))
+                            .during("removing an outbox row")?
+                            .is_some()
+                        {
+                            *removed += 1;
+                        }
+                    }
+                }
                 Command::Compact { .. } => {}
             }
         }

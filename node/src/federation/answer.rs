@@ -1,0 +1,223 @@
+//! Answers to other nodes' requests, and the checks on what they send. Each function here runs in a task of its own,
+//! off the event loop, and asks the policy function for every bundle that would leave (DESIGN §3 invariant 3).
+//!
+//! The peer's entitlement is always judged from the rosters *now*, as a [`NodeView`] built for the asking peer; the
+//! peer's own claims are never consulted.
+
+use dims_protocol::policy::{Carriage, NodeView, Receiver, may_receive};
+use dims_protocol::reconcile::{self, Message, Reconciler, SortedItems};
+use dims_protocol::{Audience, BundleError, BundleId, Marking, Tlp, decode};
+use serde_bytes::ByteBuf;
+
+use super::wire::{self, CheckReport, Response};
+use crate::clock;
+use crate::metrics::GossipReason;
+use crate::rosters::RosterBook;
+use crate::service::{IngestError, Ingested, Service};
+
+/// The reconciliation settings every dims node uses: both sides must agree on them.
+pub fn reconcile_config() -> reconcile::Config {
+    reconcile::Config {
+        frame_size_limit: wire::MAX_RECONCILE_BYTES,
+        ..reconcile::Config::default()
+    }
+}
+
+/// Whether a stored bundle may travel to `peer` in the clear over a direct, Noise-encrypted connection: the policy
+/// must allow it and must not demand member-level sealing (RED never travels in the clear, DESIGN §5).
+pub fn may_carry(marking: &Marking<'_>, peer: &NodeView) -> Result<Carriage, String> {
+    match may_receive(marking, Receiver::Node(peer)) {
+        Ok(Carriage::SealedToMembers(_)) => Err("RED travels only sealed to its members".to_owned()),
+        Ok(carriage) => Ok(carriage),
+        Err(denial) => Err(denial.to_string()),
+    }
+}
+
+/// The sorted (created, id) items of every bundle this node holds that `peer` may receive from it in the clear: one
+/// side of a reconciliation with that peer. Scans the store; call it from `spawn_blocking`.
+pub fn items_for(service: &Service, peer: &NodeView) -> Result<SortedItems, String> {
+    let now = clock::now_ms();
+    let pairs = service
+        .store()
+        .reconciliation_items_where(now, |body| may_carry(&Marking::of(body), peer).is_ok())
+        .map_err(|e| e.to_string())?;
+    SortedItems::from_pairs(pairs.into_iter().map(|(created, id)| (created, reconcile::ItemId(id))))
+        .map_err(|e| e.to_string())
+}
+
+/// Answers one reconciliation round as the responder.
+pub fn reconcile_round(service: &Service, peer: &NodeView, message: &[u8]) -> Response {
+    if message.len() > wire::MAX_RECONCILE_BYTES {
+        return refused(wire::WireError::ReconcileTooLarge {
+            max: wire::MAX_RECONCILE_BYTES,
+            got: message.len(),
+        });
+    }
+    let message = match Message::decode(message) {
+        Ok(message) => message,
+        Err(e) => return refused(format!("reconciliation message does not decode: {e}")),
+    };
+    let items = match items_for(service, peer) {
+        Ok(items) => items,
+        Err(e) => return refused(format!("this node cannot list its bundles right now: {e}")),
+    };
+    let mut reconciler = match Reconciler::new(items, reconcile_config()) {
+        Ok(reconciler) => reconciler,
+        Err(e) => return refused(e),
+    };
+    match reconciler.reconcile(&message) {
+        Ok(step) => Response::Reconcile {
+            message: ByteBuf::from(step.reply.unwrap_or_default().encode()),
+        },
+        Err(e) => refused(e),
+    }
+}
+
+/// Answers a fetch: every asked bundle that is held and that `peer` may receive, up to the response's byte budget.
+pub fn fetch(service: &Service, peer: &NodeView, ids: &[ByteBuf]) -> Response {
+    if ids.len() > wire::MAX_FETCH_IDS {
+        return refused(wire::WireError::TooManyIds {
+            max: wire::MAX_FETCH_IDS,
+            got: ids.len(),
+        });
+    }
+    let mut wanted = Vec::with_capacity(ids.len());
+    for id in ids {
+        match wire::bundle_id(id) {
+            Ok(id) => wanted.push(id),
+            Err(e) => return refused(e),
+        }
+    }
+    let now = clock::now_ms();
+    let mut envelopes = Vec::new();
+    let (mut withheld, mut deferred, mut bytes) = (0u32, 0u32, 0usize);
+    for id in wanted {
+        let stored = match service.store().get(&id) {
+            Ok(Some(stored)) => stored,
+            Ok(None) => continue,
+            Err(e) => return refused(format!("this node cannot read its store right now: {e}")),
+        };
+        let body = stored.bundle.body();
+        // The same question as everywhere else, asked again for this peer and this bundle, right before it leaves.
+        if body.is_expired_at(now) || may_carry(&Marking::of(body), peer).is_err() {
+            withheld += 1;
+            continue;
+        }
+        let envelope = stored.bundle.envelope();
+        if bytes + envelope.len() > wire::MAX_FETCH_RESPONSE_BUNDLE_BYTES {
+            deferred += 1;
+            continue;
+        }
+        bytes += envelope.len();
+        envelopes.push(ByteBuf::from(envelope.to_vec()));
+    }
+    Response::Bundles {
+        envelopes,
+        withheld,
+        deferred,
+    }
+}
+
+/// Takes an addressed delivery from `sender`: only the bundle's origin delivers it, RED never arrives in the clear,
+/// and the service decides (signature, policy, store) as for any ingress.
+pub async fn deliver(service: &Service, sender: &NodeView, envelope: &[u8]) -> Response {
+    let unverified = match decode(envelope) {
+        Ok(unverified) => unverified,
+        Err(e) => return refused(format!("the delivered envelope does not decode: {e}")),
+    };
+    let body = unverified.body();
+    if body.origin != sender.id {
+        return refused(format!(
+            "bundle {} was signed by {}; only its origin delivers it directly",
+            unverified.id(),
+            body.origin
+        ));
+    }
+    if body.tlp == Tlp::Red {
+        return refused(format!(
+            "bundle {} is TLP:RED and must arrive sealed to its members",
+            unverified.id()
+        ));
+    }
+    if !matches!(body.audience, Audience::Recipients(_)) {
+        return refused(format!(
+            "bundle {} is for {}, not for named recipients: it travels by gossip and reconciliation",
+            unverified.id(),
+            body.audience
+        ));
+    }
+    match service.ingest(envelope).await {
+        Ok(Ingested::Stored(_)) => Response::Delivered { stored: true },
+        Ok(Ingested::Duplicate(_)) => Response::Delivered { stored: false },
+        Err(e) => refused(e),
+    }
+}
+
+/// How a gossiped envelope fared, in gossipsub's terms, with the reason as a metrics label and in words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid, and stored (or already held): forward it.
+    Accept,
+    /// Invalid or a policy violation: drop and penalise the sender.
+    Reject(GossipReason, String),
+    /// Could not be judged now (the store is busy or failing): drop without penalty.
+    Ignore(GossipReason, String),
+}
+
+/// Validates a gossiped envelope on `federation`'s topic and stores it. Gossip carries only CLEAR and GREEN bundles
+/// for the topic's own federation; anything else on the topic is a relabelling or a misroute and is rejected.
+pub async fn gossiped(service: &Service, federation: &dims_protocol::FederationId, envelope: &[u8]) -> Verdict {
+    let unverified = match decode(envelope) {
+        Ok(unverified) => unverified,
+        Err(e) => return Verdict::Reject(GossipReason::Malformed, format!("does not decode: {e}")),
+    };
+    let body = unverified.body();
+    if body.tlp > Tlp::Green {
+        return Verdict::Reject(
+            GossipReason::AboveGreen,
+            format!("{} on gossip: only CLEAR and GREEN may be gossiped", body.tlp),
+        );
+    }
+    match &body.audience {
+        Audience::Federation(f) if f == federation => {}
+        other => {
+            return Verdict::Reject(
+                GossipReason::WrongAudience,
+                format!("audience {other} on the topic of federation {federation}"),
+            );
+        }
+    }
+    match service.ingest(envelope).await {
+        Ok(_) => Verdict::Accept,
+        Err(IngestError::Store(e)) => Verdict::Ignore(GossipReason::Store, format!("not stored: {e}")),
+        Err(IngestError::Bundle(BundleError::Decode(e))) => Verdict::Reject(GossipReason::Malformed, e.to_string()),
+        Err(IngestError::Bundle(BundleError::Verify(e))) => Verdict::Reject(GossipReason::BadSignature, e.to_string()),
+        Err(e) => Verdict::Reject(GossipReason::NotEntitled, e.to_string()),
+    }
+}
+
+/// The self-test answer.
+pub fn check(rosters: &RosterBook, asker: &NodeView) -> Response {
+    Response::Check(CheckReport {
+        protocol: wire::PROTOCOL_VERSION,
+        now_ms: clock::now_ms(),
+        rosters: rosters
+            .rosters()
+            .iter()
+            .map(|roster| (roster.roster().federation.to_string(), roster.roster().version))
+            .collect(),
+        knows_asker: !asker.memberships.is_empty(),
+    })
+}
+
+/// A refusal with a reason.
+pub fn refused(reason: impl std::fmt::Display) -> Response {
+    Response::Refused {
+        reason: reason.to_string(),
+    }
+}
+
+/// The id of a fetched or delivered envelope, if it decodes (for logs).
+pub fn id_of(envelope: &[u8]) -> Option<BundleId> {
+    decode(envelope).ok().map(|unverified| unverified.id())
+}

@@ -1,0 +1,299 @@
+//! Federation over libp2p: roster-gated peering, gossip of CLEAR and GREEN, addressed delivery of AMBER, and
+//! reconciliation (DESIGN §5).
+//!
+//! One task ([`event_loop`]) owns the swarm; the rest of the node talks to it through a [`Federation`] handle over a
+//! bounded command channel. Modules:
+//! * [`wire`]: the request-response messages and gossip topics, with their limits;
+//! * [`swarm`]: the transport (TCP or memory, Noise, Yamux) and the behaviours;
+//! * [`domain`]: gossipsub restricted to peers entitled to GREEN;
+//! * [`answer`]: answers to other nodes' requests and the checks on what they send, policy asked per bundle;
+//! * [`event_loop`]: the task.
+//!
+//! Every path out of this module asks `policy::may_receive` (through [`answer::may_carry`] or the service) for the
+//! receiving node as the rosters describe it now: gossip publishing happens only for federation audiences whose
+//! members the gossip domain already restricts, addressed delivery re-asks right before sending, and reconciliation
+//! and fetch filter per bundle for the asking peer.
+
+pub mod answer;
+pub mod domain;
+mod event_loop;
+pub mod local;
+pub mod swarm;
+pub mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use dims_protocol::NodeId;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use swarm::{SwarmError, SwarmTuning, TransportKind};
+
+use crate::rosters::RosterBook;
+use crate::service::Service;
+
+/// How the federation layer runs.
+#[derive(Clone, Debug)]
+pub struct FederationConfig {
+    /// The transport.
+    pub transport: TransportKind,
+    /// Addresses to listen on (`/ip4/0.0.0.0/tcp/4001`, `/memory/7`).
+    pub listen: Vec<Multiaddr>,
+    /// Swarm timers.
+    pub tuning: SwarmTuning,
+    /// How often the loop looks at its timers (dialing, reconciliation, outbox).
+    pub tick: Duration,
+    /// How long to wait before dialing a disconnected member again.
+    pub redial_interval: Duration,
+    /// How often to reconcile with each connected peer (besides on connect).
+    pub reconcile_interval: Duration,
+    /// The first retry delay of a failed addressed delivery; doubles per failure.
+    pub retry_base: Duration,
+    /// The longest retry delay.
+    pub retry_max: Duration,
+    /// How many validations and answers may run at once; more are dropped (gossip) or refused as busy (requests).
+    pub max_inflight: usize,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self {
+            transport: TransportKind::Tcp,
+            listen: Vec::new(),
+            tuning: SwarmTuning::default(),
+            tick: Duration::from_millis(500),
+            redial_interval: Duration::from_secs(5),
+            reconcile_interval: Duration::from_secs(60),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            max_inflight: 64,
+        }
+    }
+}
+
+/// Counters of what the federation did, read by tests, the simulator and the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Roster members other than this node.
+    pub peers_known: AtomicU64,
+    /// Members connected now.
+    pub peers_connected: AtomicU64,
+    /// Connections refused at gating.
+    pub connections_denied: AtomicU64,
+    /// Own bundles published on gossip.
+    pub gossip_published: AtomicU64,
+    /// Gossiped bundles accepted.
+    pub gossip_accepted: AtomicU64,
+    /// Gossiped bundles rejected (sender penalised).
+    pub gossip_rejected: AtomicU64,
+    /// Gossiped bundles ignored.
+    pub gossip_ignored: AtomicU64,
+    /// Addressed deliveries acknowledged.
+    pub delivered: AtomicU64,
+    /// Addressed deliveries abandoned because the recipient is no longer entitled.
+    pub abandoned: AtomicU64,
+    /// Outbox rows seen at the last drain.
+    pub outbox_depth: AtomicU64,
+    /// Whether the last drain saw any row.
+    pub outbox_nonempty: AtomicBool,
+    /// Reconciliation rounds initiated.
+    pub sync_rounds: AtomicU64,
+    /// Reconciliation bytes, both directions, of sessions this node initiated.
+    pub sync_bytes: AtomicU64,
+    /// Bundles stored from fetches.
+    pub fetched: AtomicU64,
+}
+
+impl Stats {
+    /// A plain copy of the counters.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            peers_connected: self.peers_connected.load(Ordering::Relaxed),
+            connections_denied: self.connections_denied.load(Ordering::Relaxed),
+            gossip_published: self.gossip_published.load(Ordering::Relaxed),
+            gossip_accepted: self.gossip_accepted.load(Ordering::Relaxed),
+            gossip_rejected: self.gossip_rejected.load(Ordering::Relaxed),
+            gossip_ignored: self.gossip_ignored.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
+            abandoned: self.abandoned.load(Ordering::Relaxed),
+            outbox_depth: self.outbox_depth.load(Ordering::Relaxed),
+            sync_rounds: self.sync_rounds.load(Ordering::Relaxed),
+            sync_bytes: self.sync_bytes.load(Ordering::Relaxed),
+            fetched: self.fetched.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A copy of [`Stats`] at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[allow(missing_docs)]
+pub struct StatsSnapshot {
+    pub peers_connected: u64,
+    pub connections_denied: u64,
+    pub gossip_published: u64,
+    pub gossip_accepted: u64,
+    pub gossip_rejected: u64,
+    pub gossip_ignored: u64,
+    pub delivered: u64,
+    pub abandoned: u64,
+    pub outbox_depth: u64,
+    pub sync_rounds: u64,
+    pub sync_bytes: u64,
+    pub fetched: u64,
+}
+
+/// What one reconciliation session this node initiated cost and found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncReport {
+    /// Request-response round trips of the reconciliation itself (fetches not counted).
+    pub rounds: u64,
+    /// Reconciliation bytes sent.
+    pub bytes_sent: u64,
+    /// Reconciliation bytes received.
+    pub bytes_received: u64,
+    /// Bundles the peer holds that we lacked (fetched afterwards).
+    pub need: u64,
+    /// Bundles we hold that the peer lacked (it fetches them in its own session).
+    pub have: u64,
+    /// How long the session took.
+    pub millis: u64,
+}
+
+/// One roster member as the federation sees it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PeerStatus {
+    /// The node.
+    pub node: NodeId,
+    /// Its libp2p peer id.
+    #[serde(serialize_with = "display")]
+    pub peer: PeerId,
+    /// Whether a connection is open.
+    pub connected: bool,
+    /// Whether it is in the gossip domain.
+    pub gossip: bool,
+    /// Its gossip score, if known.
+    pub score: Option<f64>,
+    /// The last reconciliation with it.
+    pub last_sync: Option<SyncReport>,
+    /// Consecutive failed deliveries to it.
+    pub delivery_failures: u32,
+}
+
+fn display<S: serde::Serializer>(value: &PeerId, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+/// Requests to the event loop.
+pub(crate) enum Command {
+    Listeners(oneshot::Sender<Vec<Multiaddr>>),
+    Peers(oneshot::Sender<Vec<PeerStatus>>),
+    Dial(Multiaddr),
+    SyncNow,
+    Check {
+        node: NodeId,
+        reply: oneshot::Sender<Result<wire::CheckReport, String>>,
+    },
+    Cut(Vec<NodeId>),
+    Heal,
+}
+
+/// The federation layer is not running.
+#[derive(Debug, thiserror::Error)]
+#[error("the federation layer has stopped")]
+pub struct Stopped;
+
+/// A handle on the running federation layer of one node.
+#[derive(Clone)]
+pub struct Federation {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+    stats: Arc<Stats>,
+}
+
+impl Federation {
+    /// Starts the federation layer of `service`'s node, with its rosters, until `cancel` fires.
+    pub fn spawn(
+        config: FederationConfig,
+        key: &dims_protocol::NodeKey,
+        service: Service,
+        rosters: RosterBook,
+        cancel: CancellationToken,
+    ) -> Result<(Federation, JoinHandle<()>), SwarmError> {
+        let swarm = swarm::build(key, config.transport, &config.tuning)?;
+        let peer_id = *swarm.local_peer_id();
+        let stats = Arc::new(Stats::default());
+        let (commands, receiver) = mpsc::channel(64);
+        let event_loop = event_loop::EventLoop::new(swarm, service, rosters, config, Arc::clone(&stats));
+        let task = tokio::spawn(event_loop.run(receiver, cancel));
+        Ok((
+            Federation {
+                commands,
+                peer_id,
+                stats,
+            },
+            task,
+        ))
+    }
+
+    /// This node's libp2p peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// The addresses the swarm listens on.
+    pub async fn listeners(&self) -> Result<Vec<Multiaddr>, Stopped> {
+        self.ask(Command::Listeners).await
+    }
+
+    /// Every roster member and what the federation knows of it.
+    pub async fn peers(&self) -> Result<Vec<PeerStatus>, Stopped> {
+        self.ask(Command::Peers).await
+    }
+
+    /// Dials an address now (roster members are dialed on their own; this is for tests and operators).
+    pub async fn dial(&self, address: Multiaddr) -> Result<(), Stopped> {
+        self.commands.send(Command::Dial(address)).await.map_err(|_| Stopped)
+    }
+
+    /// Starts a reconciliation with every connected peer and an outbox drain now.
+    pub async fn sync_now(&self) -> Result<(), Stopped> {
+        self.commands.send(Command::SyncNow).await.map_err(|_| Stopped)
+    }
+
+    /// Cuts this node off from `nodes` as a network partition would: their connections close and they are refused
+    /// at gating until [`Federation::heal`], whatever the rosters say. For the simulator and tests; an operator
+    /// removes a node from the roster instead.
+    pub async fn cut(&self, nodes: Vec<NodeId>) -> Result<(), Stopped> {
+        self.commands.send(Command::Cut(nodes)).await.map_err(|_| Stopped)
+    }
+
+    /// Ends every [`Federation::cut`]: the rosters alone decide again, and the nodes are dialed.
+    pub async fn heal(&self) -> Result<(), Stopped> {
+        self.commands.send(Command::Heal).await.map_err(|_| Stopped)
+    }
+
+    /// The self-test against one connected peer: what it reports of itself and of us.
+    pub async fn check(&self, node: NodeId) -> Result<Result<wire::CheckReport, String>, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Check { node, reply })
+            .await
+            .map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(make(reply)).await.map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
+    }
+}

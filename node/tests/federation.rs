@@ -1,0 +1,736 @@
+//! Federation tests, in process: several whole nodes (store, service, rosters, libp2p swarm) over libp2p's memory
+//! transport, with a roster made on the spot. Tests wait for conditions (with a generous deadline that only a broken
+//! build reaches), never for fixed sleeps.
+//!
+//! The four nodes of the acceptance: a national node N, regions R1 and R2, and R3, an observer whose roster
+//! ceiling is CLEAR.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dims_node::clock;
+use dims_node::federation::local::LocalNode;
+use dims_node::federation::{FederationConfig, SwarmTuning, TransportKind};
+use dims_node::service::Draft;
+use dims_protocol::policy::{NodeView, Receiver};
+use dims_protocol::roster::{AdminKey, NodeRole, Roster, RosterEntry, SignedRoster};
+use dims_protocol::{Audience, BundleId, Content, FederationId, Recipient, Tlp, samples};
+use tempfile::TempDir;
+
+/// Memory-transport ports unique within this process.
+static NEXT_PORT: AtomicU64 = AtomicU64::new(1);
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn federation() -> FederationId {
+    samples::federation()
+}
+
+struct Spec {
+    name: &'static str,
+    seed: u8,
+    role: NodeRole,
+    ceiling: Tlp,
+}
+
+struct Net {
+    _dir: TempDir,
+    nodes: Vec<LocalNode>,
+    ports: Vec<u64>,
+}
+
+fn config(port: u64) -> FederationConfig {
+    FederationConfig {
+        transport: TransportKind::Memory,
+        listen: vec![LocalNode::memory_address(port)],
+        tuning: SwarmTuning {
+            heartbeat: Duration::from_millis(200),
+            request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        },
+        tick: Duration::from_millis(100),
+        redial_interval: Duration::from_millis(300),
+        reconcile_interval: Duration::from_secs(2),
+        retry_base: Duration::from_millis(200),
+        retry_max: Duration::from_secs(2),
+        max_inflight: 64,
+    }
+}
+
+/// A signed roster (one admin, threshold 1) listing `specs` at their memory addresses.
+fn roster(specs: &[Spec], ports: &[u64]) -> Vec<u8> {
+    let admin = AdminKey::from_secret(&[0xad; 32]);
+    let mut roster = Roster::new(federation(), vec![admin.admin_id()], 1, clock::now_ms());
+    for (spec, port) in specs.iter().zip(ports) {
+        roster.upsert(RosterEntry {
+            name: spec.name.to_owned(),
+            node: samples::node_key(spec.seed).node_id(),
+            role: spec.role,
+            ceiling: spec.ceiling,
+            addresses: vec![format!("/memory/{port}")],
+            community: format!("{} community", spec.name),
+            valid_from: 0,
+            valid_until: None,
+        });
+    }
+    let mut signed = SignedRoster::new(roster).expect("a valid roster");
+    signed.sign(&admin).expect("the admin is on the roster");
+    signed.encode()
+}
+
+impl Net {
+    async fn new(specs: &[Spec]) -> Net {
+        let dir = TempDir::new().expect("temp dir");
+        let base = u64::from(std::process::id()) * 1000;
+        let ports: Vec<u64> = specs
+            .iter()
+            .map(|_| base + NEXT_PORT.fetch_add(1, Ordering::Relaxed))
+            .collect();
+        let roster = roster(specs, &ports);
+        let nodes = specs
+            .iter()
+            .map(|spec| {
+                let path = dir.path().join(spec.name);
+                std::fs::create_dir_all(&path).expect("node dir");
+                let author = samples::author(&spec.name.to_lowercase(), spec.seed);
+                LocalNode::open(&path, samples::node_key(spec.seed), author).expect("node opens")
+            })
+            .collect::<Vec<_>>();
+        for node in &nodes {
+            node.rosters()
+                .join(&roster)
+                .await
+                .expect("the roster verifies and is pinned");
+        }
+        Net {
+            _dir: dir,
+            nodes,
+            ports,
+        }
+    }
+
+    fn start(&mut self, index: usize) {
+        let port = self.ports[index];
+        self.nodes[index].start(config(port)).expect("federation starts");
+    }
+
+    fn start_all(&mut self) {
+        for index in 0..self.nodes.len() {
+            self.start(index);
+        }
+    }
+
+    fn node(&self, index: usize) -> &LocalNode {
+        &self.nodes[index]
+    }
+
+    async fn stop_all(&mut self) {
+        for node in &mut self.nodes {
+            node.stop().await;
+        }
+    }
+
+    /// Waits until every node's federation reports `connected` connected peers.
+    async fn wait_connected(&self, index: usize, connected: u64) {
+        wait_for(
+            &format!("{} connected to {connected} peers", self.nodes[index].author().org),
+            || async {
+                self.nodes[index]
+                    .federation()
+                    .is_some_and(|f| f.stats().peers_connected >= connected)
+            },
+        )
+        .await;
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds; panics naming `what` after [`DEADLINE`].
+async fn wait_for<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn holds(node: &LocalNode, id: &BundleId) -> bool {
+    node.service().store().get(id).expect("store reads").is_some()
+}
+
+fn indicators(count: u32) -> Content {
+    Content::Indicators(samples::indicators(count))
+}
+
+fn draft(tlp: Tlp, audience: Audience, content: Content) -> Draft {
+    Draft {
+        tlp,
+        audience,
+        content,
+        supersedes: None,
+        expires: None,
+    }
+}
+
+async fn four() -> Net {
+    Net::new(&[
+        Spec {
+            name: "N",
+            seed: 1,
+            role: NodeRole::National,
+            ceiling: Tlp::Red,
+        },
+        Spec {
+            name: "R1",
+            seed: 2,
+            role: NodeRole::Regional,
+            ceiling: Tlp::Red,
+        },
+        Spec {
+            name: "R2",
+            seed: 3,
+            role: NodeRole::Regional,
+            ceiling: Tlp::Red,
+        },
+        Spec {
+            name: "R3",
+            seed: 4,
+            role: NodeRole::Observer,
+            ceiling: Tlp::Clear,
+        },
+    ])
+    .await
+}
+
+/// Every way a node could hand a bundle out, asked for `id`: the store itself, a query as the node's own view, and
+/// the public export path. None may have it.
+fn assert_nowhere(node: &LocalNode, id: &BundleId, what: &str) {
+    let name = &node.author().org;
+    assert!(!holds(node, id), "{name} stores {what}");
+    let view: NodeView = node.service().node_view();
+    let now = clock::now_ms();
+    assert!(
+        node.service()
+            .get(id, Receiver::Node(&view), now)
+            .expect("reads")
+            .is_none(),
+        "{name} serves {what}"
+    );
+    assert!(
+        node.service().get(id, Receiver::Public, now).expect("reads").is_none(),
+        "{name} exports {what}"
+    );
+}
+
+/// Waits until `node` has finished a reconciliation with `peer` after `since` rounds in total, so a test can say
+/// "even after reconciling, it does not have X".
+async fn wait_synced_after(node: &LocalNode, rounds_before: u64) {
+    let federation = node.federation().expect("running");
+    federation.sync_now().await.expect("running");
+    wait_for("a reconciliation round", || async {
+        federation.stats().sync_rounds > rounds_before
+    })
+    .await;
+    // Let the fetches that follow the round finish.
+    wait_for("fetches to settle", || async {
+        let peers = federation.peers().await.expect("running");
+        peers.iter().all(|p| !p.connected || p.last_sync.is_some())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn green_reaches_regions_not_the_clear_observer() {
+    let mut net = four().await;
+    net.start_all();
+    for index in 0..4 {
+        net.wait_connected(index, 1).await;
+    }
+    net.wait_connected(0, 3).await;
+    let n = net.node(0);
+    let green = n
+        .service()
+        .publish(
+            draft(Tlp::Green, Audience::Federation(federation()), indicators(20)),
+            clock::now_ms(),
+        )
+        .await
+        .expect("published");
+    let clear = n
+        .service()
+        .publish(
+            draft(Tlp::Clear, Audience::Federation(federation()), indicators(5)),
+            clock::now_ms(),
+        )
+        .await
+        .expect("published");
+    for index in [1, 2] {
+        wait_for("GREEN at the regions", || async { holds(net.node(index), &green.id()) }).await;
+    }
+    wait_for("CLEAR at the observer", || async { holds(net.node(3), &clear.id()) }).await;
+    let r3 = net.node(3);
+    let rounds = r3.federation().expect("running").stats().sync_rounds;
+    wait_synced_after(r3, rounds).await;
+    assert_nowhere(r3, &green.id(), "the GREEN bundle");
+    // The observer was never in the gossip domain.
+    let peers = n.federation().expect("running").peers().await.expect("running");
+    let observer = peers
+        .iter()
+        .find(|p| p.node == r3.id())
+        .expect("the observer is a peer");
+    assert!(!observer.gossip, "the CLEAR observer must be outside the gossip domain");
+    net.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amber_to_one_region_reaches_it_only() {
+    let mut net = four().await;
+    net.start_all();
+    net.wait_connected(0, 3).await;
+    let r1 = net.node(1).id();
+    let amber = net
+        .node(0)
+        .service()
+        .publish(
+            draft(
+                Tlp::Amber,
+                Audience::Recipients(vec![Recipient::Node(r1)]),
+                indicators(10),
+            ),
+            clock::now_ms(),
+        )
+        .await
+        .expect("published");
+    wait_for("AMBER at R1", || async { holds(net.node(1), &amber.id()) }).await;
+    wait_for("the outbox to drain", || async {
+        net.node(0).federation().expect("running").stats().delivered >= 1
+    })
+    .await;
+    for index in [2, 3] {
+        let node = net.node(index);
+        let rounds = node.federation().expect("running").stats().sync_rounds;
+        wait_synced_after(node, rounds).await;
+        assert_nowhere(node, &amber.id(), "the AMBER bundle for R1");
+    }
+    net.stop_all().await;
+}
+
+/// Publishes `count` small GREEN federation bundles at `node`, concurrently so that they share group commits.
+async fn publish_green(node: &LocalNode, count: u64) -> Vec<BundleId> {
+    let now = clock::now_ms();
+    let mut ids = Vec::new();
+    for chunk in (0..count).collect::<Vec<_>>().chunks(100) {
+        let published = futures_util::future::join_all(chunk.iter().map(|i| {
+            node.service().publish(
+                draft(Tlp::Green, Audience::Federation(federation()), indicators(3)),
+                now + i,
+            )
+        }))
+        .await;
+        ids.extend(published.into_iter().map(|bundle| bundle.expect("published").id()));
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_that_was_down_converges_by_reconciliation() {
+    let mut net = four().await;
+    net.start_all();
+    net.wait_connected(0, 3).await;
+    // A shared history first, so that R2's store is not empty and the difference is a part of the whole.
+    let shared = publish_green(net.node(0), 1000).await;
+    wait_for("R2 to hold the shared history", || async {
+        shared.iter().all(|id| holds(net.node(2), id))
+    })
+    .await;
+    // R2 goes down; N publishes 1,000 more GREEN bundles meanwhile.
+    net.nodes[2].stop().await;
+    let missed = publish_green(net.node(0), 1000).await;
+    wait_for("R1 to hold them all", || async {
+        missed.iter().all(|id| holds(net.node(1), id))
+    })
+    .await;
+    net.start(2);
+    wait_for("R2 to converge", || async {
+        missed.iter().all(|id| holds(net.node(2), id))
+    })
+    .await;
+    let peers = net
+        .node(2)
+        .federation()
+        .expect("running")
+        .peers()
+        .await
+        .expect("running");
+    let reports: Vec<_> = peers.iter().filter_map(|p| p.last_sync.clone()).collect();
+    assert!(
+        reports.iter().any(|r| r.need >= 1),
+        "R2 converged without reconciling: {reports:?}"
+    );
+    for report in &reports {
+        eprintln!("R2's reconciliation after the outage: {report:?}");
+        // Bounded by the difference, not the store: 1,000 missing ids of 32 bytes are 32 KB; allow 16 KB of
+        // fingerprints and framing around them. Sending the id list of N's 2,000 bundles alone would be 64 KB.
+        assert!(report.rounds <= 4, "too many round trips: {report:?}");
+        assert!(
+            report.bytes_sent + report.bytes_received <= 1000 * 32 + 16 * 1024,
+            "too many bytes: {report:?}"
+        );
+    }
+    net.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_on_no_roster_cannot_connect() {
+    let mut net = four().await;
+    net.start(0);
+    // A stranger with its own rosters (listing itself and N) dials N: N refuses it at gating.
+    let dir = TempDir::new().expect("temp dir");
+    let stranger_key = samples::node_key(99);
+    let stranger_port = u64::from(std::process::id()) * 1000 + 900 + NEXT_PORT.fetch_add(1, Ordering::Relaxed);
+    let own_roster = roster(
+        &[
+            Spec {
+                name: "N",
+                seed: 1,
+                role: NodeRole::National,
+                ceiling: Tlp::Red,
+            },
+            Spec {
+                name: "X",
+                seed: 99,
+                role: NodeRole::Regional,
+                ceiling: Tlp::Red,
+            },
+        ],
+        &[net.ports[0], stranger_port],
+    );
+    let mut stranger = LocalNode::open(dir.path(), stranger_key, samples::author("x", 9)).expect("stranger opens");
+    stranger
+        .rosters()
+        .join(&own_roster)
+        .await
+        .expect("its own roster verifies");
+    stranger.start(config(stranger_port)).expect("starts");
+    let n = net.node(0).federation().expect("running").clone();
+    wait_for("N to refuse the stranger", || async {
+        n.stats().connections_denied >= 1
+    })
+    .await;
+    let green = net
+        .node(0)
+        .service()
+        .publish(
+            draft(Tlp::Green, Audience::Federation(federation()), indicators(3)),
+            clock::now_ms(),
+        )
+        .await
+        .expect("published");
+    assert_eq!(
+        stranger.federation().expect("running").stats().peers_connected,
+        0,
+        "the stranger must not stay connected"
+    );
+    assert!(!holds(&stranger, &green.id()), "the stranger learned a bundle");
+    stranger.stop().await;
+    net.stop_all().await;
+}
+
+/// A roster member M that turns hostile: it runs a bare swarm (our transport and behaviours, driven by hand) and
+/// gossips a tampered copy of a real bundle, relabelled from AMBER to GREEN. N must reject it, store it nowhere,
+/// and score M down below the gossip threshold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_gossiping_a_tampered_bundle_is_penalised() {
+    use dims_node::federation::swarm::{self, Event};
+    use futures_util::StreamExt;
+    use libp2p::gossipsub::{self, IdentTopic};
+    use libp2p::swarm::SwarmEvent;
+
+    let mut net = Net::new(&[
+        Spec {
+            name: "N",
+            seed: 1,
+            role: NodeRole::National,
+            ceiling: Tlp::Red,
+        },
+        Spec {
+            name: "M",
+            seed: 5,
+            role: NodeRole::Regional,
+            ceiling: Tlp::Red,
+        },
+    ])
+    .await;
+    net.start(0);
+    let n_peer = net.node(0).federation().expect("running").peer_id();
+    let m_key = samples::node_key(5);
+    let mut m = swarm::build(&m_key, TransportKind::Memory, &SwarmTuning::default()).expect("swarm");
+    m.behaviour_mut().gating.allow_peer(n_peer);
+    m.behaviour_mut().gossip.set_members([n_peer].into_iter().collect());
+    let topic = IdentTopic::new(dims_node::federation::wire::bundle_topic(&federation()));
+    m.behaviour_mut().gossip.gossip().subscribe(&topic).expect("subscribes");
+    m.dial(LocalNode::memory_address(net.ports[0])).expect("dials");
+
+    // A real AMBER bundle of M's own, with its marking byte changed to GREEN: the signature no longer holds.
+    let amber = samples::indicator_bundle(&m_key, 5, clock::now_ms());
+    let amber = dims_protocol::Body {
+        tlp: Tlp::Amber,
+        audience: Audience::Recipients(vec![Recipient::Node(net.node(0).id())]),
+        ..amber
+    };
+    let signed = m_key.sign(amber).expect("signs");
+    let mut tampered = signed.envelope().to_vec();
+    let green_code = tampered_marking(&mut tampered);
+    assert!(green_code, "the sample bundle's marking byte was found");
+    let tampered_id = signed.id();
+
+    let mut published = false;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let n = net.node(0).federation().expect("running").clone();
+    while n.stats().gossip_rejected == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "N never rejected the tampered bundle"
+        );
+        tokio::select! {
+            event = m.select_next_some() => {
+                if let SwarmEvent::Behaviour(Event::Gossip(gossipsub::Event::Subscribed { .. })) = event
+                    && !published
+                {
+                    m.behaviour_mut().gossip.gossip().publish(topic.clone(), tampered.clone()).expect("publishes");
+                    published = true;
+                }
+            }
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    // Keep M's swarm polled while N scores it.
+    let score = loop {
+        let peers = n.peers().await.expect("running");
+        let m_status = peers
+            .iter()
+            .find(|p| p.node == m_key.node_id())
+            .expect("M is a peer of N");
+        if let Some(score) = m_status.score
+            && score < -10.0
+        {
+            break score;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "M was not scored down: {m_status:?}"
+        );
+        tokio::select! {
+            _ = m.select_next_some() => {}
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    };
+    eprintln!("M's gossip score at N after one tampered bundle: {score}");
+    assert_nowhere(net.node(0), &tampered_id, "the tampered bundle");
+    net.stop_all().await;
+}
+
+/// Changes the TLP text in an envelope from `amber` to `green` (same length, `green` is 5 bytes, `amber` too), the
+/// relabelling an attacker would try. Returns whether it found the marking.
+fn tampered_marking(envelope: &mut [u8]) -> bool {
+    let needle = b"amber";
+    match envelope.windows(needle.len()).position(|w| w == needle) {
+        Some(at) => {
+            envelope[at..at + needle.len()].copy_from_slice(b"green");
+            true
+        }
+        None => false,
+    }
+}
+
+mod entitlement {
+    //! The property of DESIGN §14: over random small topologies and audiences, no node ever stores or serves a bundle
+    //! it is not entitled to, by any path (gossip, addressed delivery, reconciliation and fetch all run).
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    struct Case {
+        ceilings: Vec<Tlp>,
+        publications: Vec<(usize, Tlp, Target)>,
+    }
+
+    #[derive(Clone, Debug)]
+    enum Target {
+        Federation,
+        Nodes(Vec<usize>),
+        Community,
+    }
+
+    fn tlp() -> impl Strategy<Value = Tlp> {
+        prop_oneof![
+            Just(Tlp::Clear),
+            Just(Tlp::Green),
+            Just(Tlp::Amber),
+            Just(Tlp::AmberStrict),
+        ]
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (3usize..=5).prop_flat_map(|nodes| {
+            let target = prop_oneof![
+                Just(Target::Federation),
+                Just(Target::Community),
+                proptest::collection::vec(0..nodes, 1..=2).prop_map(Target::Nodes),
+            ];
+            (
+                proptest::collection::vec(tlp(), nodes),
+                proptest::collection::vec((0..nodes, tlp(), target), 1..=6),
+            )
+                .prop_map(|(ceilings, publications)| Case { ceilings, publications })
+        })
+    }
+
+    const NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
+
+    async fn run(case: Case) {
+        let described = format!("{case:?}");
+        let specs: Vec<Spec> = case
+            .ceilings
+            .iter()
+            .enumerate()
+            .map(|(i, ceiling)| Spec {
+                name: NAMES[i],
+                seed: 10 + i as u8,
+                role: NodeRole::Regional,
+                ceiling: *ceiling,
+            })
+            .collect();
+        let mut net = Net::new(&specs).await;
+        net.start_all();
+        for index in 0..specs.len() {
+            net.wait_connected(index, (specs.len() - 1) as u64).await;
+        }
+        let mut published = Vec::new();
+        for (from, tlp, target) in &case.publications {
+            let node = net.node(*from);
+            // A node may only put into the federation what its own ceiling allows; the service refuses the rest.
+            let tlp = (*tlp).min(case.ceilings[*from]);
+            // The audience the marking allows: CLEAR and GREEN go to the federation, AMBER to named nodes (other
+            // than the publisher); the community audience suits every marking and must never leave the origin.
+            let mut others: Vec<usize> = match target {
+                Target::Nodes(nodes) => nodes.iter().copied().filter(|i| i != from).collect(),
+                _ => Vec::new(),
+            };
+            others.sort_unstable();
+            others.dedup();
+            if others.is_empty() {
+                others.push((from + 1) % specs.len());
+            }
+            let audience = match (target, tlp) {
+                (Target::Community, _) => Audience::Community,
+                (_, Tlp::Clear | Tlp::Green) => Audience::Federation(federation()),
+                // AMBER+STRICT names organisations, never whole communities.
+                (_, Tlp::AmberStrict) => Audience::Recipients(dims_protocol::audience::canonical_recipients(
+                    others
+                        .iter()
+                        .map(|i| Recipient::Org(net.node(*i).id(), samples::org("soc")))
+                        .collect(),
+                )),
+                _ => Audience::Recipients(dims_protocol::audience::canonical_recipients(
+                    others.iter().map(|i| Recipient::Node(net.node(*i).id())).collect(),
+                )),
+            };
+            let described = format!("{tlp} {audience}");
+            match node
+                .service()
+                .publish(draft(tlp, audience, indicators(2)), clock::now_ms())
+                .await
+            {
+                Ok(bundle) => published.push(bundle),
+                Err(e) => panic!("publishing {described} failed: {e}"),
+            }
+        }
+        // Let every path run: two full reconciliation rounds everywhere after the publications.
+        for index in 0..specs.len() {
+            let node = net.node(index);
+            let rounds = node.federation().expect("running").stats().sync_rounds;
+            wait_synced_after(node, rounds).await;
+        }
+        for index in 0..specs.len() {
+            let node = net.node(index);
+            let rounds = node.federation().expect("running").stats().sync_rounds;
+            wait_synced_after(node, rounds).await;
+        }
+        let now = clock::now_ms();
+        let mut delivered = 0;
+        for node in &net.nodes {
+            let view = node.service().node_view();
+            for bundle in &published {
+                let entitled =
+                    dims_protocol::may_receive(&dims_protocol::Marking::of(bundle.body()), Receiver::Node(&view))
+                        .is_ok();
+                if !entitled {
+                    assert_nowhere(
+                        node,
+                        &bundle.id(),
+                        &format!("{} {}", bundle.body().tlp, bundle.body().audience),
+                    );
+                    continue;
+                }
+                // Completeness, so that the safety check above is not passing vacuously: an entitled node holds the
+                // bundle once every path has run, if the origin was cleared to share it.
+                let origin_view = node.rosters().view(bundle.body().origin, now);
+                let shareable =
+                    dims_protocol::may_originate(&dims_protocol::Marking::of(bundle.body()), &origin_view).is_ok();
+                if shareable {
+                    delivered += 1;
+                    assert!(
+                        holds(node, &bundle.id()),
+                        "{} is entitled to {} ({} {}) but does not hold it",
+                        node.author().org,
+                        bundle.id(),
+                        bundle.body().tlp,
+                        bundle.body().audience
+                    );
+                }
+            }
+            // And nothing it holds at all is beyond it (whatever the path it came by).
+            for stored in node
+                .service()
+                .store()
+                .list(&dims_node::store::ListQuery::new(1000, now))
+                .expect("lists")
+            {
+                let marking = dims_protocol::Marking::of(stored.bundle.body());
+                assert!(
+                    dims_protocol::may_receive(&marking, Receiver::Node(&view)).is_ok(),
+                    "{} holds {} ({} {}), beyond its entitlement",
+                    node.author().org,
+                    stored.bundle.id(),
+                    stored.bundle.body().tlp,
+                    stored.bundle.body().audience
+                );
+            }
+        }
+        eprintln!(
+            "case {described}: {} published, {delivered} (node, bundle) pairs entitled and held",
+            published.len()
+        );
+        net.stop_all().await;
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn no_node_holds_what_it_is_not_entitled_to(case in case()) {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(run(case));
+        }
+    }
+}
