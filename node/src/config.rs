@@ -28,6 +28,30 @@ pub struct Config {
     pub log: LogSection,
     /// Defaults for publishing from the command line.
     pub publish: PublishSection,
+    /// Peering with other nodes.
+    pub federation: FederationSection,
+}
+
+/// `[federation]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationSection {
+    /// libp2p addresses to listen on for other nodes (`/ip4/0.0.0.0/tcp/4001`). Empty: the node does not federate.
+    pub listen: Vec<String>,
+    /// Seconds between reconciliations with each connected peer (besides one on every connect).
+    pub reconcile_interval_s: u64,
+    /// Seconds between attempts to dial a roster member that is not connected.
+    pub redial_interval_s: u64,
+}
+
+impl Default for FederationSection {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            reconcile_interval_s: 60,
+            redial_interval_s: 5,
+        }
+    }
 }
 
 /// `[node]`
@@ -251,6 +275,31 @@ impl Config {
                 env: "DIMS_STORE__MAX_DELAY_MS",
             });
         }
+        let mut federation_listen = Vec::new();
+        for address in &self.federation.listen {
+            federation_listen.push(address.parse().map_err(|e| ConfigError::Invalid {
+                key: "federation.listen",
+                value: address.clone(),
+                problem: format!("a libp2p multiaddress such as /ip4/0.0.0.0/tcp/4001 ({e})"),
+                env: "DIMS_FEDERATION__LISTEN",
+            })?);
+        }
+        if !(1..=86_400).contains(&self.federation.reconcile_interval_s) {
+            return Err(ConfigError::Invalid {
+                key: "federation.reconcile_interval_s",
+                value: self.federation.reconcile_interval_s.to_string(),
+                problem: "1 to 86400 seconds".to_owned(),
+                env: "DIMS_FEDERATION__RECONCILE_INTERVAL_S",
+            });
+        }
+        if !(1..=3_600).contains(&self.federation.redial_interval_s) {
+            return Err(ConfigError::Invalid {
+                key: "federation.redial_interval_s",
+                value: self.federation.redial_interval_s.to_string(),
+                problem: "1 to 3600 seconds".to_owned(),
+                env: "DIMS_FEDERATION__REDIAL_INTERVAL_S",
+            });
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| ConfigError::Invalid {
             key: "log.level",
             value: self.log.level.clone(),
@@ -270,6 +319,9 @@ impl Config {
             log_level: self.log.level.clone(),
             default_tlp,
             federation,
+            federation_listen,
+            reconcile_interval: std::time::Duration::from_secs(self.federation.reconcile_interval_s),
+            redial_interval: std::time::Duration::from_secs(self.federation.redial_interval_s),
         })
     }
 }
@@ -301,6 +353,12 @@ pub struct Settings {
     pub default_tlp: Tlp,
     /// The federation `--audience federation` means.
     pub federation: Option<FederationId>,
+    /// Where the federation listens; empty when the node does not federate.
+    pub federation_listen: Vec<libp2p::Multiaddr>,
+    /// How often to reconcile with each peer.
+    pub reconcile_interval: std::time::Duration,
+    /// How often to dial a member that is not connected.
+    pub redial_interval: std::time::Duration,
 }
 
 impl Settings {
@@ -353,6 +411,14 @@ level = "info"
 default_tlp = "amber"
 # The federation that `--audience federation` means.
 {federation}
+
+[federation]
+# libp2p addresses other nodes reach this one on; leave empty to keep the node to itself. Join a federation with
+# `dims federation join ROSTER_FILE`: only nodes on a pinned roster may connect.
+# listen = ["/ip4/0.0.0.0/tcp/4001"]
+# Seconds between reconciliations with each connected peer, and between dials of members not connected.
+reconcile_interval_s = 60
+redial_interval_s = 5
 "#
     )
 }

@@ -1,4 +1,7 @@
-//! The node's operations listener: `/livez`, `/readyz` and `/metrics` (Prometheus text).
+//! The node's operations listener: `/livez`, `/readyz`, `/metrics` (Prometheus text), and the federation's status:
+//! `/federation/peers` (every roster member and its connection, gossip standing and last reconciliation) and
+//! `/federation/check` (the self-test against every member, what `dims peers check` prints). The federation routes
+//! name peers and rosters but never a bundle or its content.
 //!
 //! The portal, REST API and TAXII (the `dims-web` crate) will be merged into the same server; these three routes
 //! stay unauthenticated and reveal nothing a marking protects (metric labels are closed sets), which is why the
@@ -14,7 +17,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
+use crate::federation::{Federation, PeerStatus, StatsSnapshot, checks};
 use crate::metrics::Metrics;
+use crate::rosters::RosterBook;
 
 /// What the operations routes read.
 #[derive(Clone)]
@@ -23,6 +28,10 @@ pub struct OpsState {
     pub metrics: Arc<Metrics>,
     /// Whether the node accepts work: false before the store is open and from the start of a shutdown.
     pub ready: Arc<AtomicBool>,
+    /// The running federation layer, if the node federates.
+    pub federation: Option<Federation>,
+    /// The pinned rosters.
+    pub rosters: Option<RosterBook>,
 }
 
 /// The operations routes, separate from [`serve`] so tests can call them without a socket.
@@ -31,6 +40,9 @@ pub fn router(state: OpsState) -> Router {
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/federation/peers", get(peers))
+        .route("/federation/check", get(check))
+        .route("/federation/forget", axum::routing::post(forget))
         .with_state(state)
 }
 
@@ -53,6 +65,76 @@ async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
         )],
         state.metrics.encode(),
     )
+}
+
+/// The body of `/federation/peers`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct PeersReport {
+    /// This node's libp2p peer id.
+    pub peer_id: String,
+    /// The federation's counters.
+    pub stats: StatsSnapshot,
+    /// Every roster member.
+    pub peers: Vec<PeerStatus>,
+}
+
+async fn peers(State(state): State<OpsState>) -> axum::response::Response {
+    let Some(federation) = &state.federation else {
+        return not_federating();
+    };
+    match federation.peers().await {
+        Ok(peers) => axum::Json(PeersReport {
+            peer_id: federation.peer_id().to_string(),
+            stats: federation.stats(),
+            peers,
+        })
+        .into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn check(State(state): State<OpsState>) -> axum::response::Response {
+    let (Some(federation), Some(rosters)) = (&state.federation, &state.rosters) else {
+        return not_federating();
+    };
+    match checks::run(federation, rosters).await {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+}
+
+/// The body of `POST /federation/forget`.
+#[derive(Debug, serde::Deserialize)]
+struct ForgetRequest {
+    node: String,
+}
+
+/// Drops pending deliveries to one member. A JSON body is required, which a browser cannot send across origins
+/// without a preflight this listener never answers, so a web page cannot trigger it.
+async fn forget(
+    State(state): State<OpsState>,
+    axum::Json(request): axum::Json<ForgetRequest>,
+) -> axum::response::Response {
+    let Some(federation) = &state.federation else {
+        return not_federating();
+    };
+    let node: dims_protocol::NodeId = match request.node.parse() {
+        Ok(node) => node,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("node: {e}\n")).into_response(),
+    };
+    match federation.forget(node).await {
+        Ok(Ok(dropped)) => format!("forgot {node}: {dropped} pending deliveries dropped\n").into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+}
+
+fn not_federating() -> axum::response::Response {
+    (
+        StatusCode::NOT_FOUND,
+        "this node does not federate: set federation.listen and restart\n",
+    )
+        .into_response()
 }
 
 /// Serves `router` on `listener` until `cancel` fires, then finishes in-flight requests and returns.

@@ -628,6 +628,8 @@ mod entitlement {
                 others.push((from + 1) % specs.len());
             }
             let audience = match (target, tlp) {
+                // AMBER+STRICT stays with the author's organisation; the others may stay in the community.
+                (Target::Community, Tlp::AmberStrict) => Audience::Org,
                 (Target::Community, _) => Audience::Community,
                 (_, Tlp::Clear | Tlp::Green) => Audience::Federation(federation()),
                 // AMBER+STRICT names organisations, never whole communities.

@@ -7,6 +7,7 @@ mod doctor;
 mod federation;
 mod ingest;
 mod init;
+mod peers;
 mod publish;
 mod roster;
 mod run;
@@ -85,6 +86,9 @@ pub enum Command {
     /// Join a federation by pinning its signed roster, update it, or show what is pinned.
     #[command(subcommand)]
     Federation(federation::FederationCommand),
+    /// The federation as the running node sees it: list peers, run the self-test, forget a member.
+    #[command(subcommand)]
+    Peers(peers::PeersCommand),
 }
 
 /// `dims keys ...`
@@ -127,6 +131,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(command) => bench::run(command),
         Command::Roster(command) => roster::run(command),
         Command::Federation(command) => federation::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Peers(command) => peers::run(Loaded::new(&cli.config, &overrides)?, command),
     }
 }
 

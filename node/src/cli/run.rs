@@ -1,5 +1,6 @@
-//! `dims run`: the node until SIGINT or SIGTERM. It opens the store, serves health and metrics, purges expired
-//! bundles on a schedule, and on a signal stops taking work (readiness goes false), lets the writer commit what it
+//! `dims run`: the node until SIGINT or SIGTERM. It opens the store, federates with the roster members it holds
+//! (when `federation.listen` is set), serves health, metrics and federation status, purges expired bundles on a
+//! schedule, and on a signal stops taking work (readiness goes false), lets the writer commit what it
 //! holds, and exits 0.
 
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{Loaded, runtime};
+use crate::federation::{Federation, FederationConfig, TransportKind};
 use crate::http::{self, OpsState};
 use crate::metrics::Metrics;
 
@@ -19,10 +21,37 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         let metrics = Arc::new(Metrics::new());
         let settings = loaded.settings.clone();
+        let key = dims_protocol::NodeKey::from_secret(&loaded.key.secret());
         let service = loaded.open_service(metrics.clone())?;
         let ready = Arc::new(AtomicBool::new(false));
         let cancel = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
+
+        let federation = if settings.federation_listen.is_empty() {
+            None
+        } else {
+            let config = FederationConfig {
+                transport: TransportKind::Tcp,
+                listen: settings.federation_listen.clone(),
+                reconcile_interval: settings.reconcile_interval,
+                redial_interval: settings.redial_interval,
+                ..FederationConfig::default()
+            };
+            let (handle, task) =
+                Federation::spawn(config, &key, service.clone(), service.rosters().clone(), cancel.clone())
+                    .context("starting the federation layer")?;
+            tasks.spawn(async move {
+                let _ = task.await;
+            });
+            let pinned = service.rosters().rosters().len();
+            if pinned == 0 {
+                warn!(
+                    "federation listening, but no roster is pinned: every peer will be refused (dims federation join)"
+                );
+            }
+            info!(peer_id = %handle.peer_id(), pinned, "federation started");
+            Some(handle)
+        };
 
         if let Some(addr) = settings.http {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -31,6 +60,8 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
             let router = http::router(OpsState {
                 metrics: metrics.clone(),
                 ready: ready.clone(),
+                federation: federation.clone(),
+                rosters: Some(service.rosters().clone()),
             });
             let cancel = cancel.clone();
             tasks.spawn(async move {
@@ -38,7 +69,7 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
                     warn!(error = %e, "the operations listener stopped");
                 }
             });
-            info!(%addr, "serving /livez, /readyz and /metrics");
+            info!(%addr, "serving /livez, /readyz, /metrics and /federation/*");
         }
 
         {

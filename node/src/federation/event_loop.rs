@@ -109,6 +109,8 @@ struct Peer {
     /// Addressed delivery backoff after a failure.
     retry_after: Option<std::time::Instant>,
     failures: u32,
+    /// Why the last dial failed.
+    last_error: Option<String>,
 }
 
 pub(super) struct EventLoop {
@@ -353,6 +355,7 @@ impl EventLoop {
                     && let Some(peer) = self.peers.get_mut(&peer_id)
                 {
                     peer.connected = true;
+                    peer.last_error = None;
                     peer.failures = 0;
                     peer.retry_after = None;
                     info!(peer = %peer.node, "federation peer connected");
@@ -394,6 +397,9 @@ impl EventLoop {
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(peer = ?peer_id, error = %error, "dial failed");
+                if let Some(peer) = peer_id.and_then(|p| self.peers.get_mut(&p)) {
+                    peer.last_error = Some(describe_dial_error(&error));
+                }
             }
             SwarmEvent::Behaviour(Event::Gossip(event)) => self.on_gossip(event),
             SwarmEvent::Behaviour(Event::Rpc(event)) => self.on_rpc(event),
@@ -970,6 +976,7 @@ impl EventLoop {
                         score: self.swarm.behaviour().gossip.score(peer),
                         last_sync: p.last_report.clone(),
                         delivery_failures: p.failures,
+                        last_error: p.last_error.clone(),
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -989,6 +996,24 @@ impl EventLoop {
             Command::Cut(nodes) => {
                 self.cut.extend(nodes.iter().filter_map(super::swarm::peer_id));
                 self.refresh_rosters();
+            }
+            Command::Forget { node, reply } => {
+                if let Some(peer) = super::swarm::peer_id(&node).and_then(|p| self.peers.get_mut(&p)) {
+                    peer.failures = 0;
+                    peer.retry_after = None;
+                    peer.last_error = None;
+                }
+                let store = self.service.store().clone();
+                tokio::spawn(async move {
+                    let rows = match store.outbox(usize::MAX) {
+                        Ok(rows) => rows.into_iter().filter(|(recipient, _)| *recipient == node).collect(),
+                        Err(e) => {
+                            let _ = reply.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    let _ = reply.send(store.outbox_done(rows).await.map_err(|e| e.to_string()));
+                });
             }
             Command::Heal => {
                 self.cut.clear();
@@ -1080,6 +1105,7 @@ impl Peer {
             last_report: None,
             retry_after: None,
             failures: 0,
+            last_error: None,
         }
     }
 }
@@ -1120,6 +1146,23 @@ impl<T> From<JoinFailed> for Result<T, String> {
 impl<T> From<JoinFailed> for Vec<T> {
     fn from(_: JoinFailed) -> Self {
         Vec::new()
+    }
+}
+
+/// A failed dial in words an operator can act on.
+fn describe_dial_error(error: &libp2p::swarm::DialError) -> String {
+    use libp2p::swarm::DialError;
+    match error {
+        DialError::WrongPeerId { obtained, .. } => format!(
+            "the roster address answered with another key ({obtained}): the roster entry's key or address is wrong,              or the node was re-keyed without a roster update"
+        ),
+        DialError::Denied { cause } => format!("refused by this node's own gating: {cause}"),
+        DialError::NoAddresses => "the roster lists no address for it".to_owned(),
+        DialError::Transport(errors) => {
+            let reasons: Vec<String> = errors.iter().map(|(address, e)| format!("{address}: {e}")).collect();
+            format!("unreachable ({})", reasons.join("; "))
+        }
+        other => other.to_string(),
     }
 }
 

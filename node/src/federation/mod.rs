@@ -7,6 +7,8 @@
 //! * [`swarm`]: the transport (TCP or memory, Noise, Yamux) and the behaviours;
 //! * [`domain`]: gossipsub restricted to peers entitled to GREEN;
 //! * [`answer`]: answers to other nodes' requests and the checks on what they send, policy asked per bundle;
+//! * [`checks`]: the federation self-test behind `dims peers check`;
+//! * [`local`]: a whole node in this process, for tests, the simulator and the demo;
 //! * [`event_loop`]: the task.
 //!
 //! Every path out of this module asks `policy::may_receive` (through [`answer::may_carry`] or the service) for the
@@ -15,6 +17,7 @@
 //! and fetch filter per bundle for the asking peer.
 
 pub mod answer;
+pub mod checks;
 pub mod domain;
 mod event_loop;
 pub mod local;
@@ -129,7 +132,7 @@ impl Stats {
 }
 
 /// A copy of [`Stats`] at one moment.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[allow(missing_docs)]
 pub struct StatsSnapshot {
     pub peers_connected: u64,
@@ -147,7 +150,7 @@ pub struct StatsSnapshot {
 }
 
 /// What one reconciliation session this node initiated cost and found.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyncReport {
     /// Request-response round trips of the reconciliation itself (fetches not counted).
     pub rounds: u64,
@@ -164,12 +167,13 @@ pub struct SyncReport {
 }
 
 /// One roster member as the federation sees it.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PeerStatus {
     /// The node.
+    #[serde(with = "as_text")]
     pub node: NodeId,
     /// Its libp2p peer id.
-    #[serde(serialize_with = "display")]
+    #[serde(with = "as_text")]
     pub peer: PeerId,
     /// Whether a connection is open.
     pub connected: bool,
@@ -181,10 +185,31 @@ pub struct PeerStatus {
     pub last_sync: Option<SyncReport>,
     /// Consecutive failed deliveries to it.
     pub delivery_failures: u32,
+    /// Why the last dial failed, if it did (cleared on connect).
+    pub last_error: Option<String>,
 }
 
-fn display<S: serde::Serializer>(value: &PeerId, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
+/// Serde for ids as their text form (hex node ids, base58 peer ids) in the JSON the operations listener serves.
+pub(crate) mod as_text {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    /// Writes the value's `Display` form.
+    pub fn serialize<T: Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    /// Parses the value's `FromStr` form.
+    pub fn deserialize<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        String::deserialize(deserializer)?.parse().map_err(de::Error::custom)
+    }
 }
 
 /// Requests to the event loop.
@@ -199,6 +224,10 @@ pub(crate) enum Command {
     },
     Cut(Vec<NodeId>),
     Heal,
+    Forget {
+        node: NodeId,
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
 }
 
 /// The federation layer is not running.
@@ -210,6 +239,7 @@ pub struct Stopped;
 #[derive(Clone)]
 pub struct Federation {
     commands: mpsc::Sender<Command>,
+    node: NodeId,
     peer_id: PeerId,
     stats: Arc<Stats>,
 }
@@ -232,11 +262,17 @@ impl Federation {
         Ok((
             Federation {
                 commands,
+                node: key.node_id(),
                 peer_id,
                 stats,
             },
             task,
         ))
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> NodeId {
+        self.node
     }
 
     /// This node's libp2p peer id.
@@ -274,6 +310,16 @@ impl Federation {
     /// removes a node from the roster instead.
     pub async fn cut(&self, nodes: Vec<NodeId>) -> Result<(), Stopped> {
         self.commands.send(Command::Cut(nodes)).await.map_err(|_| Stopped)
+    }
+
+    /// Drops the pending deliveries to `node` and its retry state; returns how many deliveries were dropped.
+    pub async fn forget(&self, node: NodeId) -> Result<Result<usize, String>, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Forget { node, reply })
+            .await
+            .map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
     }
 
     /// Ends every [`Federation::cut`]: the rosters alone decide again, and the nodes are dialed.
