@@ -3,6 +3,7 @@
 
 mod bench;
 mod bundles;
+mod demo;
 mod doctor;
 mod federation;
 mod ingest;
@@ -86,6 +87,9 @@ pub enum Command {
     /// Join a federation by pinning its signed roster, update it, or show what is pinned.
     #[command(subcommand)]
     Federation(federation::FederationCommand),
+    /// A small federation on this machine: a national node and two regions on loopback, sharing fixture bundles
+    /// down, up and laterally, with a live summary until Ctrl-C.
+    Demo(demo::DemoArgs),
     /// The federation as the running node sees it: list peers, run the self-test, forget a member.
     #[command(subcommand)]
     Peers(peers::PeersCommand),
@@ -131,6 +135,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(command) => bench::run(command),
         Command::Roster(command) => roster::run(command),
         Command::Federation(command) => federation::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Demo(args) => demo::run(args),
         Command::Peers(command) => peers::run(Loaded::new(&cli.config, &overrides)?, command),
     }
 }
