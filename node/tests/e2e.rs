@@ -761,3 +761,242 @@ fn rosters_decide_what_a_node_ingests() {
         "a removed member's bundles are refused: {text}"
     );
 }
+
+/// A `dims run` process with its operations listener, stopped with SIGTERM when dropped.
+struct Running {
+    child: Option<Child>,
+    http: std::net::SocketAddr,
+}
+
+impl Running {
+    fn start(node: &Node, federation_port: u16) -> Running {
+        let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let child = node
+            .command()
+            .args(["--log-format", "json", "run"])
+            .env("DIMS_HTTP__ENABLED", "true")
+            .env("DIMS_HTTP__LISTEN", http.to_string())
+            .env(
+                "DIMS_FEDERATION__LISTEN",
+                format!("[\"/ip4/127.0.0.1/tcp/{federation_port}\"]"),
+            )
+            .env("DIMS_FEDERATION__REDIAL_INTERVAL_S", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dims run");
+        Running {
+            child: Some(child),
+            http,
+        }
+    }
+
+    /// `/federation/peers`, once the node answers.
+    fn peers(&self) -> serde_json::Value {
+        for _ in 0..200 {
+            if let Some((200, body)) = http_get(self.http, "/federation/peers") {
+                return serde_json::from_str(&body).expect("peers JSON");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the node at {} never served /federation/peers", self.http);
+    }
+
+    fn stat(&self, name: &str) -> u64 {
+        self.peers()["stats"][name].as_u64().unwrap_or_default()
+    }
+
+    /// Stops the node with SIGTERM; its exit status and logs.
+    fn stop(&mut self) -> (std::process::ExitStatus, String) {
+        let child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let output = child.wait_with_output().expect("wait");
+        (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `condition` every 100 ms for up to a minute; panics naming `what`.
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn bundle_ids(node: &Node) -> Vec<String> {
+    node.ok(&["bundles", "list", "--json"])
+        .lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).expect("json row");
+            row["id"].as_str().expect("id").to_owned()
+        })
+        .collect()
+}
+
+fn published_id(out: &Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("published ID")
+        .to_owned()
+}
+
+/// Three real `dims run` processes on loopback: a national node and two regions under a roster made with the
+/// command line. GREEN goes down from the national node to both regions; an AMBER report goes up from R1 to the
+/// national node only, and R2's store and export never see it; `dims peers check` passes on every node.
+#[test]
+fn three_dims_processes_federate_on_loopback() {
+    let national = Node::init("national-soc");
+    let north = Node::init("north-soc");
+    let south = Node::init("south-soc");
+    let nodes = [&national, &north, &south];
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let admin_key = dir.path().join("admin.key");
+    let roster = dir.path().join("federation.roster");
+    let roster = roster.to_str().expect("utf-8");
+    let admin = national
+        .ok(&["roster", "keygen", "--out", admin_key.to_str().expect("utf-8")])
+        .trim()
+        .to_owned();
+    national.ok(&[
+        "roster",
+        "init",
+        "--federation",
+        "us-sltt",
+        "--threshold",
+        "1",
+        "--admin",
+        &admin,
+        "--out",
+        roster,
+    ]);
+    for ((node, port), (name, role)) in
+        nodes
+            .iter()
+            .zip(&ports)
+            .zip([("National", "national"), ("North", "regional"), ("South", "regional")])
+    {
+        national.ok(&[
+            "roster",
+            "add",
+            roster,
+            "--node",
+            &node.key().node_id().to_string(),
+            "--name",
+            name,
+            "--community",
+            name,
+            "--address",
+            &format!("/ip4/127.0.0.1/tcp/{port}"),
+            "--role",
+            role,
+            "--ceiling",
+            "amber",
+        ]);
+    }
+    national.ok(&[
+        "roster",
+        "sign",
+        roster,
+        "--admin-key",
+        admin_key.to_str().expect("utf-8"),
+    ]);
+    for node in nodes {
+        node.ok(&["federation", "join", roster]);
+    }
+
+    let green = published_id(&national.run_with_input(
+        &["publish", "--tlp", "green", "--audience", "federation", "-"],
+        "c2 at down.evil.example\n",
+    ));
+    let national_id = national.key().node_id().to_string();
+    let amber = published_id(&north.run_with_input(
+        &[
+            "publish",
+            "--tlp",
+            "amber",
+            "--audience",
+            &format!("recipients:node:{national_id}"),
+            "-",
+        ],
+        "incident beacon to up.evil.example\n",
+    ));
+
+    let mut running: Vec<Running> = nodes
+        .iter()
+        .zip(&ports)
+        .map(|(node, port)| Running::start(node, *port))
+        .collect();
+    wait_until("every node connected to both others", || {
+        running.iter().all(|r| r.stat("peers_connected") == 2)
+    });
+    wait_until("the AMBER report delivered to the national node", || {
+        running[1].stat("delivered") >= 1
+    });
+    wait_until("the GREEN bundle at both regions", || {
+        running[1..]
+            .iter()
+            .all(|r| r.stat("gossip_accepted") + r.stat("fetched") >= 1)
+    });
+    // The self-test passes everywhere.
+    for node in nodes {
+        let out = node
+            .command()
+            .args(["peers", "check", "--json"])
+            .env("DIMS_HTTP__ENABLED", "true")
+            .env(
+                "DIMS_HTTP__LISTEN",
+                running[nodes.iter().position(|n| std::ptr::eq(*n, node)).expect("node")]
+                    .http
+                    .to_string(),
+            )
+            .output()
+            .expect("dims peers check");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("check JSON");
+        assert!(out.status.success(), "peers check found problems: {report:#}");
+        assert_eq!(report["members"].as_array().map(Vec::len), Some(2), "{report:#}");
+    }
+    for run in &mut running {
+        let (status, logs) = run.stop();
+        assert!(status.success(), "dims run exits 0 on SIGTERM: {status:?}\n{logs}");
+    }
+
+    let held: Vec<Vec<String>> = nodes.iter().map(|node| bundle_ids(node)).collect();
+    assert!(
+        held[1].contains(&green) && held[2].contains(&green),
+        "GREEN went down: {held:?}"
+    );
+    assert!(held[0].contains(&amber), "AMBER went up: {held:?}");
+    assert!(
+        !held[2].contains(&amber),
+        "the AMBER report reached the other region: {held:?}"
+    );
+    let export = dir.path().join("south.json");
+    south.ok(&["export", "stix", "-o", export.to_str().expect("utf-8")]);
+    let exported = std::fs::read_to_string(&export).expect("export");
+    assert!(
+        exported.contains("down.evil.example"),
+        "the GREEN indicator is exported"
+    );
+    assert!(
+        !exported.contains("up.evil.example"),
+        "the AMBER indicator leaked into R2's export"
+    );
+    let show = south.run(&["bundles", "show", &amber]);
+    assert!(!show.status.success(), "R2 shows the AMBER bundle");
+}
