@@ -37,6 +37,8 @@ struct Net {
     _dir: TempDir,
     nodes: Vec<LocalNode>,
     ports: Vec<u64>,
+    /// The periodic reconciliation interval of nodes started from now on.
+    reconcile_interval: Duration,
 }
 
 fn config(port: u64) -> FederationConfig {
@@ -59,8 +61,14 @@ fn config(port: u64) -> FederationConfig {
 
 /// A signed roster (one admin, threshold 1) listing `specs` at their memory addresses.
 fn roster(specs: &[Spec], ports: &[u64]) -> Vec<u8> {
+    roster_version(specs, ports, 1)
+}
+
+/// [`roster`] at a given version.
+fn roster_version(specs: &[Spec], ports: &[u64], version: u64) -> Vec<u8> {
     let admin = AdminKey::from_secret(&[0xad; 32]);
     let mut roster = Roster::new(federation(), vec![admin.admin_id()], 1, clock::now_ms());
+    roster.version = version;
     for (spec, port) in specs.iter().zip(ports) {
         roster.upsert(RosterEntry {
             name: spec.name.to_owned(),
@@ -106,12 +114,17 @@ impl Net {
             _dir: dir,
             nodes,
             ports,
+            reconcile_interval: Duration::from_secs(2),
         }
     }
 
     fn start(&mut self, index: usize) {
         let port = self.ports[index];
-        self.nodes[index].start(config(port)).expect("federation starts");
+        let config = FederationConfig {
+            reconcile_interval: self.reconcile_interval,
+            ..config(port)
+        };
+        self.nodes[index].start(config).expect("federation starts");
     }
 
     fn start_all(&mut self) {
@@ -175,8 +188,8 @@ fn draft(tlp: Tlp, audience: Audience, content: Content) -> Draft {
     }
 }
 
-async fn four() -> Net {
-    Net::new(&[
+fn four_specs() -> Vec<Spec> {
+    vec![
         Spec {
             name: "N",
             seed: 1,
@@ -201,8 +214,11 @@ async fn four() -> Net {
             role: NodeRole::Observer,
             ceiling: Tlp::Clear,
         },
-    ])
-    .await
+    ]
+}
+
+async fn four() -> Net {
+    Net::new(&four_specs()).await
 }
 
 /// Every way a node could hand a bundle out, asked for `id`: the store itself, a query as the node's own view, and
@@ -340,6 +356,8 @@ async fn a_region_that_was_down_converges_by_reconciliation() {
     let mut net = four().await;
     net.start_all();
     net.wait_connected(0, 3).await;
+    // Only the reconciliation on reconnect runs (periodic ones would replace the report this test reads).
+    net.reconcile_interval = Duration::from_secs(600);
     // A shared history first, so that R2's store is not empty and the difference is a part of the whole.
     let shared = publish_green(net.node(0), 1000).await;
     wait_for("R2 to hold the shared history", || async {
@@ -439,6 +457,68 @@ async fn a_key_on_no_roster_cannot_connect() {
     net.stop_all().await;
 }
 
+/// Removing a node is a new roster version: pinned at one node, it spreads to the others over the federation, the
+/// removed node's connections close, and nothing new reaches it, by gossip or by reconciliation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_roster_spreads_and_cuts_off_a_removed_node() {
+    let mut net = four().await;
+    net.start_all();
+    net.wait_connected(0, 3).await;
+    net.wait_connected(1, 3).await;
+    // Version 2 without R2, pinned by the national node's operator; the others learn it from the network.
+    let specs: Vec<Spec> = four_specs().into_iter().filter(|s| s.name != "R2").collect();
+    let ports: Vec<u64> = [0, 1, 3].iter().map(|i| net.ports[*i]).collect();
+    let v2 = roster_version(&specs, &ports, 2);
+    net.node(0).rosters().offer(&v2).await.expect("a valid successor");
+    for index in [1, 3] {
+        wait_for("the new roster to spread", || async {
+            net.node(index)
+                .rosters()
+                .pinned(&federation())
+                .is_some_and(|r| r.roster().version == 2)
+        })
+        .await;
+    }
+    let r2 = net.node(2).id();
+    wait_for("R2 to be disconnected everywhere", || async {
+        let mut disconnected = true;
+        for index in [0, 1, 3] {
+            let peers = net
+                .node(index)
+                .federation()
+                .expect("running")
+                .peers()
+                .await
+                .expect("running");
+            disconnected &= peers.iter().all(|p| p.node != r2 || !p.connected);
+        }
+        disconnected
+    })
+    .await;
+    let green = net
+        .node(0)
+        .service()
+        .publish(
+            draft(Tlp::Green, Audience::Federation(federation()), indicators(3)),
+            clock::now_ms(),
+        )
+        .await
+        .expect("published");
+    wait_for("GREEN at R1", || async { holds(net.node(1), &green.id()) }).await;
+    // R2 still holds the old roster and keeps dialing; wait until it has been refused again after the publication.
+    let n = net.node(0).federation().expect("running").clone();
+    let denied = n.stats().connections_denied;
+    wait_for("R2 to be refused again", || async {
+        n.stats().connections_denied > denied
+    })
+    .await;
+    assert!(
+        !holds(net.node(2), &green.id()),
+        "the removed node received a new bundle"
+    );
+    net.stop_all().await;
+}
+
 /// A roster member M that turns hostile: it runs a bare swarm (our transport and behaviours, driven by hand) and
 /// gossips a tampered copy of a real bundle, relabelled from AMBER to GREEN. N must reject it, store it nowhere,
 /// and score M down below the gossip threshold.
@@ -472,6 +552,12 @@ async fn a_member_gossiping_a_tampered_bundle_is_penalised() {
     m.behaviour_mut().gossip.set_members([n_peer].into_iter().collect());
     let topic = IdentTopic::new(dims_node::federation::wire::bundle_topic(&federation()));
     m.behaviour_mut().gossip.gossip().subscribe(&topic).expect("subscribes");
+    // N listens once its event loop has started; dial only then, since a bare swarm does not redial.
+    let n_federation = net.node(0).federation().expect("running").clone();
+    wait_for("N to listen", || async {
+        !n_federation.listeners().await.expect("running").is_empty()
+    })
+    .await;
     m.dial(LocalNode::memory_address(net.ports[0])).expect("dials");
 
     // A real AMBER bundle of M's own, with its marking byte changed to GREEN: the signature no longer holds.

@@ -84,6 +84,9 @@ enum Pending {
     Check {
         reply: tokio::sync::oneshot::Sender<Result<wire::CheckReport, String>>,
     },
+    Roster {
+        peer: PeerId,
+    },
 }
 
 /// A reconciliation session this node initiated.
@@ -197,6 +200,12 @@ impl EventLoop {
                 changed = roster_changes.changed() => {
                     if changed.is_ok() {
                         self.refresh_rosters();
+                        // A newly pinned version spreads: every connected member is offered it.
+                        let connected: Vec<PeerId> =
+                            self.peers.iter().filter(|(_, p)| p.connected).map(|(peer, _)| *peer).collect();
+                        for peer in connected {
+                            self.offer_rosters(peer);
+                        }
                     }
                 }
                 received = bundles.recv() => match received {
@@ -363,6 +372,7 @@ impl EventLoop {
                     self.metrics.federation.peers_connected.inc();
                     self.outbox_dirty = true;
                     self.start_sync(peer_id);
+                    self.offer_rosters(peer_id);
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -602,6 +612,10 @@ impl EventLoop {
                 }
                 self.on_fetch_response(peer, response);
             }
+            Pending::Roster { peer } => {
+                let node = self.peers.get(&peer).map(|p| p.node);
+                debug!(peer = ?node, answer = ?response.map(|r| short(&r)), "roster offered");
+            }
             Pending::Check { reply } => {
                 let _ = reply.send(match response {
                     Ok(Response::Check(report)) => Ok(report),
@@ -651,6 +665,20 @@ impl EventLoop {
                 .saturating_mul(1 << state.failures.min(12))
                 .min(self.config.retry_max);
             state.retry_after = Some(clock::monotonic() + delay);
+        }
+    }
+
+    /// Rosters travel peer to peer: on every connect this node offers each roster it has pinned, and the peer pins
+    /// any that is a valid successor of its own (a genesis roster is never taken from the network).
+    fn offer_rosters(&mut self, peer: PeerId) {
+        for roster in self.rosters.rosters() {
+            let id = self.swarm.behaviour_mut().rpc.send_request(
+                &peer,
+                Request::Roster {
+                    envelope: ByteBuf::from(roster.envelope().to_vec()),
+                },
+            );
+            self.pending.insert(id, Pending::Roster { peer });
         }
     }
 

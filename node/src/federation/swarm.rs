@@ -4,7 +4,7 @@
 //! Noise proves, at connection time, that the peer holds the key the roster lists. The behaviours, in the order the
 //! swarm consults them:
 //! 1. `gating`: an allow list kept equal to the roster members we hold; any other key is refused before any
-//!    protocol runs (DESIGN §5 "connection gating").
+//!    protocol runs (DESIGN §5 "connection gating"); `limits` bounds connections per peer and handshakes in flight.
 //! 2. `gossip`: gossipsub inside the [`GossipDomain`], with application validation, content-hash message ids, an
 //!    explicit size limit and peer scoring.
 //! 3. `rpc`: request-response (`/dims/fed/1`) for addressed delivery, reconciliation, fetch, rosters and the self-test.
@@ -18,7 +18,9 @@ use libp2p::core::upgrade::Version;
 use libp2p::gossipsub::{self, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{PeerId, Swarm, SwarmBuilder, Transport, allow_block_list, identity, noise, ping, tcp, yamux};
+use libp2p::{
+    PeerId, Swarm, SwarmBuilder, Transport, allow_block_list, connection_limits, identity, noise, ping, tcp, yamux,
+};
 
 use super::domain::GossipDomain;
 use super::wire::{self, Request, Response};
@@ -60,6 +62,9 @@ impl Default for SwarmTuning {
 pub struct Behaviour {
     /// Connection gating: roster members only.
     pub gating: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    /// Connection limits: a few per peer, a bounded number of handshakes in flight, so a flood of dials costs
+    /// bounded memory even before gating can judge the key.
+    pub limits: connection_limits::Behaviour,
     /// Gossip of CLEAR and GREEN, inside the gossip domain.
     pub gossip: GossipDomain,
     /// Addressed requests.
@@ -192,6 +197,13 @@ fn behaviour(key: &identity::Keypair, tuning: &SwarmTuning) -> Result<Behaviour,
     );
     Ok(Behaviour {
         gating: allow_block_list::Behaviour::default(),
+        limits: connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_pending_incoming(Some(64))
+                .with_max_pending_outgoing(Some(256))
+                .with_max_established_per_peer(Some(2))
+                .with_max_established(Some(4096)),
+        ),
         gossip: GossipDomain::new(gossip),
         rpc,
         ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
