@@ -18,6 +18,11 @@
 //! is waiting, when a tier has grown too large right after a commit, and when asked ([`super::Store::compact`]). A
 //! merge's work is bounded (see `super::runs`), so a request that arrives meanwhile waits for one merge at most.
 //!
+//! **Identity changes** (tokens, members, trust groups, certificates: `super::identity`) ride in the same batches:
+//! each is applied in the group's transaction after checking the rows it depends on, and answered after the commit.
+//! A change the identity rules refuse writes nothing and is answered with its refusal while the rest of the group
+//! commits; a storage failure fails the whole group, as for bundles.
+//!
 //! **Failure.** If anything fails before or during the commit, the transaction is dropped (aborted), every request of
 //! the batch gets the same error, and none is acknowledged. When redb itself failed, the writer reopens the database
 //! before answering (see [`super::database`]), so the callers that see the error already face a recovered store and
@@ -35,6 +40,7 @@ use tracing::{debug, error, warn};
 
 use super::database::Core;
 use super::error::{During, StoreError};
+use super::identity::{self, IdentityChange, IdentityError, IdentityTables};
 use super::runs::{self, Urgency};
 use super::tables::IndexRow;
 use super::tables::{ID_MAX, ID_MIN, WriteTables, index_rows};
@@ -60,6 +66,12 @@ pub(crate) enum Command {
     Compact {
         reply: oneshot::Sender<Result<CompactReport, StoreError>>,
     },
+    /// Change the identity tables; `outcome` is this change's own answer (refused or applied), sent after the commit.
+    Identity {
+        change: Box<IdentityChange>,
+        reply: oneshot::Sender<Result<(), IdentityError>>,
+        outcome: Option<Result<(), IdentityError>>,
+    },
 }
 
 impl Command {
@@ -67,14 +79,14 @@ impl Command {
     fn weight(&self) -> usize {
         match self {
             Command::Put { requests, .. } => requests.len().max(1),
-            Command::Purge { .. } | Command::Compact { .. } => 1,
+            Command::Purge { .. } | Command::Compact { .. } | Command::Identity { .. } => 1,
         }
     }
 
     fn bundles(&self) -> usize {
         match self {
             Command::Put { requests, .. } => requests.len(),
-            Command::Purge { .. } | Command::Compact { .. } => 0,
+            Command::Purge { .. } | Command::Compact { .. } | Command::Identity { .. } => 0,
         }
     }
 }
@@ -279,6 +291,9 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                         let _ = reply.send(Ok(purged));
                     }
                     Command::Compact { .. } => {}
+                    Command::Identity { reply, outcome, .. } => {
+                        let _ = reply.send(outcome.unwrap_or(Ok(())));
+                    }
                 }
             }
             true
@@ -309,6 +324,9 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::Compact { reply } => {
                         let _ = reply.send(Err(error));
                     }
+                    Command::Identity { reply, .. } => {
+                        let _ = reply.send(Err(IdentityError::Store(error)));
+                    }
                 }
             }
             false
@@ -326,6 +344,8 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
     let held;
     {
         let mut tables = WriteTables::open(&txn)?;
+        // Opened only for a batch that changes them, so bundle batches pay nothing for them.
+        let mut identity_tables = None;
         for command in batch.iter_mut() {
             match command {
                 Command::Put { requests, outcomes, .. } => {
@@ -336,6 +356,13 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
                 }
                 Command::Purge { now_ms, purged, .. } => *purged = purge(&mut tables, *now_ms)?,
                 Command::Compact { .. } => {}
+                Command::Identity { change, outcome, .. } => {
+                    let identity = match &mut identity_tables {
+                        Some(open) => open,
+                        None => identity_tables.insert(IdentityTables::open(&txn)?),
+                    };
+                    *outcome = Some(identity::apply(identity, change)?);
+                }
             }
         }
         tables.finish()?;
