@@ -1,12 +1,14 @@
 //! A dims node: the service core behind the `dims` binary, and everything it runs.
 //!
 //! Map: [`config`] (layered configuration), [`keys`] (the node key file), [`clock`] (the only clock), [`store`]
-//! (redb, group commit), [`service`] (publish, ingest and queries, all through the policy function), [`intake`]
-//! (freetext and CSV input), [`http`] (health and metrics), [`metrics`], and [`cli`] (the commands).
+//! (redb, group commit; also tokens, members and trust groups), [`service`] (publish, ingest and queries, all
+//! through the policy function), [`grant`] (what an API token allows), [`intake`] (freetext and CSV input),
+//! [`http`] (health and metrics), [`metrics`], and [`cli`] (the commands).
 
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod grant;
 pub mod http;
 pub mod intake;
 pub mod keys;

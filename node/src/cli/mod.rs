@@ -10,6 +10,7 @@ mod publish;
 mod run;
 mod stix;
 mod store_admin;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -76,6 +77,9 @@ pub enum Command {
     /// Measure the node on this machine beside a baseline.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Create, list and revoke API tokens for automation.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }
 
 /// `dims keys ...`
@@ -116,6 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(command) => store_admin::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Ingest(args) => ingest::run(Loaded::new(&cli.config, &overrides)?, args),
         Command::Bench(command) => bench::run(command),
+        Command::Tokens(command) => tokens::run(Loaded::new(&cli.config, &overrides)?, command),
     }
 }
 
