@@ -2,8 +2,9 @@
 //!
 //! Map: [`config`] (layered configuration), [`keys`] (the node key file), [`clock`] (the only clock), [`store`]
 //! (redb, group commit; also tokens, members and trust groups), [`service`] (publish, ingest and queries, all
-//! through the policy function), [`grant`] (what an API token allows), [`intake`] (freetext and CSV input),
-//! [`http`] (health and metrics), [`metrics`], and [`cli`] (the commands).
+//! through the policy function), [`grant`] (what an API token allows), [`login`] (the OpenID Connect login with
+//! LDAP roles that `dims auth test-login` walks), [`intake`] (freetext and CSV input), [`http`] (health and
+//! metrics), [`metrics`], and [`cli`] (the commands).
 
 pub mod cli;
 pub mod clock;
@@ -12,6 +13,7 @@ pub mod grant;
 pub mod http;
 pub mod intake;
 pub mod keys;
+pub mod login;
 pub mod metrics;
 pub mod service;
 pub mod store;

@@ -1,6 +1,7 @@
 //! The `dims` command line: one clap tree, one module per command group. Every flag has an environment twin
 //! (`DIMS_...`, shown in `--help`); configuration keys are overridden with `DIMS_SECTION__KEY`.
 
+mod auth;
 mod bench;
 mod bundles;
 mod doctor;
@@ -80,6 +81,9 @@ pub enum Command {
     /// Create, list and revoke API tokens for automation.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Try the member login: OpenID Connect, then LDAP groups, org and roles.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
 }
 
 /// `dims keys ...`
@@ -121,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest::run(Loaded::new(&cli.config, &overrides)?, args),
         Command::Bench(command) => bench::run(command),
         Command::Tokens(command) => tokens::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Auth(command) => auth::run(&cli.config, &overrides, command),
     }
 }
 
