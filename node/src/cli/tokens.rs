@@ -151,7 +151,7 @@ pub fn run(loaded: Loaded, command: TokensCommand) -> anyhow::Result<ExitCode> {
                 let tokens = store.tokens()?;
                 if !output.json {
                     println!(
-                        "{:<16}  {:<20}  {:<40}  {:<18}  {:<20}  {:<20}  for",
+                        "{:<16}  {:<20}  {:<40}  {:<18}  {:<34}  {:<24}  for",
                         "id", "label", "scopes", "ceiling", "expires", "revoked"
                     );
                 }
@@ -289,7 +289,7 @@ fn print_row(record: &TokenRecord, now: u64, json: bool) {
         Some(at) => time(at),
     };
     println!(
-        "{}  {:<20}  {:<40}  {:<18}  {:<20}  {:<20}  {}",
+        "{}  {:<20}  {:<40}  {:<18}  {:<34}  {:<24}  {}",
         record.id,
         record.label,
         scopes_text(&record.scopes),
