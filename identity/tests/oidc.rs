@@ -6,18 +6,16 @@
 //!
 //! Without `node` or the installed npm package these tests fail, saying to run `bash scripts/setup`; they never skip.
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+#[path = "support/oidc_provider.rs"]
+mod oidc_provider;
+
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use dims_identity::oidc::{HttpClient, LoginOutcome, OidcConfig, OidcError, RelyingParty, SecretSource};
+use dims_identity::oidc::{Callback, HttpClient, LoginOutcome, OidcConfig, OidcError, RelyingParty, SecretSource};
+use oidc_provider::Provider;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
 use url::Url;
 
 /// The callback URL registered for the test clients. Nothing listens there: the browser stand-in stops at the
@@ -36,86 +34,8 @@ fn now_ms() -> u64 {
     u64::try_from(since_epoch.as_millis()).expect("milliseconds fit in u64")
 }
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A running `oidc-provider`, killed when dropped.
-struct Provider {
-    issuer: String,
-    _child: Child,
-}
-
-/// Starts `fixtures/oidc/provider.mjs` on a free port and waits for its ready line.
 async fn start_provider(extra_args: &[&str]) -> Provider {
-    let root = workspace_root();
-    let setup_hint = "run `bash scripts/setup` (it installs Node.js and `npm ci`s fixtures/oidc)";
-    let node = std::process::Command::new("node").arg("--version").output();
-    assert!(
-        node.as_ref().is_ok_and(|out| out.status.success()),
-        "the OpenID provider tests need `node`, which is not on PATH: {setup_hint}"
-    );
-    assert!(
-        root.join("fixtures/oidc/node_modules/oidc-provider/package.json")
-            .is_file(),
-        "the OpenID provider tests need the npm package oidc-provider in fixtures/oidc/node_modules: {setup_hint}"
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port();
-    let mut child = Command::new("node")
-        .arg("fixtures/oidc/provider.mjs")
-        .args(["--port", &port.to_string(), "--redirect-uri", CALLBACK])
-        .args(extra_args)
-        .current_dir(&root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node starts");
-    // Whatever the provider says on stderr is kept for the failure message, and read so that it never blocks.
-    let stderr_text = Arc::new(Mutex::new(String::new()));
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let sink = Arc::clone(&stderr_text);
-    tokio::spawn(async move {
-        let mut buffer = [0u8; 4096];
-        while let Ok(read @ 1..) = stderr.read(&mut buffer).await {
-            let chunk = String::from_utf8_lossy(&buffer[..read]).into_owned();
-            sink.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push_str(&chunk);
-        }
-    });
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(issuer) = line.strip_prefix("oidc-provider ready ") {
-                return Some(issuer.to_owned());
-            }
-        }
-        None
-    })
-    .await;
-    let stderr_now = || {
-        stderr_text
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    };
-    match ready {
-        Ok(Some(issuer)) => {
-            // oidc-provider prints notes on stdout later on; keep reading so that its writes find the pipe open.
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            Provider { issuer, _child: child }
-        }
-        Ok(None) => panic!(
-            "oidc-provider exited before it was ready; its stderr:\n{}",
-            stderr_now()
-        ),
-        Err(_) => panic!("oidc-provider was not ready within 30 s; its stderr:\n{}", stderr_now()),
-    }
+    Provider::start(CALLBACK, extra_args).await
 }
 
 fn config(issuer: &str, client_id: &str, groups_claim: &str) -> OidcConfig {
@@ -126,6 +46,7 @@ fn config(issuer: &str, client_id: &str, groups_claim: &str) -> OidcConfig {
         redirect_url: CALLBACK.to_owned(),
         scopes: vec!["profile".to_owned(), "email".to_owned(), "groups".to_owned()],
         groups_claim: groups_claim.to_owned(),
+        username_claim: "preferred_username".to_owned(),
         login_timeout_secs: 600,
         max_pending_logins: 64,
     }
@@ -147,73 +68,10 @@ async fn relying_party(provider: &Provider) -> RelyingParty {
     relying_party_with(config(&provider.issuer, "dims", "groups"), "dims-test-secret").await
 }
 
-/// What the provider put on the redirect to the callback URL.
-#[derive(Debug)]
-struct Callback {
-    code: String,
-    state: String,
-    iss: Option<String>,
-}
-
-/// Plays the browser: opens `authorize_url`, signs in as `login` and consents on the provider's development pages,
-/// and returns the parameters of the redirect to the callback URL without following it.
-async fn browse_to_callback(authorize_url: &Url, login: &str) -> Result<Callback> {
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()?;
-    let mut response = browser.get(authorize_url.as_str()).send().await?;
-    for _ in 0..12 {
-        let here = Url::parse(response.url().as_str())?;
-        if !response.status().is_redirection() {
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            bail!("the provider answered {status} at {here} instead of redirecting: {body}");
-        }
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .context("a redirect without Location")?
-            .to_str()?;
-        let next = here.join(location)?;
-        if next.as_str().starts_with(CALLBACK) {
-            let param = |name: &str| {
-                next.query_pairs()
-                    .find(|(key, _)| key == name)
-                    .map(|(_, value)| value.into_owned())
-            };
-            if let Some(error) = param("error") {
-                bail!(
-                    "the provider redirected with error {error}: {:?}",
-                    param("error_description")
-                );
-            }
-            return Ok(Callback {
-                code: param("code").context("no code on the callback")?,
-                state: param("state").context("no state on the callback")?,
-                iss: param("iss"),
-            });
-        }
-        response = if next.path().starts_with("/interaction/") {
-            let page = browser.get(next.as_str()).send().await?.text().await?;
-            let form: &[(&str, &str)] = if page.contains(r#"name="prompt" value="login""#) {
-                &[
-                    ("prompt", "login"),
-                    ("login", login),
-                    ("password", "any password will do"),
-                ]
-            } else if page.contains(r#"name="prompt" value="consent""#) {
-                &[("prompt", "consent")]
-            } else {
-                bail!("an interaction page that is neither login nor consent at {next}: {page}");
-            };
-            browser.post(next.as_str()).form(form).send().await?
-        } else {
-            browser.get(next.as_str()).send().await?
-        };
-    }
-    Err(anyhow!("more than 12 redirects without reaching the callback"))
+/// Plays the browser through the provider's pages as `login` and reads the callback's parameters.
+async fn browse_to_callback(authorize_url: &Url, login: &str) -> anyhow::Result<Callback> {
+    let url = oidc_provider::browse_to_callback(authorize_url, login, CALLBACK).await?;
+    Ok(Callback::from_url(&url)?)
 }
 
 fn query_param(url: &Url, name: &str) -> String {
@@ -234,10 +92,7 @@ async fn log_in(rp: &RelyingParty, login: &str) -> (LoginOutcome, String) {
         callback.state, start.state,
         "the provider returns the state it was given"
     );
-    let outcome = rp
-        .complete(&callback.state, &callback.code, now_ms())
-        .await
-        .expect("the login succeeds");
+    let outcome = rp.complete(&callback, now_ms()).await.expect("the login succeeds");
     (outcome, nonce)
 }
 
@@ -271,10 +126,7 @@ async fn good_logins_yield_issuer_subject_and_groups() {
     assert_eq!(rp.pending_logins(), 1);
     let callback = browse_to_callback(url, "alice").await.expect("callback");
     assert_eq!(callback.iss.as_deref(), Some(provider.issuer.as_str()));
-    let alice = rp
-        .complete(&callback.state, &callback.code, now_ms())
-        .await
-        .expect("alice logs in");
+    let alice = rp.complete(&callback, now_ms()).await.expect("alice logs in");
     assert_eq!(rp.pending_logins(), 0);
 
     assert_eq!(alice.identity.issuer, provider.issuer);
@@ -330,7 +182,12 @@ async fn missing_wrong_reused_and_expired_states_are_refused() {
     let provider = start_provider(&[]).await;
     let rp = relying_party(&provider).await;
 
-    assert_refused(rp.complete("", "some-code", now_ms()).await, "state");
+    let nothing = Callback {
+        state: String::new(),
+        code: "some-code".to_owned(),
+        iss: Some(provider.issuer.clone()),
+    };
+    assert_refused(rp.complete(&nothing, now_ms()).await, "state");
     let start = rp.begin(now_ms());
     let callback = browse_to_callback(&start.authorize_url, "alice")
         .await
@@ -338,25 +195,29 @@ async fn missing_wrong_reused_and_expired_states_are_refused() {
 
     // A wrong state is refused before the code is spent: the right state still completes afterwards.
     let err = assert_refused(
-        rp.complete("not-a-state-we-issued", &callback.code, now_ms()).await,
+        rp.complete(
+            &Callback {
+                state: "not-a-state-we-issued".to_owned(),
+                ..callback.clone()
+            },
+            now_ms(),
+        )
+        .await,
         "state",
     );
     assert!(matches!(err, OidcError::UnknownState), "{err}");
-    rp.complete(&callback.state, &callback.code, now_ms())
+    rp.complete(&callback, now_ms())
         .await
         .expect("the right state completes");
 
-    let err = assert_refused(rp.complete(&callback.state, &callback.code, now_ms()).await, "state");
+    let err = assert_refused(rp.complete(&callback, now_ms()).await, "state");
     assert!(matches!(err, OidcError::StateReused), "{err}");
 
     let late = rp.begin(now_ms());
     let callback = browse_to_callback(&late.authorize_url, "bob").await.expect("callback");
-    let err = assert_refused(
-        rp.complete(&callback.state, &callback.code, now_ms() + 601_000).await,
-        "state",
-    );
+    let err = assert_refused(rp.complete(&callback, now_ms() + 601_000).await, "state");
     assert!(matches!(err, OidcError::StateExpired { timeout_secs: 600 }), "{err}");
-    let err = assert_refused(rp.complete(&callback.state, &callback.code, now_ms()).await, "state");
+    let err = assert_refused(rp.complete(&callback, now_ms()).await, "state");
     assert!(
         matches!(err, OidcError::StateReused),
         "an expired state is used up too: {err}"
@@ -374,7 +235,14 @@ async fn a_code_from_another_login_fails_the_pkce_check() {
         .expect("callback");
     // The first login's verifier does not match the challenge the second login's code is bound to.
     let err = assert_refused(
-        rp.complete(&first.state, &callback.code, now_ms()).await,
+        rp.complete(
+            &Callback {
+                state: first.state.clone(),
+                ..callback
+            },
+            now_ms(),
+        )
+        .await,
         "code_exchange",
     );
     assert!(err.to_string().contains("invalid_grant"), "{err}");
@@ -401,14 +269,15 @@ async fn a_tampered_nonce_is_refused() {
         .collect();
     tampered.query_pairs_mut().clear().extend_pairs(pairs);
     let callback = browse_to_callback(&tampered, "alice").await.expect("callback");
-    let err = assert_refused(rp.complete(&callback.state, &callback.code, now_ms()).await, "nonce");
+    let err = assert_refused(rp.complete(&callback, now_ms()).await, "nonce");
     assert!(err.to_string().contains("nonce mismatch"), "{err}");
 
     let (outcome, nonce) = log_in(&rp, "alice").await;
     rp.verify_id_token(&outcome.id_token, &nonce, now_ms())
+        .await
         .expect("the right nonce verifies");
     assert_refused(
-        rp.verify_id_token(&outcome.id_token, "another-nonce", now_ms()),
+        rp.verify_id_token(&outcome.id_token, "another-nonce", now_ms()).await,
         "nonce",
     );
 }
@@ -421,9 +290,13 @@ async fn a_token_for_another_client_is_refused() {
     let (outcome, nonce) = log_in(&dims, "alice").await;
     let verified = dims
         .verify_id_token(&outcome.id_token, &nonce, now_ms())
+        .await
         .expect("dims's own token verifies");
     assert_eq!(verified.identity, outcome.identity);
-    let err = assert_refused(other.verify_id_token(&outcome.id_token, &nonce, now_ms()), "audience");
+    let err = assert_refused(
+        other.verify_id_token(&outcome.id_token, &nonce, now_ms()).await,
+        "audience",
+    );
     assert!(err.to_string().contains("`other`"), "{err}");
 }
 
@@ -434,7 +307,7 @@ async fn a_token_from_another_issuer_is_refused() {
     let rp = relying_party(&trusted).await;
     let stranger_rp = relying_party(&stranger).await;
     let (outcome, nonce) = log_in(&stranger_rp, "alice").await;
-    let err = assert_refused(rp.verify_id_token(&outcome.id_token, &nonce, now_ms()), "issuer");
+    let err = assert_refused(rp.verify_id_token(&outcome.id_token, &nonce, now_ms()).await, "issuer");
     assert!(err.to_string().contains(&stranger.issuer), "{err}");
     // With the issuer claim rewritten to the trusted one, the stranger's key does not verify.
     let parts: Vec<&str> = outcome.id_token.split('.').collect();
@@ -442,7 +315,7 @@ async fn a_token_from_another_issuer_is_refused() {
     payload["iss"] = json!(trusted.issuer);
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("base64")).expect("json");
     let forged = craft_token(&header, &payload, parts[2]);
-    assert_refused(rp.verify_id_token(&forged, &nonce, now_ms()), "signature");
+    assert_refused(rp.verify_id_token(&forged, &nonce, now_ms()).await, "signature");
 }
 
 #[tokio::test]
@@ -452,12 +325,14 @@ async fn expired_and_future_tokens_are_refused() {
     let (outcome, nonce) = log_in(&rp, "alice").await;
     // oidc-provider's ID tokens live an hour.
     let err = assert_refused(
-        rp.verify_id_token(&outcome.id_token, &nonce, now_ms() + 3 * 3_600_000),
+        rp.verify_id_token(&outcome.id_token, &nonce, now_ms() + 3 * 3_600_000)
+            .await,
         "expiry",
     );
     assert!(err.to_string().contains("expired"), "{err}");
     let err = assert_refused(
-        rp.verify_id_token(&outcome.id_token, &nonce, now_ms() - 3_600_000),
+        rp.verify_id_token(&outcome.id_token, &nonce, now_ms() - 3_600_000)
+            .await,
         "expiry",
     );
     assert!(err.to_string().contains("in the future"), "{err}");
@@ -476,16 +351,103 @@ async fn unsigned_altered_and_mac_signed_tokens_are_refused() {
     // The same claims, claiming to be bob, signed by no one.
     payload["sub"] = json!(BOB_SUB);
     let unsigned = craft_token(&json!({ "alg": "none", "typ": "JWT" }), &payload, "");
-    let err = assert_refused(rp.verify_id_token(&unsigned, &nonce, now_ms()), "algorithm");
+    let err = assert_refused(rp.verify_id_token(&unsigned, &nonce, now_ms()).await, "algorithm");
     assert!(!err.to_string().is_empty());
 
     // Signed with the shared client secret (HS256): a MAC anyone holding the secret can make.
     let mac = craft_token(&json!({ "alg": "HS256", "typ": "JWT" }), &payload, "c2lnbmF0dXJl");
-    assert_refused(rp.verify_id_token(&mac, &nonce, now_ms()), "algorithm");
+    assert_refused(rp.verify_id_token(&mac, &nonce, now_ms()).await, "algorithm");
 
     // The provider's real signature over claims that were changed afterwards.
     let altered = craft_token(&header, &payload, parts[2]);
-    assert_refused(rp.verify_id_token(&altered, &nonce, now_ms()), "signature");
+    assert_refused(rp.verify_id_token(&altered, &nonce, now_ms()).await, "signature");
 
-    assert_refused(rp.verify_id_token("not.a.jwt", &nonce, now_ms()), "id_token_format");
+    assert_refused(
+        rp.verify_id_token("not.a.jwt", &nonce, now_ms()).await,
+        "id_token_format",
+    );
+}
+
+fn kid_of(id_token: &str) -> String {
+    let header = id_token.split('.').next().expect("a JWT has a header");
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64")).expect("json");
+    header["kid"].as_str().expect("the provider names its key").to_owned()
+}
+
+/// RFC 9207: oidc-provider advertises `authorization_response_iss_parameter_supported`, so a callback must carry `iss`
+/// and it must be the configured issuer; each refused callback spends its login's state.
+#[tokio::test]
+async fn the_callback_iss_parameter_is_checked() {
+    let provider = start_provider(&[]).await;
+    let rp = relying_party(&provider).await;
+    assert!(rp.requires_iss(), "oidc-provider 9 advertises the iss parameter");
+
+    let start = rp.begin(now_ms());
+    let callback = browse_to_callback(&start.authorize_url, "alice")
+        .await
+        .expect("callback");
+    let mixed_up = Callback {
+        iss: Some("http://127.0.0.1:1".to_owned()),
+        ..callback.clone()
+    };
+    let err = assert_refused(rp.complete(&mixed_up, now_ms()).await, "callback_issuer");
+    assert!(
+        matches!(err, OidcError::CallbackIssuer { ref found, .. } if found == "http://127.0.0.1:1"),
+        "{err}"
+    );
+    let err = assert_refused(rp.complete(&callback, now_ms()).await, "state");
+    assert!(
+        matches!(err, OidcError::StateReused),
+        "a refused callback used its state up: {err}"
+    );
+
+    let start = rp.begin(now_ms());
+    let callback = browse_to_callback(&start.authorize_url, "alice")
+        .await
+        .expect("callback");
+    let without = Callback {
+        iss: None,
+        ..callback.clone()
+    };
+    let err = assert_refused(rp.complete(&without, now_ms()).await, "callback_issuer");
+    assert!(matches!(err, OidcError::CallbackIssuerMissing { .. }), "{err}");
+
+    let start = rp.begin(now_ms());
+    let callback = browse_to_callback(&start.authorize_url, "bob").await.expect("callback");
+    assert_eq!(callback.iss.as_deref(), Some(provider.issuer.as_str()));
+    let bob = rp.complete(&callback, now_ms()).await.expect("the right iss completes");
+    assert_eq!(bob.identity.subject, BOB_SUB);
+}
+
+/// A provider that rotates its signing key: the relying party fetches the JWKS again for a token with an unknown
+/// key, but not twice within a minute.
+#[tokio::test]
+async fn a_rotated_signing_key_is_fetched_once_a_minute_at_most() {
+    let mut provider = start_provider(&[]).await;
+    let rp = relying_party(&provider).await;
+    let (first, _) = log_in(&rp, "alice").await;
+    let kid_a = kid_of(&first.id_token);
+
+    let kid_b = provider.rotate_key().await;
+    assert_ne!(kid_a, kid_b);
+    let (second, _) = log_in(&rp, "alice").await;
+    assert_eq!(kid_of(&second.id_token), kid_b, "signed with the new key and accepted");
+    assert_eq!(second.identity.subject, ALICE_SUB);
+
+    let kid_c = provider.rotate_key().await;
+    let start = rp.begin(now_ms());
+    let callback = browse_to_callback(&start.authorize_url, "alice")
+        .await
+        .expect("callback");
+    let err = assert_refused(rp.complete(&callback, now_ms()).await, "signature");
+    assert!(err.to_string().contains("once a minute"), "{err}");
+
+    // A minute later the keys are fetched again.
+    let start = rp.begin(now_ms());
+    let callback = browse_to_callback(&start.authorize_url, "bob").await.expect("callback");
+    let third = rp
+        .complete(&callback, now_ms() + 61_000)
+        .await
+        .expect("a minute later the new key is fetched");
+    assert_eq!(kid_of(&third.id_token), kid_c);
 }

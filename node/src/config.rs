@@ -5,10 +5,18 @@
 //! Precedence, highest first: command-line flags, environment variables `DIMS_SECTION__KEY` (for example
 //! `DIMS_HTTP__LISTEN=127.0.0.1:9000`), the TOML file, the defaults. Unknown keys are errors in every layer, so a
 //! typo never silently falls back to a default.
+//!
+//! The optional `[oidc]` and `[ldap]` sections are the identity crate's own [`OidcConfig`] and [`LdapConfig`]
+//! (documented there, and in the commented file `dims init` writes); validation turns them into the relying party's
+//! settings and a [`Directory`], with relative secret and CA file paths resolved against the configuration's folder. Their secrets (the OIDC client secret, the LDAP service password) are never written
+//! in the file: the file names an environment variable or a file (mode 0600) that holds them, and validation reads
+//! it, so a missing secret is reported at start-up with the key that names it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use dims_identity::ldap::{Directory, LdapConfig};
+use dims_identity::oidc::{OidcConfig, OidcSettings, SecretSource};
 use dims_protocol::{FederationId, OrgId, Tlp};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -30,6 +38,12 @@ pub struct Config {
     pub publish: PublishSection,
     /// Peering with other nodes.
     pub federation: FederationSection,
+    /// The OpenID Connect provider members log in at; absent: no logins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OidcConfig>,
+    /// The LDAP directory members' groups, roles and orgs come from; absent: no roles from a directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<LdapConfig>,
 }
 
 /// `[federation]`
@@ -180,6 +194,12 @@ pub enum ConfigError {
     /// A layer did not parse, or has an unknown key or a wrong type.
     #[error("configuration error: {0}; see the commented dims.toml that `dims init` writes for every key")]
     Load(#[from] Box<figment::Error>),
+    /// The `[oidc]` section is invalid or its client secret cannot be read.
+    #[error("{0} (in the [oidc] section, or DIMS_OIDC__<KEY>)")]
+    Oidc(#[from] dims_identity::oidc::ConfigError),
+    /// The `[ldap]` section is invalid or its service password cannot be read.
+    #[error("{0} (in the [ldap] section, or DIMS_LDAP__<KEY>)")]
+    Ldap(#[from] dims_identity::ldap::ConfigError),
     /// A value is invalid.
     #[error("{key} = {value:?} is invalid: {problem}; set {key} in the file or {env}")]
     Invalid {
@@ -300,6 +320,27 @@ impl Config {
                 env: "DIMS_FEDERATION__REDIAL_INTERVAL_S",
             });
         }
+        // Secret and CA files named by relative paths are found next to the configuration, like the key file.
+        let oidc = match &self.oidc {
+            None => None,
+            Some(oidc) => {
+                let mut oidc = oidc.clone();
+                if let SecretSource::File(path) = &mut oidc.client_secret {
+                    *path = base.join(&*path);
+                }
+                Some(oidc.resolve()?)
+            }
+        };
+        let ldap = match &self.ldap {
+            None => None,
+            Some(ldap) => {
+                let mut ldap = ldap.clone();
+                for path in [&mut ldap.bind_password_file, &mut ldap.ca_file].into_iter().flatten() {
+                    *path = base.join(&*path);
+                }
+                Some(Directory::new(&ldap)?)
+            }
+        };
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| ConfigError::Invalid {
             key: "log.level",
             value: self.log.level.clone(),
@@ -322,6 +363,8 @@ impl Config {
             federation_listen,
             reconcile_interval: std::time::Duration::from_secs(self.federation.reconcile_interval_s),
             redial_interval: std::time::Duration::from_secs(self.federation.redial_interval_s),
+            oidc,
+            ldap,
         })
     }
 }
@@ -359,6 +402,11 @@ pub struct Settings {
     pub reconcile_interval: std::time::Duration,
     /// How often to dial a member that is not connected.
     pub redial_interval: std::time::Duration,
+    /// The OpenID Connect relying party's checked settings, if `[oidc]` is configured (discovery happens when a
+    /// command needs the provider).
+    pub oidc: Option<OidcSettings>,
+    /// The LDAP directory, if `[ldap]` is configured (nothing is contacted until a lookup).
+    pub ldap: Option<Directory>,
 }
 
 impl Settings {
@@ -419,6 +467,31 @@ default_tlp = "amber"
 # Seconds between reconciliations with each connected peer, and between dials of members not connected.
 reconcile_interval_s = 60
 redial_interval_s = 5
+
+# Member logins: the community's OpenID Connect provider. Uncomment to enable; `dims auth test-login` tries it.
+# [oidc]
+# issuer = "https://id.example.org/realms/soc"     # exactly as the provider's discovery document states it
+# client_id = "dims"
+# client_secret = {{ file = "/etc/dims/oidc-client-secret" }}   # mode 0600; or {{ env = "DIMS_OIDC_CLIENT_SECRET" }}
+# redirect_url = "https://dims.example.org/auth/callback"
+# scopes = ["profile", "email", "groups"]
+# groups_claim = "groups"                  # dotted path of the group list in the claims
+# username_claim = "preferred_username"    # the claim that holds the member's LDAP login name
+
+# Groups, roles and orgs: the community's LDAP directory. Uncomment to enable; `dims doctor` checks the bind.
+# [ldap]
+# url = "ldaps://ldap.example.org"
+# bind_dn = "cn=dims,ou=services,dc=example,dc=org"
+# bind_password_file = "/etc/dims/ldap.password"   # mode 0600; or bind_password_env = "DIMS_LDAP_PASSWORD"
+# [ldap.users]
+# base = "ou=people,dc=example,dc=org"
+# [ldap.roles]
+# admin = ["cn=dims-admins,ou=groups,dc=example,dc=org"]
+# publisher = ["cn=dims-publishers,ou=groups,dc=example,dc=org"]
+# member = ["cn=staff,ou=groups,dc=example,dc=org"]
+# [ldap.org]
+# source = "attribute"
+# attribute = "o"
 "#
     )
 }
@@ -508,6 +581,92 @@ mod tests {
 
             let missing = Config::load(Path::new("nope.toml"), &Overrides::default()).expect_err("missing");
             assert!(missing.to_string().contains("dims init"), "{missing}");
+            Ok(())
+        });
+    }
+
+    /// `[oidc]` and `[ldap]` load into the identity crate's settings, take environment overrides, refuse unknown keys,
+    /// and read their secrets from a file or a variable named in the file, naming the key when it fails.
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn login_sections_load_validate_and_name_their_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("oidc-secret", "s3cret\n")?;
+            std::fs::set_permissions(
+                jail.directory().join("oidc-secret"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .expect("chmod");
+            let base = "[node]\norg = \"cert-ops\"\n";
+            let sections = r#"
+[oidc]
+issuer = "https://id.example.org"
+client_id = "dims"
+client_secret = { file = "oidc-secret" }
+redirect_url = "https://dims.example.org/auth/callback"
+
+[ldap]
+url = "ldap://127.0.0.1:3890"
+tls = "none"
+bind_dn = "cn=dims,ou=services,dc=dims,dc=test"
+bind_password_env = "TEST_LDAP_PASSWORD"
+[ldap.users]
+base = "ou=people,dc=dims,dc=test"
+[ldap.roles]
+publisher = ["cn=dims-publishers,ou=groups,dc=dims,dc=test"]
+read-only = ["cn=staff,ou=groups,dc=dims,dc=test"]
+"#;
+            jail.create_file("dims.toml", &format!("{base}{sections}"))?;
+            let path = Path::new("dims.toml");
+            let load = || Config::load(path, &Overrides::default()).expect("loads");
+
+            let settings = load().validate(jail.directory()).map(drop);
+            let err = settings.expect_err("the LDAP password variable is not set");
+            assert!(
+                err.to_string().contains("ldap.bind_password_env") && err.to_string().contains("TEST_LDAP_PASSWORD"),
+                "{err}"
+            );
+            jail.set_env("TEST_LDAP_PASSWORD", "dims-service-password");
+            jail.set_env("DIMS_OIDC__CLIENT_ID", "dims-from-env");
+            jail.set_env("DIMS_LDAP__USERS__ATTRIBUTE", "cn");
+            let config = load();
+            assert_eq!(
+                config.oidc.as_ref().map(|o| o.client_id.as_str()),
+                Some("dims-from-env")
+            );
+            assert_eq!(config.ldap.as_ref().map(|l| l.users.attribute.as_str()), Some("cn"));
+            let settings = config.validate(jail.directory()).expect("valid");
+            let oidc = settings.oidc.expect("[oidc] resolved");
+            assert_eq!(
+                (oidc.issuer(), oidc.client_id()),
+                ("https://id.example.org", "dims-from-env")
+            );
+            assert_eq!(oidc.username_claim().as_str(), "preferred_username");
+            assert_eq!(settings.ldap.expect("[ldap] resolved").url(), "ldap://127.0.0.1:3890");
+
+            jail.create_file("typo.toml", &format!("{base}{sections}\n[ldap.users.extra]\nx = 1\n"))?;
+            let err = Config::load(Path::new("typo.toml"), &Overrides::default()).expect_err("unknown key");
+            assert!(err.to_string().contains("extra"), "{err}");
+            jail.create_file(
+                "typo2.toml",
+                &format!("{base}{sections}").replace("client_id", "clientid"),
+            )?;
+            let err = Config::load(Path::new("typo2.toml"), &Overrides::default()).expect_err("unknown key");
+            assert!(err.to_string().contains("clientid"), "{err}");
+
+            std::fs::set_permissions(
+                jail.directory().join("oidc-secret"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o644),
+            )
+            .expect("chmod");
+            let err = load()
+                .validate(jail.directory())
+                .map(drop)
+                .expect_err("a readable secret file");
+            assert!(
+                err.to_string().contains("chmod 600") && err.to_string().contains("[oidc]"),
+                "{err}"
+            );
             Ok(())
         });
     }

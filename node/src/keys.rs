@@ -83,11 +83,18 @@ pub enum KeyError {
         source: std::io::Error,
     },
     /// The OS could not give randomness.
-    #[error("the operating system gave no randomness for a new key: {0}")]
+    #[error("the operating system gave no randomness for a new key or token: {0}")]
     Randomness(String),
 }
 
-/// Creates a new node key file at `path`, refusing to overwrite one. The file is created with mode 0600.
+/// `N` bytes of OS randomness (for API tokens: their ids and secrets).
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], KeyError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| KeyError::Randomness(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Creates a new key file at `path`, refusing to overwrite one. The file is created with mode 0600.
 pub fn create(path: &Path) -> Result<NodeKey, KeyError> {
     create_secret(KeyKind::Node, path).map(|secret| NodeKey::from_secret(&secret))
 }

@@ -13,6 +13,9 @@
 //! * Queries take a [`Receiver`] and return only what the policy lets that receiver see.
 //! * [`Service::subscribe`] gives a bounded stream of newly stored bundles (a slow subscriber misses entries and is
 //!   told so, rather than holding up the writer).
+//! * [`Service::authenticate_token`] turns an `Authorization: Bearer` header into a [`TokenGrant`] (constant-time
+//!   secret check, revocation, expiry); a grant reads as a member view capped at the token's ceiling and publishes
+//!   through [`Service::publish_with_token`], which checks the token's scopes first.
 
 use std::sync::Arc;
 
@@ -24,6 +27,7 @@ use dims_protocol::{
 use tokio::sync::broadcast;
 
 use crate::clock;
+use crate::grant::{AUTOMATION, AuthError, TokenGrant};
 use crate::metrics::{Metrics, RejectReason};
 use crate::rosters::RosterBook;
 use crate::store::{ListQuery, PutOutcome, PutRequest, Store, StoreError, Stored};
@@ -58,6 +62,9 @@ pub enum PublishError {
     /// A retraction or update names a bundle this node did not publish, or does not hold.
     #[error("{0}")]
     Target(String),
+    /// The token it was published with does not allow it.
+    #[error(transparent)]
+    NotAllowed(dims_identity::token::TokenError),
 }
 
 /// What happened to an ingested envelope.
@@ -183,6 +190,60 @@ impl Service {
             .await?;
         self.notify(bundle.id());
         Ok(bundle)
+    }
+
+    /// Publishes `draft` for the holder of `grant`: refused unless the token's scopes allow publishing with this
+    /// marking to this audience; otherwise signed as this node with the token's org (and owner, if a person) as the
+    /// author, and stored like [`Service::publish`].
+    pub async fn publish_with_token(
+        &self,
+        grant: &TokenGrant,
+        draft: Draft,
+        now_ms: u64,
+    ) -> Result<VerifiedBundle, PublishError> {
+        grant
+            .check_publish(draft.tlp, &draft.audience)
+            .map_err(PublishError::NotAllowed)?;
+        let author = Author {
+            org: grant.org.clone(),
+            member: grant.person(),
+        };
+        let bundle = sign_draft(&self.key, &author, draft, now_ms)?;
+        self.publish_signed(bundle).await
+    }
+
+    /// Checks the `Authorization` header of a request (`Bearer dims_<id>_<secret>`; tokens anywhere else are
+    /// refused) at `now_ms`: the secret against the stored hash in constant time, then revocation and expiry. The
+    /// grant carries the owner's current org and active trust groups; a token whose owner is no longer a member is
+    /// refused like an unknown one. Reads the store only (a token lookup, a member and the trust groups).
+    pub fn authenticate_token(&self, authorization: Option<&str>, now_ms: u64) -> Result<TokenGrant, AuthError> {
+        let presented = dims_identity::token::from_authorization(authorization)?;
+        let record = self.store.token(&presented.id())?;
+        let record = match dims_identity::token::check(&presented, record.as_ref(), now_ms) {
+            Ok(record) => record.clone(),
+            Err(refusal) => {
+                // The id is public; the secret is never logged.
+                tracing::info!(token = %presented.id(), %refusal, "API token refused");
+                return Err(refusal.into());
+            }
+        };
+        let (org, groups) = if record.owner == AUTOMATION {
+            (record.org.clone(), Vec::new())
+        } else {
+            let Some(member) = self.store.member(&record.owner)? else {
+                tracing::info!(token = %record.id, "API token refused: its member is gone");
+                return Err(dims_identity::token::TokenError::Unknown.into());
+            };
+            (member.profile.org, self.store.active_groups(record.owner, now_ms)?)
+        };
+        Ok(TokenGrant {
+            id: record.id,
+            label: record.label,
+            owner: record.owner,
+            org,
+            scopes: record.scopes,
+            groups,
+        })
     }
 
     /// Signs a draft without storing it.

@@ -12,12 +12,14 @@
 //!   yields [`LdapError::Unavailable`], never a user with fewer (or cached) groups.
 //! * [`Directory::authenticate`] refuses an empty password before any bind, since an empty simple bind is an
 //!   anonymous bind that succeeds.
+//! * What the server answers is read without panicking (module `entry`): a malformed entry refuses the login.
 //!
 //! The calls need a running tokio runtime (the connection is driven by a spawned task). They are cancel-safe:
 //! dropping a call's future drops its connection.
 
 mod config;
 mod dn;
+mod entry;
 mod error;
 
 use std::collections::{BTreeSet, HashMap};
@@ -25,10 +27,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dims_protocol::OrgId;
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, SearchOptions, dn_escape, ldap_escape};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, ResultEntry, Scope, SearchOptions, dn_escape, ldap_escape};
 
 use config::{Groups, Org, Settings, Transport, UserLocation};
 pub use config::{GroupsConfig, LdapConfig, MemberValue, OrgConfig, TlsMode, USERNAME_PLACEHOLDER, UsersConfig};
+use entry::Entry;
 pub use error::{ConfigError, LdapError};
 
 use crate::role::Role;
@@ -131,6 +134,27 @@ impl Directory {
         result
     }
 
+    /// Connects and binds as the service account, then disconnects: whether the configuration works at all, before
+    /// anyone tries to log in (`dims doctor` asks this).
+    pub async fn check_service_bind(&self) -> Result<(), LdapError> {
+        self.within_deadline(async {
+            let ldap = self.service_connection().await?;
+            close(ldap).await;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The configured server URL (`ldap.url`).
+    pub fn url(&self) -> &str {
+        &self.settings.url
+    }
+
+    /// The configured service account (`ldap.bind_dn`).
+    pub fn bind_dn(&self) -> &str {
+        &self.settings.bind_dn
+    }
+
     /// Bounds a whole call: each operation has its own timeout, but a server that trickles a search's entries
     /// would reset it at every entry.
     async fn within_deadline<T>(&self, call: impl Future<Output = Result<T, LdapError>>) -> Result<T, LdapError> {
@@ -219,7 +243,7 @@ impl Directory {
             rc::NO_SUCH_OBJECT if matches!(users.location, UserLocation::Template(_)) => return Err(not_found()),
             _ => return Err(self.result_error("user search", outcome)),
         }
-        let mut entries = entries.into_iter().map(SearchEntry::construct);
+        let mut entries = read_entries(entries, "user search")?.into_iter();
         let entry = match (entries.next(), entries.next()) {
             (None, _) => return Err(not_found()),
             (Some(_), Some(_)) => {
@@ -300,15 +324,14 @@ impl Directory {
         if result.1.rc != rc::SUCCESS {
             return Err(self.result_error("group search", result.1));
         }
-        Ok(result
-            .0
+        Ok(read_entries(result.0, "group search")?
             .into_iter()
-            .map(|entry| SearchEntry::construct(entry).dn)
+            .map(|entry| entry.dn)
             .collect())
     }
 
     /// The user's org, from the configured source; more than one is an error, since it decides what they see.
-    fn org(&self, entry: &SearchEntry, normalized_groups: &[String]) -> Result<Option<OrgId>, LdapError> {
+    fn org(&self, entry: &Entry, normalized_groups: &[String]) -> Result<Option<OrgId>, LdapError> {
         let entry_error = |reason: String| LdapError::Entry {
             dn: entry.dn.clone(),
             reason,
@@ -417,6 +440,34 @@ impl Directory {
             Err(error) => tracing::info!(call, ?username, %error, "ldap"),
         }
     }
+}
+
+/// The entries of a search's answer, read by [`entry::parse`] so that a malformed one is an error, never a panic.
+/// Search references (referrals) are not followed and are left out: for a user search that can only mean "not
+/// found", and for a group search fewer groups, hence fewer roles, so either way the login gets no more than the
+/// directory itself vouched for.
+fn read_entries(messages: Vec<ResultEntry>, operation: &'static str) -> Result<Vec<Entry>, LdapError> {
+    let mut entries = Vec::with_capacity(messages.len());
+    for message in messages {
+        match entry::parse(message) {
+            Ok(entry::Parsed::Entry(entry)) => {
+                if entry.binary_values > 0 {
+                    tracing::debug!(dn = %entry.dn, values = entry.binary_values, "ignoring attribute values that are not UTF-8");
+                }
+                entries.push(entry);
+            }
+            Ok(entry::Parsed::Skipped(what)) => tracing::info!(operation, what, "ignoring a {what} in a search answer"),
+            Err(reason) => {
+                return Err(LdapError::Entry {
+                    dn: "(unreadable)".to_owned(),
+                    reason: format!(
+                        "the {operation} returned a malformed entry ({reason}): check the directory server"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(entries)
 }
 
 /// Refuses names no directory would hold, before they are sent anywhere.

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use openidconnect::{ClientId, ClientSecret, IssuerUrl, RedirectUrl, Scope};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::error::ConfigError;
@@ -24,8 +24,9 @@ use super::error::ConfigError;
 /// redirect_url = "https://dims.example.org/auth/callback"
 /// scopes = ["profile", "email", "groups"]
 /// groups_claim = "realm_access.roles"
+/// username_claim = "preferred_username"
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcConfig {
     /// The provider's issuer URL exactly as its discovery document states it (trailing slash included or not).
@@ -43,6 +44,11 @@ pub struct OidcConfig {
     /// `groups` or `realm_access.roles`. Default: `groups`.
     #[serde(default = "default_groups_claim")]
     pub groups_claim: String,
+    /// Where the member's directory login name sits in the claims (a dotted path, like `groups_claim`): the name
+    /// the node looks the member up by in LDAP for their groups and org. Use a claim the provider sets and users
+    /// cannot edit. Default: `preferred_username`.
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
     /// How long a started login may take before its callback is refused, in seconds. Default: 600.
     #[serde(default = "default_login_timeout_secs")]
     pub login_timeout_secs: u64,
@@ -52,7 +58,7 @@ pub struct OidcConfig {
 }
 
 /// Where a secret is kept.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SecretSource {
     /// The name of an environment variable holding the secret.
@@ -67,6 +73,10 @@ fn default_scopes() -> Vec<String> {
 
 fn default_groups_claim() -> String {
     "groups".to_owned()
+}
+
+fn default_username_claim() -> String {
+    "preferred_username".to_owned()
 }
 
 fn default_login_timeout_secs() -> u64 {
@@ -86,6 +96,7 @@ pub struct OidcSettings {
     pub(crate) redirect_url: RedirectUrl,
     pub(crate) scopes: Vec<Scope>,
     pub(crate) groups_claim: ClaimPath,
+    pub(crate) username_claim: ClaimPath,
     pub(crate) login_timeout_ms: u64,
     pub(crate) max_pending_logins: usize,
 }
@@ -99,6 +110,21 @@ impl OidcSettings {
     /// The configured client id.
     pub fn client_id(&self) -> &str {
         self.client_id.as_str()
+    }
+
+    /// The configured redirect (callback) URL.
+    pub fn redirect_url(&self) -> &Url {
+        self.redirect_url.url()
+    }
+
+    /// The configured groups claim path.
+    pub fn groups_claim(&self) -> &ClaimPath {
+        &self.groups_claim
+    }
+
+    /// The configured username claim path.
+    pub fn username_claim(&self) -> &ClaimPath {
+        &self.username_claim
     }
 }
 
@@ -144,7 +170,8 @@ impl OidcConfig {
             client_secret: ClientSecret::new(secret.trim().to_owned()),
             redirect_url: RedirectUrl::from_url(redirect),
             scopes,
-            groups_claim: ClaimPath::parse(&self.groups_claim)?,
+            groups_claim: ClaimPath::parse_setting("groups_claim", &self.groups_claim)?,
+            username_claim: ClaimPath::parse_setting("username_claim", &self.username_claim)?,
             login_timeout_ms: self.login_timeout_secs.saturating_mul(1000),
             max_pending_logins: self.max_pending_logins,
         })
@@ -215,6 +242,11 @@ pub struct ClaimPath {
 impl ClaimPath {
     /// Parses a dotted path; every segment must be non-empty and free of white space.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_setting("claim path", text)
+    }
+
+    /// [`ClaimPath::parse`] for the named setting, which the error then names.
+    fn parse_setting(setting: &'static str, text: &str) -> Result<Self, ConfigError> {
         let well_formed = !text.is_empty()
             && text
                 .split('.')
@@ -222,7 +254,10 @@ impl ClaimPath {
         if well_formed {
             Ok(Self { text: text.to_owned() })
         } else {
-            Err(ConfigError::ClaimPath(text.to_owned()))
+            Err(ConfigError::ClaimPath {
+                setting,
+                value: text.to_owned(),
+            })
         }
     }
 
@@ -258,6 +293,7 @@ mod tests {
             redirect_url: "https://dims.example.org/auth/callback".to_owned(),
             scopes: default_scopes(),
             groups_claim: default_groups_claim(),
+            username_claim: default_username_claim(),
             login_timeout_secs: default_login_timeout_secs(),
             max_pending_logins: default_max_pending_logins(),
         }

@@ -57,9 +57,14 @@ pub enum ConfigError {
     /// A scope is empty or contains white space.
     #[error("oidc scope `{0}` is not a single scope name: list scopes one per entry, without spaces")]
     Scope(String),
-    /// The groups claim path is not a dotted path of non-empty names.
-    #[error("oidc groups_claim `{0}` is not a dotted claim path: write e.g. `groups` or `realm_access.roles`")]
-    ClaimPath(String),
+    /// A claim path setting (`groups_claim`, `username_claim`) is not a dotted path of non-empty names.
+    #[error("oidc {setting} `{value}` is not a dotted claim path: write e.g. `groups` or `realm_access.roles`")]
+    ClaimPath {
+        /// Which setting.
+        setting: &'static str,
+        /// The value as configured.
+        value: String,
+    },
     /// A limit is zero.
     #[error("oidc {0} is zero: give it a positive value")]
     ZeroLimit(&'static str),
@@ -92,6 +97,40 @@ pub enum DiscoveryError {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum OidcError {
+    /// The provider redirected back with an error instead of a code (the user declined, the client is not allowed).
+    #[error(
+        "the provider refused the login: {error}{}; check the client's registration at the provider, or log in again",
+        description.as_deref().map(|text| format!(" ({text})")).unwrap_or_default()
+    )]
+    Provider {
+        /// The `error` parameter (RFC 6749 §4.1.2.1).
+        error: String,
+        /// The `error_description` parameter, if any.
+        description: Option<String>,
+    },
+    /// The callback URL lacks a parameter or repeats one.
+    #[error("the callback is malformed: {0}")]
+    Callback(String),
+    /// The callback's `iss` parameter names another issuer (RFC 9207): the response comes from another provider.
+    #[error(
+        "the callback comes from issuer `{found}`, not from the configured `{expected}`: the login is refused (a \
+         response from another provider can be a mix-up attack); start the login again"
+    )]
+    CallbackIssuer {
+        /// The configured issuer.
+        expected: String,
+        /// The `iss` parameter received.
+        found: String,
+    },
+    /// The provider advertises the `iss` parameter (RFC 9207) but the callback lacks it.
+    #[error(
+        "the callback has no `iss` parameter although `{expected}` advertises it (RFC 9207): the login is refused; \
+         pass the whole callback URL, query included"
+    )]
+    CallbackIssuerMissing {
+        /// The configured issuer.
+        expected: String,
+    },
     /// The callback's state matches no login this node started (or one evicted when too many were pending).
     #[error("login state is unknown: start the login again")]
     UnknownState,
@@ -135,7 +174,7 @@ pub enum OidcError {
     /// The signature does not verify with the provider's published keys.
     #[error(
         "ID token signature check failed: {0}; the token was altered or signed with a key the provider does not \
-         publish (after a key rotation, restart so that discovery reloads the keys)"
+         publish (the node fetches the provider's keys again at most once a minute for a token with an unknown key)"
     )]
     Signature(String),
     /// The token has expired, or was issued in the future.
@@ -164,6 +203,17 @@ pub enum OidcError {
         /// The userinfo answer's `sub`.
         userinfo: String,
     },
+    /// Fetching the provider's JWKS again (for an ID token signed with an unknown key) failed.
+    #[error("fetching the provider's JWKS failed: {0}; check that the provider's jwks_uri is reachable")]
+    Jwks(String),
+    /// The configured username claim holds something other than a string.
+    #[error(
+        "username claim `{path}` does not hold a string: set username_claim to the path of the directory login name"
+    )]
+    UsernameClaim {
+        /// The configured claim path.
+        path: String,
+    },
     /// The configured groups claim holds something other than a list of strings.
     #[error(
         "groups claim `{path}` holds {found}, not a list of group names: set groups_claim to the path of a list of \
@@ -181,6 +231,9 @@ impl OidcError {
     /// The check that failed, as a short stable word for a structured log field.
     pub fn check(&self) -> &'static str {
         match self {
+            Self::Provider { .. } => "provider_error",
+            Self::Callback(_) => "callback",
+            Self::CallbackIssuer { .. } | Self::CallbackIssuerMissing { .. } => "callback_issuer",
             Self::UnknownState | Self::StateReused | Self::StateExpired { .. } => "state",
             Self::TokenExchange(_) => "code_exchange",
             Self::MissingIdToken | Self::MalformedIdToken(_) | Self::Header(_) => "id_token_format",
@@ -195,6 +248,8 @@ impl OidcError {
             Self::Userinfo(_) => "userinfo",
             Self::UserinfoSubject { .. } => "userinfo_subject",
             Self::GroupsClaim { .. } => "groups_claim",
+            Self::UsernameClaim { .. } => "username_claim",
+            Self::Jwks(_) => "jwks",
         }
     }
 }

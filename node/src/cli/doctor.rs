@@ -1,5 +1,9 @@
 //! `dims doctor`: checks the configuration and the environment and says, for each problem, which key or file is at
 //! fault and how to fix it. Exits non-zero if anything is wrong, so scripts and service managers can gate on it.
+//!
+//! Member logins are checked too when configured: `[oidc]` by reading the provider's discovery document and keys,
+//! `[ldap]` by binding as the service account. A section that is absent is noted, not a problem: a node may run
+//! without logins (automation only).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -112,6 +116,42 @@ pub fn run(path: &Path, overrides: &Overrides) -> anyhow::Result<ExitCode> {
             "store",
             format!("{} will be created at the first start", store_path.display()),
         );
+    }
+    match &settings.oidc {
+        None => println!("note     oidc: not configured (no [oidc] section): members cannot log in"),
+        Some(oidc) => {
+            let discovered = runtime.block_on(crate::login::TestLogin::discover(oidc, None));
+            match discovered {
+                Ok(_) => report(
+                    true,
+                    "oidc",
+                    format!(
+                        "provider {} answers discovery for client {}",
+                        oidc.issuer(),
+                        oidc.client_id()
+                    ),
+                ),
+                Err(e) => report(false, "oidc", format!("{e} (oidc.issuer)")),
+            }
+        }
+    }
+    match &settings.ldap {
+        None => println!("note     ldap: not configured (no [ldap] section): no roles from a directory"),
+        Some(directory) => match runtime.block_on(directory.check_service_bind()) {
+            Ok(()) => report(
+                true,
+                "ldap",
+                format!("bound to {} as {}", directory.url(), directory.bind_dn()),
+            ),
+            Err(e) => {
+                let key = match &e {
+                    dims_identity::ldap::LdapError::Unavailable { .. } => "check ldap.url and that the server runs",
+                    dims_identity::ldap::LdapError::Tls { .. } => "check ldap.url, ldap.tls and ldap.ca_file",
+                    _ => "check ldap.bind_dn and ldap.bind_password_file or ldap.bind_password_env",
+                };
+                report(false, "ldap", format!("{e} ({key})"))
+            }
+        },
     }
     if let Some(addr) = settings.http {
         match std::net::TcpListener::bind(addr) {

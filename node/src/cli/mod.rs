@@ -1,6 +1,7 @@
 //! The `dims` command line: one clap tree, one module per command group. Every flag has an environment twin
 //! (`DIMS_...`, shown in `--help`); configuration keys are overridden with `DIMS_SECTION__KEY`.
 
+mod auth;
 mod bench;
 mod bundles;
 mod demo;
@@ -14,6 +15,7 @@ mod roster;
 mod run;
 mod stix;
 mod store_admin;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -93,6 +95,12 @@ pub enum Command {
     /// The federation as the running node sees it: list peers, run the self-test, forget a member.
     #[command(subcommand)]
     Peers(peers::PeersCommand),
+    /// Create, list and revoke API tokens for automation.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
+    /// Try the member login: OpenID Connect, then LDAP groups, org and roles.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
 }
 
 /// `dims keys ...`
@@ -137,6 +145,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Federation(command) => federation::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Demo(args) => demo::run(args),
         Command::Peers(command) => peers::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Tokens(command) => tokens::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Auth(command) => auth::run(&cli.config, &overrides, command),
     }
 }
 

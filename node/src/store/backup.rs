@@ -23,6 +23,7 @@ use redb::{
 };
 
 use super::error::{BackupError, During, OpenError, StoreError};
+use super::identity::{MEMBER_CERTS, MEMBER_LOGINS, MEMBERS, TOKENS, TRUST_GROUPS};
 use super::integrity::check_snapshot;
 use super::rosters::ROSTERS;
 use super::tables::{
@@ -122,6 +123,11 @@ fn write_copy(source: &ReadTransaction, partial: &Path) -> Result<BackupReport, 
     rows += copy_table(source, &txn, SUPERSESSIONS)?;
     rows += copy_table(source, &txn, OUTBOX)?;
     rows += copy_table(source, &txn, ROSTERS)?;
+    rows += copy_table(source, &txn, TOKENS)?;
+    rows += copy_table(source, &txn, MEMBERS)?;
+    rows += copy_table(source, &txn, MEMBER_LOGINS)?;
+    rows += copy_table(source, &txn, TRUST_GROUPS)?;
+    rows += copy_table(source, &txn, MEMBER_CERTS)?;
     txn.commit()
         .map_err(|source| StoreError::Commit { bundles: 0, source })?;
     database

@@ -194,6 +194,7 @@ fn prepare_schema(database: &Database, path: &Path) -> Result<(), OpenError> {
                 .insert(SCHEMA_KEY, SCHEMA_VERSION)
                 .during("writing the schema version")
                 .map_err(setup)?;
+            super::identity::create_tables(&txn).map_err(setup)?;
         }
         txn.commit()
             .map_err(|source| setup(StoreError::Commit { bundles: 0, source }))?;

@@ -262,6 +262,18 @@ pub enum StoreError {
         /// The missing bundle.
         id: BundleId,
     },
+    /// A stored identity row (token, member, trust group, certificate) does not decode.
+    #[error(
+        "the store row {key} of {table} does not decode ({reason}): run `dims store check` and restore the latest backup"
+    )]
+    Record {
+        /// The table.
+        table: &'static str,
+        /// The row's key, as text.
+        key: String,
+        /// Why it does not decode.
+        reason: String,
+    },
     /// The database could not be (re)opened.
     #[error(transparent)]
     Open(Box<OpenError>),
@@ -302,6 +314,7 @@ impl StoreError {
             | StoreError::WrongKey { .. }
             | StoreError::Dangling { .. }
             | StoreError::CorruptRoster { .. }
+            | StoreError::Record { .. }
             | StoreError::Injected { .. } => false,
         }
     }

@@ -16,7 +16,9 @@
 //! and distinct across its chunks, each chunk stored under its first entry, and as many entries as its directory row
 //! says; and no chunk may belong to a run the directory does not list.
 //!
-//! Outbox rows are not checked: they belong to the federation and may outlive a purged bundle.
+//! Outbox rows are not checked: they belong to the federation and may outlive a purged bundle. The identity tables
+//! (tokens, members, logins, trust groups, certificates) are checked by `super::identity::check` on the same
+//! snapshot.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -48,6 +50,8 @@ pub struct IntegrityReport {
     pub value_runs: u64,
     /// Value index entries whose bundle is gone (purged): not a problem, compaction drops them.
     pub stale_value_entries: u64,
+    /// Rows per identity table (`tokens_v1`, `members_v1`, ...), as found.
+    pub identity_rows: BTreeMap<&'static str, u64>,
     /// What is wrong, in the order found (at most 1,000 listed; see `problem_count`).
     pub problems: Vec<Problem>,
     /// How many problems there are in all.
@@ -60,7 +64,7 @@ impl IntegrityReport {
         self.problem_count == 0
     }
 
-    fn add(&mut self, problem: Problem) {
+    pub(crate) fn add(&mut self, problem: Problem) {
         self.problem_count += 1;
         if self.problems.len() < MAX_LISTED {
             self.problems.push(problem);
@@ -71,9 +75,10 @@ impl IntegrityReport {
 impl fmt::Display for IntegrityReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rows: u64 = self.index_rows.values().sum();
+        let identity: u64 = self.identity_rows.values().sum();
         write!(
             f,
-            "{} bundles, {rows} index rows ({} value runs, {} stale value entries): ",
+            "{} bundles, {rows} index rows ({} value runs, {} stale value entries), {identity} identity rows: ",
             self.bundles, self.value_runs, self.stale_value_entries
         )?;
         if self.is_ok() {
@@ -132,6 +137,15 @@ pub enum Problem {
         /// What is wrong with it.
         what: String,
     },
+    /// A row of an identity table breaks one of its invariants (see `store::identity`).
+    Identity {
+        /// The table.
+        table: &'static str,
+        /// The row's key, as text.
+        key: String,
+        /// What is wrong with it.
+        what: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -148,6 +162,7 @@ impl fmt::Display for Problem {
                 write!(f, "{table}: a row names bundle {id} but the bundle implies no such row")
             }
             Problem::BadRun { run, what } => write!(f, "{VALUE_INDEX}: run {run}: {what}"),
+            Problem::Identity { table, key, what } => write!(f, "{table}: {key} {what}"),
         }
     }
 }
@@ -216,6 +231,7 @@ pub(crate) fn check_snapshot(txn: &ReadTransaction) -> Result<IntegrityReport, S
         }
     }
     check_values(&tables, values, &mut report)?;
+    super::identity::check(txn, &mut report)?;
     Ok(report)
 }
 

@@ -11,8 +11,9 @@
 //! (value hash, bundle id) entries, their lookups and their compaction), `writer` (the writer thread, group commit,
 //! purge, compaction), `query` (reads and status), [`integrity`] (the logical check and redb's file check),
 //! [`backup`] (backup and restore), `database` (opening, schema check, reopen after a storage failure),
-//! [`error`](mod@error), [`faults`] (failure injection for tests) and [`bench`](mod@bench) (raw redb baselines for
-//! `dims bench ingest`).
+//! [`error`](mod@error), [`faults`] (failure injection for tests), [`bench`](mod@bench) (raw redb baselines for
+//! `dims bench ingest`), and [`identity`] (tokens, members, trust groups and certificates, written by the same
+//! writer: [`Store::change_identity`] and the methods around it).
 //!
 //! Semantics in short:
 //! * A bundle is stored once; putting it again answers [`PutOutcome::Duplicate`], which is not an error.
@@ -32,6 +33,7 @@ pub mod bench;
 mod database;
 pub mod error;
 pub mod faults;
+pub mod identity;
 pub mod integrity;
 mod query;
 mod rosters;
@@ -51,6 +53,7 @@ use tracing::error;
 pub use backup::BackupReport;
 pub use error::{BackupError, OpenError, StoreError};
 pub use faults::Faults;
+pub use identity::{IdentityChange, IdentityError, Login, MemberRecord, StoredCert, VettingStep};
 pub use integrity::{FileCheck, IntegrityReport, Problem};
 pub use tables::SCHEMA_VERSION;
 

@@ -238,8 +238,9 @@ pub(crate) fn definition_name<K: redb::Key + 'static, V: redb::Value + 'static>(
         .unwrap_or("(unknown table)")
 }
 
-/// Every table of the schema, by name.
-pub(crate) const ALL_TABLES: [&str; 11] = [
+/// Every table of the schema, by name: the bundle tables here, `rosters_v1` of `super::rosters` and the identity
+/// tables of `super::identity`.
+pub(crate) const ALL_TABLES: [&str; 16] = [
     "meta_v1",
     "bundles_v1",
     "by_time_v1",
@@ -251,6 +252,11 @@ pub(crate) const ALL_TABLES: [&str; 11] = [
     "supersessions_v1",
     "outbox_v1",
     "rosters_v1",
+    "tokens_v1",
+    "members_v1",
+    "member_logins_v1",
+    "trust_groups_v1",
+    "member_certs_v1",
 ];
 
 /// Every table, open for writing inside one transaction, and the value entries of the bundles stored in it so far.

@@ -18,6 +18,11 @@
 //! is waiting, when a tier has grown too large right after a commit, and when asked ([`super::Store::compact`]). A
 //! merge's work is bounded (see `super::runs`), so a request that arrives meanwhile waits for one merge at most.
 //!
+//! **Identity changes** (tokens, members, trust groups, certificates: `super::identity`) ride in the same batches:
+//! each is applied in the group's transaction after checking the rows it depends on, and answered after the commit.
+//! A change the identity rules refuse writes nothing and is answered with its refusal while the rest of the group
+//! commits; a storage failure fails the whole group, as for bundles.
+//!
 //! **Failure.** If anything fails before or during the commit, the transaction is dropped (aborted), every request of
 //! the batch gets the same error, and none is acknowledged. When redb itself failed, the writer reopens the database
 //! before answering (see [`super::database`]), so the callers that see the error already face a recovered store and
@@ -35,6 +40,7 @@ use tracing::{debug, error, warn};
 
 use super::database::Core;
 use super::error::{During, StoreError};
+use super::identity::{self, IdentityChange, IdentityError, IdentityTables};
 use super::runs::{self, Urgency};
 use super::tables::IndexRow;
 use super::tables::{ID_MAX, ID_MIN, WriteTables, index_rows};
@@ -72,6 +78,12 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<usize, StoreError>>,
         removed: usize,
     },
+    /// Change the identity tables; `outcome` is this change's own answer (refused or applied), sent after the commit.
+    Identity {
+        change: Box<IdentityChange>,
+        reply: oneshot::Sender<Result<(), IdentityError>>,
+        outcome: Option<Result<(), IdentityError>>,
+    },
 }
 
 impl Command {
@@ -82,7 +94,8 @@ impl Command {
             Command::Purge { .. }
             | Command::Compact { .. }
             | Command::PinRoster { .. }
-            | Command::OutboxDone { .. } => 1,
+            | Command::OutboxDone { .. }
+            | Command::Identity { .. } => 1,
         }
     }
 
@@ -92,7 +105,8 @@ impl Command {
             Command::Purge { .. }
             | Command::Compact { .. }
             | Command::PinRoster { .. }
-            | Command::OutboxDone { .. } => 0,
+            | Command::OutboxDone { .. }
+            | Command::Identity { .. } => 0,
         }
     }
 }
@@ -303,6 +317,9 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                         let _ = reply.send(Ok(removed));
                     }
                     Command::Compact { .. } => {}
+                    Command::Identity { reply, outcome, .. } => {
+                        let _ = reply.send(outcome.unwrap_or(Ok(())));
+                    }
                 }
             }
             true
@@ -336,6 +353,9 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::PinRoster { reply, .. } => {
                         let _ = reply.send(Err(error));
                     }
+                    Command::Identity { reply, .. } => {
+                        let _ = reply.send(Err(IdentityError::Store(error)));
+                    }
                 }
             }
             false
@@ -353,6 +373,8 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
     let held;
     {
         let mut tables = WriteTables::open(&txn)?;
+        // Opened only for a batch that changes them, so bundle batches pay nothing for them.
+        let mut identity_tables = None;
         for command in batch.iter_mut() {
             match command {
                 Command::Put { requests, outcomes, .. } => {
@@ -379,6 +401,13 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
                     }
                 }
                 Command::Compact { .. } => {}
+                Command::Identity { change, outcome, .. } => {
+                    let identity = match &mut identity_tables {
+                        Some(open) => open,
+                        None => identity_tables.insert(IdentityTables::open(&txn)?),
+                    };
+                    *outcome = Some(identity::apply(identity, change)?);
+                }
             }
         }
         tables.finish()?;

@@ -1,0 +1,344 @@
+//! `dims tokens create|list|revoke`: API tokens for automation. A token is shown once, when it is created; the
+//! node keeps only the hash of its secret (see `dims_identity::token`), so a lost token is revoked and replaced,
+//! never recovered.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use dims_identity::token::{AudienceScope, Scopes, TokenId, TokenRecord};
+use dims_protocol::{MemberId, Tlp};
+use serde_json::json;
+
+use super::{Loaded, OutputArgs, runtime};
+use crate::grant::AUTOMATION;
+use crate::metrics::Metrics;
+
+/// `dims tokens ...`
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token. Its text (`dims_<id>_<secret>`) is printed once on standard output; store it now.
+    Create(CreateArgs),
+    /// List the tokens: id, label, scopes, ceiling, expiry and revocation. Never shows a secret.
+    List {
+        /// Output.
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Revoke a token: it is refused from now on.
+    Revoke {
+        /// The token's id (the 16 hex digits after `dims_`, as `dims tokens list` shows).
+        id: String,
+    },
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// Search, fetch, export, TAXII GET.
+    Read,
+    /// REST publish and TAXII POST.
+    Publish,
+}
+
+/// Which audiences a token may publish to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AudienceArg {
+    /// The author's org only.
+    Org,
+    /// This node's community.
+    Community,
+    /// A federation.
+    Federation,
+    /// Named recipients.
+    Recipients,
+}
+
+impl From<AudienceArg> for AudienceScope {
+    fn from(arg: AudienceArg) -> Self {
+        match arg {
+            AudienceArg::Org => AudienceScope::Org,
+            AudienceArg::Community => AudienceScope::Community,
+            AudienceArg::Federation => AudienceScope::Federation,
+            AudienceArg::Recipients => AudienceScope::Recipients,
+        }
+    }
+}
+
+/// `dims tokens create` arguments.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// What the token is for, for people reading `dims tokens list` (siem-export, misp-sync).
+    #[arg(long, env = "DIMS_TOKENS_LABEL")]
+    pub label: String,
+    /// What it may do: read, publish, or read,publish.
+    #[arg(
+        long,
+        env = "DIMS_TOKENS_SCOPES",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "read"
+    )]
+    pub scopes: Vec<ScopeArg>,
+    /// The audiences it may publish to: org, community, federation, recipients (comma-separated). Needed with the
+    /// publish scope; a token publishes nowhere else.
+    #[arg(long = "audience", env = "DIMS_TOKENS_AUDIENCE", value_enum, value_delimiter = ',')]
+    pub audiences: Vec<AudienceArg>,
+    /// The most restrictive marking it may read or publish: clear, green, amber, amber+strict or red.
+    #[arg(long, env = "DIMS_TOKENS_TLP_CEILING", default_value = "green")]
+    pub tlp_ceiling: Tlp,
+    /// When it expires: a duration from now (30m, 12h, 90d, 2w) or an RFC 3339 time (2027-01-01T00:00:00Z), or
+    /// `never`.
+    #[arg(long, env = "DIMS_TOKENS_EXPIRES", default_value = "90d")]
+    pub expires: String,
+    /// The member (UUID) the token acts for: it reads what they may read, and publishes as them. Without it the
+    /// token acts for this node's org as automation.
+    #[arg(long, env = "DIMS_TOKENS_MEMBER")]
+    pub member: Option<MemberId>,
+}
+
+/// Runs a tokens command.
+pub fn run(loaded: Loaded, command: TokensCommand) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let org = loaded.settings.org.clone();
+        let service = loaded.open_service(Arc::new(Metrics::new()))?;
+        let store = service.store().clone();
+        let now = crate::clock::now_ms();
+        let code = match command {
+            TokensCommand::Create(args) => {
+                let expires = parse_expiry(&args.expires, now).map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
+                let publish = args.scopes.contains(&ScopeArg::Publish);
+                if publish && args.audiences.is_empty() {
+                    bail!("--scopes publish needs --audience: name the audiences the token may publish to");
+                }
+                if !publish && !args.audiences.is_empty() {
+                    bail!("--audience only matters with --scopes publish: add publish, or leave --audience out");
+                }
+                let scopes = Scopes {
+                    read: args.scopes.contains(&ScopeArg::Read),
+                    publish,
+                    tlp_ceiling: args.tlp_ceiling,
+                    audiences: args.audiences.iter().copied().map(AudienceScope::from).collect(),
+                };
+                let (owner, owner_org) = match args.member {
+                    Some(member) => {
+                        let record = store
+                            .member(&member)?
+                            .with_context(|| format!("--member {member}: no such member on this node"))?;
+                        (member, record.profile.org)
+                    }
+                    None => (AUTOMATION, org),
+                };
+                let random = crate::keys::random_bytes::<40>()?;
+                let (text, record) =
+                    dims_identity::token::issue(&random, args.label, owner, owner_org, scopes, now, expires);
+                store.put_token(record.clone()).await?;
+                eprintln!(
+                    "created token {} ({}) for {}: {}; ceiling {}; expires {}",
+                    record.id,
+                    record.label,
+                    owner_of(&record),
+                    scopes_text(&record.scopes),
+                    record.scopes.tlp_ceiling.label(),
+                    record.expires.map_or_else(|| "never".to_owned(), time),
+                );
+                eprintln!("the token follows; it is shown only now (dims keeps only its hash):");
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            TokensCommand::List { output } => {
+                let tokens = store.tokens()?;
+                if !output.json {
+                    println!(
+                        "{:<16}  {:<20}  {:<40}  {:<18}  {:<34}  {:<24}  for",
+                        "id", "label", "scopes", "ceiling", "expires", "revoked"
+                    );
+                }
+                for record in &tokens {
+                    print_row(record, now, output.json);
+                }
+                ExitCode::SUCCESS
+            }
+            TokensCommand::Revoke { id } => {
+                let id = parse_id(&id)?;
+                store.revoke_token(id, now).await?;
+                let revoked = store.token(&id)?.and_then(|record| record.revoked).unwrap_or(now);
+                println!("revoked token {id} (as of {})", time(revoked));
+                ExitCode::SUCCESS
+            }
+        };
+        drop(store);
+        drop(service);
+        Ok(code)
+    })
+}
+
+/// A token id as `dims tokens list` shows it; a whole token is accepted too, and only its id is used.
+fn parse_id(text: &str) -> anyhow::Result<TokenId> {
+    let hex_id = match text.strip_prefix("dims_") {
+        Some(rest) => rest.split('_').next().unwrap_or_default(),
+        None => text,
+    };
+    let mut id = [0u8; 8];
+    hex::decode_to_slice(hex_id, &mut id).map_err(|_| {
+        anyhow::anyhow!("{text:?} is not a token id: expected 16 hex digits, as `dims tokens list` shows")
+    })?;
+    Ok(TokenId(id))
+}
+
+/// Parses `--expires`: `never`, a duration from `now_ms` (a number and s, m, h, d or w), or an RFC 3339 time after
+/// `now_ms`.
+pub fn parse_expiry(text: &str, now_ms: u64) -> Result<Option<u64>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    let expected = "expected a duration such as 30m, 12h, 90d or 2w, an RFC 3339 time such as \
+                    2027-01-01T00:00:00Z, or never";
+    let at = if let Some(split) = text.find(|c: char| !c.is_ascii_digit())
+        && split > 0
+        && text.len() - split == 1
+    {
+        let count: u64 = text[..split].parse().map_err(|_| format!("{text:?}: {expected}"))?;
+        let unit_ms: u64 = match &text[split..] {
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            _ => return Err(format!("{text:?}: {expected}")),
+        };
+        if count == 0 {
+            return Err(format!("{text:?}: a token that expires at once is useless; {expected}"));
+        }
+        count
+            .checked_mul(unit_ms)
+            .and_then(|ms| now_ms.checked_add(ms))
+            .ok_or_else(|| format!("{text:?} is too far in the future: use never"))?
+    } else {
+        let at = dims_protocol::stix::time::parse(text).map_err(|_| format!("{text:?}: {expected}"))?;
+        if at <= now_ms {
+            return Err(format!("{text} is not in the future"));
+        }
+        at
+    };
+    Ok(Some(at))
+}
+
+fn time(ms: u64) -> String {
+    dims_protocol::stix::time::format(ms).unwrap_or_else(|_| ms.to_string())
+}
+
+fn scopes_text(scopes: &Scopes) -> String {
+    let mut parts = Vec::new();
+    if scopes.read {
+        parts.push("read".to_owned());
+    }
+    if scopes.publish {
+        let audiences: Vec<&str> = scopes.audiences.iter().map(|scope| audience_name(*scope)).collect();
+        parts.push(format!("publish to {}", audiences.join("+")));
+    }
+    if parts.is_empty() {
+        "nothing".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn audience_name(scope: AudienceScope) -> &'static str {
+    match scope {
+        AudienceScope::Org => "org",
+        AudienceScope::Community => "community",
+        AudienceScope::Federation => "federation",
+        AudienceScope::Recipients => "recipients",
+    }
+}
+
+fn owner_of(record: &TokenRecord) -> String {
+    if record.owner == AUTOMATION {
+        format!("{} (automation)", record.org)
+    } else {
+        format!("{} ({})", record.owner, record.org)
+    }
+}
+
+fn print_row(record: &TokenRecord, now: u64, json: bool) {
+    let expired = record.expires.is_some_and(|at| at <= now);
+    if json {
+        let row = json!({
+            "id": record.id.to_string(),
+            "label": record.label,
+            "read": record.scopes.read,
+            "publish": record.scopes.publish,
+            "audiences": record.scopes.audiences.iter().map(|scope| audience_name(*scope)).collect::<Vec<_>>(),
+            "tlp_ceiling": record.scopes.tlp_ceiling.name(),
+            "created": time(record.created),
+            "expires": record.expires.map(time),
+            "expired": expired,
+            "revoked": record.revoked.map(time),
+            "member": (record.owner != AUTOMATION).then(|| record.owner.to_string()),
+            "org": record.org.as_str(),
+        });
+        println!("{row}");
+        return;
+    }
+    let expires = match record.expires {
+        None => "never".to_owned(),
+        Some(at) if expired => format!("{} (expired)", time(at)),
+        Some(at) => time(at),
+    };
+    println!(
+        "{}  {:<20}  {:<40}  {:<18}  {:<34}  {:<24}  {}",
+        record.id,
+        record.label,
+        scopes_text(&record.scopes),
+        record.scopes.tlp_ceiling.label(),
+        expires,
+        record.revoked.map_or_else(|| "no".to_owned(), time),
+        owner_of(record),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    #[test]
+    fn expiries() {
+        let cases: [(&str, Result<Option<u64>, &str>); 11] = [
+            ("never", Ok(None)),
+            ("NEVER", Ok(None)),
+            ("30m", Ok(Some(NOW + 1_800_000))),
+            ("12h", Ok(Some(NOW + 43_200_000))),
+            ("90d", Ok(Some(NOW + 90 * 86_400_000))),
+            ("2w", Ok(Some(NOW + 14 * 86_400_000))),
+            ("2030-01-01T00:00:00Z", Ok(Some(1_893_456_000_000))),
+            ("2020-01-01T00:00:00Z", Err("not in the future")),
+            ("0d", Err("useless")),
+            ("5y", Err("expected a duration")),
+            ("soon", Err("expected a duration")),
+        ];
+        for (text, expected) in cases {
+            match (parse_expiry(text, NOW), expected) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{text}"),
+                (Err(got), Err(want)) => assert!(got.contains(want), "{text}: {got}"),
+                (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_read_from_ids_or_whole_tokens() {
+        let id = TokenId([1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(parse_id("0102030405060708").expect("id"), id);
+        assert_eq!(
+            parse_id(&format!("dims_0102030405060708_{}", "ab".repeat(32))).expect("token"),
+            id
+        );
+        assert!(parse_id("0102").is_err());
+        assert!(parse_id("zz02030405060708").is_err());
+    }
+}
