@@ -11,6 +11,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use dims_identity::pgp::NodeTsk;
 use dims_protocol::NodeKey;
 use dims_protocol::roster::AdminKey;
 
@@ -114,6 +115,34 @@ pub fn load_admin(path: &Path) -> Result<AdminKey, KeyError> {
     load_secret(KeyKind::Admin, path).map(|secret| AdminKey::from_secret(&secret))
 }
 
+/// The node's OpenPGP certificate with its secret keys (it signs RED bundles sealed to members), from `path`, or a
+/// new one generated for `node_name` and written there (mode 0600, never overwriting) if there is none yet. The
+/// armored revocation certificate of a new key is written beside it (`path` + `.rev`) for the operator to keep apart.
+pub fn load_or_create_pgp(path: &Path, node_name: &str, now_ms: u64) -> anyhow::Result<NodeTsk> {
+    use anyhow::Context;
+    if path.exists() {
+        check_private(KeyKind::Node, path)?;
+        let bytes = fs::read(path).with_context(|| format!("reading the node OpenPGP key {}", path.display()))?;
+        return NodeTsk::from_bytes(&bytes)
+            .with_context(|| format!("the node OpenPGP key {} is unusable", path.display()));
+    }
+    let generated = NodeTsk::generate(node_name, now_ms).context("generating the node OpenPGP key")?;
+    for (file, text) in [
+        (path.to_owned(), generated.tsk.to_armored()?),
+        (path.with_extension("rev"), generated.revocation.clone()),
+    ] {
+        let mut out = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)
+            .with_context(|| format!("writing {}", file.display()))?;
+        out.write_all(text.as_bytes())?;
+        out.sync_all()?;
+    }
+    Ok(generated.tsk)
+}
+
 fn create_secret(kind: KeyKind, path: &Path) -> Result<[u8; 32], KeyError> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| KeyError::Randomness(e.to_string()))?;
@@ -136,7 +165,8 @@ fn create_secret(kind: KeyKind, path: &Path) -> Result<[u8; 32], KeyError> {
     Ok(secret)
 }
 
-fn load_secret(kind: KeyKind, path: &Path) -> Result<[u8; 32], KeyError> {
+/// Refuses a key file that others may read.
+fn check_private(kind: KeyKind, path: &Path) -> Result<(), KeyError> {
     let read_error = |source| KeyError::Read {
         kind,
         path: path.to_owned(),
@@ -150,6 +180,16 @@ fn load_secret(kind: KeyKind, path: &Path) -> Result<[u8; 32], KeyError> {
             mode: mode & 0o777,
         });
     }
+    Ok(())
+}
+
+fn load_secret(kind: KeyKind, path: &Path) -> Result<[u8; 32], KeyError> {
+    let read_error = |source| KeyError::Read {
+        kind,
+        path: path.to_owned(),
+        source,
+    };
+    check_private(kind, path)?;
     let text = fs::read_to_string(path).map_err(read_error)?;
     let mut secret = [0u8; 32];
     hex::decode_to_slice(text.trim(), &mut secret).map_err(|_| KeyError::Format {

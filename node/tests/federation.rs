@@ -56,6 +56,7 @@ fn config(port: u64) -> FederationConfig {
         retry_base: Duration::from_millis(200),
         retry_max: Duration::from_secs(2),
         max_inflight: 64,
+        sealing: None,
     }
 }
 
@@ -454,6 +455,169 @@ async fn a_key_on_no_roster_cannot_connect() {
     );
     assert!(!holds(&stranger, &green.id()), "the stranger learned a bundle");
     stranger.stop().await;
+    net.stop_all().await;
+}
+
+/// A throwaway GnuPG home: the member's own key lives here, never at any node.
+struct Gpg {
+    home: TempDir,
+}
+
+impl Gpg {
+    const GPG: &'static str = "/usr/bin/gpg";
+
+    fn new() -> Gpg {
+        assert!(
+            std::path::Path::new(Self::GPG).exists(),
+            "GnuPG is missing ({}): run `bash scripts/setup`, which installs it (scripts/setup.d/pgp.sh)",
+            Self::GPG
+        );
+        let home = tempfile::Builder::new()
+            .prefix("dims-gpg-")
+            .tempdir()
+            .expect("GNUPGHOME");
+        std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("private");
+        Gpg { home }
+    }
+
+    fn ok(&self, args: &[&str], input: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut child = std::process::Command::new(Self::GPG)
+            .env("GNUPGHOME", self.home.path())
+            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("gpg starts");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let output = child.wait_with_output().expect("gpg ends");
+        let _ = writer.join();
+        assert!(
+            output.status.success(),
+            "gpg {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    /// A member's key as a member would make it (ed25519 signing, cv25519 encryption); its armored public half.
+    fn member_key(&self, user_id: &str) -> Vec<u8> {
+        self.ok(&["--quick-gen-key", user_id, "ed25519", "sign", "0"], b"");
+        let listing = String::from_utf8(self.ok(&["--with-colons", "--list-keys", user_id], b"")).expect("utf-8");
+        let fingerprint = listing
+            .lines()
+            .find_map(|line| line.strip_prefix("fpr:"))
+            .and_then(|rest| rest.split(':').find(|f| !f.is_empty()))
+            .expect("a fingerprint")
+            .to_owned();
+        self.ok(&["--quick-add-key", &fingerprint, "cv25519", "encr", "0"], b"");
+        self.ok(&["--armor", "--export", &fingerprint], b"")
+    }
+}
+
+/// RED to one member of R1: N seals it to the member's certificate (which it asks R1 for) and signs it with its own
+/// OpenPGP key. R1 holds it only as ciphertext, which the member's own gpg decrypts into N's signed envelope; no
+/// other node holds anything of it, and no node holds it in clear but its origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn red_to_one_member_is_held_only_as_ciphertext_that_gpg_opens() {
+    use dims_identity::directory::{Contact, Profile};
+    use dims_node::store::MemberRecord;
+
+    let gpg = Gpg::new();
+    let public_key = gpg.member_key("Alice Analyst <alice@north.example>");
+    let mut net = four().await;
+    let alice = dims_protocol::MemberId([0xa1; 16]);
+    let r1 = net.node(1);
+    r1.service()
+        .store()
+        .put_member(MemberRecord {
+            profile: Profile {
+                id: alice,
+                name: "Alice Analyst".to_owned(),
+                org: samples::org("north-soc"),
+                time_zone: None,
+                nearest_airport: None,
+                contact: Contact::default(),
+                pgp_fingerprint: None,
+            },
+            login: None,
+            created_ms: clock::now_ms(),
+            updated_ms: clock::now_ms(),
+        })
+        .await
+        .expect("member stored");
+    r1.service()
+        .store()
+        .upload_cert(alice, &public_key, clock::now_ms())
+        .await
+        .expect("certificate accepted");
+    net.start_all();
+    net.wait_connected(0, 3).await;
+    let red = net
+        .node(0)
+        .service()
+        .publish(
+            draft(
+                Tlp::Red,
+                Audience::Recipients(vec![Recipient::Member(net.node(1).id(), alice)]),
+                indicators(4),
+            ),
+            clock::now_ms(),
+        )
+        .await
+        .expect("published");
+    wait_for("the sealed bundle at R1", || async {
+        net.node(1)
+            .service()
+            .store()
+            .sealed(&red.id())
+            .expect("reads")
+            .is_some()
+    })
+    .await;
+    let sealed = net
+        .node(1)
+        .service()
+        .store()
+        .sealed(&red.id())
+        .expect("reads")
+        .expect("held");
+    assert_eq!(sealed.members, vec![alice]);
+    assert_eq!(sealed.origin, net.node(0).id());
+    assert!(
+        !sealed
+            .ciphertext
+            .windows(8)
+            .any(|w| red.envelope().windows(8).next() == Some(w)),
+        "the ciphertext must not contain the envelope's opening bytes"
+    );
+    // R1 holds no clear copy; the others hold nothing at all, even after reconciling.
+    assert_nowhere(net.node(1), &red.id(), "the RED bundle in clear");
+    for index in [2, 3] {
+        let node = net.node(index);
+        let rounds = node.federation().expect("running").stats().sync_rounds;
+        wait_synced_after(node, rounds).await;
+        assert_nowhere(node, &red.id(), "the RED bundle");
+        assert!(node.service().store().sealed(&red.id()).expect("reads").is_none());
+    }
+    // The member's own gpg opens it, knowing N's node certificate (which nodes publish to members): N's signed
+    // envelope, byte for byte, with a good OpenPGP signature by N, and the envelope verifies as N's bundle.
+    let node_cert = net.node(0).sealing().0.cert().to_armored().expect("armored");
+    gpg.ok(&["--import"], node_cert.as_bytes());
+    let status_file = gpg.home.path().join("status");
+    let plaintext = gpg.ok(
+        &["--status-file", status_file.to_str().expect("utf-8"), "--decrypt"],
+        &sealed.ciphertext,
+    );
+    let status = String::from_utf8_lossy(&std::fs::read(&status_file).expect("gpg status")).into_owned();
+    assert!(status.contains("GOODSIG"), "gpg sees N's signature as good:\n{status}");
+    assert_eq!(plaintext, red.envelope(), "gpg decrypts to the signed envelope");
+    let verified = dims_protocol::decode_and_verify(&plaintext).expect("the envelope verifies");
+    assert_eq!(verified.id(), red.id());
     net.stop_all().await;
 }
 

@@ -13,6 +13,7 @@ mod peers;
 mod publish;
 mod roster;
 mod run;
+mod sealed;
 mod stix;
 mod store_admin;
 mod tokens;
@@ -92,6 +93,9 @@ pub enum Command {
     /// A small federation on this machine: a national node and two regions on loopback, sharing fixture bundles
     /// down, up and laterally, with a live summary until Ctrl-C.
     Demo(demo::DemoArgs),
+    /// The RED bundles this node carries for its members, sealed to their OpenPGP certificates.
+    #[command(subcommand)]
+    Sealed(sealed::SealedCommand),
     /// The federation as the running node sees it: list peers, run the self-test, forget a member.
     #[command(subcommand)]
     Peers(peers::PeersCommand),
@@ -144,6 +148,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Roster(command) => roster::run(command),
         Command::Federation(command) => federation::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Demo(args) => demo::run(args),
+        Command::Sealed(command) => sealed::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Peers(command) => peers::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Tokens(command) => tokens::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Auth(command) => auth::run(&cli.config, &overrides, command),

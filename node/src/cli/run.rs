@@ -30,7 +30,10 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
         let federation = if settings.federation_listen.is_empty() {
             None
         } else {
+            let pgp_file = settings.key_file.with_file_name("node.pgp");
+            let pgp = crate::keys::load_or_create_pgp(&pgp_file, &settings.name, crate::clock::now_ms())?;
             let config = FederationConfig {
+                sealing: Some(crate::federation::Sealing(Arc::new(pgp))),
                 transport: TransportKind::Tcp,
                 listen: settings.federation_listen.clone(),
                 reconcile_interval: settings.reconcile_interval,

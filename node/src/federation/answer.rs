@@ -14,6 +14,7 @@ use crate::clock;
 use crate::metrics::GossipReason;
 use crate::rosters::RosterBook;
 use crate::service::{IngestError, Ingested, Service};
+use crate::store::SealedRecord;
 
 /// The reconciliation settings every dims node uses: both sides must agree on them.
 pub fn reconcile_config() -> reconcile::Config {
@@ -151,6 +152,73 @@ pub async fn deliver(service: &Service, sender: &NodeView, envelope: &[u8]) -> R
         Ok(Ingested::Duplicate(_)) => Response::Delivered { stored: false },
         Err(e) => refused(e),
     }
+}
+
+/// Takes a sealed RED bundle from `sender` for some of this node's members: the members must exist here, and the
+/// ciphertext is kept exactly as received, never opened (this node holds no member's secret key).
+pub async fn deliver_sealed(service: &Service, sender: &NodeView, sealed: wire::SealedBundle) -> Response {
+    let id = match wire::bundle_id(&sealed.id) {
+        Ok(id) => id,
+        Err(e) => return refused(e),
+    };
+    if sealed.members.is_empty() || sealed.members.len() > wire::MAX_CERT_MEMBERS {
+        return refused(format!(
+            "a sealed bundle names 1 to {} members, this one {}",
+            wire::MAX_CERT_MEMBERS,
+            sealed.members.len()
+        ));
+    }
+    if sealed.ciphertext.len() > wire::MAX_SEALED_BYTES {
+        return refused(format!(
+            "a sealed bundle may have at most {} bytes, this one has {}",
+            wire::MAX_SEALED_BYTES,
+            sealed.ciphertext.len()
+        ));
+    }
+    let mut members = Vec::with_capacity(sealed.members.len());
+    for bytes in &sealed.members {
+        let member = match wire::member_id(bytes) {
+            Ok(member) => member,
+            Err(e) => return refused(e),
+        };
+        match service.store().member(&member) {
+            Ok(Some(_)) => members.push(member),
+            Ok(None) => return refused(format!("no member {member} at this node")),
+            Err(e) => return refused(format!("this node cannot read its members right now: {e}")),
+        }
+    }
+    let record = SealedRecord {
+        id,
+        origin: sender.id,
+        members,
+        received_ms: clock::now_ms(),
+        ciphertext: sealed.ciphertext.into_vec(),
+    };
+    match service.store().put_sealed(record).await {
+        Ok(stored) => Response::Delivered { stored },
+        Err(e) => refused(format!("not stored: {e}")),
+    }
+}
+
+/// The certificates of the asked members that this node has one for. Certificates are public keys; any roster
+/// member may ask, and this node vouches that they are its members' (it validated them on upload).
+pub fn member_certs(service: &Service, members: &[ByteBuf]) -> Response {
+    if members.len() > wire::MAX_CERT_MEMBERS {
+        return refused(format!("ask for at most {} members at once", wire::MAX_CERT_MEMBERS));
+    }
+    let mut certs = Vec::new();
+    for bytes in members {
+        let member = match wire::member_id(bytes) {
+            Ok(member) => member,
+            Err(e) => return refused(e),
+        };
+        match service.store().member_cert(&member) {
+            Ok(Some(cert)) => certs.push((bytes.clone(), cert.armored)),
+            Ok(None) => {}
+            Err(e) => return refused(format!("this node cannot read its members right now: {e}")),
+        }
+    }
+    Response::MemberCerts { certs }
 }
 
 /// How a gossiped envelope fared, in gossipsub's terms, with the reason as a metrics label and in words.

@@ -16,9 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use dims_protocol::policy::{Carriage, NodeView};
+use dims_identity::pgp::{Encoding, MemberCert, seal};
+use dims_protocol::policy::{Carriage, NodeView, Receiver, may_receive};
 use dims_protocol::reconcile::{Message, Reconciler, SortedItems};
-use dims_protocol::{Audience, BundleId, Marking, NodeId, Tlp, VerifiedBundle};
+use dims_protocol::{Audience, BundleId, Marking, MemberId, NodeId, Tlp, VerifiedBundle};
 use futures_util::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
@@ -66,6 +67,13 @@ enum Done {
     Own {
         bundle: Box<VerifiedBundle>,
     },
+    Sealed {
+        peer: PeerId,
+        recipient: NodeId,
+        bundle: Box<VerifiedBundle>,
+        members: Vec<MemberId>,
+        sealed: Result<Vec<u8>, String>,
+    },
 }
 
 /// What an outbound request was for.
@@ -86,6 +94,10 @@ enum Pending {
     },
     Roster {
         peer: PeerId,
+    },
+    Certs {
+        peer: PeerId,
+        recipient: NodeId,
     },
 }
 
@@ -140,6 +152,10 @@ pub(super) struct EventLoop {
     /// Ids being fetched from some peer: a second session that finds the same ids missing leaves them to the
     /// first, so a node that was away fetches each bundle once, not once per peer.
     claimed: HashSet<BundleId>,
+    /// Member certificates learned from their nodes, for sealing RED: (node, member) → certificate.
+    certs: HashMap<(NodeId, MemberId), MemberCert>,
+    /// Peers asked for member certificates and not answered yet.
+    asking_certs: HashSet<PeerId>,
     /// Peers cut off by [`Command::Cut`] (a simulated partition), refused whatever the rosters say.
     cut: HashSet<PeerId>,
 }
@@ -176,6 +192,8 @@ impl EventLoop {
             denied_since_log: 0,
             cut: HashSet::new(),
             claimed: HashSet::new(),
+            certs: HashMap::new(),
+            asking_certs: HashSet::new(),
             config,
         }
     }
@@ -549,9 +567,8 @@ impl EventLoop {
         tokio::spawn(async move {
             let response = match request {
                 Request::Deliver { envelope } => answer::deliver(&service, &view, &envelope).await,
-                Request::DeliverSealed { .. } => {
-                    answer::refused("sealed RED delivery is not accepted by this node yet: keep it in the outbox")
-                }
+                Request::DeliverSealed { sealed } => answer::deliver_sealed(&service, &view, sealed).await,
+                Request::MemberCerts { members } => blocking(move || answer::member_certs(&service, &members)).await,
                 Request::Reconcile { message } => {
                     blocking(move || answer::reconcile_round(&service, &view, &message)).await
                 }
@@ -612,6 +629,7 @@ impl EventLoop {
                 }
                 self.on_fetch_response(peer, response);
             }
+            Pending::Certs { peer, recipient } => self.on_member_certs(peer, recipient, response),
             Pending::Roster { peer } => {
                 let node = self.peers.get(&peer).map(|p| p.node);
                 debug!(peer = ?node, answer = ?response.map(|r| short(&r)), "roster offered");
@@ -914,12 +932,18 @@ impl EventLoop {
                 .is_some_and(|p| p.connected && p.retry_after.is_none_or(|at| now >= at));
             // The egress guard: the policy is asked again, with the rosters as they are now, right before sending.
             let view = self.rosters.view(recipient, now_ms);
-            match answer::may_carry(&Marking::of(bundle.body()), &view) {
+            match may_receive(&Marking::of(bundle.body()), Receiver::Node(&view)) {
                 Ok(Carriage::SealedToNode | Carriage::Gossip) => {}
-                Ok(_) => continue,
-                Err(reason) if bundle.body().tlp == Tlp::Red => {
-                    // RED waits in the outbox for sealed delivery to members' OpenPGP certificates.
-                    debug!(%recipient, bundle = %bundle.id(), %reason, "RED delivery waits for sealing");
+                Ok(Carriage::SealedToMembers(members)) if !members.is_empty() => {
+                    if ready {
+                        self.seal_and_deliver(peer, recipient, bundle, members);
+                    }
+                    continue;
+                }
+                Ok(other) => {
+                    warn!(%recipient, bundle = %bundle.id(), carriage = ?other,
+                          "addressed delivery abandoned: the policy gives it no way to travel to this recipient");
+                    abandoned.push(key);
                     continue;
                 }
                 Err(reason) => {
@@ -958,6 +982,128 @@ impl EventLoop {
                     warn!(error = %e, "abandoned deliveries not cleared from the outbox");
                 }
             });
+        }
+    }
+
+    /// RED: seals the envelope to the named members' OpenPGP certificates (asking the recipient node for any it has
+    /// not told us yet) and signs it with this node's certificate; the sealed message is sent when ready. RED waits
+    /// in the outbox while this node has no OpenPGP key or a member has no certificate: it is never sent in clear.
+    fn seal_and_deliver(&mut self, peer: PeerId, recipient: NodeId, bundle: VerifiedBundle, members: Vec<MemberId>) {
+        let Some(sealing) = self.config.sealing.clone() else {
+            debug!(bundle = %bundle.id(), "RED waits: this node has no OpenPGP key to sign sealed bundles");
+            return;
+        };
+        let missing: Vec<MemberId> = members
+            .iter()
+            .copied()
+            .filter(|member| !self.certs.contains_key(&(recipient, *member)))
+            .collect();
+        if !missing.is_empty() {
+            if self.asking_certs.insert(peer) {
+                let id = self.swarm.behaviour_mut().rpc.send_request(
+                    &peer,
+                    Request::MemberCerts {
+                        members: missing.iter().map(|m| ByteBuf::from(m.0.to_vec())).collect(),
+                    },
+                );
+                self.pending.insert(id, Pending::Certs { peer, recipient });
+            }
+            return;
+        }
+        let certs: Vec<MemberCert> = members
+            .iter()
+            .filter_map(|member| self.certs.get(&(recipient, *member)).cloned())
+            .collect();
+        let key = (recipient, bundle.id());
+        self.delivering.insert(key);
+        self.delivering_created.insert(key, bundle.body().created);
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            let envelope = bundle.envelope().to_vec();
+            let sealed = blocking(move || {
+                seal(&envelope, &certs, &sealing.0, clock::now_ms(), Encoding::Binary).map_err(|e| e.to_string())
+            })
+            .await;
+            let _ = done
+                .send(Done::Sealed {
+                    peer,
+                    recipient,
+                    bundle: Box::new(bundle),
+                    members,
+                    sealed,
+                })
+                .await;
+        });
+    }
+
+    fn on_sealed(
+        &mut self,
+        peer: PeerId,
+        recipient: NodeId,
+        bundle: &VerifiedBundle,
+        members: Vec<MemberId>,
+        sealed: Result<Vec<u8>, String>,
+    ) {
+        let key = (recipient, bundle.id());
+        let ciphertext = match sealed {
+            Ok(ciphertext) => ciphertext,
+            Err(e) => {
+                warn!(%recipient, bundle = %bundle.id(), error = %e, "RED not sealed; it stays in the outbox");
+                self.delivering.remove(&key);
+                self.delivering_created.remove(&key);
+                self.back_off(&peer);
+                return;
+            }
+        };
+        // The egress guard once more, right before the bytes leave: the rosters may have changed while sealing.
+        let view = self.rosters.view(recipient, clock::now_ms());
+        if !matches!(
+            may_receive(&Marking::of(bundle.body()), Receiver::Node(&view)),
+            Ok(Carriage::SealedToMembers(_))
+        ) {
+            self.delivering.remove(&key);
+            self.delivering_created.remove(&key);
+            return;
+        }
+        let id = self.swarm.behaviour_mut().rpc.send_request(
+            &peer,
+            Request::DeliverSealed {
+                sealed: wire::SealedBundle {
+                    id: ByteBuf::from(bundle.id().0.to_vec()),
+                    members: members.iter().map(|m| ByteBuf::from(m.0.to_vec())).collect(),
+                    ciphertext: ByteBuf::from(ciphertext),
+                },
+            },
+        );
+        self.pending.insert(
+            id,
+            Pending::Deliver {
+                recipient,
+                id: bundle.id(),
+            },
+        );
+    }
+
+    fn on_member_certs(&mut self, peer: PeerId, recipient: NodeId, response: Result<Response, String>) {
+        self.asking_certs.remove(&peer);
+        match response {
+            Ok(Response::MemberCerts { certs }) => {
+                let now = clock::now_ms();
+                for (member, armored) in certs {
+                    let Ok(member) = wire::member_id(&member) else { continue };
+                    match MemberCert::parse(armored.as_bytes(), now) {
+                        Ok(cert) => {
+                            self.certs.insert((recipient, member), cert);
+                        }
+                        Err(e) => warn!(%recipient, %member, error = %e, "a peer's member certificate is unusable"),
+                    }
+                }
+                self.outbox_dirty = true;
+            }
+            other => {
+                debug!(%recipient, answer = ?other.map(|r| short(&r)), "member certificates not received");
+                self.back_off(&peer);
+            }
         }
     }
 
@@ -1115,6 +1261,13 @@ impl EventLoop {
             }
             Done::OutboxCleared => {}
             Done::Own { bundle } => self.on_own_bundle(&bundle),
+            Done::Sealed {
+                peer,
+                recipient,
+                bundle,
+                members,
+                sealed,
+            } => self.on_sealed(peer, recipient, &bundle, members, sealed),
         }
     }
 }
@@ -1202,6 +1355,7 @@ fn short(response: &Response) -> String {
         Response::Reconcile { message } => format!("reconcile ({} bytes)", message.len()),
         Response::Bundles { envelopes, .. } => format!("{} bundles", envelopes.len()),
         Response::Roster { outcome } => format!("roster: {outcome}"),
+        Response::MemberCerts { certs } => format!("{} member certificates", certs.len()),
         Response::Check(_) => "check".to_owned(),
     }
 }

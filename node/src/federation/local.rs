@@ -23,6 +23,7 @@ pub struct LocalNode {
     path: PathBuf,
     rosters: RosterBook,
     service: Service,
+    sealing: super::Sealing,
     federation: Option<Running>,
 }
 
@@ -41,19 +42,25 @@ pub enum LocalError {
     /// The pinned rosters could not be read.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The node's OpenPGP key could not be read or made.
+    #[error("{0}")]
+    Pgp(String),
     /// The swarm was not built.
     #[error(transparent)]
     Swarm(#[from] SwarmError),
 }
 
 impl LocalNode {
-    /// Opens (or creates) the node's store at `dir/store.redb` with the rosters pinned in it; the federation is not
-    /// started yet. Pin rosters with `rosters().join(..)`.
+    /// Opens (or creates) the node's store at `dir/store.redb` with the rosters pinned in it, and its OpenPGP key at
+    /// `dir/node.pgp` (made on first use); the federation is not started yet. Pin rosters with `rosters().join(..)`.
     pub fn open(dir: &Path, key: NodeKey, author: Author) -> Result<LocalNode, LocalError> {
         let metrics = Arc::new(Metrics::new());
         let path = dir.join("store.redb");
         let store = Store::open(&path, StoreConfig::default(), metrics.clone())?;
         let rosters = RosterBook::load(&store)?;
+        let name = format!("{} {}", author.org, &key.node_id().to_string()[..8]);
+        let pgp = crate::keys::load_or_create_pgp(&dir.join("node.pgp"), &name, crate::clock::now_ms())
+            .map_err(|e| LocalError::Pgp(format!("{e:#}")))?;
         let service = Service::new(
             NodeKey::from_secret(&key.secret()),
             author.clone(),
@@ -67,6 +74,7 @@ impl LocalNode {
             path,
             rosters,
             service,
+            sealing: super::Sealing(Arc::new(pgp)),
             federation: None,
         })
     }
@@ -106,8 +114,16 @@ impl LocalNode {
         &self.author
     }
 
-    /// Starts the federation layer (a no-op if it runs).
-    pub fn start(&mut self, config: FederationConfig) -> Result<&Federation, LocalError> {
+    /// The node's OpenPGP key (it signs RED sealed to members).
+    pub fn sealing(&self) -> &super::Sealing {
+        &self.sealing
+    }
+
+    /// Starts the federation layer (a no-op if it runs), with this node's OpenPGP key unless `config` brings one.
+    pub fn start(&mut self, mut config: FederationConfig) -> Result<&Federation, LocalError> {
+        if config.sealing.is_none() {
+            config.sealing = Some(self.sealing.clone());
+        }
         if self.federation.is_none() {
             let cancel = CancellationToken::new();
             let (handle, task) = Federation::spawn(

@@ -60,6 +60,18 @@ pub struct FederationConfig {
     pub retry_max: Duration,
     /// How many validations and answers may run at once; more are dropped (gossip) or refused as busy (requests).
     pub max_inflight: usize,
+    /// The node's OpenPGP key, to sign RED bundles sealed to members; without it RED waits in the outbox.
+    pub sealing: Option<Sealing>,
+}
+
+/// The node's OpenPGP certificate with its secret keys, shared with the federation for sealing RED.
+#[derive(Clone)]
+pub struct Sealing(pub Arc<dims_identity::pgp::NodeTsk>);
+
+impl std::fmt::Debug for Sealing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sealing({})", self.0.fingerprint())
+    }
 }
 
 impl Default for FederationConfig {
@@ -74,6 +86,7 @@ impl Default for FederationConfig {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
             max_inflight: 64,
+            sealing: None,
         }
     }
 }

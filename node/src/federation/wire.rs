@@ -27,6 +27,10 @@ pub const MAX_REQUEST_BYTES: u64 = 2 * 1024 * 1024 + 4096;
 pub const MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 /// How many bundle bytes one [`Response::Bundles`] carries at most; the asker fetches the rest in another request.
 pub const MAX_FETCH_RESPONSE_BUNDLE_BYTES: usize = 6 * 1024 * 1024;
+/// How many members one [`Request::MemberCerts`] may name.
+pub const MAX_CERT_MEMBERS: usize = 256;
+/// The largest sealed bundle: a bundle at its largest plus OpenPGP overhead.
+pub const MAX_SEALED_BYTES: usize = 1024 * 1024 + 64 * 1024;
 /// How many ids one [`Request::Fetch`] may name.
 pub const MAX_FETCH_IDS: usize = 512;
 /// The largest reconciliation message (the protocol crate's frame limit is set to this).
@@ -68,6 +72,11 @@ pub enum Request {
         /// The ids (at most [`MAX_FETCH_IDS`]).
         ids: Vec<ByteBuf>,
     },
+    /// The OpenPGP certificates of some of the answerer's members, to seal RED bundles to them.
+    MemberCerts {
+        /// Member ids (16 bytes each, at most [`MAX_CERT_MEMBERS`]).
+        members: Vec<ByteBuf>,
+    },
     /// A roster envelope, offered so that the answerer can pin a newer version.
     Roster {
         /// The signed roster.
@@ -88,6 +97,7 @@ impl Request {
             Request::DeliverSealed { .. } => "deliver_sealed",
             Request::Reconcile { .. } => "reconcile",
             Request::Fetch { .. } => "fetch",
+            Request::MemberCerts { .. } => "member_certs",
             Request::Roster { .. } => "roster",
             Request::Check { .. } => "check",
         }
@@ -100,6 +110,8 @@ impl Request {
 pub struct SealedBundle {
     /// The bundle's id.
     pub id: ByteBuf,
+    /// The members at the receiving node it is sealed to (16-byte member ids).
+    pub members: Vec<ByteBuf>,
     /// The OpenPGP message (binary).
     pub ciphertext: ByteBuf,
 }
@@ -131,6 +143,11 @@ pub enum Response {
         /// How many were left out only because the response was full (ask again).
         deferred: u32,
     },
+    /// Member certificates, ASCII-armored, for the asked members the answerer has one for.
+    MemberCerts {
+        /// (member id, armored certificate).
+        certs: Vec<(ByteBuf, String)>,
+    },
     /// The outcome of a roster offer.
     Roster {
         /// In words: pinned, updated, already current, older.
@@ -159,12 +176,21 @@ pub fn bundle_id(bytes: &[u8]) -> Result<BundleId, WireError> {
     Ok(BundleId(array))
 }
 
+/// A member id carried as bytes, checked for length.
+pub fn member_id(bytes: &[u8]) -> Result<dims_protocol::MemberId, WireError> {
+    let array: [u8; 16] = bytes.try_into().map_err(|_| WireError::MemberIdLength(bytes.len()))?;
+    Ok(dims_protocol::MemberId(array))
+}
+
 /// A message that is well-formed CBOR but breaks the protocol's rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// An id is not 32 bytes.
     #[error("a bundle id must be 32 bytes, this one has {0}")]
     IdLength(usize),
+    /// A member id is not 16 bytes.
+    #[error("a member id must be 16 bytes, this one has {0}")]
+    MemberIdLength(usize),
     /// Too many ids in one fetch.
     #[error("a fetch may name at most {max} ids, this one names {got}")]
     TooManyIds {

@@ -38,6 +38,7 @@ pub mod integrity;
 mod query;
 mod rosters;
 mod runs;
+mod sealed;
 mod tables;
 mod writer;
 
@@ -55,6 +56,7 @@ pub use error::{BackupError, OpenError, StoreError};
 pub use faults::Faults;
 pub use identity::{IdentityChange, IdentityError, Login, MemberRecord, StoredCert, VettingStep};
 pub use integrity::{FileCheck, IntegrityReport, Problem};
+pub use sealed::SealedRecord;
 pub use tables::SCHEMA_VERSION;
 
 use crate::metrics::Metrics;

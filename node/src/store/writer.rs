@@ -72,6 +72,13 @@ pub(crate) enum Command {
         envelope: Vec<u8>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Store a sealed RED bundle (see `super::sealed`).
+    PutSealed {
+        id: BundleId,
+        value: Vec<u8>,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+        stored: bool,
+    },
     /// Delete outbox rows whose delivery was acknowledged (or abandoned).
     OutboxDone {
         rows: Vec<(NodeId, BundleId)>,
@@ -94,6 +101,7 @@ impl Command {
             Command::Purge { .. }
             | Command::Compact { .. }
             | Command::PinRoster { .. }
+            | Command::PutSealed { .. }
             | Command::OutboxDone { .. }
             | Command::Identity { .. } => 1,
         }
@@ -105,6 +113,7 @@ impl Command {
             Command::Purge { .. }
             | Command::Compact { .. }
             | Command::PinRoster { .. }
+            | Command::PutSealed { .. }
             | Command::OutboxDone { .. }
             | Command::Identity { .. } => 0,
         }
@@ -313,6 +322,9 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::PinRoster { reply, .. } => {
                         let _ = reply.send(Ok(()));
                     }
+                    Command::PutSealed { reply, stored, .. } => {
+                        let _ = reply.send(Ok(stored));
+                    }
                     Command::OutboxDone { reply, removed, .. } => {
                         let _ = reply.send(Ok(removed));
                     }
@@ -353,6 +365,9 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::PinRoster { reply, .. } => {
                         let _ = reply.send(Err(error));
                     }
+                    Command::PutSealed { reply, .. } => {
+                        let _ = reply.send(Err(error));
+                    }
                     Command::Identity { reply, .. } => {
                         let _ = reply.send(Err(IdentityError::Store(error)));
                     }
@@ -387,6 +402,9 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
                 Command::PinRoster {
                     federation, envelope, ..
                 } => super::rosters::write(&mut tables.rosters, federation, envelope)?,
+                Command::PutSealed { id, value, stored, .. } => {
+                    *stored = super::sealed::write(&mut tables.sealed, id, value)?;
+                }
                 Command::OutboxDone { rows, removed, .. } => {
                     *removed = 0;
                     for (recipient, id) in rows.iter() {
