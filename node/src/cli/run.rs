@@ -32,6 +32,8 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
         } else {
             let pgp_file = settings.key_file.with_file_name("node.pgp");
             let pgp = crate::keys::load_or_create_pgp(&pgp_file, &settings.name, crate::clock::now_ms())?;
+            info!(fingerprint = %pgp.fingerprint(), file = %pgp_file.display(),
+                  "node OpenPGP certificate (it signs RED sealed to members; give members its public half)");
             let config = FederationConfig {
                 sealing: Some(crate::federation::Sealing(Arc::new(pgp))),
                 transport: TransportKind::Tcp,
