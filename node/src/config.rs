@@ -38,6 +38,9 @@ pub struct Config {
     pub publish: PublishSection,
     /// Peering with other nodes.
     pub federation: FederationSection,
+    /// Redacting bridge rules (`[[bridge]]`): what this node re-shares, redacted, to a wider audience.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bridge: Vec<crate::bridge::BridgeRule>,
     /// The OpenID Connect provider members log in at; absent: no logins.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcConfig>,
@@ -341,6 +344,15 @@ impl Config {
                 Some(Directory::new(&ldap)?)
             }
         };
+        let mut bridge = Vec::new();
+        for rule in &self.bridge {
+            bridge.push(rule.check().map_err(|problem| ConfigError::Invalid {
+                key: "bridge",
+                value: format!("{rule:?}"),
+                problem,
+                env: "DIMS_BRIDGE",
+            })?);
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| ConfigError::Invalid {
             key: "log.level",
             value: self.log.level.clone(),
@@ -361,6 +373,7 @@ impl Config {
             default_tlp,
             federation,
             federation_listen,
+            bridge,
             reconcile_interval: std::time::Duration::from_secs(self.federation.reconcile_interval_s),
             redial_interval: std::time::Duration::from_secs(self.federation.redial_interval_s),
             oidc,
@@ -396,6 +409,8 @@ pub struct Settings {
     pub default_tlp: Tlp,
     /// The federation `--audience federation` means.
     pub federation: Option<FederationId>,
+    /// The redacting bridge's rules, checked.
+    pub bridge: Vec<crate::bridge::Rule>,
     /// Where the federation listens; empty when the node does not federate.
     pub federation_listen: Vec<libp2p::Multiaddr>,
     /// How often to reconcile with each peer.
@@ -467,6 +482,15 @@ default_tlp = "amber"
 # Seconds between reconciliations with each connected peer, and between dials of members not connected.
 reconcile_interval_s = 60
 redial_interval_s = 5
+
+# A redacting bridge re-shares what this node receives, as signed derivatives with victims anonymised and org names
+# removed, to a wider audience. One [[bridge]] table per rule; none by default.
+# [[bridge]]
+# from = "us-sltt"                          # bundles received for this federation
+# kinds = ["sightings", "incident_report"]  # empty: every kind but retractions
+# to = "us-sltt"                            # the derivative's federation
+# tlp = "clear"                             # clear or green
+# redact = ["addresses", "orgs", "aggregate"]
 
 # Member logins: the community's OpenID Connect provider. Uncomment to enable; `dims auth test-login` tries it.
 # [oidc]

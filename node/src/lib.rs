@@ -7,6 +7,7 @@
 //! login with LDAP roles that `dims auth test-login` walks), [`intake`] (freetext and CSV input), [`http`] (health,
 //! metrics and federation status), [`metrics`], and [`cli`] (the commands).
 
+pub mod bridge;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -251,6 +251,16 @@ impl Service {
         sign_draft(&self.key, &self.author, draft, now_ms)
     }
 
+    /// Signs a body this node built whole (a redacted derivative); it must name this node as its origin.
+    pub fn sign_body(&self, body: Body) -> Result<VerifiedBundle, SignError> {
+        self.key.sign(body)
+    }
+
+    /// The org and member this node publishes as.
+    pub fn author(&self) -> &Author {
+        &self.author
+    }
+
     /// Retracts `target`, which this node must have published: the retraction travels with the target's marking
     /// and audience, so exactly the target's receivers learn of it.
     pub async fn retract(&self, target: BundleId, reason: String, now_ms: u64) -> Result<VerifiedBundle, PublishError> {

@@ -621,6 +621,95 @@ async fn red_to_one_member_is_held_only_as_ciphertext_that_gpg_opens() {
     net.stop_all().await;
 }
 
+/// The redacting bridge: R1 re-shares the incident reports it receives in the federation as TLP:CLEAR derivatives,
+/// victims anonymised and narratives dropped. The CLEAR observer R3 gets the derivative, never the original; when the
+/// national node retracts the original, R1 retracts its derivative and R3 sees it withdrawn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_reshares_a_redacted_derivative_and_retracts_it_with_the_original() {
+    use dims_node::bridge::BridgeRule;
+    use dims_protocol::{IncidentReport, IncidentStatus};
+
+    let mut net = four().await;
+    net.start_all();
+    let rule = BridgeRule {
+        from: federation().to_string(),
+        kinds: vec!["incident_report".to_owned()],
+        to: federation().to_string(),
+        tlp: "clear".to_owned(),
+        redact: vec!["addresses".to_owned(), "orgs".to_owned()],
+    }
+    .check()
+    .expect("a valid rule");
+    net.nodes[1].start_bridge(vec![rule]).expect("bridge starts");
+    net.wait_connected(0, 3).await;
+    let victim: std::net::IpAddr = "10.20.0.5".parse().expect("address");
+    let original = net
+        .node(0)
+        .service()
+        .publish(
+            draft(
+                Tlp::Green,
+                Audience::Federation(federation()),
+                Content::IncidentReport(IncidentReport {
+                    title: "Ransomware at a water utility".to_owned(),
+                    status: IncidentStatus::Contained,
+                    victims: vec![victim],
+                    first_seen: None,
+                    last_seen: None,
+                    indicators: samples::indicators(2),
+                    description: Some("Staff member J. Doe opened the attachment.".to_owned()),
+                }),
+            ),
+            clock::now_ms(),
+        )
+        .await
+        .expect("published");
+    let r3 = net.node(3);
+    let derived_from_original = |node: &LocalNode| {
+        node.service()
+            .store()
+            .list(&dims_node::store::ListQuery::new(1000, clock::now_ms()))
+            .expect("lists")
+            .into_iter()
+            .find(|s| {
+                s.bundle
+                    .body()
+                    .derived_from
+                    .as_ref()
+                    .is_some_and(|p| p.original == original.id())
+            })
+    };
+    wait_for("the derivative at the observer", || async {
+        derived_from_original(r3).is_some()
+    })
+    .await;
+    let derivative = derived_from_original(r3).expect("held");
+    let body = derivative.bundle.body();
+    assert_eq!(body.origin, net.node(1).id(), "the bridge signs the derivative");
+    assert_eq!(body.tlp, Tlp::Clear);
+    let Content::IncidentReport(report) = &body.content else {
+        panic!("an incident report")
+    };
+    assert_ne!(report.victims, vec![victim], "victims are anonymised");
+    assert_eq!(report.description, None, "the narrative is dropped");
+    assert_nowhere(r3, &original.id(), "the GREEN original");
+    // The origin retracts the original: the bridge retracts its derivative, and the observer sees it withdrawn.
+    net.node(0)
+        .service()
+        .retract(original.id(), "false positive".to_owned(), clock::now_ms())
+        .await
+        .expect("retracted");
+    wait_for("the derivative withdrawn at the observer", || async {
+        r3.service()
+            .store()
+            .get(&derivative.bundle.id())
+            .expect("reads")
+            .is_some_and(|s| s.status.is_hidden())
+    })
+    .await;
+    net.stop_all().await;
+}
+
 /// Removing a node is a new roster version: pinned at one node, it spreads to the others over the federation, the
 /// removed node's connections close, and nothing new reaches it, by gossip or by reconciliation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

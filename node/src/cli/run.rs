@@ -77,6 +77,17 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
             info!(%addr, "serving /livez, /readyz, /metrics and /federation/*");
         }
 
+        if !settings.bridge.is_empty() {
+            let keys = crate::bridge::load_or_create_keys(&settings.key_file.with_file_name("bridge.key"))?;
+            tasks.spawn(crate::bridge::run(
+                service.clone(),
+                settings.bridge.clone(),
+                Arc::new(keys),
+                cancel.clone(),
+            ));
+            info!(rules = settings.bridge.len(), "redacting bridge running");
+        }
+
         {
             let service = service.clone();
             let cancel = cancel.clone();

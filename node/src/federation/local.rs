@@ -25,6 +25,8 @@ pub struct LocalNode {
     service: Service,
     sealing: super::Sealing,
     federation: Option<Running>,
+    dir: PathBuf,
+    bridge: Option<(CancellationToken, JoinHandle<()>)>,
 }
 
 struct Running {
@@ -42,7 +44,7 @@ pub enum LocalError {
     /// The pinned rosters could not be read.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    /// The node's OpenPGP key could not be read or made.
+    /// The node's OpenPGP key or bridge key could not be read or made.
     #[error("{0}")]
     Pgp(String),
     /// The swarm was not built.
@@ -76,6 +78,8 @@ impl LocalNode {
             service,
             sealing: super::Sealing(Arc::new(pgp)),
             federation: None,
+            dir: dir.to_owned(),
+            bridge: None,
         })
     }
 
@@ -138,8 +142,27 @@ impl LocalNode {
         Ok(&self.federation.as_ref().expect("just started").handle)
     }
 
+    /// Starts the redacting bridge with `rules` (its keys at `dir/bridge.key`, made on first use).
+    pub fn start_bridge(&mut self, rules: Vec<crate::bridge::Rule>) -> Result<(), LocalError> {
+        let keys = crate::bridge::load_or_create_keys(&self.dir.join("bridge.key"))
+            .map_err(|e| LocalError::Pgp(format!("{e:#}")))?;
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(crate::bridge::run(
+            self.service.clone(),
+            rules,
+            Arc::new(keys),
+            cancel.clone(),
+        ));
+        self.bridge = Some((cancel, task));
+        Ok(())
+    }
+
     /// Stops the federation layer and waits for it (the store stays open: the node is cut off, not gone).
     pub async fn stop(&mut self) {
+        if let Some((cancel, task)) = self.bridge.take() {
+            cancel.cancel();
+            let _ = task.await;
+        }
         if let Some(running) = self.federation.take() {
             running.cancel.cancel();
             let _ = running.task.await;
