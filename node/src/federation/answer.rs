@@ -9,6 +9,7 @@ use dims_protocol::reconcile::{self, Message, Reconciler, SortedItems};
 use dims_protocol::{Audience, BundleError, BundleId, Marking, Tlp, decode};
 use serde_bytes::ByteBuf;
 
+use super::markings::Markings;
 use super::wire::{self, CheckReport, Response};
 use crate::clock;
 use crate::metrics::GossipReason;
@@ -35,19 +36,23 @@ pub fn may_carry(marking: &Marking<'_>, peer: &NodeView) -> Result<Carriage, Str
 }
 
 /// The sorted (created, id) items of every bundle this node holds that `peer` may receive from it in the clear: one
-/// side of a reconciliation with that peer. Scans the store; call it from `spawn_blocking`.
-pub fn items_for(service: &Service, peer: &NodeView) -> Result<SortedItems, String> {
+/// side of a reconciliation with that peer. One index scan and a cached marking per bundle; call it from
+/// `spawn_blocking`.
+pub fn items_for(service: &Service, markings: &Markings, peer: &NodeView) -> Result<SortedItems, String> {
     let now = clock::now_ms();
-    let pairs = service
-        .store()
-        .reconciliation_items_where(now, |body| may_carry(&Marking::of(body), peer).is_ok())
-        .map_err(|e| e.to_string())?;
-    SortedItems::from_pairs(pairs.into_iter().map(|(created, id)| (created, reconcile::ItemId(id))))
-        .map_err(|e| e.to_string())
+    let pairs = service.store().reconciliation_items(now).map_err(|e| e.to_string())?;
+    let ids: Vec<[u8; 32]> = pairs.iter().map(|(_, id)| *id).collect();
+    let summaries = markings.get_all(service.store(), &ids).map_err(|e| e.to_string())?;
+    let kept = pairs
+        .into_iter()
+        .zip(summaries)
+        .filter(|(_, summary)| summary.as_ref().is_some_and(|s| may_carry(&s.marking(), peer).is_ok()))
+        .map(|((created, id), _)| (created, reconcile::ItemId(id)));
+    SortedItems::from_pairs(kept).map_err(|e| e.to_string())
 }
 
 /// Answers one reconciliation round as the responder.
-pub fn reconcile_round(service: &Service, peer: &NodeView, message: &[u8]) -> Response {
+pub fn reconcile_round(service: &Service, markings: &Markings, peer: &NodeView, message: &[u8]) -> Response {
     if message.len() > wire::MAX_RECONCILE_BYTES {
         return refused(wire::WireError::ReconcileTooLarge {
             max: wire::MAX_RECONCILE_BYTES,
@@ -58,7 +63,7 @@ pub fn reconcile_round(service: &Service, peer: &NodeView, message: &[u8]) -> Re
         Ok(message) => message,
         Err(e) => return refused(format!("reconciliation message does not decode: {e}")),
     };
-    let items = match items_for(service, peer) {
+    let items = match items_for(service, markings, peer) {
         Ok(items) => items,
         Err(e) => return refused(format!("this node cannot list its bundles right now: {e}")),
     };

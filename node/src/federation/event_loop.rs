@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::answer::{self, Verdict};
+use super::markings::Markings;
 use super::swarm::{Behaviour, Event};
 use super::wire::{self, Request, Response};
 use super::{Command, FederationConfig, PeerStatus, Stats, SyncReport};
@@ -62,8 +63,11 @@ enum Done {
     },
     Outbox {
         rows: Vec<(NodeId, VerifiedBundle)>,
+        epoch: u64,
     },
-    OutboxCleared,
+    OutboxCleared {
+        key: (NodeId, BundleId),
+    },
     Own {
         bundle: Box<VerifiedBundle>,
     },
@@ -149,6 +153,12 @@ pub(super) struct EventLoop {
     outbox_dirty: bool,
     denied_logged: Option<std::time::Instant>,
     denied_since_log: u64,
+    /// The markings of stored bundles, cached for reconciliation.
+    markings: Markings,
+    /// Incremented at each outbox drain.
+    drain_epoch: u64,
+    /// Acknowledged deliveries whose outbox row was removed, with the drain epoch at the removal's commit.
+    cleared: HashMap<(NodeId, BundleId), u64>,
     /// Ids being fetched from some peer: a second session that finds the same ids missing leaves them to the
     /// first, so a node that was away fetches each bundle once, not once per peer.
     claimed: HashSet<BundleId>,
@@ -192,6 +202,9 @@ impl EventLoop {
             denied_since_log: 0,
             cut: HashSet::new(),
             claimed: HashSet::new(),
+            markings: Markings::default(),
+            drain_epoch: 0,
+            cleared: HashMap::new(),
             certs: HashMap::new(),
             asking_certs: HashSet::new(),
             config,
@@ -562,6 +575,7 @@ impl EventLoop {
         let view = self.rosters.view(node, clock::now_ms());
         let service = self.service.clone();
         let rosters = self.rosters.clone();
+        let markings = self.markings.clone();
         let done = self.done_tx.clone();
         debug!(peer = %node, kind = request.kind(), "request");
         tokio::spawn(async move {
@@ -570,7 +584,7 @@ impl EventLoop {
                 Request::DeliverSealed { sealed } => answer::deliver_sealed(&service, &view, sealed).await,
                 Request::MemberCerts { members } => blocking(move || answer::member_certs(&service, &members)).await,
                 Request::Reconcile { message } => {
-                    blocking(move || answer::reconcile_round(&service, &view, &message)).await
+                    blocking(move || answer::reconcile_round(&service, &markings, &view, &message)).await
                 }
                 Request::Fetch { ids } => blocking(move || answer::fetch(&service, &view, &ids)).await,
                 Request::Roster { envelope } => match rosters.offer(&envelope).await {
@@ -589,9 +603,9 @@ impl EventLoop {
     fn on_response(&mut self, peer: PeerId, pending: Pending, response: Result<Response, String>) {
         match pending {
             Pending::Deliver { recipient, id } => {
-                self.delivering.remove(&(recipient, id));
                 match response {
                     Ok(Response::Delivered { .. }) => {
+                        // Stays in `delivering` until the outbox row is gone, so a drain cannot send it again.
                         self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                         self.fed_metrics().delivery(DeliveryOutcome::Acknowledged);
                         if let Some(created) = self.delivering_created.remove(&(recipient, id)) {
@@ -605,17 +619,19 @@ impl EventLoop {
                             if let Err(e) = store.outbox_done(vec![(recipient, id)]).await {
                                 warn!(error = %e, "acknowledged delivery not cleared from the outbox; it will be sent again");
                             }
-                            let _ = done.send(Done::OutboxCleared).await;
+                            let _ = done.send(Done::OutboxCleared { key: (recipient, id) }).await;
                         });
                     }
                     Ok(other) => {
                         warn!(%recipient, bundle = %id, answer = ?short(&other), "addressed delivery refused; retrying later");
+                        self.delivering.remove(&(recipient, id));
                         self.fed_metrics().delivery(DeliveryOutcome::Refused);
                         self.delivering_created.remove(&(recipient, id));
                         self.back_off(&peer);
                     }
                     Err(e) => {
                         debug!(%recipient, bundle = %id, error = %e, "addressed delivery failed; retrying later");
+                        self.delivering.remove(&(recipient, id));
                         self.fed_metrics().delivery(DeliveryOutcome::Failed);
                         self.delivering_created.remove(&(recipient, id));
                         self.back_off(&peer);
@@ -712,9 +728,10 @@ impl EventLoop {
         state.last_sync = Some(clock::monotonic());
         let view = self.rosters.view(state.node, clock::now_ms());
         let service = self.service.clone();
+        let markings = self.markings.clone();
         let done = self.done_tx.clone();
         tokio::spawn(async move {
-            let items = blocking(move || answer::items_for(&service, &view)).await;
+            let items = blocking(move || answer::items_for(&service, &markings, &view)).await;
             let _ = done.send(Done::SyncItems { peer, items }).await;
         });
     }
@@ -889,6 +906,8 @@ impl EventLoop {
         }
         self.outbox_busy = true;
         self.outbox_dirty = false;
+        self.drain_epoch += 1;
+        let epoch = self.drain_epoch;
         let service = self.service.clone();
         let done = self.done_tx.clone();
         tokio::spawn(async move {
@@ -908,7 +927,7 @@ impl EventLoop {
                     .collect()
             })
             .await;
-            let _ = done.send(Done::Outbox { rows }).await;
+            let _ = done.send(Done::Outbox { rows, epoch }).await;
         });
     }
 
@@ -1246,7 +1265,11 @@ impl EventLoop {
                 }
                 self.fetch_next(peer);
             }
-            Done::Outbox { rows } => {
+            Done::Outbox { mut rows, epoch } => {
+                // A drain that read the outbox before an acknowledged row's removal committed still lists it: skip
+                // those, and forget the removals that committed before this drain began (it cannot have seen them).
+                rows.retain(|(recipient, bundle)| !self.cleared.contains_key(&(*recipient, bundle.id())));
+                self.cleared.retain(|_, cleared_at| *cleared_at >= epoch);
                 self.stats.outbox_nonempty.store(!rows.is_empty(), Ordering::Relaxed);
                 self.stats.outbox_depth.store(rows.len() as u64, Ordering::Relaxed);
                 let oldest = rows.iter().map(|(_, bundle)| bundle.body().created).min();
@@ -1259,7 +1282,10 @@ impl EventLoop {
                     .set(i64::try_from(age_ms / 1000).unwrap_or(i64::MAX));
                 self.on_outbox_rows(rows);
             }
-            Done::OutboxCleared => {}
+            Done::OutboxCleared { key } => {
+                self.delivering.remove(&key);
+                self.cleared.insert(key, self.drain_epoch);
+            }
             Done::Own { bundle } => self.on_own_bundle(&bundle),
             Done::Sealed {
                 peer,

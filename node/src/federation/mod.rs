@@ -9,6 +9,7 @@
 //! * [`answer`]: answers to other nodes' requests and the checks on what they send, policy asked per bundle;
 //! * [`checks`]: the federation self-test behind `dims peers check`;
 //! * [`local`]: a whole node in this process, for tests, the simulator and the demo;
+//! * [`markings`]: the cached markings of stored bundles, so that a reconciliation round does not decode the store;
 //! * [`event_loop`]: the task.
 //!
 //! Every path out of this module asks `policy::may_receive` (through [`answer::may_carry`] or the service) for the
@@ -21,6 +22,7 @@ pub mod checks;
 pub mod domain;
 mod event_loop;
 pub mod local;
+pub mod markings;
 pub mod swarm;
 pub mod wire;
 

@@ -365,18 +365,13 @@ impl Store {
         query::outbox(&tables::ReadTables::open(&snapshot.txn)?, limit)
     }
 
-    /// Like [`Store::reconciliation_items`], restricted to the bundles `keep` accepts (it sees each body, decoded but
-    /// not re-verified: it was verified when stored). Decodes every offered bundle, so it costs a scan of the store;
-    /// run it from `spawn_blocking`.
-    pub fn reconciliation_items_where(
-        &self,
-        now_ms: u64,
-        keep: impl Fn(&dims_protocol::Body) -> bool,
-    ) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+    /// The bodies of `ids` that are stored, decoded but not verified again (they were verified when stored), read in
+    /// one snapshot: for callers that need only the signed metadata of many bundles, such as the federation's marking
+    /// cache. Never hand these bodies out as verified bundles.
+    pub fn bodies(&self, ids: &[BundleId]) -> Result<Vec<(BundleId, dims_protocol::Body)>, StoreError> {
         let snapshot = self.handle.core.snapshot()?;
         let tables = tables::ReadTables::open(&snapshot.txn)?;
-        let items = query::reconciliation_items(&tables, now_ms)?;
-        query::filter_items(&tables, items, keep)
+        query::bodies(&tables, ids)
     }
 
     async fn send(&self, command: Command) -> Result<(), StoreError> {

@@ -257,23 +257,6 @@ pub(crate) fn reconciliation_items(tables: &ReadTables, now_ms: u64) -> Result<V
     Ok(items)
 }
 
-/// Keeps the items whose bundle body `keep` accepts.
-pub(crate) fn filter_items(
-    tables: &ReadTables,
-    items: Vec<(u64, [u8; 32])>,
-    keep: impl Fn(&dims_protocol::Body) -> bool,
-) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
-    let mut kept = Vec::with_capacity(items.len());
-    for (created, id) in items {
-        if let Some(bundle) = load(tables, BundleId(id))?
-            && keep(bundle.body())
-        {
-            kept.push((created, id));
-        }
-    }
-    Ok(kept)
-}
-
 /// The first `limit` outbox rows, in key order (grouped by recipient).
 pub(crate) fn outbox(tables: &ReadTables, limit: usize) -> Result<Vec<(NodeId, BundleId)>, StoreError> {
     let during = "listing the outbox";
@@ -284,4 +267,18 @@ pub(crate) fn outbox(tables: &ReadTables, limit: usize) -> Result<Vec<(NodeId, B
         rows.push((NodeId(*recipient), BundleId(*id)));
     }
     Ok(rows)
+}
+
+/// The stored bodies of `ids`, decoded without verification.
+pub(crate) fn bodies(
+    tables: &ReadTables,
+    ids: &[BundleId],
+) -> Result<Vec<(BundleId, dims_protocol::Body)>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(bundle) = load(tables, *id)? {
+            out.push((*id, bundle.body().clone()));
+        }
+    }
+    Ok(out)
 }
