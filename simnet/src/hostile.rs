@@ -84,8 +84,7 @@ impl Hostile {
             let _ = swarm.dial(DialOpts::peer_id(*peer).addresses(vec![address.clone()]).build());
         }
         let cancel = CancellationToken::new();
-        let foreign = foreign_bundles(&setup.key);
-        let task = tokio::spawn(misbehave(swarm, topic, setup, foreign, cancel.clone()));
+        let task = tokio::spawn(misbehave(swarm, topic, setup, cancel.clone()));
         Ok(Hostile { cancel, task })
     }
 
@@ -96,31 +95,27 @@ impl Hostile {
     }
 }
 
-/// Genuine, validly signed GREEN bundles of another federation, by a node of that federation: what a member of both
-/// could replay onto ours.
-fn foreign_bundles(key: &NodeKey) -> Vec<Vec<u8>> {
+/// A genuine, validly signed GREEN bundle of another federation, by a node of that federation: what a member of both
+/// could replay onto ours. A fresh one each time (`turn` varies the content), as a replayer with a long capture would
+/// send: each is a new gossip message that honest nodes must judge, not a duplicate gossipsub drops unseen.
+fn foreign_bundle(key: &NodeKey, turn: u64) -> Option<Vec<u8>> {
     let other = FederationId::new("elsewhere").expect("a valid slug");
-    let foreign_key = NodeKey::from_secret(&blake3::hash(&key.node_id().0).as_bytes().to_owned());
-    (0..8u32)
-        .filter_map(|i| {
-            let body = Body::new(
-                foreign_key.node_id(),
-                samples::author("elsewhere-soc", 1),
-                clock::now_ms() + u64::from(i),
-                Tlp::Green,
-                Audience::Federation(other.clone()),
-                Content::Indicators(samples::indicators(2 + i)),
-            );
-            foreign_key.sign(body).ok().map(|bundle| bundle.envelope().to_vec())
-        })
-        .collect()
+    let foreign_key = NodeKey::from_secret(blake3::hash(&key.node_id().0).as_bytes());
+    let body = Body::new(
+        foreign_key.node_id(),
+        samples::author("elsewhere-soc", 1),
+        clock::now_ms(),
+        Tlp::Green,
+        Audience::Federation(other),
+        Content::Indicators(vec![samples::indicator(turn as u32)]),
+    );
+    foreign_key.sign(body).ok().map(|bundle| bundle.envelope().to_vec())
 }
 
 async fn misbehave(
     mut swarm: libp2p::Swarm<swarm::Behaviour>,
     topic: IdentTopic,
     setup: Setup,
-    foreign: Vec<Vec<u8>>,
     cancel: CancellationToken,
 ) -> Activity {
     let mut activity = Activity::default();
@@ -171,7 +166,7 @@ async fn misbehave(
                         if turn % 2 == 0 && !seen.is_empty() {
                             Some(seen[rng.below(seen.len())].clone())
                         } else {
-                            foreign.get(rng.below(foreign.len().max(1))).cloned()
+                            foreign_bundle(&setup.key, turn)
                         }
                     }
                     Behaviour::Tamper => tampered(&setup.key, &seen, &mut rng),

@@ -522,3 +522,96 @@ pub fn pick_all(selectors: &[String], names: &[String]) -> Result<Vec<usize>, Sc
     picked.dedup();
     Ok(picked)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        name = "t"
+        [topology]
+        regions = 2
+        [workload]
+        bundles = 1
+    "#;
+
+    #[test]
+    fn every_shipped_scenario_parses_and_checks() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("the scenarios folder") {
+            let path = entry.expect("an entry").path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 4, "expected the four scenarios, found {seen}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        for (text, key) in [
+            (format!("{MINIMAL}\nbogus = 1"), "bogus"),
+            (MINIMAL.replace("regions = 2", "regions = 2\nregoins = 3"), "regoins"),
+            (format!("{MINIMAL}\n[assert]\ndelivery = 99.0"), "delivery"),
+            (
+                format!("{MINIMAL}\n[[faults]]\nat_ms = 1\nheal = true\nwhen = 2"),
+                "when",
+            ),
+        ] {
+            let error = Scenario::parse(&text, "test").expect_err("an unknown key").to_string();
+            assert!(error.contains(&format!("`{key}`")), "{error}");
+        }
+    }
+
+    #[test]
+    fn faults_need_one_moment_and_one_action() {
+        let both = Fault {
+            at_ms: Some(1),
+            after_publish_ms: Some(1),
+            heal: Some(true),
+            ..Fault::default()
+        };
+        assert!(both.parts().is_err());
+        let two = Fault {
+            at_ms: Some(1),
+            heal: Some(true),
+            kill: Some(vec!["r1".to_owned()]),
+            ..Fault::default()
+        };
+        assert!(two.parts().is_err());
+        let ok = Fault {
+            after_publish_ms: Some(5),
+            kill: Some(vec!["r1".to_owned()]),
+            ..Fault::default()
+        };
+        assert_eq!(
+            ok.parts().expect("valid"),
+            (
+                When::AfterPublish(Duration::from_millis(5)),
+                Action::Kill(vec!["r1".to_owned()])
+            )
+        );
+    }
+
+    #[test]
+    fn selectors_pick_names() {
+        let names: Vec<String> = ["national", "r1", "r2", "r3", "r10", "o1", "h1"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let pick = |s: &str| Selector::parse(s).expect("parses").pick(&names);
+        assert_eq!(pick("national"), vec![0]);
+        assert_eq!(pick("r2..r10"), vec![2, 3, 4]);
+        assert_eq!(pick("r*"), vec![1, 2, 3, 4]);
+        assert_eq!(pick("*").len(), names.len());
+        assert!(Selector::parse("r3..r1").is_err());
+        assert!(Selector::parse("r1..o2").is_err());
+        let unknown = MINIMAL.replace("bundles = 1", "bundles = 1\npublishers = [\"r9\"]");
+        assert!(
+            Scenario::parse(&unknown, "test").is_err(),
+            "a selector naming no node is refused"
+        );
+    }
+}
