@@ -163,7 +163,7 @@ async fn misbehave(
                     }
                     Behaviour::Replay => {
                         turn += 1;
-                        if turn % 2 == 0 && !seen.is_empty() {
+                        if turn.is_multiple_of(2) && !seen.is_empty() {
                             Some(seen[rng.below(seen.len())].clone())
                         } else {
                             foreign_bundle(&setup.key, turn)
