@@ -323,16 +323,21 @@ impl Report {
 
     /// Whether every check passed (the baseline's included).
     pub fn passed(&self) -> bool {
-        self.checks.iter().all(|c| c.passed)
+        self.failures().is_empty()
     }
 
-    /// The failed checks, one line each.
+    /// The failed checks, one line each (the baseline's included).
     pub fn failures(&self) -> Vec<String> {
-        self.checks
+        let mut failures: Vec<String> = self
+            .checks
             .iter()
             .filter(|c| !c.passed)
             .map(|c| format!("{}: expected {}, got {}", c.name, c.expected, c.got))
-            .collect()
+            .collect();
+        if let Some(baseline) = &self.baseline {
+            failures.extend(baseline.failures().into_iter().map(|f| format!("baseline: {f}")));
+        }
+        failures
     }
 
     /// Writes `report.json`, `report.md`, `latency.svg` and `convergence.svg` into `dir`.
