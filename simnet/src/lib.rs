@@ -1,3 +1,27 @@
-//! Many dims nodes in one process or on loopback: scenarios, faults, a leak oracle and propagation benchmarks.
+//! Many dims nodes in one process (or on loopback TCP): scenarios, faults, a leak oracle and propagation benchmarks.
 //!
-//! Not built yet: the simnet issue fills it once federation exists.
+//! A run ([`run::run`]) builds the nodes and a roster for them on the spot ([`topology`]), starts one real node per
+//! honest member (store, service, rosters and federation, `dims_node::federation::local::LocalNode`) and a bare
+//! swarm per hostile member ([`hostile`]), publishes a seeded workload ([`workload`]) while applying the scenario's
+//! faults ([`scenario`]), waits for convergence, and reports ([`report`], with plots from [`svg`]): delivery
+//! completeness, latency percentiles, duplicates, reconciliation cost, hostile peers' scores, CPU and memory
+//! ([`measure`]). The leak oracle judges every stored bundle against the roster as the scenario built it, never the
+//! node's own view, and any leak fails the run.
+//!
+//! Invariant: the simulator only drives nodes through their public handles (`Service`, `Federation`, `LocalNode`);
+//! it never reaches into a node, so what it measures is what a deployment does.
+
+pub mod hostile;
+pub mod measure;
+pub mod report;
+pub mod rng;
+pub mod run;
+pub mod scenario;
+pub mod svg;
+pub mod topology;
+pub mod workload;
+
+pub use report::Report;
+pub use run::{Options, run};
+pub use scenario::Scenario;
+pub use topology::Transport;

@@ -1,0 +1,1037 @@
+//! One run of a scenario: start the nodes, publish the planned workload while applying the faults on schedule, wait
+//! for convergence, then judge. The leak oracle runs twice: online, as each node's subscription reports a newly
+//! stored bundle (so a leak is caught with the moment it happened), and at the end over every bundle in every store.
+//! Both ask `may_receive` with the node as the scenario's roster truth describes it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use dims_node::clock;
+use dims_node::federation::local::LocalNode;
+use dims_node::federation::{Federation, FederationConfig, SwarmTuning, SyncReport, TransportKind};
+use dims_node::service::Service;
+use dims_node::store::ListQuery;
+use dims_protocol::policy::{NodeView, Receiver};
+use dims_protocol::{BundleId, Marking, NodeId, Tlp, VerifiedBundle, may_receive, samples};
+use tokio::sync::{Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::hostile::{self, Hostile};
+use crate::measure::{Cpu, Percentiles, peak_rss_mib, reset_peak_rss};
+use crate::report::{
+    Delivery, Duplicates, FaultEvent, GOSSIP_THRESHOLD, Heal, HostileReport, Leak, NodeReport, Reconciliation, Report,
+    Resources, Session, WorkloadReport,
+};
+use crate::scenario::{Action, Scenario, When, pick_all};
+use crate::topology::{Kind, Topology, Transport};
+use crate::workload::{self, Planned};
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Memory or loopback TCP.
+    pub transport: Transport,
+    /// Where the node stores go (a temporary directory inside it); the system's temporary directory by default.
+    pub store_dir: Option<PathBuf>,
+    /// Skip the baseline even if the scenario asks for one.
+    pub skip_baseline: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            seed: None,
+            transport: Transport::Memory,
+            store_dir: None,
+            skip_baseline: false,
+        }
+    }
+}
+
+/// Runs `scenario` (and its baseline, if it asks for one) and judges its assertions.
+pub async fn run(scenario: &Scenario, options: &Options) -> anyhow::Result<Report> {
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let topology = Topology::build(scenario, options.transport)?;
+    let plan = workload::plan(scenario, &topology.specs, seed)?;
+    let mut report = run_once(scenario, options, seed, topology, plan.clone(), false).await?;
+    if scenario.baseline.as_ref().is_some_and(|b| b.flood) && !options.skip_baseline {
+        let mut plain = scenario.clone();
+        plain.hostile = None;
+        plain.faults.clear();
+        let topology = Topology::build(&plain, options.transport)?;
+        let flood = workload::flood(&plan, &topology.specs);
+        let mut baseline = run_once(&plain, options, seed, topology, flood, true).await?;
+        // The baseline must deliver everything and leak nothing too; its latency is what gossip is compared with.
+        plain.assertions.gossip_p99_ms = None;
+        baseline.judge(&plain);
+        report.baseline = Some(Box::new(baseline));
+    }
+    report.judge(scenario);
+    Ok(report)
+}
+
+/// A bundle as published: the truth the oracle judges against.
+struct Published {
+    publisher: usize,
+    bundle: VerifiedBundle,
+    at: Duration,
+}
+
+/// What the recorders, the publisher and the oracle share.
+struct Shared {
+    t0: Instant,
+    truth: Mutex<HashMap<BundleId, Published>>,
+    /// The first moment each (node, bundle) pair was seen stored.
+    first: Mutex<HashMap<(usize, BundleId), Duration>>,
+    /// Leaks seen as they happened: (node, bundle, reason).
+    online_leaks: Mutex<Vec<(usize, BundleId, String)>>,
+    views: Vec<NodeView>,
+    missed: AtomicU64,
+}
+
+impl Shared {
+    fn now(&self) -> Duration {
+        clock::monotonic().duration_since(self.t0)
+    }
+
+    fn arrived(&self, node: usize, id: BundleId, at: Duration) {
+        {
+            let mut first = lock(&self.first);
+            let entry = first.entry((node, id)).or_insert(at);
+            *entry = (*entry).min(at);
+        }
+        let truth = lock(&self.truth);
+        if let Some(published) = truth.get(&id)
+            && let Err(denial) = may_receive(&Marking::of(published.bundle.body()), Receiver::Node(&self.views[node]))
+        {
+            lock(&self.online_leaks).push((node, id, denial.to_string()));
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An honest node of the run.
+struct Node {
+    local: LocalNode,
+    config: FederationConfig,
+    up: bool,
+}
+
+impl Node {
+    fn federation(&self) -> Option<Federation> {
+        self.local.federation().cloned()
+    }
+}
+
+/// The partition in force, and the heal being measured.
+#[derive(Default)]
+struct FaultState {
+    /// Group number of each node while partitioned.
+    groups: Option<Vec<usize>>,
+    /// The groups of the last partition (kept after the heal, to know which pairs crossed it).
+    last_groups: Option<Vec<usize>>,
+    heal_at: Option<Duration>,
+    /// Each (node, peer) pair's last reconciliation report just before the heal.
+    before_heal: HashMap<(usize, usize), Option<SyncReport>>,
+    /// Each node's sync counters just before the heal.
+    stats_at_heal: (u64, u64),
+    events: Vec<FaultEvent>,
+    last_fault: Option<Duration>,
+}
+
+async fn run_once(
+    scenario: &Scenario,
+    options: &Options,
+    seed: u64,
+    topology: Topology,
+    plan: Vec<Planned>,
+    baseline: bool,
+) -> anyhow::Result<Report> {
+    let label = if baseline {
+        format!("{} (flood baseline)", scenario.name)
+    } else {
+        scenario.name.clone()
+    };
+    info!(scenario = %label, seed, nodes = topology.specs.len(), "simnet run starts");
+    let peak_reset = reset_peak_rss();
+    let cpu_start = Cpu::now();
+    let specs = &topology.specs;
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let ids: Vec<NodeId> = specs.iter().map(|s| s.id()).collect();
+    let shared = Arc::new(Shared {
+        t0: clock::monotonic(),
+        truth: Mutex::new(HashMap::new()),
+        first: Mutex::new(HashMap::new()),
+        online_leaks: Mutex::new(Vec::new()),
+        views: (0..specs.len()).map(|i| topology.truth_view(i)).collect(),
+        missed: AtomicU64::new(0),
+    });
+    let dir = match &options.store_dir {
+        Some(parent) => tempfile::Builder::new().prefix("dims-simnet-").tempdir_in(parent),
+        None => tempfile::Builder::new().prefix("dims-simnet-").tempdir(),
+    }
+    .context("cannot make a directory for the node stores")?;
+    let transport = match options.transport {
+        Transport::Memory => TransportKind::Memory,
+        Transport::Tcp => TransportKind::Tcp,
+    };
+    let tuning = &scenario.federation;
+    let swarm_tuning = SwarmTuning {
+        heartbeat: Duration::from_millis(tuning.heartbeat_ms),
+        request_timeout: Duration::from_millis(tuning.request_timeout_ms),
+        idle_timeout: Duration::from_millis(tuning.idle_timeout_ms),
+    };
+
+    // Honest nodes: a store, a service, the roster, and a recorder on the service's subscription.
+    let cancel = CancellationToken::new();
+    let mut nodes: Vec<Option<Node>> = Vec::with_capacity(specs.len());
+    let mut recorders = Vec::new();
+    for (index, spec) in specs.iter().enumerate() {
+        if !spec.is_honest() {
+            nodes.push(None);
+            continue;
+        }
+        let path = dir.path().join(&spec.name);
+        std::fs::create_dir_all(&path)?;
+        let local = LocalNode::open(&path, spec.key(), samples::author(&spec.name, 1))
+            .with_context(|| format!("node {} did not open", spec.name))?;
+        local
+            .rosters()
+            .join(&topology.roster)
+            .await
+            .map_err(|e| anyhow::anyhow!("node {} refused the roster: {e}", spec.name))?;
+        recorders.push(tokio::spawn(record(
+            index,
+            local.service().subscribe(),
+            Arc::clone(&shared),
+            cancel.clone(),
+        )));
+        let config = FederationConfig {
+            transport,
+            listen: vec![spec.address.clone()],
+            tuning: swarm_tuning.clone(),
+            tick: Duration::from_millis(tuning.tick_ms),
+            redial_interval: Duration::from_millis(tuning.redial_ms),
+            reconcile_interval: Duration::from_millis(tuning.reconcile_interval_ms),
+            retry_base: Duration::from_millis(tuning.retry_base_ms),
+            retry_max: Duration::from_millis(tuning.retry_max_ms),
+            max_inflight: tuning.max_inflight,
+            sealing: None,
+        };
+        nodes.push(Some(Node {
+            local,
+            config,
+            up: false,
+        }));
+    }
+    for (index, node) in nodes.iter_mut().enumerate() {
+        if let Some(node) = node {
+            node.local
+                .start(node.config.clone())
+                .with_context(|| format!("node {} did not start", names[index]))?;
+            node.up = true;
+        }
+    }
+    let honest_peers: Vec<(libp2p::PeerId, libp2p::Multiaddr)> = specs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let node = nodes[i].as_ref()?;
+            Some((node.local.federation()?.peer_id(), s.address.clone()))
+        })
+        .collect();
+    let mut hostiles: Vec<(usize, Hostile)> = Vec::new();
+    for (index, spec) in specs.iter().enumerate() {
+        if let Kind::Hostile(behaviour) = spec.kind {
+            let setup = hostile::Setup {
+                key: spec.key(),
+                behaviour,
+                listen: spec.address.clone(),
+                peers: honest_peers.clone(),
+                federation: topology.federation.clone(),
+                transport,
+                tuning: swarm_tuning.clone(),
+                rate_per_s: scenario.hostile.as_ref().map_or(10.0, |h| h.rate_per_s),
+                seed: seed ^ index as u64,
+            };
+            hostiles.push((index, Hostile::spawn(setup)?));
+        }
+    }
+
+    // Everyone connected to everyone (the roster is a full mesh of connections; gossip meshes form on top).
+    let everyone = (specs.len() - 1) as u64;
+    let connect_deadline = clock::monotonic() + Duration::from_secs(60 + specs.len() as u64);
+    loop {
+        let lagging: Vec<&str> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| {
+                n.as_ref()
+                    .and_then(Node::federation)
+                    .is_some_and(|f| f.stats().peers_connected < everyone)
+            })
+            .map(|(i, _)| names[i].as_str())
+            .collect();
+        if lagging.is_empty() {
+            break;
+        }
+        anyhow::ensure!(
+            clock::monotonic() < connect_deadline,
+            "nodes not connected to all {everyone} peers in time: {lagging:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Gossip meshes are built at heartbeats and are not observable through the handle: give them a few.
+    tokio::time::sleep(Duration::from_millis(tuning.heartbeat_ms * 5)).await;
+    let connected_at = shared.now();
+    info!(ms = connected_at.as_millis() as u64, "all nodes connected");
+
+    // Publishing, with the faults on schedule.
+    let services: Vec<Option<Service>> = nodes
+        .iter()
+        .map(|n| n.as_ref().map(|n| n.local.service().clone()))
+        .collect();
+    let mut faults: Vec<(When, Action)> = scenario.faults.iter().map(|f| f.parts()).collect::<Result<_, _>>()?;
+    faults.sort_by_key(|(when, _)| *when);
+    let mut state = FaultState::default();
+    // Faults at 0 ms are in force before the first publication, not racing it.
+    let mut pending = faults.into_iter().peekable();
+    while let Some((When::At(Duration::ZERO), _)) = pending.peek() {
+        let (_, action) = pending.next().expect("peeked");
+        apply(
+            &action,
+            &mut nodes,
+            &topology,
+            &names,
+            &mut state,
+            &shared,
+            Duration::ZERO,
+        )
+        .await?;
+    }
+    let start = clock::monotonic();
+    let mut publisher = tokio::spawn(publish_all(
+        plan.clone(),
+        services.clone(),
+        ids.clone(),
+        topology.federation.clone(),
+        scenario.workload.indicators,
+        Arc::clone(&shared),
+        start,
+    ));
+    let mut publish_result = None;
+    let mut publish_done: Option<Instant> = None;
+    while pending.peek().is_some() || publish_result.is_none() {
+        let due = pending.peek().and_then(|(when, _)| match when {
+            When::At(at) => Some(start + *at),
+            When::AfterPublish(after) => publish_done.map(|done| done + *after),
+        });
+        tokio::select! {
+            result = &mut publisher, if publish_result.is_none() => {
+                publish_result = Some(result.context("the publisher task failed")?);
+                publish_done = Some(clock::monotonic());
+            }
+            () = sleep_until(due), if due.is_some() => {
+                let (_, action) = pending.next().expect("peeked");
+                let at = clock::monotonic().duration_since(start);
+                apply(&action, &mut nodes, &topology, &names, &mut state, &shared, at).await?;
+            }
+        }
+    }
+    let (published_count, failed, first_error) = publish_result.expect("the loop ends after publishing");
+    let publish_done = publish_done.expect("set with the result");
+    info!(published = published_count, failed, "publishing done");
+
+    // Convergence: every entitled honest node (up at the end) holds every bundle.
+    let truth_ids: Vec<(BundleId, usize, Tlp)> = lock(&shared.truth)
+        .iter()
+        .map(|(id, p)| (*id, p.publisher, p.bundle.body().tlp))
+        .collect();
+    let expected: Vec<(usize, BundleId)> = {
+        let truth = lock(&shared.truth);
+        let mut pairs = Vec::new();
+        for (index, node) in nodes.iter().enumerate() {
+            if !node.as_ref().is_some_and(|n| n.up) {
+                continue;
+            }
+            for (id, published) in truth.iter() {
+                if published.publisher != index
+                    && may_receive(
+                        &Marking::of(published.bundle.body()),
+                        Receiver::Node(&shared.views[index]),
+                    )
+                    .is_ok()
+                {
+                    pairs.push((index, *id));
+                }
+            }
+        }
+        pairs
+    };
+    let reference = state
+        .last_fault
+        .map_or(publish_done, |at| (start + at).max(publish_done));
+    let deadline = reference + Duration::from_millis(scenario.assertions.converge_timeout_ms);
+    let mut heal_sessions: BTreeMap<(usize, usize), SyncReport> = BTreeMap::new();
+    let mut converged_at = None;
+    loop {
+        let now = shared.now();
+        let held = poll_held(&services, &expected, &shared, now).await;
+        if state.heal_at.is_some() {
+            capture_heal_sessions(&nodes, &topology, &state, &mut heal_sessions).await;
+        }
+        if held == expected.len() {
+            converged_at = Some(clock::monotonic());
+            break;
+        }
+        if clock::monotonic() >= deadline {
+            warn!(held, expected = expected.len(), "not converged by the deadline");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The first heal sessions may end just after the last bundle is stored (fetches finish before the report).
+    if state.heal_at.is_some() {
+        let settle = clock::monotonic() + Duration::from_secs(5);
+        while clock::monotonic() < settle {
+            capture_heal_sessions(&nodes, &topology, &state, &mut heal_sessions).await;
+            if heal_sessions.len() >= cross_pairs(&nodes, &state).len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let cpu = Cpu::now().since(cpu_start);
+    let wall = shared.now();
+    let peak = peak_rss_mib();
+
+    // Counters and scores, before anything stops.
+    let mut per_node = Vec::new();
+    let mut scores: HashMap<usize, BTreeMap<String, f64>> = HashMap::new();
+    let hostile_ids: HashMap<NodeId, usize> = hostiles.iter().map(|(i, _)| (ids[*i], *i)).collect();
+    for (index, node) in nodes.iter().enumerate() {
+        let Some(node) = node else { continue };
+        let stats = node.federation().map(|f| f.stats()).unwrap_or_default();
+        if let Some(federation) = node.federation()
+            && let Ok(peers) = federation.peers().await
+        {
+            for peer in peers {
+                if let (Some(&h), Some(score)) = (hostile_ids.get(&peer.node), peer.score) {
+                    scores.entry(h).or_default().insert(names[index].clone(), score);
+                }
+            }
+        }
+        per_node.push(NodeReport {
+            name: names[index].clone(),
+            up: node.up,
+            stored: node.local.service().store().count().unwrap_or(0),
+            stats,
+        });
+    }
+    let (stats_bytes, stats_rounds) = sync_totals(&per_node);
+    let expected_heal_sessions = cross_pairs(&nodes, &state).len() as u64;
+
+    // Stop everything, then the oracle's full scan.
+    let mut hostile_members = Vec::new();
+    for (index, member) in hostiles {
+        let activity = member.stop().await;
+        let member_scores = scores.remove(&index).unwrap_or_default();
+        let max_score = member_scores.values().copied().reduce(f64::max);
+        hostile_members.push(HostileReport {
+            name: names[index].clone(),
+            behaviour: match specs[index].kind {
+                Kind::Hostile(b) => b.name().to_owned(),
+                _ => String::new(),
+            },
+            activity,
+            below_gossip_threshold: max_score.is_some_and(|s| s < GOSSIP_THRESHOLD),
+            scores: member_scores,
+            max_score,
+        });
+    }
+    for node in nodes.iter_mut().flatten() {
+        node.local.stop().await;
+    }
+    cancel.cancel();
+    for recorder in recorders {
+        let _ = recorder.await;
+    }
+    let scan = scan_stores(&services, &shared).await?;
+    drop(services);
+    tokio::task::spawn_blocking(move || drop(nodes)).await?;
+    drop(dir);
+
+    // Judge and measure.
+    let held_at_end: HashSet<(usize, BundleId)> = scan.held.iter().copied().collect();
+    let held_pairs = expected.iter().filter(|p| held_at_end.contains(p)).count() as u64;
+    let mut leaks = Vec::new();
+    let online: Vec<(usize, BundleId, String)> = lock(&shared.online_leaks).clone();
+    let mut leaked: HashSet<(usize, BundleId)> = HashSet::new();
+    for (node, id, reason) in online.into_iter().chain(scan.violations.clone()) {
+        if leaked.insert((node, id)) {
+            leaks.push(describe_leak(node, id, reason, &shared, &names, &scan));
+        }
+    }
+    for leak in &leaks {
+        eprintln!(
+            "LEAK: {} holds {} ({} {}) published by {}: {}; arrivals {:?}",
+            leak.node, leak.bundle, leak.tlp, leak.audience, leak.publisher, leak.reason, leak.path
+        );
+    }
+    let (latency, samples) = latencies(&expected, &shared, specs);
+    let reference_offset = state.heal_at.unwrap_or_else(|| start.duration_since(shared.t0));
+    let convergence = convergence_curve(&expected, &shared, reference_offset);
+    let mut by_tlp = BTreeMap::new();
+    for (_, _, tlp) in &truth_ids {
+        *by_tlp.entry(tlp.to_string()).or_insert(0) += 1;
+    }
+    let new_arrivals = {
+        let truth = lock(&shared.truth);
+        scan.held
+            .iter()
+            .filter(|(node, id)| truth.get(id).is_some_and(|p| p.publisher != *node))
+            .count() as u64
+    };
+    let received: u64 = per_node
+        .iter()
+        .map(|n| n.stats.gossip_accepted + n.stats.fetched + n.stats.delivered)
+        .sum();
+    let heal = state.heal_at.map(|_| {
+        let sessions: Vec<Session> = heal_sessions
+            .iter()
+            .map(|(&(from, to), r)| Session {
+                from: names[from].clone(),
+                to: names[to].clone(),
+                rounds: r.rounds,
+                bytes: r.bytes_sent + r.bytes_received,
+                need: r.need,
+                have: r.have,
+                millis: r.millis,
+                full_id_list_bytes: 32 * scan.entitled_held(to, from, &shared),
+            })
+            .collect();
+        let session_bytes = sessions.iter().map(|s| s.bytes).sum();
+        let full = sessions.iter().map(|s| s.full_id_list_bytes).sum::<u64>();
+        Heal {
+            max_rounds: sessions.iter().map(|s| s.rounds).max().unwrap_or(0),
+            need: sessions.iter().map(|s| s.need).sum(),
+            session_bytes,
+            full_id_list_bytes: full,
+            ratio: if full == 0 {
+                0.0
+            } else {
+                session_bytes as f64 / full as f64
+            },
+            stats_bytes: stats_bytes.saturating_sub(state.stats_at_heal.0),
+            stats_rounds: stats_rounds.saturating_sub(state.stats_at_heal.1),
+            missing_sessions: expected_heal_sessions.saturating_sub(sessions.len() as u64),
+            sessions,
+        }
+    });
+    let expected_pairs = expected.len() as u64;
+    let report = Report {
+        scenario: label,
+        seed,
+        transport: format!("{:?}", options.transport).to_lowercase(),
+        nodes: specs.len(),
+        honest: specs.iter().filter(|s| s.is_honest()).count(),
+        hostile: hostile_members.len(),
+        workload: WorkloadReport {
+            planned: plan.len() as u64,
+            published: published_count,
+            failed,
+            first_error,
+            seconds: publish_done.duration_since(start).as_secs_f64(),
+            by_tlp,
+        },
+        delivery: Delivery {
+            expected_pairs,
+            held_pairs,
+            completeness_pct: if expected_pairs == 0 {
+                100.0
+            } else {
+                held_pairs as f64 * 100.0 / expected_pairs as f64
+            },
+            converged: converged_at.is_some(),
+            converge_ms: converged_at.map(|at| at.duration_since(reference).as_secs_f64() * 1000.0),
+            notifications_missed: shared.missed.load(Ordering::Relaxed),
+        },
+        latency,
+        leaks,
+        duplicates: Duplicates {
+            gossip_accepted: per_node.iter().map(|n| n.stats.gossip_accepted).sum(),
+            fetched: per_node.iter().map(|n| n.stats.fetched).sum(),
+            delivered: per_node.iter().map(|n| n.stats.delivered).sum(),
+            new_arrivals,
+            redundant: received.saturating_sub(new_arrivals),
+        },
+        reconciliation: Reconciliation {
+            rounds: stats_rounds,
+            bytes: stats_bytes,
+            heal,
+        },
+        hostile_members,
+        faults: state.events,
+        resources: Resources {
+            wall_s: wall.as_secs_f64(),
+            cpu_user_s: cpu.user.as_secs_f64(),
+            cpu_system_s: cpu.system.as_secs_f64(),
+            peak_rss_mib: peak,
+            peak_reset,
+        },
+        per_node,
+        checks: Vec::new(),
+        baseline: None,
+        convergence,
+        samples,
+    };
+    Ok(report)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Records each newly stored bundle of one node, with the moment its subscription reported it.
+async fn record(
+    index: usize,
+    mut stored: broadcast::Receiver<BundleId>,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            received = stored.recv() => match received {
+                Ok(id) => shared.arrived(index, id, shared.now()),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    shared.missed.fetch_add(missed, Ordering::Relaxed);
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+        }
+    }
+}
+
+/// Publishes the plan, each bundle at its offset after `start`, many at once so that the stores group their commits.
+/// Returns (published, failed, first error).
+async fn publish_all(
+    plan: Vec<Planned>,
+    services: Vec<Option<Service>>,
+    ids: Vec<NodeId>,
+    federation: dims_protocol::FederationId,
+    indicators: u32,
+    shared: Arc<Shared>,
+    start: Instant,
+) -> (u64, u64, Option<String>) {
+    const IN_FLIGHT: u32 = 256;
+    let permits = Arc::new(Semaphore::new(IN_FLIGHT as usize));
+    let failures = Arc::new(Mutex::new((0u64, None::<String>)));
+    let published = Arc::new(AtomicU64::new(0));
+    for planned in plan {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(start + planned.offset)).await;
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            break;
+        };
+        let Some(service) = services[planned.publisher].clone() else {
+            continue;
+        };
+        let draft = workload::draft(&planned, indicators, &federation, &ids);
+        let shared = Arc::clone(&shared);
+        let failures = Arc::clone(&failures);
+        let published = Arc::clone(&published);
+        tokio::spawn(async move {
+            let outcome = match service.sign(draft, clock::now_ms()) {
+                Ok(bundle) => {
+                    lock(&shared.truth).insert(
+                        bundle.id(),
+                        Published {
+                            publisher: planned.publisher,
+                            bundle: bundle.clone(),
+                            at: shared.now(),
+                        },
+                    );
+                    service
+                        .publish_signed(bundle)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match outcome {
+                Ok(()) => {
+                    published.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    let mut failures = lock(&failures);
+                    failures.0 += 1;
+                    failures.1.get_or_insert(e);
+                }
+            }
+            drop(permit);
+        });
+    }
+    let _ = permits.acquire_many(IN_FLIGHT).await;
+    let (failed, first) = lock(&failures).clone();
+    (published.load(Ordering::Relaxed), failed, first)
+}
+
+/// Applies one fault.
+async fn apply(
+    action: &Action,
+    nodes: &mut [Option<Node>],
+    topology: &Topology,
+    names: &[String],
+    state: &mut FaultState,
+    shared: &Shared,
+    at: Duration,
+) -> anyhow::Result<()> {
+    let ids: Vec<NodeId> = topology.specs.iter().map(|s| s.id()).collect();
+    let description = match action {
+        Action::Partition(groups) => {
+            let mut group_of = vec![groups.len(); nodes.len()];
+            for (g, selectors) in groups.iter().enumerate() {
+                for index in pick_all(selectors, names)? {
+                    group_of[index] = g;
+                }
+            }
+            for (index, node) in nodes.iter().enumerate() {
+                if let Some(federation) = node.as_ref().filter(|n| n.up).and_then(Node::federation) {
+                    let others = (0..nodes.len())
+                        .filter(|&j| group_of[j] != group_of[index])
+                        .map(|j| ids[j])
+                        .collect();
+                    federation.cut(others).await?;
+                }
+            }
+            state.groups = Some(group_of.clone());
+            state.last_groups = Some(group_of);
+            format!("partition into {groups:?} (unlisted nodes form one more group)")
+        }
+        Action::Heal => {
+            // What each pair's last report was, so the first session after the heal can be told apart.
+            state.before_heal.clear();
+            let mut totals = (0, 0);
+            for (index, node) in nodes.iter().enumerate() {
+                let Some(federation) = node.as_ref().filter(|n| n.up).and_then(Node::federation) else {
+                    continue;
+                };
+                let stats = federation.stats();
+                totals.0 += stats.sync_bytes;
+                totals.1 += stats.sync_rounds;
+                for peer in federation.peers().await? {
+                    if let Some(j) = topology.index_of(&peer.node) {
+                        state.before_heal.insert((index, j), peer.last_sync);
+                    }
+                }
+            }
+            state.stats_at_heal = totals;
+            for node in nodes.iter().flatten().filter(|n| n.up) {
+                if let Some(federation) = node.federation() {
+                    federation.heal().await?;
+                }
+            }
+            state.groups = None;
+            state.heal_at = Some(shared.now());
+            "heal".to_owned()
+        }
+        Action::Kill(selectors) => {
+            let picked = pick_all(selectors, names)?;
+            for &index in &picked {
+                if let Some(node) = nodes[index].as_mut() {
+                    node.local.stop().await;
+                    node.up = false;
+                }
+            }
+            format!("kill {}", join(&picked, names))
+        }
+        Action::Restart(selectors) => {
+            let picked = pick_all(selectors, names)?;
+            for &index in &picked {
+                if let Some(node) = nodes[index].as_mut()
+                    && !node.up
+                {
+                    let federation = node.local.start(node.config.clone())?.clone();
+                    node.up = true;
+                    // A restarted node is still on its side of a partition in force.
+                    if let Some(groups) = &state.groups {
+                        let others = (0..groups.len())
+                            .filter(|&j| groups[j] != groups[index])
+                            .map(|j| ids[j])
+                            .collect();
+                        federation.cut(others).await?;
+                    }
+                }
+            }
+            format!("restart {}", join(&picked, names))
+        }
+    };
+    info!(at_ms = at.as_millis() as u64, fault = %description, "fault applied");
+    state.events.push(FaultEvent {
+        at_ms: at.as_secs_f64() * 1000.0,
+        action: description,
+    });
+    state.last_fault = Some(at);
+    Ok(())
+}
+
+fn join(picked: &[usize], names: &[String]) -> String {
+    picked.iter().map(|&i| names[i].as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Reads which expected pairs each node holds (the store's id list, without decoding bundles), times those no
+/// notification reported yet, and returns how many expected pairs are held.
+async fn poll_held(
+    services: &[Option<Service>],
+    expected: &[(usize, BundleId)],
+    shared: &Arc<Shared>,
+    now: Duration,
+) -> usize {
+    let services = services.to_vec();
+    let held: Vec<HashSet<BundleId>> = tokio::task::spawn_blocking(move || {
+        services
+            .iter()
+            .map(|service| match service {
+                Some(service) => service
+                    .store()
+                    .reconciliation_items(0)
+                    .map(|items| items.into_iter().map(|(_, id)| BundleId(id)).collect())
+                    .unwrap_or_default(),
+                None => HashSet::new(),
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
+    let mut count = 0;
+    let mut first = lock(&shared.first);
+    for (node, id) in expected {
+        if held.get(*node).is_some_and(|ids| ids.contains(id)) {
+            count += 1;
+            first.entry((*node, *id)).or_insert(now);
+        }
+    }
+    count
+}
+
+/// The (initiator, responder) pairs of up nodes on different sides of the last partition.
+fn cross_pairs(nodes: &[Option<Node>], state: &FaultState) -> Vec<(usize, usize)> {
+    let Some(groups) = &state.last_groups else {
+        return Vec::new();
+    };
+    let up: Vec<usize> = (0..nodes.len())
+        .filter(|&i| nodes[i].as_ref().is_some_and(|n| n.up))
+        .collect();
+    let mut pairs = Vec::new();
+    for &a in &up {
+        for &b in &up {
+            if groups[a] != groups[b] {
+                pairs.push((a, b));
+            }
+        }
+    }
+    pairs
+}
+
+/// Records the first reconciliation report of each pair across the partition that differs from the one before the
+/// heal: the heal's own session.
+async fn capture_heal_sessions(
+    nodes: &[Option<Node>],
+    topology: &Topology,
+    state: &FaultState,
+    sessions: &mut BTreeMap<(usize, usize), SyncReport>,
+) {
+    let Some(groups) = &state.last_groups else {
+        return;
+    };
+    for (index, node) in nodes.iter().enumerate() {
+        let Some(federation) = node.as_ref().filter(|n| n.up).and_then(Node::federation) else {
+            continue;
+        };
+        let Ok(peers) = federation.peers().await else {
+            continue;
+        };
+        for peer in peers {
+            let Some(j) = topology.index_of(&peer.node) else {
+                continue;
+            };
+            if groups[j] == groups[index] || sessions.contains_key(&(index, j)) || nodes[j].is_none() {
+                continue;
+            }
+            if let Some(report) = peer.last_sync
+                && state.before_heal.get(&(index, j)).and_then(Option::as_ref) != Some(&report)
+            {
+                sessions.insert((index, j), report);
+            }
+        }
+    }
+}
+
+fn sync_totals(per_node: &[NodeReport]) -> (u64, u64) {
+    per_node.iter().fold((0, 0), |(bytes, rounds), n| {
+        (bytes + n.stats.sync_bytes, rounds + n.stats.sync_rounds)
+    })
+}
+
+/// What the oracle's final scan found.
+#[derive(Default)]
+struct Scan {
+    held: Vec<(usize, BundleId)>,
+    violations: Vec<(usize, BundleId, String)>,
+    /// Bodies of held bundles the truth does not know (none, unless something forged got in).
+    foreign: HashMap<BundleId, (String, String, NodeId)>,
+}
+
+impl Scan {
+    /// How many bundles `holder` holds that `asker` may receive, by the truth.
+    fn entitled_held(&self, holder: usize, asker: usize, shared: &Shared) -> u64 {
+        let truth = lock(&shared.truth);
+        self.held
+            .iter()
+            .filter(|(node, id)| {
+                *node == holder
+                    && truth.get(id).is_some_and(|p| {
+                        may_receive(&Marking::of(p.bundle.body()), Receiver::Node(&shared.views[asker])).is_ok()
+                    })
+            })
+            .count() as u64
+    }
+}
+
+/// Lists every bundle in every honest store (expired and hidden ones included, each verified on read) and asks the
+/// policy, with the node as the truth describes it, whether it may hold it.
+async fn scan_stores(services: &[Option<Service>], shared: &Arc<Shared>) -> anyhow::Result<Scan> {
+    let services = services.to_vec();
+    let shared = Arc::clone(shared);
+    let scan = tokio::task::spawn_blocking(move || -> anyhow::Result<Scan> {
+        let mut scan = Scan::default();
+        for (index, service) in services.iter().enumerate() {
+            let Some(service) = service else { continue };
+            let mut query = ListQuery {
+                limit: 1000,
+                include_hidden: true,
+                now_ms: None,
+                ..ListQuery::default()
+            };
+            loop {
+                let page = service.store().list(&query)?;
+                let Some(last) = page.last() else { break };
+                query.after = Some(last.cursor());
+                for stored in &page {
+                    let body = stored.bundle.body();
+                    let id = stored.bundle.id();
+                    scan.held.push((index, id));
+                    if let Err(denial) = may_receive(&Marking::of(body), Receiver::Node(&shared.views[index])) {
+                        scan.violations.push((index, id, denial.to_string()));
+                    }
+                    if !lock(&shared.truth).contains_key(&id) {
+                        scan.foreign
+                            .insert(id, (body.tlp.to_string(), body.audience.to_string(), body.origin));
+                    }
+                }
+            }
+        }
+        Ok(scan)
+    })
+    .await??;
+    Ok(scan)
+}
+
+fn describe_leak(node: usize, id: BundleId, reason: String, shared: &Shared, names: &[String], scan: &Scan) -> Leak {
+    let truth = lock(&shared.truth);
+    let first = lock(&shared.first);
+    let published = truth.get(&id);
+    let base = published.map_or(Duration::ZERO, |p| p.at);
+    let mut path: Vec<(String, f64)> = (0..names.len())
+        .filter_map(|n| {
+            first
+                .get(&(n, id))
+                .map(|at| (names[n].clone(), at.saturating_sub(base).as_secs_f64() * 1000.0))
+        })
+        .collect();
+    path.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let (tlp, audience, publisher) = match (published, scan.foreign.get(&id)) {
+        (Some(p), _) => (
+            p.bundle.body().tlp.to_string(),
+            p.bundle.body().audience.to_string(),
+            names[p.publisher].clone(),
+        ),
+        (None, Some((tlp, audience, origin))) => (tlp.clone(), audience.clone(), format!("unknown origin {origin}")),
+        (None, None) => ("?".to_owned(), "?".to_owned(), "?".to_owned()),
+    };
+    Leak {
+        node: names[node].clone(),
+        bundle: id.to_string(),
+        tlp,
+        audience,
+        publisher,
+        reason,
+        path,
+    }
+}
+
+/// Latency percentiles by path, and the samples behind them.
+fn latencies(
+    expected: &[(usize, BundleId)],
+    shared: &Shared,
+    specs: &[crate::topology::Spec],
+) -> (BTreeMap<String, Percentiles>, BTreeMap<String, Vec<f64>>) {
+    let truth = lock(&shared.truth);
+    let first = lock(&shared.first);
+    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for pair in expected {
+        let (Some(published), Some(at)) = (truth.get(&pair.1), first.get(pair)) else {
+            continue;
+        };
+        let ms = at.saturating_sub(published.at).as_secs_f64() * 1000.0;
+        let path = match published.bundle.body().tlp {
+            Tlp::Clear | Tlp::Green if specs[pair.0].ceiling >= Tlp::Green => "gossip",
+            Tlp::Clear | Tlp::Green => "reconciliation",
+            _ => "addressed",
+        };
+        samples.entry(path.to_owned()).or_default().push(ms);
+        samples.entry("all".to_owned()).or_default().push(ms);
+    }
+    let percentiles = samples.iter().map(|(k, v)| (k.clone(), Percentiles::of(v))).collect();
+    (percentiles, samples)
+}
+
+/// The fraction of expected pairs held against time since `reference` (negative times clamp to 0: pairs held
+/// before the reference moment count from the start).
+fn convergence_curve(expected: &[(usize, BundleId)], shared: &Shared, reference: Duration) -> Vec<(f64, f64)> {
+    let first = lock(&shared.first);
+    let mut times: Vec<f64> = expected
+        .iter()
+        .filter_map(|pair| first.get(pair))
+        .map(|at| at.saturating_sub(reference).as_secs_f64() * 1000.0)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let total = expected.len().max(1) as f64;
+    let step = (times.len() / 500).max(1);
+    let mut curve: Vec<(f64, f64)> = times
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % step == 0 || *i + 1 == times.len())
+        .map(|(i, t)| (*t, (i + 1) as f64 / total))
+        .collect();
+    if let Some(first_point) = curve.first().copied() {
+        let held_before = times.iter().filter(|t| **t <= 0.0).count() as f64 / total;
+        curve.insert(0, (0.0, held_before.min(first_point.1)));
+    }
+    curve
+}

@@ -1,0 +1,144 @@
+//! Every scenario in `simnet/scenarios/`, scaled down so that the whole group runs in a few minutes on a 2-core
+//! machine in a debug build, each asserting the scenario's own assertions (zero leaks always). One test binary for
+//! all of them (each test binary links the whole node).
+
+#[path = "scenarios/property.rs"]
+mod property;
+
+use std::path::Path;
+
+use dims_simnet::{Options, Report, Scenario};
+
+fn scenario(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.toml"));
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(scenario: &Scenario) -> Report {
+    // The scaled-down stores are small, so frequent reconciliation is cheap here, and it keeps the observer's wait
+    // for CLEAR (reconciliation only) short.
+    let mut scenario = scenario.clone();
+    scenario.federation.reconcile_interval_ms = scenario.federation.reconcile_interval_ms.min(3000);
+    let scenario = &scenario;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    eprintln!("scenario {} seed {}", scenario.name, scenario.seed);
+    let report = runtime
+        .block_on(dims_simnet::run(scenario, &Options::default()))
+        .unwrap_or_else(|e| panic!("scenario {} did not run: {e:#}", scenario.name));
+    eprintln!("{}", report.markdown());
+    let failures = report.failures();
+    assert!(
+        failures.is_empty(),
+        "scenario {} failed (seed {}):\n{}",
+        scenario.name,
+        report.seed,
+        failures.join("\n")
+    );
+    report
+}
+
+#[test]
+fn national_regional_scaled_down() {
+    let mut s = scenario("national-regional");
+    s.topology.regions = 4;
+    s.workload.bundles = 150;
+    // Debug builds run several times slower: the latency bound is the release benchmark's, not CI's.
+    s.assertions.gossip_p99_ms = None;
+    let report = run(&s);
+    assert!(
+        report.latency.contains_key("addressed"),
+        "the mix includes upward AMBER"
+    );
+    assert!(
+        report.latency.contains_key("reconciliation"),
+        "the observer gets CLEAR by reconciliation"
+    );
+}
+
+#[test]
+fn partition_heal_scaled_down() {
+    let mut s = scenario("partition-heal");
+    s.topology.regions = 4;
+    s.workload.bundles = 500;
+    s.workload.rate_per_s = 250.0;
+    s.faults[0].partition = Some(vec![
+        vec!["national".to_owned(), "r1..r2".to_owned()],
+        vec!["r3..r4".to_owned(), "o*".to_owned()],
+    ]);
+    let report = run(&s);
+    let heal = report.reconciliation.heal.expect("the scenario heals");
+    assert!(
+        !heal.sessions.is_empty(),
+        "no reconciliation across the healed partition was seen"
+    );
+    assert!(
+        heal.need > 0,
+        "the heal found nothing missing: the partition did not hold"
+    );
+}
+
+#[test]
+fn hostile_scaled_down() {
+    let mut s = scenario("hostile");
+    s.topology.regions = 6;
+    s.hostile.as_mut().expect("hostile members").count = 3;
+    s.hostile.as_mut().expect("hostile members").behaviours = vec![
+        dims_simnet::scenario::Behaviour::Flood,
+        dims_simnet::scenario::Behaviour::Tamper,
+        dims_simnet::scenario::Behaviour::Replay,
+    ];
+    s.workload.bundles = 150;
+    let report = run(&s);
+    assert_eq!(report.hostile_members.len(), 3);
+    assert!(
+        report.hostile_members.iter().all(|m| m.activity.sent > 0),
+        "every hostile member misbehaved"
+    );
+}
+
+#[test]
+fn scale_100_scaled_down_beside_its_baseline() {
+    let mut s = scenario("scale-100");
+    s.topology.regions = 19;
+    s.workload.bundles = 60;
+    s.workload.rate_per_s = 10.0;
+    s.assertions.gossip_p99_ms = None;
+    let report = run(&s);
+    let baseline = report.baseline.as_ref().expect("the scenario runs a flood baseline");
+    assert_eq!(
+        baseline.delivery.completeness_pct, 100.0,
+        "the baseline delivered everything"
+    );
+    assert!(baseline.leaks.is_empty());
+    assert!(baseline.latency.contains_key("addressed"));
+}
+
+#[test]
+fn kill_and_restart_a_region_during_publishing() {
+    let mut s = scenario("national-regional");
+    s.topology.regions = 3;
+    s.topology.observers = 0;
+    s.workload.bundles = 120;
+    s.workload.rate_per_s = 60.0;
+    s.assertions.gossip_p99_ms = None;
+    s.faults = vec![
+        dims_simnet::scenario::Fault {
+            at_ms: Some(300),
+            kill: Some(vec!["r2".to_owned()]),
+            ..Default::default()
+        },
+        dims_simnet::scenario::Fault {
+            at_ms: Some(1200),
+            restart: Some(vec!["r2".to_owned()]),
+            ..Default::default()
+        },
+    ];
+    let report = run(&s);
+    assert_eq!(report.faults.len(), 2);
+}
