@@ -113,6 +113,15 @@ pub enum RosterBookError {
     /// The key statement is invalid or not authentic.
     #[error(transparent)]
     KeyStatement(#[from] KeyStatementError),
+    /// A peer offered a statement about a key no pinned roster lists.
+    #[error(
+        "no roster this node holds lists key {key} (or the key it was rotated to), so it takes no statement about it \
+         from peers; an operator can import it with `dims keys import`"
+    )]
+    NotListed {
+        /// The key the statement is about.
+        key: NodeId,
+    },
     /// A second rotation of one key, to a different key.
     #[error(
         "key {key} was already rotated to {have}, and this statement rotates it to {got}: the key signed two \
@@ -317,11 +326,35 @@ impl RosterBook {
             .collect()
     }
 
-    /// Verifies a key statement (from an operator or a peer) and, if it says something new, stores it durably and
-    /// then puts it in force. Cancel safety as for [`RosterBook::join`].
+    /// An operator adds a key statement (`dims keys rotate|import`): verified and, if it says something new, stored
+    /// durably and then put in force, whatever key it is about. Cancel safety as for [`RosterBook::join`].
     pub async fn add_statement(&self, bytes: &[u8]) -> Result<StatementOutcome, RosterBookError> {
+        self.put_statement(bytes, true).await
+    }
+
+    /// A peer offers a key statement: as [`RosterBook::add_statement`], but only about a key that a pinned roster
+    /// lists (as the key, or as a rotation's new key), so that a member cannot fill the store with statements about
+    /// keys it made up.
+    pub async fn offer_statement(&self, bytes: &[u8]) -> Result<StatementOutcome, RosterBookError> {
+        self.put_statement(bytes, false).await
+    }
+
+    async fn put_statement(&self, bytes: &[u8], operator: bool) -> Result<StatementOutcome, RosterBookError> {
         let statement = VerifiedStatement::decode_and_verify(bytes)?;
         let key = statement.key();
+        if !operator {
+            let new = match statement.kind() {
+                StatementKind::Rotate { new } => Some(*new),
+                StatementKind::Revoke { .. } => None,
+            };
+            let listed = self
+                .read()
+                .values()
+                .any(|roster| roster.entry(&key).is_some() || new.is_some_and(|new| roster.entry(&new).is_some()));
+            if !listed {
+                return Err(RosterBookError::NotListed { key });
+            }
+        }
         let _pinning = self.inner.pinning.lock().await;
         let held = self.statement(&key);
         let outcome = match &held {

@@ -1674,6 +1674,12 @@ async fn key_statements_alias_rotated_keys_refuse_revoked_ones_and_survive_reope
     changes.mark_unchanged();
 
     let rotation = KeyStatement::rotation(&regional, &replacement, SAMPLE_TIME)?;
+    // Peers may only bring statements about keys a roster lists; an operator may import any.
+    let stranger = KeyStatement::revocation(&samples::node_key(30), "made up", SAMPLE_TIME)?;
+    assert!(matches!(
+        book.offer_statement(stranger.envelope()).await,
+        Err(RosterBookError::NotListed { .. })
+    ));
     assert_eq!(
         book.add_statement(rotation.envelope()).await?,
         StatementOutcome::Added {

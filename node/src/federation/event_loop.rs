@@ -579,7 +579,7 @@ impl EventLoop {
                     },
                     Err(e) => answer::refused(e),
                 },
-                Request::KeyStatement { statement } => match rosters.add_statement(&statement).await {
+                Request::KeyStatement { statement } => match rosters.offer_statement(&statement).await {
                     Ok(outcome) => Response::Roster {
                         outcome: format!("{outcome:?}"),
                     },
