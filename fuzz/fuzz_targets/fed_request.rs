@@ -31,6 +31,9 @@ fuzz_target!(|data: &[u8]| {
             Request::Deliver { envelope } | Request::Roster { envelope } => {
                 let _ = dims_protocol::decode(&envelope);
             }
+            Request::KeyStatement { statement } => {
+                let _ = dims_protocol::key_statement::VerifiedStatement::decode_and_verify(&statement);
+            }
             Request::Check { .. } => {}
         }
     }

@@ -10,6 +10,10 @@
 //! * Roster facts come from the [`RosterBook`] at the current clock: this node's own [`NodeView`] and an origin's are
 //!   worked out when a bundle arrives, so a roster pinned or replaced while the node runs takes effect at once. With
 //!   no roster pinned, only this node's own bundles are accepted.
+//! * Key statements (from the same [`RosterBook`]) are applied at ingest: a bundle by a revoked key is refused
+//!   whatever its date, because whoever stole a key can backdate what they sign, so nothing by that key that was not
+//!   already stored is taken any more (what was stored before stays); a bundle by a rotated key is refused if it is
+//!   dated after the rotation, since the old key must not sign anything new.
 //! * Queries take a [`Receiver`] and return only what the policy lets that receiver see.
 //! * [`Service::subscribe`] gives a bounded stream of newly stored bundles (a slow subscriber misses entries and is
 //!   told so, rather than holding up the writer).
@@ -19,6 +23,7 @@
 
 use std::sync::Arc;
 
+use dims_protocol::key_statement::StatementKind;
 use dims_protocol::policy::{NodeView, Receiver, may_originate, may_receive};
 use dims_protocol::signing::{BundleError, SignError};
 use dims_protocol::{
@@ -102,6 +107,36 @@ pub enum IngestError {
         origin: dims_protocol::NodeId,
         /// The policy's reason.
         reason: dims_protocol::Denial,
+    },
+    /// Its origin's key was revoked.
+    #[error(
+        "bundle {id} was refused: its origin's key {origin} was revoked ({reason}), so nothing it signed is taken \
+         any more; the origin's operator must rejoin with a new key"
+    )]
+    KeyRevoked {
+        /// The bundle.
+        id: BundleId,
+        /// Its origin.
+        origin: dims_protocol::NodeId,
+        /// The revocation's reason.
+        reason: String,
+    },
+    /// Its origin's key was rotated before the bundle was made.
+    #[error(
+        "bundle {id} was refused: it is dated {created}, after its origin's key {origin} was rotated to {new} (at \
+         {at}); a retired key signs nothing new, so the bundle is forged or the origin still runs on its old key"
+    )]
+    KeyRetired {
+        /// The bundle.
+        id: BundleId,
+        /// Its origin (the old key).
+        origin: dims_protocol::NodeId,
+        /// The key that replaced it.
+        new: dims_protocol::NodeId,
+        /// When the rotation took effect.
+        at: u64,
+        /// When the bundle says it was made.
+        created: u64,
     },
     /// It could not be stored.
     #[error(transparent)]
@@ -368,6 +403,30 @@ impl Service {
         }
         // This node's own bundles (a restored backup, a loop back from a peer) need no roster to come home.
         let origin = marking.origin;
+        if origin != view.id
+            && let Some(statement) = self.rosters.statement(&origin)
+        {
+            let created = bundle.body().created;
+            let refusal = match statement.kind() {
+                StatementKind::Revoke { reason } => Some(IngestError::KeyRevoked {
+                    id,
+                    origin,
+                    reason: reason.clone(),
+                }),
+                StatementKind::Rotate { new } if created > statement.at() => Some(IngestError::KeyRetired {
+                    id,
+                    origin,
+                    new: *new,
+                    at: statement.at(),
+                    created,
+                }),
+                StatementKind::Rotate { .. } => None,
+            };
+            if let Some(refusal) = refusal {
+                self.metrics.reject(RejectReason::Policy);
+                return Err(refusal);
+            }
+        }
         if origin != view.id
             && let Err(reason) = may_originate(&marking, &self.rosters.view(origin, now_ms))
         {

@@ -1000,3 +1000,90 @@ fn three_dims_processes_federate_on_loopback() {
     let show = south.run(&["bundles", "show", &amber]);
     assert!(!show.status.success(), "R2 shows the AMBER bundle");
 }
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("file exists").permissions().mode() & 0o777
+}
+
+#[test]
+fn keys_rotate_replaces_the_key_and_keeps_the_old_one_verify_only() {
+    let node = Node::init("cert-ops");
+    let old = node.key().node_id();
+    let out = node.ok(&["keys", "rotate"]);
+    let key_file = node.root.join("node.key");
+    let old_file = node.root.join("node.key.old");
+    let statement_file = node.root.join("node.key.rotation");
+    for file in [&key_file, &old_file, &statement_file] {
+        assert_eq!(mode(file), 0o600, "{} must be owner-only", file.display());
+    }
+    let new = node.key().node_id();
+    assert_ne!(new, old, "the key changed");
+    assert_eq!(
+        dims_node::keys::load(&old_file).expect("old key").node_id(),
+        old,
+        "the old key is kept"
+    );
+    assert!(out.contains(&format!("{old} -> {new}")), "{out}");
+    assert!(
+        out.contains(&format!("dims roster remove ROSTER_FILE --node {old}")),
+        "{out}"
+    );
+    assert!(node.ok(&["keys", "show"]).contains(&new.to_string()));
+    let bytes = std::fs::read(&statement_file).expect("statement");
+    let statement = dims_protocol::VerifiedStatement::decode_and_verify(&bytes).expect("a valid rotation");
+    assert_eq!(statement.key(), old);
+    // The statement is in the store already: importing it again changes nothing.
+    let again = node.ok(&["keys", "import", statement_file.to_str().expect("utf-8 path")]);
+    assert!(again.contains("already known"), "{again}");
+    // A second rotation refuses to overwrite the first one's old key.
+    let refused = node.run(&["keys", "rotate"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already exists"));
+}
+
+#[test]
+fn keys_revoke_and_import_round_trip() {
+    let node = Node::init("cert-ops");
+    let other = Node::init("cert-two");
+    let revocation = node.root.join("revocation.stmt");
+    let out = node
+        .command()
+        .args(["keys", "revoke", "--reason", "laptop stolen"])
+        .env("DIMS_KEYS_OUT", &revocation)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(mode(&revocation), 0o600);
+    let revoked = node.key().node_id();
+    let path = revocation.to_str().expect("utf-8 path");
+    let imported = other.ok(&["keys", "import", path]);
+    assert!(imported.contains(&format!("key {revoked} revoked")), "{imported}");
+    assert!(other.ok(&["keys", "import", path]).contains("already known"));
+    // A statement file that was altered is refused, naming the problem.
+    let mut bytes = std::fs::read(&revocation).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let altered = node.root.join("altered.stmt");
+    std::fs::write(&altered, bytes).expect("write");
+    let refused = other.run(&["keys", "import", altered.to_str().expect("utf-8 path")]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("does not verify"));
+    // A revocation for another key file, without a node configuration.
+    let spare = node.root.join("spare.key");
+    let spare_key = dims_node::keys::create(&spare).expect("spare key");
+    let spare_out = node.root.join("spare.stmt");
+    let out = Command::new(env!("CARGO_BIN_EXE_dims"))
+        .arg("--config")
+        .arg(node.root.join("no-such-dims.toml"))
+        .args(["keys", "revoke", "--reason", "retired", "--key"])
+        .arg(&spare)
+        .arg("--out")
+        .arg(&spare_out)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let statement =
+        dims_protocol::VerifiedStatement::decode_and_verify(&std::fs::read(&spare_out).expect("read")).expect("valid");
+    assert_eq!(statement.key(), spare_key.node_id());
+}

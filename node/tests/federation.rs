@@ -1075,3 +1075,170 @@ mod entitlement {
         }
     }
 }
+
+/// N, R1 and R2 of the four.
+fn three_specs() -> Vec<Spec> {
+    four_specs().into_iter().filter(|s| s.name != "R3").collect()
+}
+
+/// R1 rotates its key and the admins put the new key on the roster in place of the old one. What R1 signed with the
+/// old key before the rotation stays acceptable (R2, down meanwhile, reconciles it afterwards, through the old key's
+/// alias); anything the old key signs dated after the rotation is refused everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_stays_verify_only_for_its_past_bundles() {
+    use dims_node::service::IngestError;
+    use dims_protocol::KeyStatement;
+
+    let mut net = Net::new(&three_specs()).await;
+    net.start(0);
+    net.start(1);
+    net.wait_connected(0, 1).await;
+    let old = net.node(1).id();
+    let before = net
+        .node(1)
+        .service()
+        .publish(
+            draft(Tlp::Green, Audience::Federation(federation()), indicators(3)),
+            clock::now_ms(),
+        )
+        .await
+        .expect("published");
+    wait_for("the old key's bundle at N", || async {
+        holds(net.node(0), &before.id())
+    })
+    .await;
+    let at = clock::now_ms();
+    // What a thief of the old key (or a node still running on it) would sign after the rotation.
+    let late = net
+        .node(1)
+        .service()
+        .sign(
+            draft(Tlp::Green, Audience::Federation(federation()), indicators(2)),
+            at + 1,
+        )
+        .expect("signed");
+    // R1 rotates as `dims keys rotate` does: the statement goes into its store, and it restarts with the new key.
+    const NEW_SEED: u8 = 12;
+    let statement = KeyStatement::rotation(net.node(1).key(), &samples::node_key(NEW_SEED), at).expect("a rotation");
+    net.node(1)
+        .rosters()
+        .add_statement(statement.envelope())
+        .await
+        .expect("stored");
+    net.nodes[1].rekey(samples::node_key(NEW_SEED)).await;
+    // The admins publish version 2 with R1's new key instead of the old; N's operator pins it.
+    let mut specs = three_specs();
+    specs[1].seed = NEW_SEED;
+    let v2 = roster_version(&specs, &net.ports, 2);
+    net.node(0).rosters().offer(&v2).await.expect("a valid successor");
+    // R2's operator pins it too before R2 comes back, so R2 never sees the old key on a roster: it takes the old
+    // key's bundle only through the rotation statement it learns from its peers.
+    net.node(2).rosters().offer(&v2).await.expect("a valid successor");
+    net.start(1);
+    net.start(2);
+    for index in [1, 2] {
+        wait_for("roster version 2 and the rotation to spread", || async {
+            let node = net.node(index);
+            node.rosters().statement(&old).is_some()
+                && node
+                    .rosters()
+                    .pinned(&federation())
+                    .is_some_and(|r| r.roster().version == 2)
+        })
+        .await;
+    }
+    wait_for("R2 to reconcile the old key's past bundle", || async {
+        holds(net.node(2), &before.id())
+    })
+    .await;
+    assert!(holds(net.node(0), &before.id()), "N still holds it");
+    for index in 0..3 {
+        let node = net.node(index);
+        let refused = node.service().ingest(late.envelope()).await;
+        assert!(
+            matches!(refused, Err(IngestError::KeyRetired { .. })),
+            "{}: {refused:?}",
+            node.author().org
+        );
+        assert!(!holds(node, &late.id()));
+    }
+    // R1's new key publishes and is accepted.
+    let after = net
+        .node(1)
+        .service()
+        .publish(
+            draft(Tlp::Green, Audience::Federation(federation()), indicators(4)),
+            clock::now_ms(),
+        )
+        .await
+        .expect("published");
+    wait_for("the new key's bundle at R2", || async {
+        holds(net.node(2), &after.id())
+    })
+    .await;
+    net.stop_all().await;
+}
+
+/// R2's operator publishes the revocation of R2's key (kept in advance) at N. It spreads to R1; N and R1 refuse R2's
+/// connections and R2's new bundles, although the roster still lists R2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_is_refused_at_gating_and_at_ingest() {
+    use dims_node::service::IngestError;
+    use dims_protocol::KeyStatement;
+
+    let mut net = Net::new(&three_specs()).await;
+    net.start_all();
+    net.wait_connected(0, 2).await;
+    net.wait_connected(1, 2).await;
+    let r2 = net.node(2).id();
+    let revocation =
+        KeyStatement::revocation(net.node(2).key(), "key file leaked", clock::now_ms()).expect("a revocation");
+    net.node(0)
+        .rosters()
+        .add_statement(revocation.envelope())
+        .await
+        .expect("stored");
+    wait_for("the revocation at R1", || async {
+        net.node(1).rosters().statement(&r2).is_some()
+    })
+    .await;
+    wait_for("R2 to be disconnected at N and R1", || async {
+        let mut disconnected = true;
+        for index in [0, 1] {
+            let peers = net
+                .node(index)
+                .federation()
+                .expect("running")
+                .peers()
+                .await
+                .expect("running");
+            disconnected &= peers.iter().all(|p| p.node != r2 || !p.connected);
+        }
+        disconnected
+    })
+    .await;
+    let n = net.node(0).federation().expect("running").clone();
+    let denied = n.stats().connections_denied;
+    let green = net
+        .node(2)
+        .service()
+        .publish(
+            draft(Tlp::Green, Audience::Federation(federation()), indicators(3)),
+            clock::now_ms(),
+        )
+        .await
+        .expect("published");
+    wait_for("R2 to be refused at gating again", || async {
+        n.stats().connections_denied > denied
+    })
+    .await;
+    for index in [0, 1] {
+        assert!(
+            !holds(net.node(index), &green.id()),
+            "a revoked key's bundle got through"
+        );
+        let refused = net.node(index).service().ingest(green.envelope()).await;
+        assert!(matches!(refused, Err(IngestError::KeyRevoked { .. })), "{refused:?}");
+    }
+    net.stop_all().await;
+}

@@ -1659,3 +1659,105 @@ async fn rosters_are_pinned_by_the_trust_rules_and_survive_reopen_and_backup() -
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn key_statements_alias_rotated_keys_refuse_revoked_ones_and_survive_reopen_and_backup() -> Result<()> {
+    use dims_node::rosters::{RosterBook, RosterBookError, StatementOutcome};
+    use dims_protocol::KeyStatement;
+    use dims_protocol::key_statement::StatementKind;
+    let fixture = Fixture::new()?;
+    let book = RosterBook::load(&fixture.store)?;
+    book.join(&roster_envelope(1, &[1, 2, 3], &[1, 2])).await?;
+    let regional = samples::node_key(2);
+    let replacement = samples::node_key(20);
+    let mut changes = book.changes();
+    changes.mark_unchanged();
+
+    let rotation = KeyStatement::rotation(&regional, &replacement, SAMPLE_TIME)?;
+    // Peers may only bring statements about keys a roster lists; an operator may import any.
+    let stranger = KeyStatement::revocation(&samples::node_key(30), "made up", SAMPLE_TIME)?;
+    assert!(matches!(
+        book.offer_statement(stranger.envelope()).await,
+        Err(RosterBookError::NotListed { .. })
+    ));
+    assert_eq!(
+        book.add_statement(rotation.envelope()).await?,
+        StatementOutcome::Added {
+            key: regional.node_id()
+        }
+    );
+    assert!(changes.has_changed()?, "a new statement wakes the federation");
+    assert_eq!(
+        book.add_statement(rotation.envelope()).await?,
+        StatementOutcome::AlreadyKnown
+    );
+    let fork = KeyStatement::rotation(&regional, &samples::node_key(21), SAMPLE_TIME)?;
+    assert!(matches!(
+        book.add_statement(fork.envelope()).await,
+        Err(RosterBookError::RotationConflict { .. })
+    ));
+
+    // The admins replace the old key by the new one: the old key is no member (it cannot connect), but its view has
+    // the new key's memberships, for the bundles it signed before.
+    let mut roster = samples::roster();
+    roster.version = 2;
+    let mut entry = roster.remove(&regional.node_id()).context("the regional entry")?;
+    entry.node = replacement.node_id();
+    roster.upsert(entry);
+    let mut v2 = dims_protocol::SignedRoster::new(roster)?;
+    v2.sign(&samples::admin_key(1))?;
+    v2.sign(&samples::admin_key(2))?;
+    book.offer(&v2.encode()).await?;
+    assert!(!book.is_member(&regional.node_id(), SAMPLE_TIME));
+    let aliased = book.view(regional.node_id(), SAMPLE_TIME);
+    assert_eq!(aliased.id, regional.node_id());
+    assert_eq!(
+        aliased.memberships,
+        book.view(replacement.node_id(), SAMPLE_TIME).memberships
+    );
+    assert!(!aliased.memberships.is_empty());
+
+    // A revoked key is no member and has no memberships, although the roster lists it.
+    let observer = samples::node_key(3);
+    assert!(book.is_member(&observer.node_id(), SAMPLE_TIME));
+    let revocation = KeyStatement::revocation(&observer, "key file leaked", SAMPLE_TIME)?;
+    book.add_statement(revocation.envelope()).await?;
+    assert!(!book.is_member(&observer.node_id(), SAMPLE_TIME));
+    assert!(book.view(observer.node_id(), SAMPLE_TIME).memberships.is_empty());
+
+    // A revocation outranks a rotation; the rotation offered again changes nothing; the alias is gone.
+    let compromised = KeyStatement::revocation(&regional, "compromised after all", SAMPLE_TIME + 1)?;
+    assert_eq!(
+        book.add_statement(compromised.envelope()).await?,
+        StatementOutcome::Replaced {
+            key: regional.node_id()
+        }
+    );
+    assert_eq!(
+        book.add_statement(rotation.envelope()).await?,
+        StatementOutcome::AlreadyKnown
+    );
+    assert!(book.view(regional.node_id(), SAMPLE_TIME).memberships.is_empty());
+
+    // Durable: a new book over the reopened store, and over a restored backup, holds both revocations.
+    let backup = fixture.dir.path().join("statements-backup.redb");
+    let store = fixture.store.clone();
+    let destination = backup.clone();
+    tokio::task::spawn_blocking(move || store.backup_to(&destination)).await??;
+    let path = fixture.path();
+    let Fixture { dir, store, .. } = fixture;
+    drop(book);
+    drop(store);
+    let store = Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let reloaded = RosterBook::load(&store)?;
+    assert_eq!(reloaded.statements().len(), 2);
+    assert!(matches!(
+        reloaded.statement(&regional.node_id()).context("held")?.kind(),
+        StatementKind::Revoke { .. }
+    ));
+    let restored_path = dir.path().join("restored.redb");
+    Store::restore_from(&backup, &restored_path)?;
+    let restored = Store::open(&restored_path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    assert_eq!(RosterBook::load(&restored)?.statements().len(), 2);
+    Ok(())
+}

@@ -12,6 +12,7 @@
 //! * [`stix`]: STIX 2.1 import and export. [`cryptopan`] and [`redact`]: redacted derivatives.
 //! * [`reconcile`]: range-based set reconciliation.
 //! * [`roster`]: signed, versioned federation rosters and the rules for trusting them.
+//! * [`key_statement`]: a node's signed statements about its own key (rotation, revocation).
 
 pub mod audience;
 pub mod bundle;
@@ -21,6 +22,7 @@ pub mod encoding;
 pub mod error;
 pub mod ids;
 pub mod indicator;
+pub mod key_statement;
 pub mod policy;
 pub mod reconcile;
 pub mod redact;
@@ -40,6 +42,7 @@ pub use content::{
 pub use error::FieldError;
 pub use ids::{AdminId, BundleId, FederationId, GroupId, MemberId, NodeId, OrgId};
 pub use indicator::{Indicator, IndicatorKind, IndicatorValue, KillChainPhase};
+pub use key_statement::{KeyStatement, KeyStatementError, StatementKind, VerifiedStatement};
 pub use policy::{
     Carriage, Decision, Denial, Marking, MemberView, Membership, NodeView, Receiver, may_originate, may_receive,
 };

@@ -9,6 +9,7 @@ mod doctor;
 mod federation;
 mod ingest;
 mod init;
+pub mod keys;
 mod peers;
 mod publish;
 mod roster;
@@ -76,9 +77,9 @@ pub enum Command {
     /// Back up or restore the store.
     #[command(subcommand)]
     Backup(store_admin::BackupCommand),
-    /// Show the node's keys.
+    /// The node's key: show it, rotate it, make a revocation, import a statement.
     #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(keys::KeysCommand),
     /// Ingest signed bundle envelopes (one hex envelope per line) and acknowledge each after it is durable.
     Ingest(ingest::IngestArgs),
     /// Measure the node on this machine beside a baseline.
@@ -107,13 +108,6 @@ pub enum Command {
     Auth(auth::AuthCommand),
 }
 
-/// `dims keys ...`
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// Print the node id (the public key) and where the secret key is kept. Never prints the secret.
-    Show,
-}
-
 /// Output format for listings.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct OutputArgs {
@@ -130,12 +124,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Init(args) => init::run(args),
         Command::Doctor => doctor::run(&cli.config, &overrides),
-        Command::Keys(KeysCommand::Show) => {
-            let node = Loaded::new(&cli.config, &overrides)?;
-            println!("node id   {}", node.key.node_id());
-            println!("key file  {}", node.settings.key_file.display());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Keys(command) => keys::run(&cli.config, &overrides, command),
         Command::Run => run::run(Loaded::new(&cli.config, &overrides)?),
         Command::Publish(args) => publish::run(Loaded::new(&cli.config, &overrides)?, args),
         Command::Bundles(command) => bundles::run(Loaded::new(&cli.config, &overrides)?, command),

@@ -265,6 +265,10 @@ pub async fn gossiped(service: &Service, federation: &dims_protocol::FederationI
         Err(IngestError::Store(e)) => Verdict::Ignore(GossipReason::Store, format!("not stored: {e}")),
         Err(IngestError::Bundle(BundleError::Decode(e))) => Verdict::Reject(GossipReason::Malformed, e.to_string()),
         Err(IngestError::Bundle(BundleError::Verify(e))) => Verdict::Reject(GossipReason::BadSignature, e.to_string()),
+        // An honest peer that has not learned of a key statement yet may still forward such a bundle: not its fault.
+        Err(e @ (IngestError::KeyRevoked { .. } | IngestError::KeyRetired { .. })) => {
+            Verdict::Ignore(GossipReason::NotEntitled, e.to_string())
+        }
         Err(e) => Verdict::Reject(GossipReason::NotEntitled, e.to_string()),
     }
 }

@@ -593,6 +593,12 @@ impl EventLoop {
                     },
                     Err(e) => answer::refused(e),
                 },
+                Request::KeyStatement { statement } => match rosters.offer_statement(&statement).await {
+                    Ok(outcome) => Response::Roster {
+                        outcome: format!("{outcome:?}"),
+                    },
+                    Err(e) => answer::refused(e),
+                },
                 Request::Check { .. } => answer::check(&rosters, &view),
             };
             drop(permit);
@@ -710,6 +716,22 @@ impl EventLoop {
                 &peer,
                 Request::Roster {
                     envelope: ByteBuf::from(roster.envelope().to_vec()),
+                },
+            );
+            self.pending.insert(id, Pending::Roster { peer });
+        }
+        self.offer_key_statements(peer);
+    }
+
+    /// Key statements travel like rosters, with them: every one this node holds is offered on connect and whenever
+    /// the book changes, and the peer puts in force those that verify and say something new. A revoked or rotated key
+    /// is refused or aliased at every node that has heard of it, so it must reach all of them.
+    fn offer_key_statements(&mut self, peer: PeerId) {
+        for statement in self.rosters.statements() {
+            let id = self.swarm.behaviour_mut().rpc.send_request(
+                &peer,
+                Request::KeyStatement {
+                    statement: ByteBuf::from(statement.envelope().to_vec()),
                 },
             );
             self.pending.insert(id, Pending::Roster { peer });

@@ -142,6 +142,21 @@ impl LocalNode {
         Ok(&self.federation.as_ref().expect("just started").handle)
     }
 
+    /// Replaces the node's key, as `dims keys rotate` and a restart do: the federation (and bridge) stop, and the
+    /// service signs with `key` from now on, over the same store and rosters. Start the federation again with
+    /// [`LocalNode::start`]; it then has `key` as its libp2p identity.
+    pub async fn rekey(&mut self, key: NodeKey) {
+        self.stop().await;
+        self.service = Service::new(
+            NodeKey::from_secret(&key.secret()),
+            self.author.clone(),
+            self.service.store().clone(),
+            Arc::clone(self.service.metrics()),
+            self.rosters.clone(),
+        );
+        self.key = key;
+    }
+
     /// Starts the redacting bridge with `rules` (its keys at `dir/bridge.key`, made on first use).
     pub fn start_bridge(&mut self, rules: Vec<crate::bridge::Rule>) -> Result<(), LocalError> {
         let keys = crate::bridge::load_or_create_keys(&self.dir.join("bridge.key"))

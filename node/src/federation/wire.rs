@@ -82,6 +82,12 @@ pub enum Request {
         /// The signed roster.
         envelope: ByteBuf,
     },
+    /// A key statement (a rotation or revocation, `dims keys`), offered so that the answerer can put it in force.
+    /// Answered with [`Response::Roster`], whose outcome says what was done.
+    KeyStatement {
+        /// The signed statement.
+        statement: ByteBuf,
+    },
     /// The federation self-test: what the answerer sees of us and of itself.
     Check {
         /// The asker's clock, in milliseconds since the epoch.
@@ -99,6 +105,7 @@ impl Request {
             Request::Fetch { .. } => "fetch",
             Request::MemberCerts { .. } => "member_certs",
             Request::Roster { .. } => "roster",
+            Request::KeyStatement { .. } => "key_statement",
             Request::Check { .. } => "check",
         }
     }
@@ -148,9 +155,9 @@ pub enum Response {
         /// (member id, armored certificate).
         certs: Vec<(ByteBuf, String)>,
     },
-    /// The outcome of a roster offer.
+    /// The outcome of a roster offer, or of a key statement offer.
     Roster {
-        /// In words: pinned, updated, already current, older.
+        /// In words: pinned, updated, already current, older (for statements: added, replaced, already known).
         outcome: String,
     },
     /// The answer to the self-test.

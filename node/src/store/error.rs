@@ -288,6 +288,17 @@ pub enum StoreError {
         /// Why it fails.
         reason: String,
     },
+    /// A stored key statement no longer verifies, or is stored under another key.
+    #[error(
+        "the key statement about {key} in the store does not verify ({reason}): the store was damaged or altered; \
+         restore the latest backup with `dims backup restore`"
+    )]
+    CorruptKeyStatement {
+        /// The key it is stored under.
+        key: String,
+        /// Why it fails.
+        reason: String,
+    },
     /// A failure injected by [`super::Faults`] (tests only).
     #[error("injected fault: {what}")]
     Injected {
@@ -314,6 +325,7 @@ impl StoreError {
             | StoreError::WrongKey { .. }
             | StoreError::Dangling { .. }
             | StoreError::CorruptRoster { .. }
+            | StoreError::CorruptKeyStatement { .. }
             | StoreError::Record { .. }
             | StoreError::Injected { .. } => false,
         }

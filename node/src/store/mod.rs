@@ -35,6 +35,7 @@ pub mod error;
 pub mod faults;
 pub mod identity;
 pub mod integrity;
+mod key_statements;
 mod query;
 mod rosters;
 mod runs;

@@ -238,10 +238,10 @@ pub(crate) fn definition_name<K: redb::Key + 'static, V: redb::Value + 'static>(
         .unwrap_or("(unknown table)")
 }
 
-/// Every table of the schema, by name: the bundle tables here, `rosters_v1` of `super::rosters`, `sealed_v1` of
-/// `super::sealed` and the identity
-/// tables of `super::identity`.
-pub(crate) const ALL_TABLES: [&str; 17] = [
+/// Every table of the schema, by name: the bundle tables here, `rosters_v1` of `super::rosters`,
+/// `key_statements_v1` of `super::key_statements`, `sealed_v1` of `super::sealed` and the identity tables of
+/// `super::identity`.
+pub(crate) const ALL_TABLES: [&str; 18] = [
     "meta_v1",
     "bundles_v1",
     "by_time_v1",
@@ -253,6 +253,7 @@ pub(crate) const ALL_TABLES: [&str; 17] = [
     "supersessions_v1",
     "outbox_v1",
     "rosters_v1",
+    "key_statements_v1",
     "sealed_v1",
     "tokens_v1",
     "members_v1",
@@ -277,6 +278,7 @@ pub(crate) struct WriteTables<'txn> {
     pub(crate) supersessions: Table<'txn, ReferenceKey, Id>,
     pub(crate) outbox: Table<'txn, OutboxKey, ()>,
     pub(crate) rosters: Table<'txn, &'static str, &'static [u8]>,
+    pub(crate) key_statements: Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub(crate) sealed: Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub(crate) pending_values: Vec<Entry>,
 }
@@ -296,6 +298,7 @@ impl<'txn> WriteTables<'txn> {
             supersessions: open_write(txn, SUPERSESSIONS)?,
             outbox: open_write(txn, OUTBOX)?,
             rosters: open_write(txn, super::rosters::ROSTERS)?,
+            key_statements: open_write(txn, super::key_statements::KEY_STATEMENTS)?,
             sealed: open_write(txn, super::sealed::SEALED)?,
             pending_values: Vec::new(),
         })

@@ -72,6 +72,12 @@ pub(crate) enum Command {
         envelope: Vec<u8>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Store a verified key statement about `key` (see `super::key_statements`).
+    PutKeyStatement {
+        key: NodeId,
+        envelope: Vec<u8>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Store a sealed RED bundle (see `super::sealed`).
     PutSealed {
         id: BundleId,
@@ -101,6 +107,7 @@ impl Command {
             Command::Purge { .. }
             | Command::Compact { .. }
             | Command::PinRoster { .. }
+            | Command::PutKeyStatement { .. }
             | Command::PutSealed { .. }
             | Command::OutboxDone { .. }
             | Command::Identity { .. } => 1,
@@ -113,6 +120,7 @@ impl Command {
             Command::Purge { .. }
             | Command::Compact { .. }
             | Command::PinRoster { .. }
+            | Command::PutKeyStatement { .. }
             | Command::PutSealed { .. }
             | Command::OutboxDone { .. }
             | Command::Identity { .. } => 0,
@@ -319,7 +327,7 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::Purge { reply, purged, .. } => {
                         let _ = reply.send(Ok(purged));
                     }
-                    Command::PinRoster { reply, .. } => {
+                    Command::PinRoster { reply, .. } | Command::PutKeyStatement { reply, .. } => {
                         let _ = reply.send(Ok(()));
                     }
                     Command::PutSealed { reply, stored, .. } => {
@@ -362,7 +370,7 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::Compact { reply } => {
                         let _ = reply.send(Err(error));
                     }
-                    Command::PinRoster { reply, .. } => {
+                    Command::PinRoster { reply, .. } | Command::PutKeyStatement { reply, .. } => {
                         let _ = reply.send(Err(error));
                     }
                     Command::PutSealed { reply, .. } => {
@@ -402,6 +410,9 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
                 Command::PinRoster {
                     federation, envelope, ..
                 } => super::rosters::write(&mut tables.rosters, federation, envelope)?,
+                Command::PutKeyStatement { key, envelope, .. } => {
+                    super::key_statements::write(&mut tables.key_statements, key, envelope)?;
+                }
                 Command::PutSealed { id, value, stored, .. } => {
                     *stored = super::sealed::write(&mut tables.sealed, id, value)?;
                 }
