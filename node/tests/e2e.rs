@@ -388,11 +388,15 @@ fn acknowledged_bundles_survive_sigkill() {
         let mut stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
         let acks = acknowledged.clone();
+        // Acknowledgements (stored or duplicate) in this round.
+        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = answered.clone();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(id) = line.strip_prefix("stored ").or_else(|| line.strip_prefix("duplicate ")) {
                     acks.lock().expect("lock").insert(id.parse().expect("acknowledged id"));
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         });
@@ -409,7 +413,16 @@ fn acknowledged_bundles_survive_sigkill() {
             }
             stdin
         });
-        std::thread::sleep(Duration::from_millis(30 + rng.below(300)));
+        // Kill at a random point, but only once this round has acknowledged something: on a loaded machine a
+        // fixed delay could kill every round before the node finished starting, and the test would measure the
+        // machine instead of the store.
+        for _ in 0..200 {
+            if answered.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(300)));
         child.kill().expect("SIGKILL the node");
         child.wait().expect("reap");
         kills += 1;
