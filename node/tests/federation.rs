@@ -222,6 +222,14 @@ async fn four() -> Net {
     Net::new(&four_specs()).await
 }
 
+/// Publishes a draft at `node` now; the bundle, once durable there.
+async fn publish(node: &LocalNode, tlp: Tlp, audience: Audience, content: Content) -> dims_protocol::VerifiedBundle {
+    node.service()
+        .publish(draft(tlp, audience, content), clock::now_ms())
+        .await
+        .expect("published")
+}
+
 /// Every way a node could hand a bundle out, asked for `id`: the store itself, a query as the node's own view, and
 /// the public export path. None may have it.
 fn assert_nowhere(node: &LocalNode, id: &BundleId, what: &str) {
@@ -268,22 +276,8 @@ async fn green_reaches_regions_not_the_clear_observer() {
     }
     net.wait_connected(0, 3).await;
     let n = net.node(0);
-    let green = n
-        .service()
-        .publish(
-            draft(Tlp::Green, Audience::Federation(federation()), indicators(20)),
-            clock::now_ms(),
-        )
-        .await
-        .expect("published");
-    let clear = n
-        .service()
-        .publish(
-            draft(Tlp::Clear, Audience::Federation(federation()), indicators(5)),
-            clock::now_ms(),
-        )
-        .await
-        .expect("published");
+    let green = publish(n, Tlp::Green, Audience::Federation(federation()), indicators(20)).await;
+    let clear = publish(n, Tlp::Clear, Audience::Federation(federation()), indicators(5)).await;
     for index in [1, 2] {
         wait_for("GREEN at the regions", || async { holds(net.node(index), &green.id()) }).await;
     }
@@ -308,19 +302,13 @@ async fn amber_to_one_region_reaches_it_only() {
     net.start_all();
     net.wait_connected(0, 3).await;
     let r1 = net.node(1).id();
-    let amber = net
-        .node(0)
-        .service()
-        .publish(
-            draft(
-                Tlp::Amber,
-                Audience::Recipients(vec![Recipient::Node(r1)]),
-                indicators(10),
-            ),
-            clock::now_ms(),
-        )
-        .await
-        .expect("published");
+    let amber = publish(
+        net.node(0),
+        Tlp::Amber,
+        Audience::Recipients(vec![Recipient::Node(r1)]),
+        indicators(10),
+    )
+    .await;
     wait_for("AMBER at R1", || async { holds(net.node(1), &amber.id()) }).await;
     wait_for("the outbox to drain", || async {
         net.node(0).federation().expect("running").stats().delivered >= 1
@@ -439,15 +427,13 @@ async fn a_key_on_no_roster_cannot_connect() {
         n.stats().connections_denied >= 1
     })
     .await;
-    let green = net
-        .node(0)
-        .service()
-        .publish(
-            draft(Tlp::Green, Audience::Federation(federation()), indicators(3)),
-            clock::now_ms(),
-        )
-        .await
-        .expect("published");
+    let green = publish(
+        net.node(0),
+        Tlp::Green,
+        Audience::Federation(federation()),
+        indicators(3),
+    )
+    .await;
     assert_eq!(
         stranger.federation().expect("running").stats().peers_connected,
         0,
@@ -557,19 +543,13 @@ async fn red_to_one_member_is_held_only_as_ciphertext_that_gpg_opens() {
         .expect("certificate accepted");
     net.start_all();
     net.wait_connected(0, 3).await;
-    let red = net
-        .node(0)
-        .service()
-        .publish(
-            draft(
-                Tlp::Red,
-                Audience::Recipients(vec![Recipient::Member(net.node(1).id(), alice)]),
-                indicators(4),
-            ),
-            clock::now_ms(),
-        )
-        .await
-        .expect("published");
+    let red = publish(
+        net.node(0),
+        Tlp::Red,
+        Audience::Recipients(vec![Recipient::Member(net.node(1).id(), alice)]),
+        indicators(4),
+    )
+    .await;
     wait_for("the sealed bundle at R1", || async {
         net.node(1)
             .service()
@@ -643,27 +623,21 @@ async fn the_bridge_reshares_a_redacted_derivative_and_retracts_it_with_the_orig
     net.nodes[1].start_bridge(vec![rule]).expect("bridge starts");
     net.wait_connected(0, 3).await;
     let victim: std::net::IpAddr = "10.20.0.5".parse().expect("address");
-    let original = net
-        .node(0)
-        .service()
-        .publish(
-            draft(
-                Tlp::Green,
-                Audience::Federation(federation()),
-                Content::IncidentReport(IncidentReport {
-                    title: "Ransomware at a water utility".to_owned(),
-                    status: IncidentStatus::Contained,
-                    victims: vec![victim],
-                    first_seen: None,
-                    last_seen: None,
-                    indicators: samples::indicators(2),
-                    description: Some("Staff member J. Doe opened the attachment.".to_owned()),
-                }),
-            ),
-            clock::now_ms(),
-        )
-        .await
-        .expect("published");
+    let original = publish(
+        net.node(0),
+        Tlp::Green,
+        Audience::Federation(federation()),
+        Content::IncidentReport(IncidentReport {
+            title: "Ransomware at a water utility".to_owned(),
+            status: IncidentStatus::Contained,
+            victims: vec![victim],
+            first_seen: None,
+            last_seen: None,
+            indicators: samples::indicators(2),
+            description: Some("Staff member J. Doe opened the attachment.".to_owned()),
+        }),
+    )
+    .await;
     let r3 = net.node(3);
     let derived_from_original = |node: &LocalNode| {
         node.service()
@@ -748,15 +722,13 @@ async fn a_newer_roster_spreads_and_cuts_off_a_removed_node() {
         disconnected
     })
     .await;
-    let green = net
-        .node(0)
-        .service()
-        .publish(
-            draft(Tlp::Green, Audience::Federation(federation()), indicators(3)),
-            clock::now_ms(),
-        )
-        .await
-        .expect("published");
+    let green = publish(
+        net.node(0),
+        Tlp::Green,
+        Audience::Federation(federation()),
+        indicators(3),
+    )
+    .await;
     wait_for("GREEN at R1", || async { holds(net.node(1), &green.id()) }).await;
     // R2 still holds the old roster and keeps dialing; wait until it has been refused again after the publication.
     let n = net.node(0).federation().expect("running").clone();
@@ -1094,15 +1066,13 @@ async fn a_rotated_key_stays_verify_only_for_its_past_bundles() {
     net.start(1);
     net.wait_connected(0, 1).await;
     let old = net.node(1).id();
-    let before = net
-        .node(1)
-        .service()
-        .publish(
-            draft(Tlp::Green, Audience::Federation(federation()), indicators(3)),
-            clock::now_ms(),
-        )
-        .await
-        .expect("published");
+    let before = publish(
+        net.node(1),
+        Tlp::Green,
+        Audience::Federation(federation()),
+        indicators(3),
+    )
+    .await;
     wait_for("the old key's bundle at N", || async {
         holds(net.node(0), &before.id())
     })
@@ -1163,15 +1133,13 @@ async fn a_rotated_key_stays_verify_only_for_its_past_bundles() {
         assert!(!holds(node, &late.id()));
     }
     // R1's new key publishes and is accepted.
-    let after = net
-        .node(1)
-        .service()
-        .publish(
-            draft(Tlp::Green, Audience::Federation(federation()), indicators(4)),
-            clock::now_ms(),
-        )
-        .await
-        .expect("published");
+    let after = publish(
+        net.node(1),
+        Tlp::Green,
+        Audience::Federation(federation()),
+        indicators(4),
+    )
+    .await;
     wait_for("the new key's bundle at R2", || async {
         holds(net.node(2), &after.id())
     })
@@ -1219,15 +1187,13 @@ async fn a_revoked_key_is_refused_at_gating_and_at_ingest() {
     .await;
     let n = net.node(0).federation().expect("running").clone();
     let denied = n.stats().connections_denied;
-    let green = net
-        .node(2)
-        .service()
-        .publish(
-            draft(Tlp::Green, Audience::Federation(federation()), indicators(3)),
-            clock::now_ms(),
-        )
-        .await
-        .expect("published");
+    let green = publish(
+        net.node(2),
+        Tlp::Green,
+        Audience::Federation(federation()),
+        indicators(3),
+    )
+    .await;
     wait_for("R2 to be refused at gating again", || async {
         n.stats().connections_denied > denied
     })

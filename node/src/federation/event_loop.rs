@@ -709,31 +709,23 @@ impl EventLoop {
     }
 
     /// Rosters travel peer to peer: on every connect this node offers each roster it has pinned, and the peer pins
-    /// any that is a valid successor of its own (a genesis roster is never taken from the network).
+    /// any that is a valid successor of its own (a genesis roster is never taken from the network). Key statements
+    /// travel with them: every one this node holds is offered too, and the peer puts in force those that verify and
+    /// say something new. A revoked or rotated key is refused or aliased at every node that has heard of it, so it
+    /// must reach all of them.
     fn offer_rosters(&mut self, peer: PeerId) {
-        for roster in self.rosters.rosters() {
-            let id = self.swarm.behaviour_mut().rpc.send_request(
-                &peer,
-                Request::Roster {
-                    envelope: ByteBuf::from(roster.envelope().to_vec()),
-                },
-            );
-            self.pending.insert(id, Pending::Roster { peer });
-        }
-        self.offer_key_statements(peer);
-    }
-
-    /// Key statements travel like rosters, with them: every one this node holds is offered on connect and whenever
-    /// the book changes, and the peer puts in force those that verify and say something new. A revoked or rotated key
-    /// is refused or aliased at every node that has heard of it, so it must reach all of them.
-    fn offer_key_statements(&mut self, peer: PeerId) {
-        for statement in self.rosters.statements() {
-            let id = self.swarm.behaviour_mut().rpc.send_request(
-                &peer,
-                Request::KeyStatement {
-                    statement: ByteBuf::from(statement.envelope().to_vec()),
-                },
-            );
+        let rosters = self.rosters.rosters().into_iter().map(|roster| Request::Roster {
+            envelope: ByteBuf::from(roster.envelope().to_vec()),
+        });
+        let statements = self
+            .rosters
+            .statements()
+            .into_iter()
+            .map(|statement| Request::KeyStatement {
+                statement: ByteBuf::from(statement.envelope().to_vec()),
+            });
+        for request in rosters.chain(statements).collect::<Vec<_>>() {
+            let id = self.swarm.behaviour_mut().rpc.send_request(&peer, request);
             self.pending.insert(id, Pending::Roster { peer });
         }
     }
