@@ -222,6 +222,25 @@ async fn four() -> Net {
     Net::new(&four_specs()).await
 }
 
+/// Waits until none of the nodes at `indices` has a connection to `node`.
+async fn wait_disconnected(net: &Net, node: dims_protocol::NodeId, indices: &[usize], what: &str) {
+    wait_for(what, || async {
+        let mut disconnected = true;
+        for index in indices {
+            let peers = net
+                .node(*index)
+                .federation()
+                .expect("running")
+                .peers()
+                .await
+                .expect("running");
+            disconnected &= peers.iter().all(|p| p.node != node || !p.connected);
+        }
+        disconnected
+    })
+    .await;
+}
+
 /// Publishes a draft at `node` now; the bundle, once durable there.
 async fn publish(node: &LocalNode, tlp: Tlp, audience: Audience, content: Content) -> dims_protocol::VerifiedBundle {
     node.service()
@@ -707,21 +726,7 @@ async fn a_newer_roster_spreads_and_cuts_off_a_removed_node() {
         .await;
     }
     let r2 = net.node(2).id();
-    wait_for("R2 to be disconnected everywhere", || async {
-        let mut disconnected = true;
-        for index in [0, 1, 3] {
-            let peers = net
-                .node(index)
-                .federation()
-                .expect("running")
-                .peers()
-                .await
-                .expect("running");
-            disconnected &= peers.iter().all(|p| p.node != r2 || !p.connected);
-        }
-        disconnected
-    })
-    .await;
+    wait_disconnected(&net, r2, &[0, 1, 3], "R2 to be disconnected everywhere").await;
     let green = publish(
         net.node(0),
         Tlp::Green,
@@ -1170,21 +1175,7 @@ async fn a_revoked_key_is_refused_at_gating_and_at_ingest() {
         net.node(1).rosters().statement(&r2).is_some()
     })
     .await;
-    wait_for("R2 to be disconnected at N and R1", || async {
-        let mut disconnected = true;
-        for index in [0, 1] {
-            let peers = net
-                .node(index)
-                .federation()
-                .expect("running")
-                .peers()
-                .await
-                .expect("running");
-            disconnected &= peers.iter().all(|p| p.node != r2 || !p.connected);
-        }
-        disconnected
-    })
-    .await;
+    wait_disconnected(&net, r2, &[0, 1], "R2 to be disconnected at N and R1").await;
     let n = net.node(0).federation().expect("running").clone();
     let denied = n.stats().connections_denied;
     let green = publish(
