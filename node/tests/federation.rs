@@ -1199,3 +1199,58 @@ async fn a_revoked_key_is_refused_at_gating_and_at_ingest() {
     }
     net.stop_all().await;
 }
+
+/// With the `quic` feature, nodes federate over QUIC on loopback (roster addresses `/udp/PORT/quic-v1`).
+#[cfg(feature = "quic")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_federate_over_quic() {
+    let dir = TempDir::new().expect("temp dir");
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            std::net::UdpSocket::bind("127.0.0.1:0")
+                .expect("a free UDP port")
+                .local_addr()
+                .expect("address")
+                .port()
+        })
+        .collect();
+    let addresses: Vec<String> = ports
+        .iter()
+        .map(|p| format!("/ip4/127.0.0.1/udp/{p}/quic-v1"))
+        .collect();
+    let admin = AdminKey::from_secret(&[0xad; 32]);
+    let mut roster = Roster::new(federation(), vec![admin.admin_id()], 1, clock::now_ms());
+    for (seed, address) in [1u8, 2].iter().zip(&addresses) {
+        roster.upsert(RosterEntry {
+            name: format!("node {seed}"),
+            node: samples::node_key(*seed).node_id(),
+            role: NodeRole::Regional,
+            ceiling: Tlp::Amber,
+            addresses: vec![address.clone()],
+            community: "QUIC".to_owned(),
+            valid_from: 0,
+            valid_until: None,
+        });
+    }
+    let mut signed = SignedRoster::new(roster).expect("valid");
+    signed.sign(&admin).expect("signs");
+    let mut nodes = Vec::new();
+    for (seed, address) in [1u8, 2].iter().zip(&addresses) {
+        let path = dir.path().join(format!("n{seed}"));
+        std::fs::create_dir_all(&path).expect("dir");
+        let mut node = LocalNode::open(&path, samples::node_key(*seed), samples::author("quic", *seed)).expect("opens");
+        node.rosters().join(&signed.encode()).await.expect("pins");
+        node.start(FederationConfig {
+            transport: TransportKind::Tcp,
+            listen: vec![address.parse().expect("multiaddr")],
+            ..config(0)
+        })
+        .expect("starts");
+        nodes.push(node);
+    }
+    let green = publish(&nodes[0], Tlp::Green, Audience::Federation(federation()), indicators(3)).await;
+    wait_for("GREEN over QUIC", || async { holds(&nodes[1], &green.id()) }).await;
+    for node in &mut nodes {
+        node.stop().await;
+    }
+}

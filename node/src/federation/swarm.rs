@@ -225,6 +225,23 @@ pub fn build(key: &NodeKey, transport: TransportKind, tuning: &SwarmTuning) -> R
     let behaviour = behaviour(tuning)?;
     let idle = tuning.idle_timeout;
     let swarm = match transport {
+        // QUIC (`/udp/PORT/quic-v1` addresses) beside TCP when built with the `quic` feature: it brings its own
+        // TLS 1.3 handshake with the same ed25519 identity, and a C crypto build (aws-lc), hence optional.
+        #[cfg(feature = "quic")]
+        TransportKind::Tcp => SwarmBuilder::with_existing_identity(keypair)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| SwarmError::Transport(transport, e.to_string()))?
+            .with_quic()
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| SwarmError::Transport(transport, e.to_string()))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .build(),
+        #[cfg(not(feature = "quic"))]
         TransportKind::Tcp => SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_tcp(
