@@ -966,6 +966,18 @@ fn three_dims_processes_federate_on_loopback() {
             .iter()
             .all(|r| r.stat("gossip_accepted") + r.stat("fetched") >= 1)
     });
+    // The federation's metrics are exported (closed label sets only).
+    let (status, metrics) = http_get(running[1].http, "/metrics").expect("metrics");
+    assert_eq!(status, 200);
+    for name in [
+        "dims_federation_peers_connected 2",
+        "dims_federation_deliveries_total{outcome=\"Acknowledged\"} 1",
+        "dims_federation_sync_rounds_total",
+        "dims_federation_connections_denied_total 0",
+        "dims_federation_outbox_depth",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics:\n{metrics}");
+    }
     // The self-test passes everywhere.
     for node in nodes {
         let out = node
