@@ -117,7 +117,8 @@ pub struct FederationMetrics {
     pub delivery_latency_seconds: Histogram,
     /// Pending addressed deliveries at the last outbox drain.
     pub outbox_depth: Gauge,
-    /// Age in seconds of the oldest pending delivery's bundle at the last drain.
+    /// Age in seconds of the oldest bundle among the deliveries attempted at the last drain (to the recipients that
+    /// were connected and not backing off).
     pub outbox_oldest_seconds: Gauge,
     /// Reconciliation round trips this node initiated.
     pub sync_rounds: Counter,
@@ -174,7 +175,7 @@ impl FederationMetrics {
         );
         registry.register(
             "outbox_oldest_seconds",
-            "Age of the oldest pending delivery's bundle",
+            "Age of the oldest bundle among the deliveries to connected recipients at the last drain",
             metrics.outbox_oldest_seconds.clone(),
         );
         registry.register(

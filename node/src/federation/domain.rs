@@ -54,12 +54,13 @@ impl GossipDomain {
         self.inner.peer_score(peer)
     }
 
-    /// Replaces the set of peers allowed to speak gossipsub with us. Returns the peers that were members and are
-    /// not any more: the caller must close their connections.
+    /// Replaces the set of peers allowed to speak gossipsub with us. Returns the peers whose standing changed (they
+    /// left or joined the domain): the caller must close their connections, so that each reconnects with the handler
+    /// the new decision gives it.
     pub fn set_members(&mut self, members: HashSet<PeerId>) -> Vec<PeerId> {
-        let removed = self.members.difference(&members).copied().collect();
+        let changed = self.members.symmetric_difference(&members).copied().collect();
         self.members = members;
-        removed
+        changed
     }
 
     /// Whether `peer` is in the domain.

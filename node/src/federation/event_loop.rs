@@ -41,6 +41,9 @@ use crate::metrics::{DeliveryOutcome, FederationMetrics, GossipOutcome, GossipRe
 use crate::rosters::RosterBook;
 use crate::service::Service;
 
+/// The most outbox rows one drain reads.
+const OUTBOX_DRAIN_ROWS: usize = 1024;
+
 /// Work finished by a spawned task, reported back to the loop.
 enum Done {
     Validated {
@@ -62,7 +65,7 @@ enum Done {
         refused: u64,
     },
     Outbox {
-        rows: Vec<(NodeId, VerifiedBundle)>,
+        drained: Drained,
         epoch: u64,
     },
     OutboxCleared {
@@ -78,6 +81,17 @@ enum Done {
         members: Vec<MemberId>,
         sealed: Result<Vec<u8>, String>,
     },
+}
+
+/// What one outbox drain read.
+#[derive(Default)]
+struct Drained {
+    /// Pending deliveries to the recipients that could take them, with their bundles.
+    rows: Vec<(NodeId, VerifiedBundle)>,
+    /// Pending deliveries to all recipients.
+    depth: u64,
+    /// Whether some recipient has more rows than one drain reads.
+    full: bool,
 }
 
 /// What an outbound request was for.
@@ -150,7 +164,10 @@ pub(super) struct EventLoop {
     stats: Arc<Stats>,
     metrics: Arc<Metrics>,
     outbox_busy: bool,
+    /// Something happened that may let a pending delivery go: drain on the next tick.
     outbox_dirty: bool,
+    /// The last drain left rows unread (a recipient with more than one drain's worth).
+    outbox_backlog: bool,
     denied_logged: Option<std::time::Instant>,
     denied_since_log: u64,
     /// The markings of stored bundles, cached for reconciliation.
@@ -198,6 +215,7 @@ impl EventLoop {
             stats,
             outbox_busy: false,
             outbox_dirty: true,
+            outbox_backlog: false,
             denied_logged: None,
             denied_since_log: 0,
             cut: HashSet::new(),
@@ -302,51 +320,50 @@ impl EventLoop {
             let state = self.peers.entry(*peer).or_insert_with(|| Peer::new(*node));
             state.addresses = addresses.clone();
         }
-        let before: HashSet<PeerId> = self.peers.keys().copied().filter(|p| self.in_domain(p)).collect();
-        let left = self.swarm.behaviour_mut().gossip.set_members(domain.clone());
         // A peer whose gossip standing changed reconnects, so its connection's handlers match the new decision.
-        for peer in left.into_iter().chain(domain.difference(&before).copied()) {
+        for peer in self.swarm.behaviour_mut().gossip.set_members(domain) {
             if self.peers.get(&peer).is_some_and(|p| p.connected) {
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
         }
         // Topics: one per federation where this node may receive GREEN.
-        let wanted: HashSet<gossipsub::TopicHash> = my_view
+        let wanted: HashMap<gossipsub::TopicHash, IdentTopic> = my_view
             .memberships
             .iter()
             .filter(|m| m.ceiling >= Tlp::Green)
-            .map(|m| IdentTopic::new(wire::bundle_topic(&m.federation)).hash())
+            .map(|m| IdentTopic::new(wire::bundle_topic(&m.federation)))
+            .map(|topic| (topic.hash(), topic))
             .collect();
-        for membership in &my_view.memberships {
-            let topic = IdentTopic::new(wire::bundle_topic(&membership.federation));
-            let hash = topic.hash();
-            if wanted.contains(&hash) && !self.topics.contains(&hash) {
-                let gossip = self.swarm.behaviour_mut().gossip.gossip();
-                if let Err(e) = gossip.set_topic_params(topic.clone(), super::swarm::topic_params()) {
-                    warn!(error = ?e, "gossip topic scoring not set");
-                }
-                if let Err(e) = gossip.subscribe(&topic) {
-                    warn!(error = %e, topic = %topic, "cannot subscribe to the federation topic");
-                }
-                self.topics.insert(hash);
+        let gossip = self.swarm.behaviour_mut().gossip.gossip();
+        for (hash, topic) in &wanted {
+            if self.topics.contains(hash) {
+                continue;
+            }
+            if let Err(e) = gossip.set_topic_params(topic.clone(), super::swarm::topic_params()) {
+                warn!(error = ?e, "gossip topic scoring not set");
+            }
+            if let Err(e) = gossip.subscribe(topic) {
+                warn!(error = %e, topic = %topic, "cannot subscribe to the federation topic");
             }
         }
-        let stale: Vec<_> = self.topics.difference(&wanted).cloned().collect();
-        for hash in stale {
-            self.swarm
-                .behaviour_mut()
-                .gossip
-                .gossip()
-                .unsubscribe(&IdentTopic::new(hash.into_string()));
-            self.topics.retain(|t| wanted.contains(t));
+        for hash in self.topics.iter().filter(|hash| !wanted.contains_key(*hash)) {
+            gossip.unsubscribe(&IdentTopic::new(hash.as_str()));
         }
+        self.topics = wanted.into_keys().collect();
+        self.note_connected();
         self.stats.peers_known.store(self.peers.len() as u64, Ordering::Relaxed);
         self.dial_missing();
     }
 
-    fn in_domain(&self, peer: &PeerId) -> bool {
-        let behaviour = self.swarm.behaviour();
-        behaviour.gossip.is_member(peer)
+    /// Publishes how many members are connected. Counted from the peers, not kept as a running tally, so a peer
+    /// removed from the rosters while connected cannot leave the count off.
+    fn note_connected(&self) {
+        let connected = self.peers.values().filter(|p| p.connected).count() as u64;
+        self.stats.peers_connected.store(connected, Ordering::Relaxed);
+        self.metrics
+            .federation
+            .peers_connected
+            .set(i64::try_from(connected).unwrap_or(i64::MAX));
     }
 
     fn dial_missing(&mut self) {
@@ -399,8 +416,7 @@ impl EventLoop {
                     peer.failures = 0;
                     peer.retry_after = None;
                     info!(peer = %peer.node, "federation peer connected");
-                    self.stats.peers_connected.fetch_add(1, Ordering::Relaxed);
-                    self.metrics.federation.peers_connected.inc();
+                    self.note_connected();
                     self.outbox_dirty = true;
                     self.start_sync(peer_id);
                     self.offer_rosters(peer_id);
@@ -423,8 +439,7 @@ impl EventLoop {
                         self.claimed.remove(&id);
                     }
                     info!(peer = %peer.node, cause = ?cause.map(|c| c.to_string()), "federation peer disconnected");
-                    self.stats.peers_connected.fetch_sub(1, Ordering::Relaxed);
-                    self.metrics.federation.peers_connected.dec();
+                    self.note_connected();
                 }
             }
             SwarmEvent::IncomingConnectionError {
@@ -914,6 +929,8 @@ impl EventLoop {
         }
     }
 
+    /// Reads the outbox rows of the recipients that can take a delivery now (connected, not backing off), and how
+    /// many rows are pending in all. Rows for a member that is down are not read until it connects.
     fn drain_outbox(&mut self) {
         if self.outbox_busy {
             return;
@@ -922,26 +939,39 @@ impl EventLoop {
         self.outbox_dirty = false;
         self.drain_epoch += 1;
         let epoch = self.drain_epoch;
+        let now = clock::monotonic();
+        let ready: Vec<NodeId> = self
+            .peers
+            .values()
+            .filter(|p| p.connected && p.retry_after.is_none_or(|at| now >= at))
+            .map(|p| p.node)
+            .collect();
         let service = self.service.clone();
         let done = self.done_tx.clone();
         tokio::spawn(async move {
-            let rows = blocking(move || -> Vec<(NodeId, VerifiedBundle)> {
-                let rows = match service.store().outbox(1024) {
-                    Ok(rows) => rows,
-                    Err(e) => {
-                        warn!(error = %e, "cannot read the outbox");
-                        return Vec::new();
-                    }
+            let drained = blocking(move || -> Result<Drained, String> {
+                let store = service.store();
+                let mut drained = Drained {
+                    depth: store.outbox_len().map_err(|e| e.to_string())?,
+                    ..Drained::default()
                 };
-                rows.into_iter()
-                    .filter_map(|(recipient, id)| match service.store().get(&id) {
-                        Ok(Some(stored)) => Some((recipient, stored.bundle)),
-                        _ => None,
-                    })
-                    .collect()
+                for recipient in ready {
+                    let ids = store
+                        .outbox_for(recipient, OUTBOX_DRAIN_ROWS)
+                        .map_err(|e| e.to_string())?;
+                    drained.full |= ids.len() >= OUTBOX_DRAIN_ROWS;
+                    for stored in store.get_many(&ids).map_err(|e| e.to_string())? {
+                        drained.rows.push((recipient, stored.bundle));
+                    }
+                }
+                Ok(drained)
             })
-            .await;
-            let _ = done.send(Done::Outbox { rows, epoch }).await;
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "cannot read the outbox");
+                Drained::default()
+            });
+            let _ = done.send(Done::Outbox { drained, epoch }).await;
         });
     }
 
@@ -1155,15 +1185,18 @@ impl EventLoop {
         for peer in due {
             self.start_sync(peer);
         }
-        let retry_due = self.peers.values().any(|p| p.retry_after.is_some_and(|at| now >= at));
-        if self.outbox_dirty || retry_due || self.outbox_tick_due() {
+        // A backoff that has run out is a reason to drain once, not on every tick after.
+        for peer in self.peers.values_mut() {
+            if peer.retry_after.is_some_and(|at| now >= at) {
+                peer.retry_after = None;
+                self.outbox_dirty = true;
+            }
+        }
+        // The outbox is read only when something may have changed: a new bundle, a connection, certificates, a
+        // backoff run out, or a drain that stopped at its limit. Rows waiting for a member that is down cost nothing.
+        if self.outbox_dirty {
             self.drain_outbox();
         }
-    }
-
-    fn outbox_tick_due(&mut self) -> bool {
-        // Drained at least every tick while deliveries are outstanding; cheap when the outbox is empty.
-        !self.delivering.is_empty() || self.stats.outbox_nonempty.load(Ordering::Relaxed)
     }
 
     fn on_command(&mut self, command: Command) {
@@ -1212,8 +1245,8 @@ impl EventLoop {
                 }
                 let store = self.service.store().clone();
                 tokio::spawn(async move {
-                    let rows = match store.outbox(usize::MAX) {
-                        Ok(rows) => rows.into_iter().filter(|(recipient, _)| *recipient == node).collect(),
+                    let rows = match store.outbox_for(node, usize::MAX) {
+                        Ok(ids) => ids.into_iter().map(|id| (node, id)).collect(),
                         Err(e) => {
                             let _ = reply.send(Err(e.to_string()));
                             return;
@@ -1279,18 +1312,20 @@ impl EventLoop {
                 }
                 self.fetch_next(peer);
             }
-            Done::Outbox { mut rows, epoch } => {
+            Done::Outbox { drained, epoch } => {
+                let Drained { mut rows, depth, full } = drained;
                 // A drain that read the outbox before an acknowledged row's removal committed still lists it: skip
                 // those, and forget the removals that committed before this drain began (it cannot have seen them).
                 rows.retain(|(recipient, bundle)| !self.cleared.contains_key(&(*recipient, bundle.id())));
                 self.cleared.retain(|_, cleared_at| *cleared_at >= epoch);
-                self.stats.outbox_nonempty.store(!rows.is_empty(), Ordering::Relaxed);
-                self.stats.outbox_depth.store(rows.len() as u64, Ordering::Relaxed);
+                // Rows beyond one drain's reach are read once deliveries of these are acknowledged.
+                self.outbox_backlog = full;
+                self.stats.outbox_depth.store(depth, Ordering::Relaxed);
                 let oldest = rows.iter().map(|(_, bundle)| bundle.body().created).min();
                 let age_ms = oldest.map_or(0, |created| clock::now_ms().saturating_sub(created));
                 self.fed_metrics()
                     .outbox_depth
-                    .set(i64::try_from(rows.len()).unwrap_or(i64::MAX));
+                    .set(i64::try_from(depth).unwrap_or(i64::MAX));
                 self.fed_metrics()
                     .outbox_oldest_seconds
                     .set(i64::try_from(age_ms / 1000).unwrap_or(i64::MAX));
@@ -1299,6 +1334,7 @@ impl EventLoop {
             Done::OutboxCleared { key } => {
                 self.delivering.remove(&key);
                 self.cleared.insert(key, self.drain_epoch);
+                self.outbox_dirty |= self.outbox_backlog;
             }
             Done::Own { bundle } => self.on_own_bundle(&bundle),
             Done::Sealed {

@@ -27,7 +27,7 @@ pub mod swarm;
 pub mod wire;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dims_protocol::NodeId;
@@ -116,8 +116,6 @@ pub struct Stats {
     pub abandoned: AtomicU64,
     /// Outbox rows seen at the last drain.
     pub outbox_depth: AtomicU64,
-    /// Whether the last drain saw any row.
-    pub outbox_nonempty: AtomicBool,
     /// Reconciliation rounds initiated.
     pub sync_rounds: AtomicU64,
     /// Reconciliation bytes, both directions, of sessions this node initiated.

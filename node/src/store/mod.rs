@@ -360,10 +360,21 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// The pending addressed deliveries, `(recipient, bundle)`, grouped by recipient, at most `limit` of them.
-    pub fn outbox(&self, limit: usize) -> Result<Vec<(NodeId, BundleId)>, StoreError> {
+    /// The bundles pending addressed delivery to `recipient`, in id order, at most `limit` of them.
+    pub fn outbox_for(&self, recipient: NodeId, limit: usize) -> Result<Vec<BundleId>, StoreError> {
         let snapshot = self.handle.core.snapshot()?;
-        query::outbox(&tables::ReadTables::open(&snapshot.txn)?, limit)
+        query::outbox_for(&tables::ReadTables::open(&snapshot.txn)?, recipient, limit)
+    }
+
+    /// How many addressed deliveries are pending, to all recipients.
+    pub fn outbox_len(&self) -> Result<u64, StoreError> {
+        use error::During;
+        use redb::ReadableTableMetadata;
+        let snapshot = self.handle.core.snapshot()?;
+        tables::ReadTables::open(&snapshot.txn)?
+            .outbox
+            .len()
+            .during("counting the outbox")
     }
 
     /// The bodies of `ids` that are stored, decoded but not verified again (they were verified when stored), read in

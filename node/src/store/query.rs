@@ -257,16 +257,20 @@ pub(crate) fn reconciliation_items(tables: &ReadTables, now_ms: u64) -> Result<V
     Ok(items)
 }
 
-/// The first `limit` outbox rows, in key order (grouped by recipient).
-pub(crate) fn outbox(tables: &ReadTables, limit: usize) -> Result<Vec<(NodeId, BundleId)>, StoreError> {
+/// The first `limit` outbox rows of `recipient`, in id order.
+pub(crate) fn outbox_for(tables: &ReadTables, recipient: NodeId, limit: usize) -> Result<Vec<BundleId>, StoreError> {
     let during = "listing the outbox";
-    let mut rows = Vec::new();
-    for entry in tables.outbox.iter().during(during)?.take(limit) {
+    let mut ids = Vec::new();
+    for entry in tables
+        .outbox
+        .range((&recipient.0, &ID_MIN)..=(&recipient.0, &ID_MAX))
+        .during(during)?
+        .take(limit)
+    {
         let (key, _) = entry.during(during)?;
-        let (recipient, id) = key.value();
-        rows.push((NodeId(*recipient), BundleId(*id)));
+        ids.push(BundleId(*key.value().1));
     }
-    Ok(rows)
+    Ok(ids)
 }
 
 /// The stored bodies of `ids`, decoded without verification.
