@@ -10,56 +10,14 @@ use std::time::Duration;
 use dims_protocol::samples;
 use dims_protocol::{BundleId, IndicatorValue, NodeKey};
 
-/// A node in a temporary folder.
-struct Node {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
+#[path = "support/node.rs"]
+mod node_support;
+
+use node_support::Node;
 
 impl Node {
-    fn init(org: &str) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().join("node");
-        let out = Command::new(env!("CARGO_BIN_EXE_dims"))
-            .args(["init", "--dir"])
-            .arg(&root)
-            .args(["--org", org, "--name", "test-node", "--federation", "us-sltt"])
-            .output()
-            .expect("run dims init");
-        assert!(
-            out.status.success(),
-            "dims init failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let node = Self { _dir: dir, root };
-        // Tests never bind the default port: another node (or another test) may hold it.
-        let config = std::fs::read_to_string(node.config()).expect("read config");
-        std::fs::write(node.config(), config.replace("enabled = true", "enabled = false")).expect("write config");
-        node
-    }
-
-    fn config(&self) -> PathBuf {
-        self.root.join("dims.toml")
-    }
-
     fn key(&self) -> NodeKey {
         dims_node::keys::load(&self.root.join("node.key")).expect("node key")
-    }
-
-    fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dims"));
-        command.arg("--config").arg(self.config());
-        // Keep the caller's DIMS_* settings out of the node under test.
-        for (key, _) in std::env::vars() {
-            if key.starts_with("DIMS_") && key != "DIMS_VENV" {
-                command.env_remove(key);
-            }
-        }
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command().args(args).output().expect("run dims")
     }
 
     fn run_with_input(&self, args: &[&str], input: &str) -> Output {
@@ -78,17 +36,6 @@ impl Node {
             .write_all(input.as_bytes())
             .expect("write stdin");
         child.wait_with_output().expect("wait")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "dims {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 output")
     }
 }
 

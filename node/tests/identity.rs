@@ -18,10 +18,13 @@ mod oidc_provider;
 #[path = "../../identity/tests/support/slapd.rs"]
 mod slapd;
 
+#[path = "support/node.rs"]
+mod node_support;
+
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +43,7 @@ use dims_node::service::{Draft, PublishError, Service};
 use dims_node::store::{IdentityError, ListQuery, Login, MemberRecord, Store, StoreConfig, VettingStep};
 use dims_protocol::policy::Receiver;
 use dims_protocol::{Audience, Content, FederationId, GroupId, MemberId, OrgId, Tlp, samples};
+use node_support::Node;
 use oidc_provider::Provider;
 use serde_json::Value;
 use slapd::Slapd;
@@ -54,38 +58,7 @@ fn now_ms() -> u64 {
     dims_node::clock::now_ms()
 }
 
-/// A node made by `dims init` in a temporary folder.
-struct Node {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
 impl Node {
-    fn init() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().join("node");
-        let out = Command::new(env!("CARGO_BIN_EXE_dims"))
-            .args(["init", "--dir"])
-            .arg(&root)
-            .args(["--org", "seattle-it", "--name", "test-node", "--federation", "us-sltt"])
-            .output()
-            .expect("run dims init");
-        assert!(
-            out.status.success(),
-            "dims init: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let node = Self { _dir: dir, root };
-        // Tests never bind the default port: another node (or another test) may hold it.
-        let config = std::fs::read_to_string(node.config()).expect("read config");
-        std::fs::write(node.config(), config.replace("enabled = true", "enabled = false")).expect("write config");
-        node
-    }
-
-    fn config(&self) -> PathBuf {
-        self.root.join("dims.toml")
-    }
-
     /// Appends TOML to dims.toml.
     fn configure(&self, text: &str) {
         let mut config = std::fs::read_to_string(self.config()).expect("read config");
@@ -99,33 +72,6 @@ impl Node {
         std::fs::write(&path, content).expect("write secret");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         path
-    }
-
-    fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dims"));
-        command.arg("--config").arg(self.config());
-        // Keep the caller's DIMS_* settings out of the node under test.
-        for (key, _) in std::env::vars() {
-            if key.starts_with("DIMS_") && key != "DIMS_VENV" {
-                command.env_remove(key);
-            }
-        }
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command().args(args).output().expect("run dims")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "dims {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
     fn fails(&self, args: &[&str]) -> String {
@@ -222,7 +168,7 @@ async fn login_setup() -> LoginSetup {
     let slapd = start_slapd();
     let redirect = format!("http://127.0.0.1:{}{CALLBACK_PATH}", oidc_provider::free_port());
     let provider = Provider::start(&redirect, &[]).await;
-    let node = Node::init();
+    let node = Node::init("seattle-it");
     let secret = node.secret_file("oidc-client-secret", "dims-test-secret\n");
     node.configure(&oidc_section(&provider, &redirect, &secret));
     node.configure(&ldap_section(&slapd, &slapd.service_password_file()));
@@ -371,7 +317,7 @@ async fn a_directory_group_grants_a_role_until_the_member_leaves_it() {
 /// `dims doctor` says whether logins are configured, and a failing LDAP bind names the key to fix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_checks_the_provider_and_the_directory_bind() {
-    let bare = Node::init();
+    let bare = Node::init("seattle-it");
     let out = bare.ok(&["doctor"]);
     assert!(
         out.contains("oidc: not configured") && out.contains("ldap: not configured"),
@@ -450,7 +396,7 @@ fn token_id(token: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_created_listed_revoked_and_refused_when_revoked_or_expired() {
-    let node = Node::init();
+    let node = Node::init("seattle-it");
     let reader = node.create_token(&["--label", "siem-export", "--expires", "1h"]);
     let publisher = node.create_token(&[
         "--label",
@@ -579,7 +525,7 @@ async fn tokens_are_created_listed_revoked_and_refused_when_revoked_or_expired()
 /// publishes there and nowhere else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tokens_ceiling_bounds_reads_and_its_audiences_bound_publishing() {
-    let node = Node::init();
+    let node = Node::init("seattle-it");
     let green = node.create_token(&["--label", "green-reader"]);
     let amber = node.create_token(&["--label", "amber-reader", "--tlp-ceiling", "amber"]);
     let publisher = node.create_token(&[
