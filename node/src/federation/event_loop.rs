@@ -783,15 +783,23 @@ impl EventLoop {
         if !state.connected {
             return;
         }
-        let mut session = Session {
+        let session = Session {
             reconciler,
             report: SyncReport::default(),
             need: Vec::new(),
             started: clock::monotonic(),
         };
-        let bytes = first.encode();
-        session.report.rounds = 1;
-        session.report.bytes_sent = bytes.len() as u64;
+        self.send_round(peer, session, &first);
+    }
+
+    /// Sends one reconciliation round of `session` to `peer` and keeps the session for the answer.
+    fn send_round(&mut self, peer: PeerId, mut session: Session, message: &Message) {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let bytes = message.encode();
+        session.report.rounds += 1;
+        session.report.bytes_sent += bytes.len() as u64;
         state.session = Some(session);
         let id = self.swarm.behaviour_mut().rpc.send_request(
             &peer,
@@ -830,19 +838,7 @@ impl EventLoop {
         session.need.extend(step.need.iter().map(|id| BundleId(id.0)));
         session.report.have += step.have.len() as u64;
         match step.reply {
-            Some(reply) => {
-                let bytes = reply.encode();
-                session.report.rounds += 1;
-                session.report.bytes_sent += bytes.len() as u64;
-                state.session = Some(session);
-                let id = self.swarm.behaviour_mut().rpc.send_request(
-                    &peer,
-                    Request::Reconcile {
-                        message: ByteBuf::from(bytes),
-                    },
-                );
-                self.pending.insert(id, Pending::Reconcile { peer });
-            }
+            Some(reply) => self.send_round(peer, session, &reply),
             None => {
                 session.report.need = session.need.len() as u64;
                 session.report.millis = session.started.elapsed().as_millis() as u64;
