@@ -1111,7 +1111,8 @@ async fn a_rotated_key_stays_verify_only_for_its_past_bundles() {
     net.node(2).rosters().offer(&v2).await.expect("a valid successor");
     net.start(1);
     net.start(2);
-    for index in [1, 2] {
+    // Every node, N included, must hold both before the checks below: N learns the statement from R1 on reconnect.
+    for index in [0, 1, 2] {
         wait_for("roster version 2 and the rotation to spread", || async {
             let node = net.node(index);
             node.rosters().statement(&old).is_some()
