@@ -103,6 +103,13 @@ pub struct DeliveryLabels {
     pub outcome: DeliveryOutcome,
 }
 
+/// The label set of unanswered requests.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UnansweredLabels {
+    /// How the request went unanswered: `closed`, `timeout` or `unsupported`.
+    pub how: &'static str,
+}
+
 /// The federation's metrics (`dims_federation_*`).
 pub struct FederationMetrics {
     /// Roster members connected now.
@@ -126,6 +133,8 @@ pub struct FederationMetrics {
     pub sync_bytes: Counter,
     /// Bundles stored after a reconciliation fetch.
     pub fetched: Counter,
+    /// Requests peers left unanswered, by how (`closed`, `timeout`, `unsupported`); each lowers the peer's score.
+    pub unanswered: Family<UnansweredLabels, Counter>,
 }
 
 impl FederationMetrics {
@@ -141,6 +150,7 @@ impl FederationMetrics {
             sync_rounds: Counter::default(),
             sync_bytes: Counter::default(),
             fetched: Counter::default(),
+            unanswered: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("federation");
         registry.register(
@@ -193,6 +203,11 @@ impl FederationMetrics {
             "Bundles stored after reconciliation fetches",
             metrics.fetched.clone(),
         );
+        registry.register(
+            "unanswered",
+            "Requests peers left unanswered (stream closed, timed out, protocol unsupported); each lowers their score",
+            metrics.unanswered.clone(),
+        );
         metrics
     }
 
@@ -204,6 +219,11 @@ impl FederationMetrics {
     /// Counts a delivery attempt.
     pub fn delivery(&self, outcome: DeliveryOutcome) {
         self.deliveries.get_or_create(&DeliveryLabels { outcome }).inc();
+    }
+
+    /// Counts a request a peer left unanswered.
+    pub fn unanswered(&self, how: &'static str) {
+        self.unanswered.get_or_create(&UnansweredLabels { how }).inc();
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Report {
     pub reconciliation: Reconciliation,
     /// Hostile members: what they did and how honest nodes score them.
     pub hostile_members: Vec<HostileReport>,
+    /// The lowest gossip score any honest node gives an honest member at the end: honest members must stay above
+    /// the gossip threshold while the hostile ones are pushed below it.
+    pub honest_min_score: Option<f64>,
     /// Faults as they were applied.
     pub faults: Vec<FaultEvent>,
     /// CPU, memory and time.
@@ -299,6 +302,16 @@ impl Report {
                 });
             }
         }
+        if !self.hostile_members.is_empty() {
+            checks.push(Check {
+                name: "honest members above the gossip threshold".to_owned(),
+                expected: format!("every honest score >= {GOSSIP_THRESHOLD}"),
+                got: self
+                    .honest_min_score
+                    .map_or("no scores".to_owned(), |s| format!("lowest {s:.1}")),
+                passed: self.honest_min_score.is_none_or(|s| s >= GOSSIP_THRESHOLD),
+            });
+        }
         let heal = self.reconciliation.heal.as_ref();
         if let Some(bound) = a.max_heal_rounds {
             let rounds = heal.map(|h| h.max_rounds);
@@ -473,6 +486,9 @@ impl Report {
                     m.max_score.map_or("-".to_owned(), |s| format!("{s:.1}")),
                     m.below_gossip_threshold
                 );
+            }
+            if let Some(lowest) = self.honest_min_score {
+                let _ = writeln!(out, "\nLowest score an honest node gives an honest member: {lowest:.1}");
             }
             out.push('\n');
         }

@@ -418,6 +418,7 @@ async fn run_once(
     // Counters and scores, before anything stops.
     let mut per_node = Vec::new();
     let mut scores: HashMap<usize, BTreeMap<String, f64>> = HashMap::new();
+    let mut honest_min_score: Option<f64> = None;
     let hostile_ids: HashMap<NodeId, usize> = hostiles.iter().map(|(i, _)| (ids[*i], *i)).collect();
     for (index, node) in nodes.iter().enumerate() {
         let Some(node) = node else { continue };
@@ -426,8 +427,14 @@ async fn run_once(
             && let Ok(peers) = federation.peers().await
         {
             for peer in peers {
-                if let (Some(&h), Some(score)) = (hostile_ids.get(&peer.node), peer.score) {
-                    scores.entry(h).or_default().insert(names[index].clone(), score);
+                match (hostile_ids.get(&peer.node), peer.score) {
+                    (Some(&h), Some(score)) => {
+                        scores.entry(h).or_default().insert(names[index].clone(), score);
+                    }
+                    (None, Some(score)) => {
+                        honest_min_score = Some(honest_min_score.map_or(score, |m: f64| m.min(score)))
+                    }
+                    _ => {}
                 }
             }
         }
@@ -581,6 +588,7 @@ async fn run_once(
             heal,
         },
         hostile_members,
+        honest_min_score,
         faults: state.events,
         resources: Resources {
             wall_s: wall.as_secs_f64(),

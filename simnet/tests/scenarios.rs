@@ -87,18 +87,32 @@ fn partition_heal_scaled_down() {
 fn hostile_scaled_down() {
     let mut s = scenario("hostile");
     s.topology.regions = 6;
-    s.hostile.as_mut().expect("hostile members").count = 3;
+    s.hostile.as_mut().expect("hostile members").count = 4;
     s.hostile.as_mut().expect("hostile members").behaviours = vec![
         dims_simnet::scenario::Behaviour::Flood,
         dims_simnet::scenario::Behaviour::Tamper,
         dims_simnet::scenario::Behaviour::Replay,
+        dims_simnet::scenario::Behaviour::Drop,
     ];
     s.workload.bundles = 150;
     let report = run(&s);
-    assert_eq!(report.hostile_members.len(), 3);
+    assert_eq!(report.hostile_members.len(), 4);
+    for member in &report.hostile_members {
+        match member.behaviour.as_str() {
+            "drop" => assert!(member.activity.unanswered > 0, "the dropper left requests unanswered"),
+            _ => assert!(member.activity.sent > 0, "{} misbehaved", member.name),
+        }
+        // The scenario's own checks (run above) hold every one of them below the gossip threshold; say it here too.
+        assert!(
+            member.below_gossip_threshold,
+            "{} ({}) ends below the threshold",
+            member.name, member.behaviour
+        );
+    }
     assert!(
-        report.hostile_members.iter().all(|m| m.activity.sent > 0),
-        "every hostile member misbehaved"
+        report.honest_min_score.is_some_and(|s| s >= -10.0),
+        "honest members stay above the gossip threshold: {:?}",
+        report.honest_min_score
     );
 }
 

@@ -33,6 +33,7 @@ use tracing::{debug, info, warn};
 
 use super::answer::{self, Verdict};
 use super::markings::Markings;
+use super::standing::{Standing, Unanswered};
 use super::swarm::{Behaviour, Event};
 use super::wire::{self, Request, Response};
 use super::{Command, FederationConfig, PeerStatus, Stats, SyncReport};
@@ -185,6 +186,8 @@ pub(super) struct EventLoop {
     asking_certs: HashSet<PeerId>,
     /// Peers cut off by [`Command::Cut`] (a simulated partition), refused whatever the rosters say.
     cut: HashSet<PeerId>,
+    /// Requests each peer left unanswered, which lower its gossip score.
+    standing: Standing,
 }
 
 impl EventLoop {
@@ -219,6 +222,7 @@ impl EventLoop {
             denied_logged: None,
             denied_since_log: 0,
             cut: HashSet::new(),
+            standing: Standing::default(),
             claimed: HashSet::new(),
             markings: Markings::default(),
             drain_epoch: 0,
@@ -559,6 +563,11 @@ impl EventLoop {
                 peer,
                 ..
             } => {
+                if let Some(why) = Unanswered::of(&error) {
+                    debug!(%peer, error = %error, "request left unanswered");
+                    self.standing.strike(peer, why, clock::monotonic());
+                    self.fed_metrics().unanswered(why.label());
+                }
                 if let Some(pending) = self.pending.remove(&request_id) {
                     self.on_response(peer, pending, Err(error.to_string()));
                 }
@@ -1171,6 +1180,13 @@ impl EventLoop {
     fn on_tick(&mut self) {
         self.dial_missing();
         let now = clock::monotonic();
+        for (peer, score) in self.standing.scores(now) {
+            self.swarm
+                .behaviour_mut()
+                .gossip
+                .gossip()
+                .set_application_score(&peer, score);
+        }
         let interval = self.config.reconcile_interval;
         let due: Vec<PeerId> = self
             .peers
@@ -1212,6 +1228,7 @@ impl EventLoop {
                         score: self.swarm.behaviour().gossip.score(peer),
                         last_sync: p.last_report.clone(),
                         delivery_failures: p.failures,
+                        unanswered: self.standing.strikes(peer, clock::monotonic()),
                         last_error: p.last_error.clone(),
                     })
                     .collect();

@@ -23,6 +23,7 @@ pub mod domain;
 mod event_loop;
 pub mod local;
 pub mod markings;
+pub mod standing;
 pub mod swarm;
 pub mod wire;
 
@@ -198,6 +199,8 @@ pub struct PeerStatus {
     pub last_sync: Option<SyncReport>,
     /// Consecutive failed deliveries to it.
     pub delivery_failures: u32,
+    /// Requests it left unanswered, decayed (see `standing`); each costs gossip score.
+    pub unanswered: f64,
     /// Why the last dial failed, if it did (cleared on connect).
     pub last_error: Option<String>,
 }

@@ -146,6 +146,9 @@ pub fn score_params() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresh
     let params = gossipsub::PeerScoreParams {
         // Loopback tests and one-host simulations put every peer on one IP; colocation must not count against them.
         ip_colocation_factor_threshold: 10_000.0,
+        // The application score is the member's standing on the request protocol (`standing.rs`), already in score
+        // units.
+        app_specific_weight: 1.0,
         ..Default::default()
     };
     (params, gossipsub::PeerScoreThresholds::default())
@@ -159,7 +162,8 @@ pub fn topic_params() -> gossipsub::TopicScoreParams {
         // publish (-50) and graylist (-80) thresholds.
         invalid_message_deliveries_weight: -100.0,
         invalid_message_deliveries_decay: 0.99,
-        // Delivery-rate scoring would punish quiet federations; it stays off.
+        // Delivery-rate scoring would punish quiet federations; it stays off. A member that takes and never gives is
+        // caught by its unanswered requests instead (`standing.rs`).
         mesh_message_deliveries_weight: 0.0,
         mesh_failure_penalty_weight: 0.0,
         // Good behaviour earns a little, capped well below one rejection, so that a member cannot bank credit by
