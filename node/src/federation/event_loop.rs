@@ -114,6 +114,8 @@ enum Pending {
     Roster {
         peer: PeerId,
     },
+    /// A self-test sent to a peer with strikes, to see whether it answers now (`standing.rs`).
+    Probe,
     Certs {
         peer: PeerId,
         recipient: NodeId,
@@ -552,6 +554,7 @@ impl EventLoop {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request { request, channel, .. } => self.on_request(peer, request, channel),
                 request_response::Message::Response { request_id, response } => {
+                    self.standing.answered(peer, clock::monotonic());
                     if let Some(pending) = self.pending.remove(&request_id) {
                         self.on_response(peer, pending, Ok(response));
                     }
@@ -566,6 +569,11 @@ impl EventLoop {
                 if let Some(why) = Unanswered::of(&error) {
                     debug!(%peer, error = %error, "request left unanswered");
                     self.standing.strike(peer, why, clock::monotonic());
+                    let counter = match why {
+                        Unanswered::TimedOut => &self.stats.unanswered_timeout,
+                        Unanswered::Closed | Unanswered::Unsupported => &self.stats.unanswered_closed,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
                     self.fed_metrics().unanswered(why.label());
                 }
                 if let Some(pending) = self.pending.remove(&request_id) {
@@ -680,6 +688,8 @@ impl EventLoop {
                 let node = self.peers.get(&peer).map(|p| p.node);
                 debug!(peer = ?node, answer = ?response.map(|r| short(&r)), "roster offered");
             }
+            // The answer, or its absence, was recorded in `standing` when it arrived.
+            Pending::Probe => {}
             Pending::Check { reply } => {
                 let _ = reply.send(match response {
                     Ok(Response::Check(report)) => Ok(report),
@@ -1186,6 +1196,15 @@ impl EventLoop {
                 .gossip
                 .gossip()
                 .set_application_score(&peer, score);
+        }
+        for peer in self.standing.probes_due(now) {
+            if self.peers.get(&peer).is_some_and(|p| p.connected) {
+                let probe = Request::Check {
+                    now_ms: clock::now_ms(),
+                };
+                let id = self.swarm.behaviour_mut().rpc.send_request(&peer, probe);
+                self.pending.insert(id, Pending::Probe);
+            }
         }
         let interval = self.config.reconcile_interval;
         let due: Vec<PeerId> = self

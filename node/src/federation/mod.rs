@@ -123,6 +123,10 @@ pub struct Stats {
     pub sync_bytes: AtomicU64,
     /// Bundles stored from fetches.
     pub fetched: AtomicU64,
+    /// Requests peers closed without an answer or could not take (protocol unsupported).
+    pub unanswered_closed: AtomicU64,
+    /// Requests peers did not answer in time.
+    pub unanswered_timeout: AtomicU64,
 }
 
 impl Stats {
@@ -141,6 +145,8 @@ impl Stats {
             sync_rounds: self.sync_rounds.load(Ordering::Relaxed),
             sync_bytes: self.sync_bytes.load(Ordering::Relaxed),
             fetched: self.fetched.load(Ordering::Relaxed),
+            unanswered_closed: self.unanswered_closed.load(Ordering::Relaxed),
+            unanswered_timeout: self.unanswered_timeout.load(Ordering::Relaxed),
         }
     }
 }
@@ -161,6 +167,8 @@ pub struct StatsSnapshot {
     pub sync_rounds: u64,
     pub sync_bytes: u64,
     pub fetched: u64,
+    pub unanswered_closed: u64,
+    pub unanswered_timeout: u64,
 }
 
 /// What one reconciliation session this node initiated cost and found.
