@@ -227,6 +227,7 @@ async fn run_once(
             retry_max: Duration::from_millis(tuning.retry_max_ms),
             max_inflight: tuning.max_inflight,
             sealing: None,
+            faults: None,
         };
         nodes.push(Some(Node {
             local,
