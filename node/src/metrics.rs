@@ -3,7 +3,7 @@
 //! Labels carry only closed sets of values (reasons, kinds): never an IOC value, an address or an org name, so a
 //! scrape reveals nothing a bundle's marking protects (DESIGN §3 invariant 3 lists metrics labels as an egress path).
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -110,6 +110,33 @@ pub struct UnansweredLabels {
     pub how: &'static str,
 }
 
+/// Which way bytes went.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Direction {
+    /// Written to the wire.
+    Sent,
+    /// Read from the wire.
+    Received,
+}
+
+/// Lowercase values (`direction="sent"`), as Prometheus conventions have them.
+impl EncodeLabelValue for Direction {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        encoder.write_str(match self {
+            Direction::Sent => "sent",
+            Direction::Received => "received",
+        })
+    }
+}
+
+/// The label set of byte counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirectionLabels {
+    /// Which way.
+    pub direction: Direction,
+}
+
 /// The federation's metrics (`dims_federation_*`).
 pub struct FederationMetrics {
     /// Roster members connected now.
@@ -135,6 +162,8 @@ pub struct FederationMetrics {
     pub fetched: Counter,
     /// Requests peers left unanswered, by how (`closed`, `timeout`, `unsupported`); each lowers the peer's score.
     pub unanswered: Family<UnansweredLabels, Counter>,
+    /// Wire bytes of all federation connections, by direction (counted by `federation::transport` before Noise).
+    pub bytes: Family<DirectionLabels, Counter>,
 }
 
 impl FederationMetrics {
@@ -151,6 +180,7 @@ impl FederationMetrics {
             sync_bytes: Counter::default(),
             fetched: Counter::default(),
             unanswered: Family::default(),
+            bytes: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("federation");
         registry.register(
@@ -208,7 +238,19 @@ impl FederationMetrics {
             "Requests peers left unanswered (stream closed, timed out, protocol unsupported); each lowers their score",
             metrics.unanswered.clone(),
         );
+        registry.register(
+            "bytes",
+            "Wire bytes of all federation connections (Noise and Yamux included; QUIC not counted), by direction",
+            metrics.bytes.clone(),
+        );
         metrics
+    }
+
+    /// The byte counters the transport counts into: clones of this family's two counters, so what the transport adds
+    /// is what `/metrics` shows.
+    pub fn traffic(&self) -> crate::federation::Traffic {
+        let counter = |direction| self.bytes.get_or_create(&DirectionLabels { direction }).clone();
+        crate::federation::Traffic::new(counter(Direction::Sent), counter(Direction::Received))
     }
 
     /// Counts a gossip verdict.

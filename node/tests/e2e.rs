@@ -925,6 +925,16 @@ fn three_dims_processes_federate_on_loopback() {
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics:\n{metrics}");
     }
+    // Wire bytes are counted on TCP too, below Noise.
+    for direction in ["sent", "received"] {
+        let prefix = format!("dims_federation_bytes_total{{direction=\"{direction}\"}} ");
+        let bytes: u64 = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("{prefix} missing from /metrics:\n{metrics}"));
+        assert!(bytes > 0, "no bytes {direction} counted over TCP");
+    }
     // The self-test passes everywhere.
     for node in nodes {
         let out = node

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use dims_node::clock;
 use dims_node::federation::local::LocalNode;
-use dims_node::federation::{FederationConfig, SwarmTuning, TransportKind};
+use dims_node::federation::{FederationConfig, LinkFaults, SwarmTuning, TransportKind};
 use dims_node::service::Draft;
 use dims_protocol::policy::{NodeView, Receiver};
 use dims_protocol::roster::{AdminKey, NodeRole, Roster, RosterEntry, SignedRoster};
@@ -57,6 +57,7 @@ fn config(port: u64) -> FederationConfig {
         retry_max: Duration::from_secs(2),
         max_inflight: 64,
         sealing: None,
+        faults: None,
     }
 }
 
@@ -410,6 +411,58 @@ async fn a_region_that_was_down_converges_by_reconciliation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_link_that_resets_still_converges_and_every_byte_is_counted() {
+    let mut net = four().await;
+    // R2 reads everything 40 ± 20 ms late.
+    let faults = LinkFaults::new(7);
+    faults.set_delay(Duration::from_millis(40), Duration::from_millis(20));
+    for index in 0..4 {
+        let config = FederationConfig {
+            faults: (index == 2).then(|| faults.clone()),
+            ..config(net.ports[index])
+        };
+        net.nodes[index].start(config).expect("federation starts");
+    }
+    net.wait_connected(0, 3).await;
+    let before = publish_green(net.node(0), 50).await;
+    wait_for("R2 to hold the first bundles over its slow link", || async {
+        before.iter().all(|id| holds(net.node(2), id))
+    })
+    .await;
+    // Then every chunk R2 reads resets its connection, while N publishes more.
+    faults.set_drop(1.0);
+    let during = publish_green(net.node(0), 50).await;
+    wait_for("a reset at R2", || async { faults.resets() > 0 }).await;
+    faults.set_drop(0.0);
+    wait_for("R2 to catch up after the resets", || async {
+        during.iter().all(|id| holds(net.node(2), id))
+    })
+    .await;
+    // The counters once every connection is closed, so that no byte is between a writer and its reader.
+    let handles: Vec<_> = net
+        .nodes
+        .iter()
+        .map(|n| n.federation().expect("running").clone())
+        .collect();
+    net.stop_all().await;
+    let stats: Vec<_> = handles.iter().map(|f| f.stats()).collect();
+    for (index, s) in stats.iter().enumerate() {
+        assert!(
+            s.bytes_sent > 0 && s.bytes_received > 0,
+            "node {index} counted nothing: {s:?}"
+        );
+    }
+    // Every byte read was written by one of these nodes; bytes lost in resets were written and never read.
+    let sent: u64 = stats.iter().map(|s| s.bytes_sent).sum();
+    let received: u64 = stats.iter().map(|s| s.bytes_received).sum();
+    assert!(received <= sent, "{received} bytes read but {sent} written");
+    eprintln!(
+        "wire bytes: {sent} sent, {received} received; {} resets at R2",
+        faults.resets()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_on_no_roster_cannot_connect() {
     let mut net = four().await;
     net.start(0);
@@ -755,6 +808,7 @@ async fn a_newer_roster_spreads_and_cuts_off_a_removed_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_gossiping_a_tampered_bundle_is_penalised() {
     use dims_node::federation::swarm::{self, Event};
+    use dims_node::federation::transport::Link;
     use futures_util::StreamExt;
     use libp2p::gossipsub::{self, IdentTopic};
     use libp2p::swarm::SwarmEvent;
@@ -777,7 +831,7 @@ async fn a_member_gossiping_a_tampered_bundle_is_penalised() {
     net.start(0);
     let n_peer = net.node(0).federation().expect("running").peer_id();
     let m_key = samples::node_key(5);
-    let mut m = swarm::build(&m_key, TransportKind::Memory, &SwarmTuning::default()).expect("swarm");
+    let mut m = swarm::build(&m_key, TransportKind::Memory, &SwarmTuning::default(), &Link::default()).expect("swarm");
     m.behaviour_mut().gating.allow_peer(n_peer);
     m.behaviour_mut().gossip.set_members([n_peer].into_iter().collect());
     let topic = IdentTopic::new(dims_node::federation::wire::bundle_topic(&federation()));

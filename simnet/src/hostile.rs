@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use dims_node::clock;
 use dims_node::federation::swarm::{self, Event};
+use dims_node::federation::transport::Link;
 use dims_node::federation::{SwarmTuning, TransportKind};
 use dims_protocol::{Audience, Body, Content, FederationId, NodeKey, Tlp, samples};
 use futures_util::StreamExt;
@@ -68,7 +69,8 @@ pub struct Setup {
 impl Hostile {
     /// Builds the swarm and starts misbehaving.
     pub fn spawn(setup: Setup) -> anyhow::Result<Hostile> {
-        let mut swarm = swarm::build(&setup.key, setup.transport, &setup.tuning)?;
+        // Its bytes are counted into counters nobody reads: the report measures honest nodes only.
+        let mut swarm = swarm::build(&setup.key, setup.transport, &setup.tuning, &Link::default())?;
         for (peer, _) in &setup.peers {
             swarm.behaviour_mut().gating.allow_peer(*peer);
         }

@@ -4,8 +4,8 @@
 //! honest member (store, service, rosters and federation, `dims_node::federation::local::LocalNode`) and a bare
 //! swarm per hostile member ([`hostile`]), publishes a seeded workload ([`workload`]) while applying the scenario's
 //! faults ([`scenario`]), waits for convergence, and reports ([`report`], with plots from [`svg`]): delivery
-//! completeness, latency percentiles, duplicates, reconciliation cost, hostile peers' scores, CPU and memory
-//! ([`measure`]). The leak oracle judges every stored bundle against the roster as the scenario built it, never the
+//! completeness, latency percentiles, duplicates, reconciliation cost, wire bytes per node, hostile peers' scores, CPU
+//! and memory ([`measure`]). The leak oracle judges every stored bundle against the roster as the scenario built it, never the
 //! node's own view, and any leak fails the run.
 //!
 //! Invariant: the simulator only drives nodes through their public handles (`Service`, `Federation`, `LocalNode`);

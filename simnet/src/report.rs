@@ -45,6 +45,8 @@ pub struct Report {
     pub duplicates: Duplicates,
     /// Reconciliation cost.
     pub reconciliation: Reconciliation,
+    /// Wire bytes of the honest nodes.
+    pub traffic: Traffic,
     /// Hostile members: what they did and how honest nodes score them.
     pub hostile_members: Vec<HostileReport>,
     /// The lowest gossip score any honest node gives an honest member at the end: honest members must stay above
@@ -149,6 +151,43 @@ pub struct Reconciliation {
     pub heal: Option<Heal>,
 }
 
+/// Wire bytes of the honest nodes' federation connections (Noise, Yamux, handshakes and gossip control included),
+/// from their start to the end of the run; per node in [`NodeReport::stats`] (`bytes_sent`, `bytes_received`). What a
+/// hostile member sends is not counted; what honest nodes send it is.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Traffic {
+    /// Bytes sent, summed over honest nodes.
+    pub sent: u64,
+    /// Bytes received, summed over honest nodes.
+    pub received: u64,
+    /// The median of bytes sent per honest node.
+    pub sent_per_node_p50: u64,
+    /// The most bytes one honest node sent.
+    pub sent_per_node_max: u64,
+    /// Bytes sent per delivered (node, bundle) pair: `sent` / [`Delivery::held_pairs`].
+    pub sent_per_delivered_pair: Option<f64>,
+    /// Connections reset by `drop` faults, summed over honest nodes (the reset side counts).
+    pub resets: u64,
+}
+
+impl Traffic {
+    /// The totals over `nodes`, against `delivered` (node, bundle) pairs.
+    pub fn of(nodes: &[NodeReport], delivered: u64) -> Traffic {
+        let mut sent: Vec<u64> = nodes.iter().map(|n| n.stats.bytes_sent).collect();
+        sent.sort_unstable();
+        let total: u64 = sent.iter().sum();
+        Traffic {
+            sent: total,
+            received: nodes.iter().map(|n| n.stats.bytes_received).sum(),
+            // The nearest-rank median, as `Percentiles` has it.
+            sent_per_node_p50: sent.get(sent.len().div_ceil(2).saturating_sub(1)).copied().unwrap_or(0),
+            sent_per_node_max: sent.last().copied().unwrap_or(0),
+            sent_per_delivered_pair: (delivered > 0).then(|| total as f64 / delivered as f64),
+            resets: nodes.iter().map(|n| n.resets).sum(),
+        }
+    }
+}
+
 /// The reconciliation after a heal.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Heal {
@@ -245,6 +284,8 @@ pub struct NodeReport {
     pub up: bool,
     /// Bundles in its store.
     pub stored: u64,
+    /// Its connections reset by a `drop` fault.
+    pub resets: u64,
     /// Its counters.
     pub stats: StatsSnapshot,
 }
@@ -471,6 +512,19 @@ impl Report {
                 h.missing_sessions
             );
         }
+        let t = &self.traffic;
+        let _ = writeln!(
+            out,
+            "## Traffic (wire bytes, honest nodes)\n\n{} bytes sent in all ({:.1} MiB), {} received; per node sent: \
+             p50 {}, max {}; {} bytes sent per delivered (node, bundle) pair; {} connections reset by drop faults\n",
+            t.sent,
+            t.sent as f64 / (1024.0 * 1024.0),
+            t.received,
+            t.sent_per_node_p50,
+            t.sent_per_node_max,
+            t.sent_per_delivered_pair.map_or("-".to_owned(), |b| format!("{b:.0}")),
+            t.resets
+        );
         if !self.hostile_members.is_empty() {
             let _ = writeln!(
                 out,

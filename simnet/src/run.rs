@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use dims_node::clock;
 use dims_node::federation::local::LocalNode;
-use dims_node::federation::{Federation, FederationConfig, SwarmTuning, SyncReport, TransportKind};
+use dims_node::federation::{Federation, FederationConfig, LinkFaults, SwarmTuning, SyncReport, TransportKind};
 use dims_node::service::Service;
 use dims_node::store::ListQuery;
 use dims_protocol::policy::{NodeView, Receiver};
@@ -25,7 +25,7 @@ use crate::hostile::{self, Hostile};
 use crate::measure::{Cpu, Percentiles, peak_rss_mib, reset_peak_rss};
 use crate::report::{
     Delivery, Duplicates, FaultEvent, GOSSIP_THRESHOLD, Heal, HostileReport, Leak, NodeReport, Reconciliation, Report,
-    Resources, Session, WorkloadReport,
+    Resources, Session, Traffic, WorkloadReport,
 };
 use crate::scenario::{Action, Scenario, When, pick_all};
 use crate::topology::{Kind, Topology, Transport};
@@ -123,7 +123,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// An honest node of the run.
 struct Node {
     local: LocalNode,
+    /// Its federation configuration, with `faults` (the same handle across kill and restart).
     config: FederationConfig,
+    /// Its link faults (the handle in `config`).
+    faults: LinkFaults,
     up: bool,
 }
 
@@ -216,6 +219,7 @@ async fn run_once(
             Arc::clone(&shared),
             cancel.clone(),
         )));
+        let faults = LinkFaults::new(seed ^ (index as u64).rotate_left(32));
         let config = FederationConfig {
             transport,
             listen: vec![spec.address.clone()],
@@ -227,10 +231,12 @@ async fn run_once(
             retry_max: Duration::from_millis(tuning.retry_max_ms),
             max_inflight: tuning.max_inflight,
             sealing: None,
+            faults: Some(faults.clone()),
         };
         nodes.push(Some(Node {
             local,
             config,
+            faults,
             up: false,
         }));
     }
@@ -442,6 +448,7 @@ async fn run_once(
             name: names[index].clone(),
             up: node.up,
             stored: node.local.service().store().count().unwrap_or(0),
+            resets: node.faults.resets(),
             stats,
         });
     }
@@ -587,6 +594,7 @@ async fn run_once(
             bytes: stats_bytes,
             heal,
         },
+        traffic: Traffic::of(&per_node, held_pairs),
         hostile_members,
         honest_min_score,
         faults: state.events,
@@ -788,6 +796,48 @@ async fn apply(
             }
             format!("restart {}", join(&picked, names))
         }
+        Action::Delay {
+            nodes: selectors,
+            delay,
+            jitter,
+        } => {
+            let picked = honest(nodes, pick_all(selectors, names)?);
+            for &index in &picked {
+                if let Some(node) = &nodes[index] {
+                    node.faults.set_delay(*delay, *jitter);
+                }
+            }
+            format!(
+                "delay what {} receive by {} ms ± {} ms",
+                join(&picked, names),
+                delay.as_millis(),
+                jitter.as_millis()
+            )
+        }
+        Action::Drop {
+            nodes: selectors,
+            probability,
+        } => {
+            let picked = honest(nodes, pick_all(selectors, names)?);
+            for &index in &picked {
+                if let Some(node) = &nodes[index] {
+                    node.faults.set_drop(*probability);
+                }
+            }
+            format!(
+                "drop at {}: each chunk read resets its connection with probability {probability}",
+                join(&picked, names)
+            )
+        }
+        Action::Restore(selectors) => {
+            let picked = honest(nodes, pick_all(selectors, names)?);
+            for &index in &picked {
+                if let Some(node) = &nodes[index] {
+                    node.faults.clear();
+                }
+            }
+            format!("restore the links of {}", join(&picked, names))
+        }
     };
     info!(at_ms = at.as_millis() as u64, fault = %description, "fault applied");
     state.events.push(FaultEvent {
@@ -796,6 +846,11 @@ async fn apply(
     });
     state.last_fault = Some(at);
     Ok(())
+}
+
+/// The `picked` nodes that are honest (hostile members have no link faults).
+fn honest(nodes: &[Option<Node>], picked: Vec<usize>) -> Vec<usize> {
+    picked.into_iter().filter(|&i| nodes[i].is_some()).collect()
 }
 
 fn join(picked: &[usize], names: &[String]) -> String {

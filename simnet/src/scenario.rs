@@ -185,6 +185,38 @@ pub struct Fault {
     pub kill: Option<Vec<String>>,
     /// Start these nodes' federation layer again.
     pub restart: Option<Vec<String>>,
+    /// Delay what these nodes receive: `delay = { nodes = ["r1..r3"], ms = 50, jitter_ms = 20 }`.
+    pub delay: Option<DelayFault>,
+    /// Reset these nodes' connections at random: `drop = { nodes = ["r4"], probability = 0.001 }`.
+    pub drop: Option<DropFault>,
+    /// End these nodes' delay and drop (bytes already held are still handed out at their moment).
+    pub restore: Option<Vec<String>>,
+}
+
+/// A delay on what some nodes receive (each node's `LinkFaults::set_delay`): every byte a picked node reads becomes
+/// readable `ms ± jitter_ms` after it arrived, in order. Hostile members are not affected.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelayFault {
+    /// Who (selectors).
+    pub nodes: Vec<String>,
+    /// The delay, in milliseconds.
+    pub ms: u64,
+    /// The most the delay varies either way, in milliseconds (uniform).
+    #[serde(default)]
+    pub jitter_ms: u64,
+}
+
+/// Random connection resets at some nodes (each node's `LinkFaults::set_drop`). A stream under Noise cannot lose
+/// bytes, so this is what a lossy link means here: each chunk a picked node reads resets that connection with
+/// `probability`, and the federation redials and reconciles. Hostile members are not affected.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropFault {
+    /// Who (selectors).
+    pub nodes: Vec<String>,
+    /// The chance that one chunk read resets its connection: above 0, at most 1.
+    pub probability: f64,
 }
 
 /// When a fault happens.
@@ -197,7 +229,7 @@ pub enum When {
 }
 
 /// What a fault does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Action {
     /// Split into groups of node indices.
     Partition(Vec<Vec<String>>),
@@ -207,6 +239,24 @@ pub enum Action {
     Kill(Vec<String>),
     /// Start these nodes again.
     Restart(Vec<String>),
+    /// Delay what these nodes receive.
+    Delay {
+        /// Who.
+        nodes: Vec<String>,
+        /// The mean delay.
+        delay: Duration,
+        /// The most it varies either way.
+        jitter: Duration,
+    },
+    /// Reset these nodes' connections at random.
+    Drop {
+        /// Who.
+        nodes: Vec<String>,
+        /// Per chunk read.
+        probability: f64,
+    },
+    /// End these nodes' delay and drop.
+    Restore(Vec<String>),
 }
 
 impl Fault {
@@ -234,10 +284,34 @@ impl Fault {
         if let Some(nodes) = &self.restart {
             actions.push(Action::Restart(nodes.clone()));
         }
+        if let Some(delay) = &self.delay {
+            actions.push(Action::Delay {
+                nodes: delay.nodes.clone(),
+                delay: Duration::from_millis(delay.ms),
+                jitter: Duration::from_millis(delay.jitter_ms),
+            });
+        }
+        if let Some(drop) = &self.drop {
+            let p = drop.probability;
+            if !(p > 0.0 && p <= 1.0) {
+                return Err(ScenarioError::Invalid(format!(
+                    "drop.probability must be above 0 and at most 1 (the chance that one chunk read resets its \
+                     connection; use restore to end a drop), got {p}"
+                )));
+            }
+            actions.push(Action::Drop {
+                nodes: drop.nodes.clone(),
+                probability: p,
+            });
+        }
+        if let Some(nodes) = &self.restore {
+            actions.push(Action::Restore(nodes.clone()));
+        }
         match <[Action; 1]>::try_from(actions) {
             Ok([action]) => Ok((when, action)),
             Err(_) => Err(ScenarioError::Invalid(
-                "a fault needs exactly one of partition, heal = true, kill and restart".to_owned(),
+                "a fault needs exactly one of partition, heal = true, kill, restart, delay, drop and restore"
+                    .to_owned(),
             )),
         }
     }
@@ -421,7 +495,11 @@ impl Scenario {
                         known(selector)?;
                     }
                 }
-                Action::Kill(nodes) | Action::Restart(nodes) => {
+                Action::Kill(nodes)
+                | Action::Restart(nodes)
+                | Action::Restore(nodes)
+                | Action::Delay { nodes, .. }
+                | Action::Drop { nodes, .. } => {
                     for selector in &nodes {
                         known(selector)?;
                     }
@@ -546,7 +624,7 @@ mod tests {
                 seen += 1;
             }
         }
-        assert!(seen >= 4, "expected the four scenarios, found {seen}");
+        assert!(seen >= 5, "expected the five scenarios, found {seen}");
     }
 
     #[test]
@@ -592,6 +670,55 @@ mod tests {
                 When::AfterPublish(Duration::from_millis(5)),
                 Action::Kill(vec!["r1".to_owned()])
             )
+        );
+    }
+
+    #[test]
+    fn link_faults_parse_and_a_drop_probability_out_of_range_is_refused_by_name() {
+        let with = |fault: &str| format!("{MINIMAL}\n[[faults]]\nat_ms = 10\n{fault}");
+        let parsed = Scenario::parse(
+            &with("delay = { nodes = [\"r1..r2\"], ms = 50, jitter_ms = 20 }"),
+            "test",
+        )
+        .expect("a delay parses");
+        assert_eq!(
+            parsed.faults[0].parts().expect("valid").1,
+            Action::Delay {
+                nodes: vec!["r1..r2".to_owned()],
+                delay: Duration::from_millis(50),
+                jitter: Duration::from_millis(20),
+            }
+        );
+        let parsed =
+            Scenario::parse(&with("drop = { nodes = [\"r2\"], probability = 0.001 }"), "test").expect("a drop parses");
+        assert_eq!(
+            parsed.faults[0].parts().expect("valid").1,
+            Action::Drop {
+                nodes: vec!["r2".to_owned()],
+                probability: 0.001,
+            }
+        );
+        let parsed = Scenario::parse(&with("restore = [\"r*\"]"), "test").expect("a restore parses");
+        assert_eq!(
+            parsed.faults[0].parts().expect("valid").1,
+            Action::Restore(vec!["r*".to_owned()])
+        );
+        for probability in ["0.0", "1.5", "-0.1", "nan"] {
+            let error = Scenario::parse(
+                &with(&format!("drop = {{ nodes = [\"r1\"], probability = {probability} }}")),
+                "test",
+            )
+            .expect_err("out of range")
+            .to_string();
+            assert!(error.contains("drop.probability"), "{error}");
+        }
+        let error = Scenario::parse(&with("delay = { nodes = [\"r1\"], ms = 5, jiter_ms = 1 }"), "test")
+            .expect_err("a misspelt key")
+            .to_string();
+        assert!(error.contains("`jiter_ms`"), "{error}");
+        assert!(
+            Scenario::parse(&with("delay = { nodes = [\"r9\"], ms = 5 }"), "test").is_err(),
+            "a selector naming no node is refused"
         );
     }
 

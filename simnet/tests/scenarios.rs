@@ -156,3 +156,27 @@ fn kill_and_restart_a_region_during_publishing() {
     let report = run(&s);
     assert_eq!(report.faults.len(), 2);
 }
+
+#[test]
+fn lossy_scaled_down() {
+    let mut s = scenario("lossy");
+    s.topology.regions = 5;
+    s.workload.bundles = 200;
+    s.workload.rate_per_s = 50.0;
+    // The same phases in a 4-second workload: delay at 0.5 s, resets from 1 s, restore at 3 s.
+    s.faults[0].at_ms = Some(500);
+    s.faults[1].at_ms = Some(1000);
+    s.faults[2].at_ms = Some(3000);
+    // Far fewer chunks flow here than in the full run (a few hundred in the drop phase): a higher chance keeps the
+    // resets coming.
+    s.faults[1].drop.as_mut().expect("the drop phase").probability = 0.02;
+    let report = run(&s);
+    assert_eq!(report.faults.len(), 3);
+    let t = &report.traffic;
+    assert!(t.sent > 0 && t.received > 0, "wire bytes were counted: {t:?}");
+    assert!(t.resets > 0, "the drop phase reset no connection");
+    assert!(
+        report.per_node.iter().all(|n| n.stats.bytes_sent > 0),
+        "every honest node sent something"
+    );
+}

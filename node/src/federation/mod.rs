@@ -5,6 +5,8 @@
 //! bounded command channel. Modules:
 //! * [`wire`]: the request-response messages and gossip topics, with their limits;
 //! * [`swarm`]: the transport (TCP or memory, Noise, Yamux) and the behaviours;
+//! * [`transport`]: the raw stream under every connection, counted (wire bytes) and, for the simulator, delayed or
+//!   reset;
 //! * [`domain`]: gossipsub restricted to peers entitled to GREEN;
 //! * [`answer`]: answers to other nodes' requests and the checks on what they send, policy asked per bundle;
 //! * [`checks`]: the federation self-test behind `dims peers check`;
@@ -25,6 +27,7 @@ pub mod local;
 pub mod markings;
 pub mod standing;
 pub mod swarm;
+pub mod transport;
 pub mod wire;
 
 use std::sync::Arc;
@@ -38,6 +41,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use swarm::{SwarmError, SwarmTuning, TransportKind};
+pub use transport::{LinkFaults, Traffic};
 
 use crate::rosters::RosterBook;
 use crate::service::Service;
@@ -65,6 +69,9 @@ pub struct FederationConfig {
     pub max_inflight: usize,
     /// The node's OpenPGP key, to sign RED bundles sealed to members; without it RED waits in the outbox.
     pub sealing: Option<Sealing>,
+    /// Faults of the node's links (delay, resets), set by the simulator through this handle; `None` (production)
+    /// means none are ever set.
+    pub faults: Option<LinkFaults>,
 }
 
 /// The node's OpenPGP certificate with its secret keys, shared with the federation for sealing RED.
@@ -90,6 +97,7 @@ impl Default for FederationConfig {
             retry_max: Duration::from_secs(300),
             max_inflight: 64,
             sealing: None,
+            faults: None,
         }
     }
 }
@@ -127,6 +135,8 @@ pub struct Stats {
     pub unanswered_closed: AtomicU64,
     /// Requests peers did not answer in time.
     pub unanswered_timeout: AtomicU64,
+    /// Wire bytes of every federation connection (the transport counts them; the metrics export the same counters).
+    pub traffic: Traffic,
 }
 
 impl Stats {
@@ -147,6 +157,8 @@ impl Stats {
             fetched: self.fetched.load(Ordering::Relaxed),
             unanswered_closed: self.unanswered_closed.load(Ordering::Relaxed),
             unanswered_timeout: self.unanswered_timeout.load(Ordering::Relaxed),
+            bytes_sent: self.traffic.sent(),
+            bytes_received: self.traffic.received(),
         }
     }
 }
@@ -169,6 +181,11 @@ pub struct StatsSnapshot {
     pub fetched: u64,
     pub unanswered_closed: u64,
     pub unanswered_timeout: u64,
+    /// Wire bytes (Noise, Yamux and handshakes included) written to all federation connections since the node's
+    /// metrics were made (a restart of the federation layer in the same process keeps counting); QUIC not counted.
+    pub bytes_sent: u64,
+    /// Wire bytes read from all federation connections, likewise.
+    pub bytes_received: u64,
 }
 
 /// What one reconciliation session this node initiated cost and found.
@@ -277,9 +294,17 @@ impl Federation {
         rosters: RosterBook,
         cancel: CancellationToken,
     ) -> Result<(Federation, JoinHandle<()>), SwarmError> {
-        let swarm = swarm::build(key, config.transport, &config.tuning)?;
+        let traffic = service.metrics().federation.traffic();
+        let link = transport::Link {
+            traffic: traffic.clone(),
+            faults: config.faults.clone().unwrap_or_default(),
+        };
+        let swarm = swarm::build(key, config.transport, &config.tuning, &link)?;
         let peer_id = *swarm.local_peer_id();
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Stats {
+            traffic,
+            ..Stats::default()
+        });
         let (commands, receiver) = mpsc::channel(64);
         let event_loop = event_loop::EventLoop::new(swarm, service, rosters, config, Arc::clone(&stats));
         let task = tokio::spawn(event_loop.run(receiver, cancel));

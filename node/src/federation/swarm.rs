@@ -1,4 +1,5 @@
-//! The libp2p swarm of one node: its transport (TCP or in-memory, both with Noise and Yamux) and its behaviours.
+//! The libp2p swarm of one node: its transport (TCP or in-memory, each connection's raw stream wrapped by
+//! [`super::transport`] before Noise and Yamux) and its behaviours.
 //!
 //! The node's libp2p identity *is* its bundle-signing key (ed25519), so a peer id names exactly one roster entry and
 //! Noise proves, at connection time, that the peer holds the key the roster lists. The behaviours, in the order the
@@ -13,7 +14,8 @@
 use std::time::Duration;
 
 use dims_protocol::{NodeId, NodeKey};
-use libp2p::core::transport::MemoryTransport;
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::{Boxed, MemoryTransport};
 use libp2p::core::upgrade::Version;
 use libp2p::gossipsub::{self, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::request_response::{self, ProtocolSupport};
@@ -23,6 +25,7 @@ use libp2p::{
 };
 
 use super::domain::GossipDomain;
+use super::transport::Link;
 use super::wire::{self, Request, Response};
 
 /// Which transport the swarm runs on.
@@ -223,24 +226,28 @@ fn behaviour(tuning: &SwarmTuning) -> Result<Behaviour, SwarmError> {
     })
 }
 
-/// Builds the swarm of `key` on `transport`.
-pub fn build(key: &NodeKey, transport: TransportKind, tuning: &SwarmTuning) -> Result<Swarm<Behaviour>, SwarmError> {
+/// Builds the swarm of `key` on `transport`, each connection's raw stream wrapped by `link` (counted, and subject to
+/// its faults) before Noise.
+pub fn build(
+    key: &NodeKey,
+    transport: TransportKind,
+    tuning: &SwarmTuning,
+    link: &Link,
+) -> Result<Swarm<Behaviour>, SwarmError> {
     let keypair = keypair(key)?;
     let behaviour = behaviour(tuning)?;
     let idle = tuning.idle_timeout;
+    let link = link.clone();
     let swarm = match transport {
         // QUIC (`/udp/PORT/quic-v1` addresses) beside TCP when built with the `quic` feature: it brings its own
-        // TLS 1.3 handshake with the same ed25519 identity, and a C crypto build (aws-lc), hence optional.
+        // TLS 1.3 handshake with the same ed25519 identity, and a C crypto build (aws-lc), hence optional. It exposes
+        // no raw stream to wrap, so its bytes are not counted and link faults do not touch it.
         #[cfg(feature = "quic")]
         TransportKind::Tcp => SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .map_err(|e| SwarmError::Transport(transport, e.to_string()))?
             .with_quic()
+            .with_other_transport(|key| metered_tcp(key, link))
+            .map_err(|e| SwarmError::Transport(transport, e.to_string()))?
             .with_behaviour(|_| behaviour)
             .map_err(|e| SwarmError::Transport(transport, e.to_string()))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
@@ -248,11 +255,7 @@ pub fn build(key: &NodeKey, transport: TransportKind, tuning: &SwarmTuning) -> R
         #[cfg(not(feature = "quic"))]
         TransportKind::Tcp => SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
+            .with_other_transport(|key| metered_tcp(key, link))
             .map_err(|e| SwarmError::Transport(transport, e.to_string()))?
             .with_behaviour(|_| behaviour)
             .map_err(|e| SwarmError::Transport(transport, e.to_string()))?
@@ -261,13 +264,15 @@ pub fn build(key: &NodeKey, transport: TransportKind, tuning: &SwarmTuning) -> R
         TransportKind::Memory => SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_other_transport(|key| {
-                let noise =
-                    noise::Config::new(key).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
-                Ok(MemoryTransport::default()
-                    .upgrade(Version::V1)
-                    .authenticate(noise)
-                    .multiplex(yamux::Config::default())
-                    .boxed())
+                let noise = noise::Config::new(key)?;
+                Ok::<_, BoxError>(
+                    MemoryTransport::default()
+                        .map(move |stream, _| link.wrap(stream))
+                        .upgrade(Version::V1)
+                        .authenticate(noise)
+                        .multiplex(yamux::Config::default())
+                        .boxed(),
+                )
             })
             .map_err(|e| SwarmError::Transport(transport, e.to_string()))?
             .with_behaviour(|_| behaviour)
@@ -276,4 +281,18 @@ pub fn build(key: &NodeKey, transport: TransportKind, tuning: &SwarmTuning) -> R
             .build(),
     };
     Ok(swarm)
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// TCP as `SwarmBuilder::with_tcp` builds it (no delay, lazy multistream-select, Noise, Yamux), with each socket
+/// wrapped by `link` before Noise.
+fn metered_tcp(key: &identity::Keypair, link: Link) -> Result<Boxed<(PeerId, StreamMuxerBox)>, BoxError> {
+    let noise = noise::Config::new(key)?;
+    Ok(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+        .map(move |stream, _| link.wrap(stream))
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise)
+        .multiplex(yamux::Config::default())
+        .boxed())
 }
