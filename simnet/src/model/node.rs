@@ -273,7 +273,7 @@ pub struct NodeStats {
     pub sessions: u64,
     /// Reconciliation rounds sent.
     pub rounds: u64,
-    /// Reconciliation message bytes, both directions.
+    /// Reconciliation message bytes of the sessions it started, both directions (as the node's `SyncReport`).
     pub reconcile_bytes: u64,
     /// Ids a fetch answer left out because the asker may not have them.
     pub withheld: u64,
@@ -641,11 +641,10 @@ impl ModelNode {
                     reconciler.reconcile(&message).ok()?.reply
                 });
                 let msg = match reply {
-                    Some(reply) => {
-                        let message = reply.encode();
-                        self.stats.reconcile_bytes += message.len() as u64;
-                        Msg::ReconcileReply { req, message }
-                    }
+                    Some(reply) => Msg::ReconcileReply {
+                        req,
+                        message: reply.encode(),
+                    },
                     None => Msg::Refused { req },
                 };
                 out.push(Out::Send { to: from, msg });

@@ -344,6 +344,16 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_model_spec_parses_and_checks() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        for entry in std::fs::read_dir(&dir).expect("simnet/models exists") {
+            let path = entry.expect("a directory entry").path();
+            let text = std::fs::read_to_string(&path).expect("readable");
+            ModelSpec::from_toml(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+    }
+
+    #[test]
     fn random_specs_are_valid_and_repeat() {
         for seed in 0..200 {
             let spec = ModelSpec::random(seed);
