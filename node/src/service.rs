@@ -32,6 +32,7 @@ use dims_protocol::{
 use tokio::sync::broadcast;
 
 use crate::clock;
+use crate::federation::decide;
 use crate::grant::{AUTOMATION, AuthError, TokenGrant};
 use crate::metrics::{Metrics, RejectReason};
 use crate::rosters::RosterBook;
@@ -216,7 +217,7 @@ impl Service {
         }
         // Bundles for named recipients owe each other node an addressed delivery: the outbox rows commit with the
         // bundle, so a crash cannot lose a delivery that was acknowledged to the publisher.
-        let outbox = delivery_recipients(bundle.body(), self.key.node_id());
+        let outbox = decide::delivery_recipients(&bundle.body().audience, self.key.node_id());
         self.store
             .put_requests(vec![PutRequest {
                 bundle: bundle.clone(),
@@ -503,19 +504,6 @@ pub fn sign_draft(key: &NodeKey, author: &Author, draft: Draft, now_ms: u64) -> 
 }
 
 /// The other nodes a bundle this node published must be delivered to: the nodes its recipient list names.
-fn delivery_recipients(body: &Body, me: dims_protocol::NodeId) -> Vec<dims_protocol::NodeId> {
-    let mut nodes: Vec<_> = body
-        .audience
-        .recipients()
-        .iter()
-        .map(dims_protocol::Recipient::node)
-        .filter(|node| *node != me)
-        .collect();
-    nodes.sort_unstable_by_key(|node| node.0);
-    nodes.dedup();
-    nodes
-}
-
 fn visible(stored: &Stored, receiver: Receiver<'_>, now_ms: u64) -> bool {
     !stored.bundle.body().is_expired_at(now_ms) && may_receive(&Marking::of(stored.bundle.body()), receiver).is_ok()
 }

@@ -8,11 +8,16 @@
 //! and memory ([`measure`]). The leak oracle judges every stored bundle against the roster as the scenario built it, never the
 //! node's own view, and any leak fails the run.
 //!
+//! The deterministic tier ([`model`]) runs the node's decision functions, the policy and reconciliation in a
+//! discrete-event model with a virtual clock and a seeded network: no stores, no swarm, no threads, so a property
+//! test can run hundreds of random federations and any failure replays bit for bit from its seed.
+//!
 //! Invariant: the simulator only drives nodes through their public handles (`Service`, `Federation`, `LocalNode`);
 //! it never reaches into a node, so what it measures is what a deployment does.
 
 pub mod hostile;
 pub mod measure;
+pub mod model;
 pub mod report;
 pub mod rng;
 pub mod run;

@@ -4,11 +4,12 @@
 //! The peer's entitlement is always judged from the rosters *now*, as a [`NodeView`] built for the asking peer; the
 //! peer's own claims are never consulted.
 
-use dims_protocol::policy::{Carriage, NodeView, Receiver, may_receive};
+use dims_protocol::policy::NodeView;
 use dims_protocol::reconcile::{self, Message, Reconciler, SortedItems};
-use dims_protocol::{Audience, BundleError, BundleId, Marking, Tlp, decode};
+use dims_protocol::{BundleError, BundleId, Marking, decode};
 use serde_bytes::ByteBuf;
 
+use super::decide::{self, NotDeliverable, NotGossip};
 use super::markings::Markings;
 use super::wire::{self, CheckReport, Response};
 use crate::clock;
@@ -16,6 +17,9 @@ use crate::metrics::GossipReason;
 use crate::rosters::RosterBook;
 use crate::service::{IngestError, Ingested, Service};
 use crate::store::SealedRecord;
+
+/// The egress check for bundles in the clear, kept here for the callers that know it as an answer's concern.
+pub use super::decide::may_carry;
 
 /// The reconciliation settings every dims node uses: both sides must agree on them.
 pub fn reconcile_config() -> reconcile::Config {
@@ -25,30 +29,19 @@ pub fn reconcile_config() -> reconcile::Config {
     }
 }
 
-/// Whether a stored bundle may travel to `peer` in the clear over a direct, Noise-encrypted connection: the policy
-/// must allow it and must not demand member-level sealing (RED never travels in the clear, DESIGN §5).
-pub fn may_carry(marking: &Marking<'_>, peer: &NodeView) -> Result<Carriage, String> {
-    match may_receive(marking, Receiver::Node(peer)) {
-        Ok(Carriage::SealedToMembers(_)) => Err("RED travels only sealed to its members".to_owned()),
-        Ok(carriage) => Ok(carriage),
-        Err(denial) => Err(denial.to_string()),
-    }
-}
-
 /// The sorted (created, id) items of every bundle this node holds that `peer` may receive from it in the clear: one
-/// side of a reconciliation with that peer. One index scan and a cached marking per bundle; call it from
-/// `spawn_blocking`.
+/// side of a reconciliation with that peer ([`decide::reconcile_items`] over the store). One index scan and a cached
+/// marking per bundle; call it from `spawn_blocking`.
 pub fn items_for(service: &Service, markings: &Markings, peer: &NodeView) -> Result<SortedItems, String> {
     let now = clock::now_ms();
     let pairs = service.store().reconciliation_items(now).map_err(|e| e.to_string())?;
     let ids: Vec<[u8; 32]> = pairs.iter().map(|(_, id)| *id).collect();
     let summaries = markings.get_all(service.store(), &ids).map_err(|e| e.to_string())?;
-    let kept = pairs
-        .into_iter()
-        .zip(summaries)
-        .filter(|(_, summary)| summary.as_ref().is_some_and(|s| may_carry(&s.marking(), peer).is_ok()))
-        .map(|((created, id), _)| (created, reconcile::ItemId(id)));
-    SortedItems::from_pairs(kept).map_err(|e| e.to_string())
+    let held = pairs
+        .iter()
+        .zip(&summaries)
+        .filter_map(|((created, id), summary)| summary.as_ref().map(|s| (*created, *id, s.marking())));
+    decide::reconcile_items(held, peer).map_err(|e| e.to_string())
 }
 
 /// Answers one reconciliation round as the responder.
@@ -132,25 +125,28 @@ pub async fn deliver(service: &Service, sender: &NodeView, envelope: &[u8]) -> R
         Err(e) => return refused(format!("the delivered envelope does not decode: {e}")),
     };
     let body = unverified.body();
-    if body.origin != sender.id {
-        return refused(format!(
-            "bundle {} was signed by {}; only its origin delivers it directly",
-            unverified.id(),
-            body.origin
-        ));
-    }
-    if body.tlp == Tlp::Red {
-        return refused(format!(
-            "bundle {} is TLP:RED and must arrive sealed to its members",
-            unverified.id()
-        ));
-    }
-    if !matches!(body.audience, Audience::Recipients(_)) {
-        return refused(format!(
-            "bundle {} is for {}, not for named recipients: it travels by gossip and reconciliation",
-            unverified.id(),
-            body.audience
-        ));
+    match decide::delivery_check(&Marking::of(body), sender.id) {
+        Ok(()) => {}
+        Err(NotDeliverable::NotFromOrigin) => {
+            return refused(format!(
+                "bundle {} was signed by {}; only its origin delivers it directly",
+                unverified.id(),
+                body.origin
+            ));
+        }
+        Err(NotDeliverable::Red) => {
+            return refused(format!(
+                "bundle {} is TLP:RED and must arrive sealed to its members",
+                unverified.id()
+            ));
+        }
+        Err(NotDeliverable::NotAddressed) => {
+            return refused(format!(
+                "bundle {} is for {}, not for named recipients: it travels by gossip and reconciliation",
+                unverified.id(),
+                body.audience
+            ));
+        }
     }
     match service.ingest(envelope).await {
         Ok(Ingested::Stored(_)) => Response::Delivered { stored: true },
@@ -245,18 +241,18 @@ pub async fn gossiped(service: &Service, federation: &dims_protocol::FederationI
         Err(e) => return Verdict::Reject(GossipReason::Malformed, format!("does not decode: {e}")),
     };
     let body = unverified.body();
-    if body.tlp > Tlp::Green {
-        return Verdict::Reject(
-            GossipReason::AboveGreen,
-            format!("{} on gossip: only CLEAR and GREEN may be gossiped", body.tlp),
-        );
-    }
-    match &body.audience {
-        Audience::Federation(f) if f == federation => {}
-        other => {
+    match decide::gossip_check(&Marking::of(body), federation) {
+        Ok(()) => {}
+        Err(NotGossip::AboveGreen(tlp)) => {
+            return Verdict::Reject(
+                GossipReason::AboveGreen,
+                format!("{tlp} on gossip: only CLEAR and GREEN may be gossiped"),
+            );
+        }
+        Err(NotGossip::WrongAudience) => {
             return Verdict::Reject(
                 GossipReason::WrongAudience,
-                format!("audience {other} on the topic of federation {federation}"),
+                format!("audience {} on the topic of federation {federation}", body.audience),
             );
         }
     }

@@ -17,9 +17,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use dims_identity::pgp::{Encoding, MemberCert, seal};
-use dims_protocol::policy::{Carriage, NodeView, Receiver, may_receive};
+use dims_protocol::policy::{Carriage, Receiver, may_receive};
 use dims_protocol::reconcile::{Message, Reconciler, SortedItems};
-use dims_protocol::{Audience, BundleId, Marking, MemberId, NodeId, Tlp, VerifiedBundle};
+use dims_protocol::{Audience, BundleId, Marking, MemberId, NodeId, VerifiedBundle};
 use futures_util::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::answer::{self, Verdict};
+use super::decide::{self, Abandon, Egress};
 use super::markings::Markings;
 use super::standing::{Standing, Unanswered};
 use super::swarm::{Behaviour, Event};
@@ -320,7 +321,7 @@ impl EventLoop {
                 self.swarm.behaviour_mut().gating.allow_peer(*peer);
             }
             let view = self.rosters.view(*node, now);
-            if gossip_shared(&my_view, &view) {
+            if decide::gossip_shared(&my_view, &view) {
                 domain.insert(*peer);
             }
             let state = self.peers.entry(*peer).or_insert_with(|| Peer::new(*node));
@@ -333,11 +334,8 @@ impl EventLoop {
             }
         }
         // Topics: one per federation where this node may receive GREEN.
-        let wanted: HashMap<gossipsub::TopicHash, IdentTopic> = my_view
-            .memberships
-            .iter()
-            .filter(|m| m.ceiling >= Tlp::Green)
-            .map(|m| IdentTopic::new(wire::bundle_topic(&m.federation)))
+        let wanted: HashMap<gossipsub::TopicHash, IdentTopic> = decide::gossip_federations(&my_view)
+            .map(|federation| IdentTopic::new(wire::bundle_topic(federation)))
             .map(|topic| (topic.hash(), topic))
             .collect();
         let gossip = self.swarm.behaviour_mut().gossip.gossip();
@@ -733,11 +731,7 @@ impl EventLoop {
     fn back_off(&mut self, peer: &PeerId) {
         if let Some(state) = self.peers.get_mut(peer) {
             state.failures = state.failures.saturating_add(1);
-            let delay = self
-                .config
-                .retry_base
-                .saturating_mul(1 << state.failures.min(12))
-                .min(self.config.retry_max);
+            let delay = decide::retry_delay(state.failures, self.config.retry_base, self.config.retry_max);
             state.retry_after = Some(clock::monotonic() + delay);
         }
     }
@@ -919,28 +913,26 @@ impl EventLoop {
 
     /// Gossips this node's own CLEAR and GREEN federation bundles; addressed ones are in the outbox already.
     fn on_own_bundle(&mut self, bundle: &VerifiedBundle) {
-        let body = bundle.body();
-        match &body.audience {
-            Audience::Federation(federation) if body.tlp <= Tlp::Green => {
-                let topic = IdentTopic::new(wire::bundle_topic(federation));
-                match self
-                    .swarm
-                    .behaviour_mut()
-                    .gossip
-                    .gossip()
-                    .publish(topic, bundle.envelope().to_vec())
-                {
-                    Ok(_) => {
-                        self.stats.gossip_published.fetch_add(1, Ordering::Relaxed);
-                    }
-                    // No peer in the mesh yet: reconciliation carries it when peers connect.
-                    Err(e) => {
-                        debug!(bundle = %bundle.id(), error = %e, "not gossiped now; reconciliation will carry it")
-                    }
+        let marking = Marking::of(bundle.body());
+        if let Some(federation) = decide::gossip_federation(&marking) {
+            let topic = IdentTopic::new(wire::bundle_topic(federation));
+            match self
+                .swarm
+                .behaviour_mut()
+                .gossip
+                .gossip()
+                .publish(topic, bundle.envelope().to_vec())
+            {
+                Ok(_) => {
+                    self.stats.gossip_published.fetch_add(1, Ordering::Relaxed);
+                }
+                // No peer in the mesh yet: reconciliation carries it when peers connect.
+                Err(e) => {
+                    debug!(bundle = %bundle.id(), error = %e, "not gossiped now; reconciliation will carry it")
                 }
             }
-            Audience::Recipients(_) => self.outbox_dirty = true,
-            _ => {}
+        } else if matches!(marking.audience, Audience::Recipients(_)) {
+            self.outbox_dirty = true;
         }
     }
 
@@ -1010,21 +1002,21 @@ impl EventLoop {
                 .is_some_and(|p| p.connected && p.retry_after.is_none_or(|at| now >= at));
             // The egress guard: the policy is asked again, with the rosters as they are now, right before sending.
             let view = self.rosters.view(recipient, now_ms);
-            match may_receive(&Marking::of(bundle.body()), Receiver::Node(&view)) {
-                Ok(Carriage::SealedToNode | Carriage::Gossip) => {}
-                Ok(Carriage::SealedToMembers(members)) if !members.is_empty() => {
+            match decide::addressed_egress(&Marking::of(bundle.body()), &view) {
+                Egress::Deliver => {}
+                Egress::Seal(members) => {
                     if ready {
                         self.seal_and_deliver(peer, recipient, bundle, members);
                     }
                     continue;
                 }
-                Ok(other) => {
+                Egress::Abandon(Abandon::NoCarriage(other)) => {
                     warn!(%recipient, bundle = %bundle.id(), carriage = ?other,
                           "addressed delivery abandoned: the policy gives it no way to travel to this recipient");
                     abandoned.push(key);
                     continue;
                 }
-                Err(reason) => {
+                Egress::Abandon(Abandon::NotEntitled(reason)) => {
                     warn!(%recipient, bundle = %bundle.id(), %reason,
                           "addressed delivery abandoned: the recipient is no longer entitled");
                     abandoned.push(key);
@@ -1397,13 +1389,6 @@ impl Peer {
             last_error: None,
         }
     }
-}
-
-/// Whether two nodes share a federation in which both may receive GREEN: the condition for gossiping with each other.
-fn gossip_shared(me: &NodeView, peer: &NodeView) -> bool {
-    me.memberships
-        .iter()
-        .any(|m| m.ceiling >= Tlp::Green && peer.ceiling_in(&m.federation).is_some_and(|c| c >= Tlp::Green))
 }
 
 /// Runs blocking work (store scans, signature checks) off the runtime's worker threads.

@@ -8,19 +8,22 @@
 //! * [`transport`]: the raw stream under every connection, counted (wire bytes) and, for the simulator, delayed or
 //!   reset;
 //! * [`domain`]: gossipsub restricted to peers entitled to GREEN;
+//! * [`decide`]: the federation's decisions as pure functions (gossip domain and topics, egress guard, outbox
+//!   recipients and retries, reconciliation sets), shared with the simulator's deterministic tier;
 //! * [`answer`]: answers to other nodes' requests and the checks on what they send, policy asked per bundle;
 //! * [`checks`]: the federation self-test behind `dims peers check`;
 //! * [`local`]: a whole node in this process, for tests, the simulator and the demo;
 //! * [`markings`]: the cached markings of stored bundles, so that a reconciliation round does not decode the store;
 //! * [`event_loop`]: the task.
 //!
-//! Every path out of this module asks `policy::may_receive` (through [`answer::may_carry`] or the service) for the
-//! receiving node as the rosters describe it now: gossip publishing happens only for federation audiences whose
-//! members the gossip domain already restricts, addressed delivery re-asks right before sending, and reconciliation
-//! and fetch filter per bundle for the asking peer.
+//! Every path out of this module asks `policy::may_receive` (through [`decide::may_carry`],
+//! [`decide::addressed_egress`] or the service) for the receiving node as the rosters describe it now: gossip
+//! publishing happens only for federation audiences whose members the gossip domain already restricts, addressed
+//! delivery re-asks right before sending, and reconciliation and fetch filter per bundle for the asking peer.
 
 pub mod answer;
 pub mod checks;
+pub mod decide;
 pub mod domain;
 mod event_loop;
 pub mod local;

@@ -1,5 +1,6 @@
-//! The deterministic tier's property: a tiny random scenario (topology, mix, and faults drawn from the seed) ends with
-//! zero leaks and every entitled pair delivered. The seed is printed, so a failing case replays with
+//! The real nodes' property: a tiny random scenario (topology, mix, and faults drawn from the seed) ends with zero
+//! leaks and every entitled pair delivered. The seed decides the choices, not the scheduling; the deterministic tier's
+//! properties, over hundreds of federations, are in `simnet/tests/model.rs`. The seed is printed, so a failing case replays with
 //! `dims-simnet run --seed`. A module of the `scenarios` test binary, so the simulator links into one test binary.
 
 use dims_simnet::scenario::{Assertions, Fault, Mix, Scenario, Topology, Tuning, Workload};
