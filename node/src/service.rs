@@ -24,7 +24,7 @@
 use std::sync::Arc;
 
 use dims_protocol::key_statement::StatementKind;
-use dims_protocol::policy::{NodeView, Receiver, may_originate, may_receive};
+use dims_protocol::policy::{Denial, NodeView, Receiver, may_originate, may_receive};
 use dims_protocol::signing::{BundleError, SignError};
 use dims_protocol::{
     Audience, Author, Body, BundleId, Content, Marking, NodeKey, Retraction, Tlp, VerifiedBundle, decode, verify_batch,
@@ -71,6 +71,18 @@ pub enum PublishError {
     /// The token it was published with does not allow it.
     #[error(transparent)]
     NotAllowed(dims_identity::token::TokenError),
+    /// The marking is above what the rosters clear this node to share with that audience: every receiver would
+    /// refuse it.
+    #[error(
+        "{tlp} is above this node's ceiling ({ceiling}) for this audience in the rosters it holds: publish at \
+         {ceiling} or below, or ask the federation's roster admins to raise this node's ceiling"
+    )]
+    AboveCeiling {
+        /// The marking asked for.
+        tlp: Tlp,
+        /// This node's ceiling for the audience.
+        ceiling: Tlp,
+    },
 }
 
 /// What happened to an ingested envelope.
@@ -209,6 +221,7 @@ impl Service {
                 bundle.body().origin
             )));
         }
+        self.check_own_ceiling(&bundle)?;
         if let Content::Retraction(retraction) = &bundle.body().content {
             self.check_own_target(retraction.target, "retract")?;
         }
@@ -226,6 +239,28 @@ impl Service {
             .await?;
         self.notify(bundle.id());
         Ok(bundle)
+    }
+
+    /// Refuses a marking above this node's own ceiling for the audience: receivers check the origin's ceiling
+    /// (`may_originate`) and would refuse it, leaving an outbox row retried forever and a bundle fetched and refused
+    /// at every reconciliation (found by the simulator's deterministic tier). A node on no roster for the audience
+    /// yet may still publish: the bundle waits, and spreads once the node joins.
+    fn check_own_ceiling(&self, bundle: &VerifiedBundle) -> Result<(), PublishError> {
+        let marking = Marking::of(bundle.body());
+        let me = self.node_view();
+        match may_originate(&marking, &me) {
+            Err(Denial::OriginAboveCeiling) => {
+                let ceiling = match &marking.audience {
+                    Audience::Federation(federation) => me.ceiling_in(federation),
+                    _ => me.best_ceiling(),
+                };
+                Err(PublishError::AboveCeiling {
+                    tlp: marking.tlp,
+                    ceiling: ceiling.unwrap_or(Tlp::Clear),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Publishes `draft` for the holder of `grant`: refused unless the token's scopes allow publishing with this

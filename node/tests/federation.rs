@@ -11,7 +11,7 @@ use std::time::Duration;
 use dims_node::clock;
 use dims_node::federation::local::LocalNode;
 use dims_node::federation::{FederationConfig, LinkFaults, SwarmTuning, TransportKind};
-use dims_node::service::Draft;
+use dims_node::service::{Draft, PublishError};
 use dims_protocol::policy::{NodeView, Receiver};
 use dims_protocol::roster::{AdminKey, NodeRole, Roster, RosterEntry, SignedRoster};
 use dims_protocol::{Audience, BundleId, Content, FederationId, Recipient, Tlp, samples};
@@ -313,6 +313,27 @@ async fn green_reaches_regions_not_the_clear_observer() {
         .find(|p| p.node == r3.id())
         .expect("the observer is a peer");
     assert!(!observer.gossip, "the CLEAR observer must be outside the gossip domain");
+    // Nor may the observer put GREEN into the federation: every receiver would refuse it for its origin's ceiling,
+    // so publishing refuses it first and stores nothing.
+    let refused = r3
+        .service()
+        .publish(
+            draft(Tlp::Green, Audience::Federation(federation()), indicators(3)),
+            clock::now_ms(),
+        )
+        .await
+        .expect_err("GREEN above the observer's CLEAR ceiling");
+    assert!(
+        matches!(
+            refused,
+            PublishError::AboveCeiling {
+                tlp: Tlp::Green,
+                ceiling: Tlp::Clear
+            }
+        ),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("roster admins"), "{refused}");
     net.stop_all().await;
 }
 
