@@ -10,8 +10,39 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// Label values are the variants' names in snake_case (`outcome="acknowledged"`, `reason="bad_signature"`), as
+/// Prometheus conventions have them; the derive would keep the Rust spelling.
+macro_rules! snake_case_labels {
+    ($($kind:ty),+ $(,)?) => {$(
+        impl EncodeLabelValue for $kind {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                use std::fmt::Write as _;
+                encoder.write_str(&snake_case(&format!("{self:?}")))
+            }
+        }
+    )+};
+}
+
+snake_case_labels!(RejectReason, GossipOutcome, GossipReason, DeliveryOutcome, Direction);
+
+/// `BadSignature` → `bad_signature`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Why a bundle was not stored.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum RejectReason {
     /// Over the size limit.
     TooLarge,
@@ -41,7 +72,7 @@ pub struct RejectLabels {
 }
 
 /// What became of a gossiped message.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum GossipOutcome {
     /// Valid and stored (or already held): forwarded.
     Accepted,
@@ -52,7 +83,7 @@ pub enum GossipOutcome {
 }
 
 /// Why, in a closed set of words.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum GossipReason {
     /// Nothing wrong.
     Valid,
@@ -84,7 +115,7 @@ pub struct GossipLabels {
 }
 
 /// What became of an addressed delivery attempt.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum DeliveryOutcome {
     /// The recipient acknowledged it durable.
     Acknowledged,
@@ -117,17 +148,6 @@ pub enum Direction {
     Sent,
     /// Read from the wire.
     Received,
-}
-
-/// Lowercase values (`direction="sent"`), as Prometheus conventions have them.
-impl EncodeLabelValue for Direction {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        use std::fmt::Write as _;
-        encoder.write_str(match self {
-            Direction::Sent => "sent",
-            Direction::Received => "received",
-        })
-    }
 }
 
 /// The label set of byte counts.
@@ -349,5 +369,28 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_snake_case() {
+        let metrics = Metrics::new();
+        metrics.reject(RejectReason::BadSignature);
+        metrics
+            .federation
+            .gossip(GossipOutcome::Rejected, GossipReason::WrongAudience);
+        metrics.federation.delivery(DeliveryOutcome::Acknowledged);
+        let text = metrics.encode();
+        for expected in [
+            "reason=\"bad_signature\"",
+            "outcome=\"rejected\",reason=\"wrong_audience\"",
+            "outcome=\"acknowledged\"",
+        ] {
+            assert!(text.contains(expected), "{expected} in:\n{text}");
+        }
     }
 }

@@ -918,7 +918,7 @@ fn three_dims_processes_federate_on_loopback() {
     assert_eq!(status, 200);
     for name in [
         "dims_federation_peers_connected 2",
-        "dims_federation_deliveries_total{outcome=\"Acknowledged\"} 1",
+        "dims_federation_deliveries_total{outcome=\"acknowledged\"} 1",
         "dims_federation_sync_rounds_total",
         "dims_federation_connections_denied_total 0",
         "dims_federation_outbox_depth",
