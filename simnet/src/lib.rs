@@ -8,11 +8,15 @@
 //! ([`measure`]). The leak oracle judges every stored bundle against the roster as the scenario built it, never the
 //! node's own view, and any leak fails the run.
 //!
+//! Process mode ([`processes`], `--processes`) runs every honest node as a real `dims run` process instead, set up
+//! through the command line and driven through the REST API, with the same oracle and report.
+//!
 //! Invariant: the simulator only drives nodes through their public handles (`Service`, `Federation`, `LocalNode`);
 //! it never reaches into a node, so what it measures is what a deployment does.
 
 pub mod hostile;
 pub mod measure;
+pub mod processes;
 pub mod report;
 pub mod rng;
 pub mod run;
