@@ -325,3 +325,96 @@ fn detail(stored: &Stored) -> BundleDetail {
         stix,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use dims_protocol::{Audience, Tlp};
+    use dims_web::api::decode_publish;
+
+    use super::*;
+
+    fn federation() -> FederationId {
+        FederationId::new("us-sltt").expect("slug")
+    }
+
+    /// The draft of `body`, which must be accepted.
+    fn accepted(body: &str) -> Draft {
+        let request = decode_publish(body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
+        draft(&request, Some(&federation())).unwrap_or_else(|e| panic!("{body}: {e}"))
+    }
+
+    /// `body` passes the web layer's shape checks and is refused here with a 400 that names `names`.
+    fn refused(body: &str, names: &str) {
+        let request = decode_publish(body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
+        let error = draft(&request, Some(&federation())).expect_err(body);
+        assert_eq!(error.status(), axum::http::StatusCode::BAD_REQUEST, "{body}");
+        assert!(error.body().error.contains(names), "{body}: {error}");
+    }
+
+    fn values(draft: &Draft) -> Vec<String> {
+        draft.content.indicators().iter().map(|i| i.value.to_string()).collect()
+    }
+
+    #[test]
+    fn requests_become_checked_drafts() {
+        let d = accepted(
+            r#"{"tlp":"green","labels":["wave-3"],"indicators":[
+                {"value":"hxxp://evil[.]example/a","labels":["phish"],"confidence":70},
+                {"value":"198.51.100.7","type":"ip-dst","valid_from":"2026-11-01"}]}"#,
+        );
+        assert_eq!(
+            d.audience,
+            Audience::Federation(federation()),
+            "GREEN defaults to the federation"
+        );
+        assert_eq!(values(&d), ["http://evil.example/a", "198.51.100.7"]);
+        let first = &d.content.indicators()[0];
+        assert_eq!(first.labels, ["phish", "wave-3"]);
+        assert_eq!(first.confidence, Some(70));
+        assert_eq!(d.content.indicators()[1].valid_from, Some(1_793_491_200_000));
+
+        let d = accepted(r#"{"tlp":"amber","text":"beacon to c2[.]example.net and 203.0.113[.]9"}"#);
+        assert_eq!(
+            (d.tlp, &d.audience),
+            (Tlp::Amber, &Audience::Org),
+            "AMBER defaults to the org"
+        );
+        assert_eq!(values(&d), ["c2.example.net", "203.0.113.9"]);
+        let d = accepted(r#"{"tlp":"green","skip_invalid":true,"text":"c2.example.net and 203.0.113.999"}"#);
+        assert_eq!(values(&d), ["c2.example.net"], "skip_invalid keeps the valid ones");
+    }
+
+    #[test]
+    fn invalid_fields_are_named() {
+        let one = |fields: &str| format!(r#"{{"tlp":"green","indicators":[{{"value":"evil.example"}},{{{fields}}}]}}"#);
+        refused(&one(r#""value":"999.1.2.3","type":"ipv4""#), "indicators[1].value");
+        refused(&one(r#""value":"evil.example","type":"colour""#), "indicators[1].type");
+        refused(&one(r#""value":"just words""#), "indicators[1].value");
+        refused(
+            &one(r#""value":"x.example","valid_from":"yesterday""#),
+            "indicators[1].valid_from",
+        );
+        refused(
+            &one(r#""value":"x.example","valid_from":"2026-11-02","valid_until":"2026-11-01""#),
+            "valid_until",
+        );
+        refused(&one(r#""value":"evil[.]example""#), "repeats indicators[0]");
+        refused(
+            &one(r#""value":"x.example","description":"a\u0000b""#),
+            "indicators[1].description",
+        );
+        refused(
+            r#"{"tlp":"red","audience":"federation","indicators":[{"value":"x.example"}]}"#,
+            "audience",
+        );
+        refused(
+            r#"{"tlp":"green","audience":"everyone","indicators":[{"value":"x.example"}]}"#,
+            "audience",
+        );
+        refused(r#"{"tlp":"green","text":"nothing to see here"}"#, "no indicators");
+        refused(
+            r#"{"tlp":"green","text":"c2.example.net and 203.0.113.999"}"#,
+            "invalid",
+        );
+    }
+}

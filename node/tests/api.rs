@@ -214,12 +214,20 @@ async fn tokens_publish_list_and_fetch_within_their_ceilings() {
         "free text: the domain and the address, refanged"
     );
     let amber_id = amber["id"].as_str().expect("id").to_owned();
+    let (status, later) = running
+        .publish(
+            Some(&publisher),
+            &json!({"tlp": "clear", "audience": "org", "indicators": [{"value": "later.example"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{later}");
+    let later_id = later["id"].as_str().expect("id").to_owned();
 
-    // The GREEN reader sees the GREEN bundle only, in lists and by id.
-    assert_eq!(
-        running.list_all(&green_reader, 100).await,
-        std::slice::from_ref(&green_id)
-    );
+    // The GREEN reader sees the GREEN and CLEAR bundles only, in lists and by id; one per page, the page after the
+    // first reads on past the AMBER bundle it may not see.
+    let visible = [green_id.clone(), later_id.clone()];
+    assert_eq!(running.list_all(&green_reader, 100).await, visible);
+    assert_eq!(running.list_all(&green_reader, 1).await, visible);
     let (status, detail) = running
         .get(Some(&green_reader), &format!("/api/v1/bundles/{green_id}"))
         .await;
@@ -256,10 +264,10 @@ async fn tokens_publish_list_and_fetch_within_their_ceilings() {
         .await;
     assert_error(&hidden, 404, &amber_id);
 
-    // The publisher (AMBER ceiling) sees both, one per page, oldest first.
+    // The publisher (AMBER ceiling) sees all three, one per page, oldest first.
     assert_eq!(
         running.list_all(&publisher, 1).await,
-        [green_id.clone(), amber_id.clone()]
+        [green_id.clone(), amber_id.clone(), later_id.clone()]
     );
     let (status, detail) = running
         .get(Some(&publisher), &format!("/api/v1/bundles/{amber_id}"))
@@ -267,7 +275,7 @@ async fn tokens_publish_list_and_fetch_within_their_ceilings() {
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["tlp"], "amber");
     // since_ms keeps bundles created at or after it.
-    let created = amber["created_ms"].as_u64().expect("created_ms");
+    let created = later["created_ms"].as_u64().expect("created_ms");
     let (status, page) = running
         .get(Some(&publisher), &format!("/api/v1/bundles?since_ms={}", created + 1))
         .await;
@@ -276,13 +284,19 @@ async fn tokens_publish_list_and_fetch_within_their_ceilings() {
     let (_, page) = running
         .get(Some(&publisher), &format!("/api/v1/bundles?since_ms={created}"))
         .await;
-    assert_eq!(page["bundles"][0]["id"], amber_id.as_str());
-    assert_eq!(page["bundles"][0]["origin"].as_str().map(str::len), Some(64));
+    let bundles = page["bundles"].as_array().expect("bundles");
+    let last = bundles.last().expect("the CLEAR bundle");
+    assert_eq!(last["id"], later_id.as_str());
+    assert_eq!(
+        (last["tlp"].as_str(), last["audience"].as_str()),
+        (Some("clear"), Some("org"))
+    );
+    assert_eq!(last["origin"].as_str().map(str::len), Some(64));
 
     running.stop();
     // What the API acknowledged is in the store.
     let listed = node.ok(&["bundles", "list", "--json"]);
-    for id in [&green_id, &amber_id] {
+    for id in [&green_id, &amber_id, &later_id] {
         assert!(listed.contains(id.as_str()), "{id} stored:\n{listed}");
     }
 }

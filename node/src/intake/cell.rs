@@ -15,8 +15,8 @@ use super::refang::refang;
 
 /// What a type may say, for messages.
 pub const TYPE_EXPECTED: &str = "one of ipv4, ipv6, cidr, domain, url, email, md5, sha1, sha256, sha512, asn (MISP's \
-                                 ip-src, ip-dst, hostname, email-src, email-dst and AS work too), or nothing to \
-                                 detect the type";
+                                 ip-src, ip-dst, hostname, email-src, email-dst and AS work too), or leave it \
+                                 empty to detect the type";
 
 /// What a type may say, beyond [`IndicatorKind`] names.
 enum TypeSpec {
