@@ -7,9 +7,13 @@ use dims_protocol::Content;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(request) = dims_web::api::decode_publish(data) else { return };
+    let Ok(request) = dims_web::api::decode_publish(data) else {
+        return;
+    };
     let federation = dims_protocol::samples::federation();
-    let Ok(draft) = dims_node::api::draft(&request, Some(&federation)) else { return };
+    let Ok(draft) = dims_node::api::draft(&request, Some(&federation)) else {
+        return;
+    };
     let Content::Indicators(indicators) = &draft.content else {
         panic!("an API draft holds indicators");
     };
