@@ -32,6 +32,8 @@ pub struct Config {
     pub store: StoreSection,
     /// The health and metrics listener.
     pub http: HttpSection,
+    /// The REST API listener.
+    pub api: ApiSection,
     /// Logging.
     pub log: LogSection,
     /// Defaults for publishing from the command line.
@@ -133,6 +135,26 @@ impl Default for HttpSection {
         Self {
             enabled: true,
             listen: "127.0.0.1:8470".to_owned(),
+        }
+    }
+}
+
+/// `[api]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Whether `dims run` serves the REST API (`/api/v1`). Off by default: turn it on where automation needs it.
+    pub enabled: bool,
+    /// The address to listen on. Every route but the OpenAPI document needs an API token; the API speaks plain
+    /// HTTP, so put a TLS-terminating proxy in front of it beyond loopback.
+    pub listen: String,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:8471".to_owned(),
         }
     }
 }
@@ -267,6 +289,12 @@ impl Config {
             problem: "an address and port such as 127.0.0.1:8470".to_owned(),
             env: "DIMS_HTTP__LISTEN",
         })?;
+        let api: SocketAddr = self.api.listen.parse().map_err(|_| ConfigError::Invalid {
+            key: "api.listen",
+            value: self.api.listen.clone(),
+            problem: "an address and port such as 127.0.0.1:8471".to_owned(),
+            env: "DIMS_API__LISTEN",
+        })?;
         let default_tlp: Tlp = self.publish.default_tlp.parse().map_err(|_| ConfigError::Invalid {
             key: "publish.default_tlp",
             value: self.publish.default_tlp.clone(),
@@ -368,6 +396,7 @@ impl Config {
             store_max_delay: std::time::Duration::from_millis(self.store.max_delay_ms),
             purge_interval: std::time::Duration::from_secs(self.store.purge_interval_s.max(1)),
             http: self.http.enabled.then_some(listen),
+            api: self.api.enabled.then_some(api),
             log_format: self.log.format,
             log_level: self.log.level.clone(),
             default_tlp,
@@ -401,6 +430,8 @@ pub struct Settings {
     pub purge_interval: std::time::Duration,
     /// Where `/livez`, `/readyz` and `/metrics` are served, if at all.
     pub http: Option<SocketAddr>,
+    /// Where the REST API is served, if at all.
+    pub api: Option<SocketAddr>,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -462,6 +493,12 @@ purge_interval_s = 300
 # /livez, /readyz and /metrics. Metrics are not authenticated: keep this on loopback or a management network.
 enabled = true
 listen = "127.0.0.1:8470"
+
+[api]
+# The REST API under /api/v1 (publish, list and fetch bundles; the OpenAPI document at /api/v1/openapi.json).
+# Requests need a token from `dims tokens create`. Plain HTTP: beyond loopback, put a TLS proxy in front of it.
+enabled = false
+listen = "127.0.0.1:8471"
 
 [log]
 # "text" or "json" (also --log-format).
@@ -605,6 +642,52 @@ mod tests {
 
             let missing = Config::load(Path::new("nope.toml"), &Overrides::default()).expect_err("missing");
             assert!(missing.to_string().contains("dims init"), "{missing}");
+            Ok(())
+        });
+    }
+
+    /// `[api]` is off by default, is turned on and moved by the file or by `DIMS_API__*`, refuses unknown keys, and
+    /// names its key and variable when the address is wrong.
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn api_section_defaults_off_and_takes_its_environment_twin() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("dims.toml", "[node]\norg = \"cert-ops\"\n")?;
+            let path = Path::new("dims.toml");
+            let settings = |path: &Path| {
+                Config::load(path, &Overrides::default())
+                    .expect("loads")
+                    .validate(Path::new("."))
+            };
+            assert_eq!(settings(path).expect("valid").api, None, "the API is off by default");
+
+            jail.create_file(
+                "on.toml",
+                "[node]\norg = \"cert-ops\"\n[api]\nenabled = true\nlisten = \"127.0.0.1:9471\"\n",
+            )?;
+            assert_eq!(
+                settings(Path::new("on.toml")).expect("valid").api,
+                Some("127.0.0.1:9471".parse().expect("addr"))
+            );
+            jail.set_env("DIMS_API__LISTEN", "127.0.0.1:9472");
+            assert_eq!(
+                settings(Path::new("on.toml")).expect("valid").api,
+                Some("127.0.0.1:9472".parse().expect("addr")),
+                "the environment beats the file"
+            );
+            jail.set_env("DIMS_API__ENABLED", "false");
+            assert_eq!(settings(Path::new("on.toml")).expect("valid").api, None);
+
+            jail.set_env("DIMS_API__ENABLED", "true");
+            jail.set_env("DIMS_API__LISTEN", "localhost");
+            let err = settings(path).expect_err("not an address");
+            assert!(
+                err.to_string().contains("api.listen") && err.to_string().contains("DIMS_API__LISTEN"),
+                "{err}"
+            );
+            jail.create_file("typo.toml", "[node]\norg = \"cert-ops\"\n[api]\nlisen = \"x\"\n")?;
+            let err = Config::load(Path::new("typo.toml"), &Overrides::default()).expect_err("unknown key");
+            assert!(err.to_string().contains("lisen"), "{err}");
             Ok(())
         });
     }

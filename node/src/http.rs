@@ -3,9 +3,9 @@
 //! `/federation/check` (the self-test against every member, what `dims peers check` prints). The federation routes
 //! name peers and rosters but never a bundle or its content.
 //!
-//! The portal, REST API and TAXII (the `dims-web` crate) will be merged into the same server; these three routes
-//! stay unauthenticated and reveal nothing a marking protects (metric labels are closed sets), which is why the
-//! listener belongs on loopback or a management network.
+//! These routes are unauthenticated and reveal nothing a marking protects (metric labels are closed sets), which is
+//! why the listener belongs on loopback or a management network. The REST API (`dims-web`, wired in
+//! [`crate::api`]) faces automation and has its own listener (`[api]`), so each can be exposed where it belongs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

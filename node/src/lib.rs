@@ -5,8 +5,10 @@
 //! rosters), [`service`] (publish, ingest and queries, all through the policy function), [`federation`] (libp2p:
 //! gossip, addressed delivery, reconciliation), [`grant`] (what an API token allows), [`login`] (the OpenID Connect
 //! login with LDAP roles that `dims auth test-login` walks), [`intake`] (freetext and CSV input), [`http`] (health,
-//! metrics and federation status), [`metrics`], and [`cli`] (the commands).
+//! metrics and federation status), [`api`] (the REST API over the service core), [`metrics`], and [`cli`] (the
+//! commands).
 
+pub mod api;
 pub mod bridge;
 pub mod cli;
 pub mod clock;

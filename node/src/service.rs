@@ -41,6 +41,19 @@ use crate::store::{ListQuery, PutOutcome, PutRequest, Store, StoreError, Stored}
 /// How many new-bundle notifications a slow subscriber may fall behind before it misses some.
 const SUBSCRIPTION_DEPTH: usize = 1024;
 
+/// The most store rows one [`Service::page`] looks at: a page of bundles a reader may mostly not see ends early,
+/// with a cursor to continue, rather than scanning the whole store in one request.
+pub const PAGE_SCAN_BUDGET: usize = 10_000;
+
+/// A page of visible bundles ([`Service::page`]).
+#[derive(Debug)]
+pub struct Page {
+    /// The bundles, in (created, id) order.
+    pub bundles: Vec<Stored>,
+    /// Where the next page starts ([`ListQuery::after`]); `None` when the store has no more.
+    pub next: Option<(u64, BundleId)>,
+}
+
 /// What to publish: everything but what the node fills in (origin, author org, creation time).
 #[derive(Clone, Debug)]
 pub struct Draft {
@@ -506,6 +519,45 @@ impl Service {
             .into_iter()
             .filter(|stored| visible(stored, receiver, now_ms))
             .collect())
+    }
+
+    /// One page of the bundles `receiver` may see, in (created, id) order, and where the next page starts.
+    ///
+    /// Unlike [`Service::list`], whose page can come back short or empty while more visible bundles follow, this
+    /// reads the store page after page until `query.limit` visible bundles are found, the store has no more, or
+    /// [`PAGE_SCAN_BUDGET`] rows were looked at; `next` is then the place of the last row looked at, so a caller
+    /// following it sees every visible bundle once and never learns how many it was not shown.
+    pub fn page(&self, query: &ListQuery, receiver: Receiver<'_>, now_ms: u64) -> Result<Page, StoreError> {
+        let mut scan = query.clone();
+        scan.limit = query.limit.max(1);
+        let mut bundles = Vec::new();
+        let mut scanned = 0;
+        loop {
+            let rows = self.store.list(&scan)?;
+            let more = rows.len() == scan.limit;
+            for stored in rows {
+                scanned += 1;
+                scan.after = Some(stored.cursor());
+                if visible(&stored, receiver, now_ms) {
+                    bundles.push(stored);
+                    if bundles.len() == scan.limit {
+                        return Ok(Page {
+                            bundles,
+                            next: scan.after,
+                        });
+                    }
+                }
+            }
+            if !more {
+                return Ok(Page { bundles, next: None });
+            }
+            if scanned >= PAGE_SCAN_BUDGET {
+                return Ok(Page {
+                    bundles,
+                    next: scan.after,
+                });
+            }
+        }
     }
 
     /// Bundles mentioning an indicator value (in its normal text form) that `receiver` may see.

@@ -11,6 +11,8 @@
 //! The deterministic tier ([`model`]) runs the node's decision functions, the policy and reconciliation in a
 //! discrete-event model with a virtual clock and a seeded network: no stores, no swarm, no threads, so a property
 //! test can run hundreds of random federations and any failure replays bit for bit from its seed.
+//! Process mode ([`processes`], `--processes`) runs every honest node as a real `dims run` process instead, set up
+//! through the command line and driven through the REST API, with the same oracle and report.
 //!
 //! Invariant: the simulator only drives nodes through their public handles (`Service`, `Federation`, `LocalNode`);
 //! it never reaches into a node, so what it measures is what a deployment does.
@@ -18,6 +20,7 @@
 pub mod hostile;
 pub mod measure;
 pub mod model;
+pub mod processes;
 pub mod report;
 pub mod rng;
 pub mod run;

@@ -1,5 +1,6 @@
-//! `dims-simnet`: runs a scenario file and writes its report (JSON, Markdown, SVG plots), or runs the deterministic
-//! model and prints its report. Exits non-zero when an assertion fails, so a script or CI can run it as a check.
+//! `dims-simnet`: runs a scenario file (nodes in this process, or `--processes`: real `dims` processes) and writes its
+//! report (JSON, Markdown, SVG plots), or runs the deterministic model and prints its report. Exits non-zero when an
+//! assertion fails, so a script or CI can run it as a check.
 
 use std::path::PathBuf;
 
@@ -29,8 +30,15 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
         /// Nodes on loopback TCP instead of the in-process memory transport.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "processes")]
         tcp: bool,
+        /// Every honest node a real `dims run` process on loopback TCP, set up with the command line and driven
+        /// through its REST API (kill and restart faults only; no hostile members).
+        #[arg(long)]
+        processes: bool,
+        /// The `dims` binary for --processes (default: the one next to dims-simnet).
+        #[arg(long, requires = "processes")]
+        dims: Option<PathBuf>,
         /// Directory for the node stores (a temporary directory is made inside it).
         #[arg(long)]
         store_dir: Option<PathBuf>,
@@ -135,21 +143,46 @@ fn main() -> anyhow::Result<()> {
             out,
             seed,
             tcp,
+            processes,
+            dims,
             store_dir,
             no_baseline,
         } => {
             let scenario = Scenario::load(&scenario)?;
+            let dims = match (processes, dims) {
+                (false, _) => None,
+                (true, Some(path)) if path.is_file() => Some(path),
+                (true, Some(path)) => anyhow::bail!(
+                    "--dims {}: no such file; build it with cargo build -p dims-node --bin dims",
+                    path.display()
+                ),
+                (true, None) => Some(dims_simnet::processes::dims_beside(
+                    &std::env::current_exe().context("cannot find the dims-simnet executable")?,
+                )?),
+            };
+            if dims.is_some() {
+                dims_simnet::processes::check_supported(&scenario)?;
+            }
+            let mode = match (&dims, tcp) {
+                (Some(dims), _) => format!("processes: {}", dims.display()),
+                (None, true) => "in-process, tcp transport".to_owned(),
+                (None, false) => "in-process, memory transport".to_owned(),
+            };
             let options = Options {
                 seed,
-                transport: if tcp { Transport::Tcp } else { Transport::Memory },
+                transport: if tcp || dims.is_some() {
+                    Transport::Tcp
+                } else {
+                    Transport::Memory
+                },
                 store_dir,
                 skip_baseline: no_baseline,
+                processes: dims,
             };
             eprintln!(
-                "dims-simnet: scenario {} seed {} ({} transport)",
+                "dims-simnet: scenario {} seed {} ({mode})",
                 scenario.name,
                 seed.unwrap_or(scenario.seed),
-                if tcp { "tcp" } else { "memory" }
             );
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -67,6 +67,19 @@ impl Cpu {
         }
     }
 
+    /// The CPU time of this process's children that have been waited for (getrusage `RUSAGE_CHILDREN`): in process
+    /// mode, the `dims` processes that have exited.
+    pub fn children_now() -> Cpu {
+        use nix::sys::resource::{UsageWho, getrusage};
+        match getrusage(UsageWho::RUSAGE_CHILDREN) {
+            Ok(usage) => Cpu {
+                user: timeval(usage.user_time()),
+                system: timeval(usage.system_time()),
+            },
+            Err(_) => Cpu::default(),
+        }
+    }
+
     /// The CPU time spent since `earlier`.
     pub fn since(self, earlier: Cpu) -> Cpu {
         Cpu {
@@ -82,7 +95,12 @@ fn timeval(tv: nix::sys::time::TimeVal) -> Duration {
 
 /// The process's peak resident set size in MiB (`VmHWM`), if the platform reports it.
 pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    peak_rss_mib_of("self")
+}
+
+/// The peak resident set size of process `pid` (`self` or a number) in MiB, while it runs.
+pub fn peak_rss_mib_of(pid: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)

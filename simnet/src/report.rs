@@ -24,6 +24,9 @@ pub struct Report {
     pub scenario: String,
     /// The seed the run used.
     pub seed: u64,
+    /// `in-process` (every node in this process) or `processes` (every honest node a `dims` process on loopback
+    /// TCP, driven through its REST API; see [`Report::processes`]).
+    pub mode: String,
     /// `memory` or `tcp`.
     pub transport: String,
     /// Nodes in all.
@@ -58,6 +61,9 @@ pub struct Report {
     pub resources: Resources,
     /// Each honest node's federation counters at the end.
     pub per_node: Vec<NodeReport>,
+    /// How the `dims` processes ran, in process mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes: Option<ProcessesReport>,
     /// The scenario's assertions, judged.
     pub checks: Vec<Check>,
     /// The flood-to-all baseline beside this run, if the scenario asks for one.
@@ -275,6 +281,44 @@ pub struct Resources {
     pub peak_reset: bool,
 }
 
+/// Process mode: how the `dims` processes ran and how they were observed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProcessesReport {
+    /// The `dims` binary.
+    pub dims: String,
+    /// How often each node's `GET /api/v1/bundles` was polled for arrivals, in milliseconds: latencies are
+    /// first-seen times at that resolution (plus the time a poll takes), not store-commit times.
+    pub poll_ms: u64,
+    /// (node, bundle) pairs the nodes served over their APIs during the run; each was checked against the truth.
+    pub served_pairs: u64,
+    /// The federation timers the nodes ran with (`[federation]` takes whole seconds); the scenario's other timers
+    /// (heartbeat, tick, timeouts, retries) apply to in-process runs only.
+    pub reconcile_interval_s: u64,
+    /// See [`ProcessesReport::reconcile_interval_s`].
+    pub redial_interval_s: u64,
+    /// CPU seconds of the simulator itself (publishing, polling, the oracle), beside the nodes' in
+    /// [`Report::resources`], which in this mode are the `dims run` processes' own (getrusage of waited children).
+    pub simulator_cpu_s: f64,
+    /// Publications sent again because the connection to their node failed (it was killed or restarting); a
+    /// publisher that is down takes its planned publications once it is up again.
+    pub publish_retries: u64,
+    /// Each node's process.
+    pub nodes: Vec<ProcessNode>,
+}
+
+/// One `dims` process (a node, across its restarts).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProcessNode {
+    /// The node's name.
+    pub name: String,
+    /// The highest peak RSS of its `dims run` processes (VmHWM, read just before each stop), in MiB.
+    pub peak_rss_mib: Option<f64>,
+    /// How each of its `dims run` processes ended, in order (`exit 0`, `SIGKILL (fault)`, ...).
+    pub exits: Vec<String>,
+    /// Whether every stop that was not a fault ended with exit 0.
+    pub clean: bool,
+}
+
 /// One honest node at the end.
 #[derive(Clone, Debug, Serialize)]
 pub struct NodeReport {
@@ -372,6 +416,24 @@ impl Report {
                 passed: ratio.is_some_and(|r| r <= bound),
             });
         }
+        if let Some(processes) = &self.processes {
+            let unclean: Vec<&str> = processes
+                .nodes
+                .iter()
+                .filter(|n| !n.clean)
+                .map(|n| n.name.as_str())
+                .collect();
+            checks.push(Check {
+                name: "dims processes stop cleanly on SIGTERM".to_owned(),
+                expected: "exit 0 everywhere".to_owned(),
+                got: if unclean.is_empty() {
+                    "exit 0 everywhere".to_owned()
+                } else {
+                    format!("not at {}", unclean.join(", "))
+                },
+                passed: unclean.is_empty(),
+            });
+        }
         self.checks = checks;
     }
 
@@ -430,8 +492,8 @@ impl Report {
         let _ = writeln!(out, "# simnet: {}\n", self.scenario);
         let _ = writeln!(
             out,
-            "seed {} · {} transport · {} nodes ({} honest, {} hostile)\n",
-            self.seed, self.transport, self.nodes, self.honest, self.hostile
+            "seed {} · {} · {} transport · {} nodes ({} honest, {} hostile)\n",
+            self.seed, self.mode, self.transport, self.nodes, self.honest, self.hostile
         );
         let _ = writeln!(out, "## Checks\n\n| check | expected | got | |\n|---|---|---|---|");
         for c in &self.checks {
@@ -462,9 +524,13 @@ impl Report {
             d.converge_ms.map_or("-".to_owned(), |ms| format!("{ms:.0} ms")),
             d.notifications_missed
         );
+        let measured = match &self.processes {
+            Some(p) => format!("publish request to first served, polled every {} ms", p.poll_ms),
+            None => "publish to stored".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "## Latency (ms, publish to stored)\n\n| path | pairs | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|"
+            "## Latency (ms, {measured})\n\n| path | pairs | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|"
         );
         let mut rows: Vec<(String, &Percentiles)> = self.latency.iter().map(|(k, v)| (k.clone(), v)).collect();
         if let Some(baseline) = &self.baseline {
@@ -562,6 +628,35 @@ impl Report {
             res.cpu_system_s,
             res.peak_rss_mib.map_or("-".to_owned(), |m| format!("{m:.0}"))
         );
+        if let Some(p) = &self.processes {
+            let _ = writeln!(
+                out,
+                "## Processes\n\nEvery honest node ran as `{}` on loopback TCP, fed through `POST /api/v1/bundles`. \
+                 Arrivals are first-seen times from polling each node's `GET /api/v1/bundles` every {} ms, so \
+                 latencies have that resolution; {} served (node, bundle) pairs were checked against the truth, and \
+                 every store was scanned after the processes stopped. Timers: reconcile every {} s, redial every {} \
+                 s. A publisher that was down took its publications once restarted ({} requests sent again). CPU and peak \
+                 RSS above are the `dims run` processes' (CPU summed, peak RSS the sum of each node's peak); the \
+                 simulator itself used {:.2} s of CPU.\n\n| node | peak RSS (MiB) | exits |\n|---|---|---|",
+                p.dims,
+                p.poll_ms,
+                p.served_pairs,
+                p.reconcile_interval_s,
+                p.redial_interval_s,
+                p.publish_retries,
+                p.simulator_cpu_s
+            );
+            for n in &p.nodes {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    n.name,
+                    n.peak_rss_mib.map_or("-".to_owned(), |m| format!("{m:.0}")),
+                    n.exits.join(", ")
+                );
+            }
+            out.push('\n');
+        }
         for leak in &self.leaks {
             let _ = writeln!(
                 out,

@@ -15,14 +15,16 @@ use dims_node::federation::local::LocalNode;
 use dims_node::federation::{Federation, FederationConfig, LinkFaults, SwarmTuning, SyncReport, TransportKind};
 use dims_node::service::Service;
 use dims_node::store::ListQuery;
+use dims_node::store::Store;
 use dims_protocol::policy::{NodeView, Receiver};
-use dims_protocol::{BundleId, Marking, NodeId, Tlp, VerifiedBundle, may_receive, samples};
+use dims_protocol::{Audience, Body, BundleId, Marking, MemberId, NodeId, OrgId, Tlp, may_receive, samples};
 use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::hostile::{self, Hostile};
 use crate::measure::{Cpu, Percentiles, peak_rss_mib, reset_peak_rss};
+use crate::processes;
 use crate::report::{
     Delivery, Duplicates, FaultEvent, GOSSIP_THRESHOLD, Heal, HostileReport, Leak, NodeReport, Reconciliation, Report,
     Resources, Session, Traffic, WorkloadReport,
@@ -42,6 +44,9 @@ pub struct Options {
     pub store_dir: Option<PathBuf>,
     /// Skip the baseline even if the scenario asks for one.
     pub skip_baseline: bool,
+    /// Process mode: run every honest node as this `dims` binary (`dims run` on loopback TCP, driven through its
+    /// REST API) instead of in this process; `transport` is then TCP whatever it says.
+    pub processes: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -51,6 +56,7 @@ impl Default for Options {
             transport: Transport::Memory,
             store_dir: None,
             skip_baseline: false,
+            processes: None,
         }
     }
 }
@@ -58,16 +64,24 @@ impl Default for Options {
 /// Runs `scenario` (and its baseline, if it asks for one) and judges its assertions.
 pub async fn run(scenario: &Scenario, options: &Options) -> anyhow::Result<Report> {
     let seed = options.seed.unwrap_or(scenario.seed);
-    let topology = Topology::build(scenario, options.transport)?;
+    if options.processes.is_some() {
+        processes::check_supported(scenario)?;
+    }
+    let transport = if options.processes.is_some() {
+        Transport::Tcp
+    } else {
+        options.transport
+    };
+    let topology = Topology::build(scenario, transport)?;
     let plan = workload::plan(scenario, &topology.specs, seed)?;
-    let mut report = run_once(scenario, options, seed, topology, plan.clone(), false).await?;
+    let mut report = run_mode(scenario, options, seed, topology, plan.clone(), false).await?;
     if scenario.baseline.as_ref().is_some_and(|b| b.flood) && !options.skip_baseline {
         let mut plain = scenario.clone();
         plain.hostile = None;
         plain.faults.clear();
-        let topology = Topology::build(&plain, options.transport)?;
+        let topology = Topology::build(&plain, transport)?;
         let flood = workload::flood(&plan, &topology.specs);
-        let mut baseline = run_once(&plain, options, seed, topology, flood, true).await?;
+        let mut baseline = run_mode(&plain, options, seed, topology, flood, true).await?;
         // The baseline must deliver everything and leak nothing too; its latency is what gossip is compared with.
         plain.assertions.gossip_p99_ms = None;
         baseline.judge(&plain);
@@ -77,31 +91,101 @@ pub async fn run(scenario: &Scenario, options: &Options) -> anyhow::Result<Repor
     Ok(report)
 }
 
+/// One run in the mode the options ask for.
+async fn run_mode(
+    scenario: &Scenario,
+    options: &Options,
+    seed: u64,
+    topology: Topology,
+    plan: Vec<Planned>,
+    baseline: bool,
+) -> anyhow::Result<Report> {
+    match &options.processes {
+        Some(dims) => {
+            processes::run_once(
+                scenario,
+                dims,
+                options.store_dir.as_deref(),
+                seed,
+                topology,
+                plan,
+                baseline,
+            )
+            .await
+        }
+        None => run_once(scenario, options, seed, topology, plan, baseline).await,
+    }
+}
+
+/// What decides who may receive a published bundle, owned (a [`Marking`] borrows its body).
+#[derive(Clone, Debug)]
+pub(crate) struct Mark {
+    pub(crate) origin: NodeId,
+    pub(crate) author_org: OrgId,
+    pub(crate) author_member: Option<MemberId>,
+    pub(crate) tlp: Tlp,
+    pub(crate) audience: Audience,
+}
+
+impl Mark {
+    pub(crate) fn of(body: &Body) -> Mark {
+        Mark {
+            origin: body.origin,
+            author_org: body.author.org.clone(),
+            author_member: body.author.member,
+            tlp: body.tlp,
+            audience: body.audience.clone(),
+        }
+    }
+
+    pub(crate) fn marking(&self) -> Marking<'_> {
+        Marking {
+            origin: self.origin,
+            author_org: &self.author_org,
+            author_member: self.author_member,
+            tlp: self.tlp,
+            audience: &self.audience,
+        }
+    }
+}
+
 /// A bundle as published: the truth the oracle judges against.
-struct Published {
-    publisher: usize,
-    bundle: VerifiedBundle,
-    at: Duration,
+pub(crate) struct Published {
+    pub(crate) publisher: usize,
+    pub(crate) mark: Mark,
+    pub(crate) at: Duration,
 }
 
 /// What the recorders, the publisher and the oracle share.
-struct Shared {
-    t0: Instant,
-    truth: Mutex<HashMap<BundleId, Published>>,
+pub(crate) struct Shared {
+    pub(crate) t0: Instant,
+    pub(crate) truth: Mutex<HashMap<BundleId, Published>>,
     /// The first moment each (node, bundle) pair was seen stored.
-    first: Mutex<HashMap<(usize, BundleId), Duration>>,
+    pub(crate) first: Mutex<HashMap<(usize, BundleId), Duration>>,
     /// Leaks seen as they happened: (node, bundle, reason).
-    online_leaks: Mutex<Vec<(usize, BundleId, String)>>,
-    views: Vec<NodeView>,
-    missed: AtomicU64,
+    pub(crate) online_leaks: Mutex<Vec<(usize, BundleId, String)>>,
+    pub(crate) views: Vec<NodeView>,
+    pub(crate) missed: AtomicU64,
 }
 
 impl Shared {
-    fn now(&self) -> Duration {
+    pub(crate) fn new(views: Vec<NodeView>) -> Shared {
+        Shared {
+            t0: clock::monotonic(),
+            truth: Mutex::new(HashMap::new()),
+            first: Mutex::new(HashMap::new()),
+            online_leaks: Mutex::new(Vec::new()),
+            views,
+            missed: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Duration {
         clock::monotonic().duration_since(self.t0)
     }
 
-    fn arrived(&self, node: usize, id: BundleId, at: Duration) {
+    /// Records that `node` holds (or served) `id` at `at`, and asks the policy whether it may.
+    pub(crate) fn arrived(&self, node: usize, id: BundleId, at: Duration) {
         {
             let mut first = lock(&self.first);
             let entry = first.entry((node, id)).or_insert(at);
@@ -109,14 +193,31 @@ impl Shared {
         }
         let truth = lock(&self.truth);
         if let Some(published) = truth.get(&id)
-            && let Err(denial) = may_receive(&Marking::of(published.bundle.body()), Receiver::Node(&self.views[node]))
+            && let Err(denial) = may_receive(&published.mark.marking(), Receiver::Node(&self.views[node]))
         {
             lock(&self.online_leaks).push((node, id, denial.to_string()));
         }
     }
+
+    /// The (node, bundle) pairs that must be held at the end: every bundle at every node in `up` other than its
+    /// publisher that the truth entitles to it.
+    pub(crate) fn expected(&self, up: impl Fn(usize) -> bool) -> Vec<(usize, BundleId)> {
+        let truth = lock(&self.truth);
+        let mut pairs = Vec::new();
+        for index in (0..self.views.len()).filter(|&i| up(i)) {
+            for (id, published) in truth.iter() {
+                if published.publisher != index
+                    && may_receive(&published.mark.marking(), Receiver::Node(&self.views[index])).is_ok()
+                {
+                    pairs.push((index, *id));
+                }
+            }
+        }
+        pairs
+    }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -171,14 +272,7 @@ async fn run_once(
     let specs = &topology.specs;
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let ids: Vec<NodeId> = specs.iter().map(|s| s.id()).collect();
-    let shared = Arc::new(Shared {
-        t0: clock::monotonic(),
-        truth: Mutex::new(HashMap::new()),
-        first: Mutex::new(HashMap::new()),
-        online_leaks: Mutex::new(Vec::new()),
-        views: (0..specs.len()).map(|i| topology.truth_view(i)).collect(),
-        missed: AtomicU64::new(0),
-    });
+    let shared = Arc::new(Shared::new((0..specs.len()).map(|i| topology.truth_view(i)).collect()));
     let dir = match &options.store_dir {
         Some(parent) => tempfile::Builder::new().prefix("dims-simnet-").tempdir_in(parent),
         None => tempfile::Builder::new().prefix("dims-simnet-").tempdir(),
@@ -206,7 +300,8 @@ async fn run_once(
         }
         let path = dir.path().join(&spec.name);
         std::fs::create_dir_all(&path)?;
-        let local = LocalNode::open(&path, spec.key(), samples::author(&spec.name, 1))
+        let key = spec.key().context("in-process nodes run on keys the simulator made")?;
+        let local = LocalNode::open(&path, key, samples::author(&spec.name, 1))
             .with_context(|| format!("node {} did not open", spec.name))?;
         local
             .rosters()
@@ -260,7 +355,7 @@ async fn run_once(
     for (index, spec) in specs.iter().enumerate() {
         if let Kind::Hostile(behaviour) = spec.kind {
             let setup = hostile::Setup {
-                key: spec.key(),
+                key: spec.key().context("hostile members run on keys the simulator made")?,
                 behaviour,
                 listen: spec.address.clone(),
                 peers: honest_peers.clone(),
@@ -361,29 +456,9 @@ async fn run_once(
     // Convergence: every entitled honest node (up at the end) holds every bundle.
     let truth_ids: Vec<(BundleId, usize, Tlp)> = lock(&shared.truth)
         .iter()
-        .map(|(id, p)| (*id, p.publisher, p.bundle.body().tlp))
+        .map(|(id, p)| (*id, p.publisher, p.mark.tlp))
         .collect();
-    let expected: Vec<(usize, BundleId)> = {
-        let truth = lock(&shared.truth);
-        let mut pairs = Vec::new();
-        for (index, node) in nodes.iter().enumerate() {
-            if !node.as_ref().is_some_and(|n| n.up) {
-                continue;
-            }
-            for (id, published) in truth.iter() {
-                if published.publisher != index
-                    && may_receive(
-                        &Marking::of(published.bundle.body()),
-                        Receiver::Node(&shared.views[index]),
-                    )
-                    .is_ok()
-                {
-                    pairs.push((index, *id));
-                }
-            }
-        }
-        pairs
-    };
+    let expected = shared.expected(|index| nodes[index].as_ref().is_some_and(|n| n.up));
     let reference = state
         .last_fault
         .map_or(publish_done, |at| (start + at).max(publish_done));
@@ -480,7 +555,8 @@ async fn run_once(
     for recorder in recorders {
         let _ = recorder.await;
     }
-    let scan = scan_stores(&services, &shared).await?;
+    let stores = services.iter().map(|s| s.as_ref().map(|s| s.store().clone())).collect();
+    let scan = scan_stores(stores, &shared).await?;
     drop(services);
     tokio::task::spawn_blocking(move || drop(nodes)).await?;
     drop(dir);
@@ -556,6 +632,7 @@ async fn run_once(
     let report = Report {
         scenario: label,
         seed,
+        mode: "in-process".to_owned(),
         transport: format!("{:?}", options.transport).to_lowercase(),
         nodes: specs.len(),
         honest: specs.iter().filter(|s| s.is_honest()).count(),
@@ -606,6 +683,7 @@ async fn run_once(
             peak_reset,
         },
         per_node,
+        processes: None,
         checks: Vec::new(),
         baseline: None,
         convergence,
@@ -677,7 +755,7 @@ async fn publish_all(
                         bundle.id(),
                         Published {
                             publisher: planned.publisher,
-                            bundle: bundle.clone(),
+                            mark: Mark::of(bundle.body()),
                             at: shared.now(),
                         },
                     );
@@ -953,11 +1031,11 @@ fn sync_totals(per_node: &[NodeReport]) -> (u64, u64) {
 
 /// What the oracle's final scan found.
 #[derive(Default)]
-struct Scan {
-    held: Vec<(usize, BundleId)>,
-    violations: Vec<(usize, BundleId, String)>,
+pub(crate) struct Scan {
+    pub(crate) held: Vec<(usize, BundleId)>,
+    pub(crate) violations: Vec<(usize, BundleId, String)>,
     /// Bodies of held bundles the truth does not know (none, unless something forged got in).
-    foreign: HashMap<BundleId, (String, String, NodeId)>,
+    pub(crate) foreign: HashMap<BundleId, (String, String, NodeId)>,
 }
 
 impl Scan {
@@ -968,9 +1046,9 @@ impl Scan {
             .iter()
             .filter(|(node, id)| {
                 *node == holder
-                    && truth.get(id).is_some_and(|p| {
-                        may_receive(&Marking::of(p.bundle.body()), Receiver::Node(&shared.views[asker])).is_ok()
-                    })
+                    && truth
+                        .get(id)
+                        .is_some_and(|p| may_receive(&p.mark.marking(), Receiver::Node(&shared.views[asker])).is_ok())
             })
             .count() as u64
     }
@@ -978,13 +1056,12 @@ impl Scan {
 
 /// Lists every bundle in every honest store (expired and hidden ones included, each verified on read) and asks the
 /// policy, with the node as the truth describes it, whether it may hold it.
-async fn scan_stores(services: &[Option<Service>], shared: &Arc<Shared>) -> anyhow::Result<Scan> {
-    let services = services.to_vec();
+pub(crate) async fn scan_stores(stores: Vec<Option<Store>>, shared: &Arc<Shared>) -> anyhow::Result<Scan> {
     let shared = Arc::clone(shared);
     let scan = tokio::task::spawn_blocking(move || -> anyhow::Result<Scan> {
         let mut scan = Scan::default();
-        for (index, service) in services.iter().enumerate() {
-            let Some(service) = service else { continue };
+        for (index, store) in stores.iter().enumerate() {
+            let Some(store) = store else { continue };
             let mut query = ListQuery {
                 limit: 1000,
                 include_hidden: true,
@@ -992,7 +1069,7 @@ async fn scan_stores(services: &[Option<Service>], shared: &Arc<Shared>) -> anyh
                 ..ListQuery::default()
             };
             loop {
-                let page = service.store().list(&query)?;
+                let page = store.list(&query)?;
                 let Some(last) = page.last() else { break };
                 query.after = Some(last.cursor());
                 for stored in &page {
@@ -1015,7 +1092,14 @@ async fn scan_stores(services: &[Option<Service>], shared: &Arc<Shared>) -> anyh
     Ok(scan)
 }
 
-fn describe_leak(node: usize, id: BundleId, reason: String, shared: &Shared, names: &[String], scan: &Scan) -> Leak {
+pub(crate) fn describe_leak(
+    node: usize,
+    id: BundleId,
+    reason: String,
+    shared: &Shared,
+    names: &[String],
+    scan: &Scan,
+) -> Leak {
     let truth = lock(&shared.truth);
     let first = lock(&shared.first);
     let published = truth.get(&id);
@@ -1030,8 +1114,8 @@ fn describe_leak(node: usize, id: BundleId, reason: String, shared: &Shared, nam
     path.sort_by(|a, b| a.1.total_cmp(&b.1));
     let (tlp, audience, publisher) = match (published, scan.foreign.get(&id)) {
         (Some(p), _) => (
-            p.bundle.body().tlp.to_string(),
-            p.bundle.body().audience.to_string(),
+            p.mark.tlp.to_string(),
+            p.mark.audience.to_string(),
             names[p.publisher].clone(),
         ),
         (None, Some((tlp, audience, origin))) => (tlp.clone(), audience.clone(), format!("unknown origin {origin}")),
@@ -1049,7 +1133,7 @@ fn describe_leak(node: usize, id: BundleId, reason: String, shared: &Shared, nam
 }
 
 /// Latency percentiles by path, and the samples behind them.
-fn latencies(
+pub(crate) fn latencies(
     expected: &[(usize, BundleId)],
     shared: &Shared,
     specs: &[crate::topology::Spec],
@@ -1062,7 +1146,7 @@ fn latencies(
             continue;
         };
         let ms = at.saturating_sub(published.at).as_secs_f64() * 1000.0;
-        let path = match published.bundle.body().tlp {
+        let path = match published.mark.tlp {
             Tlp::Clear | Tlp::Green if specs[pair.0].ceiling >= Tlp::Green => "gossip",
             Tlp::Clear | Tlp::Green => "reconciliation",
             _ => "addressed",
@@ -1076,7 +1160,11 @@ fn latencies(
 
 /// The fraction of expected pairs held against time since `reference` (negative times clamp to 0: pairs held
 /// before the reference moment count from the start).
-fn convergence_curve(expected: &[(usize, BundleId)], shared: &Shared, reference: Duration) -> Vec<(f64, f64)> {
+pub(crate) fn convergence_curve(
+    expected: &[(usize, BundleId)],
+    shared: &Shared,
+    reference: Duration,
+) -> Vec<(f64, f64)> {
     let first = lock(&shared.first);
     let mut times: Vec<f64> = expected
         .iter()

@@ -35,21 +35,24 @@ pub struct Spec {
     pub kind: Kind,
     /// Its roster ceiling.
     pub ceiling: Tlp,
-    /// Its secret key seed.
-    pub secret: [u8; 32],
+    /// Its secret key seed, when the simulator made its key (in-process nodes, hostile members); `None` for a `dims`
+    /// process, which made its own key with `dims init` ([`Topology::adopt_ids`]).
+    pub secret: Option<[u8; 32]>,
+    /// Its node id (public key), as on the roster.
+    pub node: NodeId,
     /// Its listen address, as on the roster.
     pub address: Multiaddr,
 }
 
 impl Spec {
-    /// The node key.
-    pub fn key(&self) -> NodeKey {
-        NodeKey::from_secret(&self.secret)
+    /// The node key, if the simulator made it.
+    pub fn key(&self) -> Option<NodeKey> {
+        self.secret.as_ref().map(NodeKey::from_secret)
     }
 
     /// The node id.
     pub fn id(&self) -> NodeId {
-        self.key().node_id()
+        self.node
     }
 
     /// Whether it runs a real node (store, service, federation).
@@ -115,11 +118,13 @@ impl Topology {
                     (Kind::Hostile(behaviour), Tlp::Amber)
                 }
             };
+            let secret = node_secret(index as u64);
             specs.push(Spec {
                 name: name.clone(),
                 kind,
                 ceiling,
-                secret: node_secret(index as u64),
+                secret: Some(secret),
+                node: NodeKey::from_secret(&secret).node_id(),
                 address: address(transport)?,
             });
         }
@@ -133,6 +138,21 @@ impl Topology {
             federation,
             truth,
         })
+    }
+
+    /// Replaces the ids of the nodes in `ids` (index, id) with keys the nodes made themselves (`dims init`), and
+    /// builds the roster and the truth again with them: everything else (names, roles, ceilings, addresses) stays as
+    /// the scenario made it.
+    pub fn adopt_ids(&mut self, ids: &[(usize, NodeId)]) -> Result<(), TopologyError> {
+        for &(index, id) in ids {
+            let spec = &mut self.specs[index];
+            spec.secret = None;
+            spec.node = id;
+        }
+        self.roster = roster(&self.federation, &self.specs).map_err(TopologyError::Roster)?;
+        self.truth =
+            dims_protocol::VerifiedRoster::genesis(&self.roster).map_err(|e| TopologyError::Roster(e.to_string()))?;
+        Ok(())
     }
 
     /// Node `index` as the scenario's roster describes it: the receiver the leak oracle asks the policy about.

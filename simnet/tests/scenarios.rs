@@ -1,6 +1,7 @@
 //! Every scenario in `simnet/scenarios/`, scaled down so that the whole group runs in a few minutes on a 2-core
 //! machine in a debug build, each asserting the scenario's own assertions (zero leaks always). One test binary for
-//! all of them (each test binary links the whole node).
+//! all of them (each test binary links the whole node). Process mode runs here too, against this build's `dims` binary
+//! (`scripts/test` builds it first; without it the test fails).
 
 #[path = "scenarios/property.rs"]
 mod property;
@@ -17,6 +18,10 @@ fn scenario(name: &str) -> Scenario {
 }
 
 fn run(scenario: &Scenario) -> Report {
+    run_with(scenario, &Options::default())
+}
+
+fn run_with(scenario: &Scenario, options: &Options) -> Report {
     // The scaled-down stores are small, so frequent reconciliation is cheap here, and it keeps the observer's wait
     // for CLEAR (reconciliation only) short.
     let mut scenario = scenario.clone();
@@ -29,7 +34,7 @@ fn run(scenario: &Scenario) -> Report {
         .expect("runtime");
     eprintln!("scenario {} seed {}", scenario.name, scenario.seed);
     let report = runtime
-        .block_on(dims_simnet::run(scenario, &Options::default()))
+        .block_on(dims_simnet::run(scenario, options))
         .unwrap_or_else(|e| panic!("scenario {} did not run: {e:#}", scenario.name));
     eprintln!("{}", report.markdown());
     let failures = report.failures();
@@ -179,4 +184,85 @@ fn lossy_scaled_down() {
         report.per_node.iter().all(|n| n.stats.bytes_sent > 0),
         "every honest node sent something"
     );
+}
+
+/// The `dims` binary of this build, next to the test executable (`target/PROFILE/dims`). `scripts/test` builds it
+/// before the tests run; a missing binary fails the test rather than skipping it.
+fn dims_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test executable");
+    dims_simnet::processes::dims_beside(&exe).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+fn kill_and_restart_r2() -> Vec<dims_simnet::scenario::Fault> {
+    vec![
+        dims_simnet::scenario::Fault {
+            at_ms: Some(500),
+            kill: Some(vec!["r2".to_owned()]),
+            ..Default::default()
+        },
+        dims_simnet::scenario::Fault {
+            at_ms: Some(1200),
+            restart: Some(vec!["r2".to_owned()]),
+            ..Default::default()
+        },
+    ]
+}
+
+/// Process mode: four real `dims run` processes set up with the command line, fed and watched through the REST API,
+/// one of them SIGKILLed and restarted while publishing; everything entitled arrives, nothing leaks (served or
+/// stored), and every process stops with exit 0 on SIGTERM.
+#[test]
+fn processes_with_a_kill_and_restart() {
+    let mut s = scenario("national-regional");
+    s.topology.regions = 3;
+    s.topology.observers = 0;
+    s.workload.bundles = 40;
+    s.workload.rate_per_s = 20.0;
+    s.assertions.gossip_p99_ms = None;
+    s.federation.redial_ms = 1000;
+    s.faults = kill_and_restart_r2();
+    let options = Options {
+        processes: Some(dims_binary()),
+        ..Options::default()
+    };
+    let report = run_with(&s, &options);
+    assert_eq!(report.mode, "processes");
+    assert_eq!(report.workload.published, 40, "{:?}", report.workload.first_error);
+    assert!(report.delivery.expected_pairs > 40 && report.delivery.converged);
+    let processes = report.processes.as_ref().expect("the process report");
+    assert_eq!(processes.nodes.len(), 4);
+    assert!(
+        processes.served_pairs >= report.delivery.expected_pairs,
+        "every entitled pair was served over an API"
+    );
+    let r2 = processes.nodes.iter().find(|n| n.name == "r2").expect("r2");
+    assert_eq!(
+        r2.exits,
+        ["SIGKILL (fault)", "exit 0"],
+        "r2 was killed, restarted, and stopped"
+    );
+    assert!(processes.nodes.iter().all(|n| n.peak_rss_mib.is_some_and(|m| m > 1.0)));
+    assert!(report.resources.cpu_user_s > 0.0, "the nodes' CPU is measured");
+    assert!(report.latency.contains_key("addressed") && report.latency.contains_key("gossip"));
+    assert!(report.per_node.iter().all(|n| n.stored > 0));
+}
+
+/// What process mode cannot do is refused before anything starts, naming it.
+#[test]
+fn processes_refuse_partitions_and_hostile_members() {
+    for (name, names) in [
+        ("partition-heal", "partition"),
+        ("hostile", "hostile members"),
+        ("lossy", "delay"),
+    ] {
+        let error = dims_simnet::processes::check_supported(&scenario(name)).expect_err(name);
+        let message = error.to_string();
+        assert!(
+            message.contains(names) && message.contains("without --processes"),
+            "{message}"
+        );
+    }
+    let mut s = scenario("national-regional");
+    s.faults = kill_and_restart_r2();
+    dims_simnet::processes::check_supported(&s).expect("kill and restart are supported");
 }

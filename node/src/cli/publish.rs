@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use dims_protocol::audience::{Recipient, canonical_recipients};
 use dims_protocol::content::MAX_INDICATORS;
-use dims_protocol::{Audience, Content, FederationId, GroupId, Indicator, MemberId, NodeId, OrgId, Tlp};
+use dims_protocol::{Audience, Content, Indicator, Tlp};
 
 use super::{Loaded, runtime};
 use crate::intake;
@@ -65,8 +64,9 @@ pub fn run(loaded: Loaded, args: PublishArgs) -> anyhow::Result<ExitCode> {
     let input = read_input(&args.input)?;
     let tlp = args.tlp.unwrap_or(settings.default_tlp);
     let audience = match &args.audience {
-        Some(text) => parse_audience(text, settings.federation.as_ref())?,
-        None => default_audience(tlp, settings.federation.as_ref()),
+        Some(text) => intake::audience::parse(text, settings.federation.as_ref())
+            .map_err(|e| anyhow::anyhow!("--audience: {e}"))?,
+        None => intake::audience::default_for(tlp, settings.federation.as_ref()),
     };
     dims_protocol::audience::check_audience(tlp, &audience)
         .map_err(|e| anyhow::anyhow!("--tlp and --audience: {e}"))?;
@@ -261,58 +261,4 @@ fn print_preview(bundle: &dims_protocol::VerifiedBundle) {
     for indicator in body.content.indicators() {
         println!("  {:<7} {}", indicator.value.kind().name(), indicator.value);
     }
-}
-
-/// The audience a marking gets when none is given: as narrow as the marking demands.
-pub fn default_audience(tlp: Tlp, federation: Option<&FederationId>) -> Audience {
-    match (tlp, federation) {
-        (Tlp::Clear | Tlp::Green, Some(federation)) => Audience::Federation(federation.clone()),
-        _ => Audience::Org,
-    }
-}
-
-/// Parses `--audience`.
-pub fn parse_audience(text: &str, federation: Option<&FederationId>) -> anyhow::Result<Audience> {
-    let text = text.trim();
-    Ok(match text.split_once(':') {
-        None if text == "org" => Audience::Org,
-        None if text == "community" => Audience::Community,
-        None if text == "federation" => Audience::Federation(federation.cloned().context(
-            "--audience federation names no federation and publish.federation is not set: use federation:NAME",
-        )?),
-        Some(("federation", name)) => {
-            Audience::Federation(FederationId::new(name).map_err(|e| anyhow::anyhow!("--audience: {e}"))?)
-        }
-        Some(("recipients", list)) => {
-            let recipients = list
-                .split(',')
-                .map(parse_recipient)
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            Audience::Recipients(canonical_recipients(recipients))
-        }
-        _ => bail!("--audience {text:?}: expected org, community, federation[:NAME] or recipients:SPEC,..."),
-    })
-}
-
-fn parse_recipient(spec: &str) -> anyhow::Result<Recipient> {
-    let bad = || anyhow::anyhow!("recipient {spec:?}: expected node:ID, org:ID/ORG, group:ID/GROUP or member:ID/UUID");
-    let (kind, rest) = spec.trim().split_once(':').ok_or_else(bad)?;
-    let node_of = |text: &str| {
-        text.parse::<NodeId>()
-            .map_err(|e| anyhow::anyhow!("recipient {spec:?}: {e}"))
-    };
-    Ok(match kind {
-        "node" => Recipient::Node(node_of(rest)?),
-        "org" | "group" | "member" => {
-            let (node, name) = rest.split_once('/').ok_or_else(bad)?;
-            let node = node_of(node)?;
-            let invalid = |e: dims_protocol::FieldError| anyhow::anyhow!("recipient {spec:?}: {e}");
-            match kind {
-                "org" => Recipient::Org(node, OrgId::new(name).map_err(invalid)?),
-                "group" => Recipient::Group(node, GroupId::new(name).map_err(invalid)?),
-                _ => Recipient::Member(node, name.parse::<MemberId>().map_err(invalid)?),
-            }
-        }
-        _ => return Err(bad()),
-    })
 }

@@ -1,5 +1,6 @@
 //! `dims run`: the node until SIGINT or SIGTERM. It opens the store, federates with the roster members it holds
-//! (when `federation.listen` is set), serves health, metrics and federation status, purges expired bundles on a
+//! (when `federation.listen` is set), serves health, metrics and federation status, serves the REST API (when
+//! `api.enabled`; both listeners finish their in-flight requests on the way out), purges expired bundles on a
 //! schedule, and on a signal stops taking work (readiness goes false), lets the writer commit what it
 //! holds, and exits 0.
 
@@ -75,6 +76,20 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
                 }
             });
             info!(%addr, "serving /livez, /readyz, /metrics and /federation/*");
+        }
+
+        if let Some(addr) = settings.api {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (api.listen): is another node running there?"))?;
+            let router = crate::api::NodeApi::new(service.clone(), settings.federation.clone()).router();
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                if let Err(e) = http::serve(listener, router, cancel).await {
+                    warn!(error = %e, "the REST API listener stopped");
+                }
+            });
+            info!(%addr, "serving the REST API under /api/v1 (OpenAPI document at /api/v1/openapi.json)");
         }
 
         if !settings.bridge.is_empty() {

@@ -3,7 +3,7 @@
 //! Columns (names are matched without regard to case, with spaces and `-` read as `_`):
 //!
 //! * `value` or `indicator` (required): the indicator; it may be defanged.
-//! * `type` or `kind`: an [`IndicatorKind`] name, or MISP's `ip-src`, `ip-dst`, `hostname`, `email-src`,
+//! * `type` or `kind`: an [`IndicatorKind`](dims_protocol::IndicatorKind) name, or MISP's `ip-src`, `ip-dst`, `hostname`, `email-src`,
 //!   `email-dst`, `AS`, or STIX's `ipv4-addr`, `ipv6-addr`, `domain-name`, `email-addr`. Empty or absent: detected.
 //! * `labels`, `label`, `tags` or `tag`: labels separated by `;` or `|`.
 //! * `confidence`: a whole number from 0 to 100.
@@ -28,13 +28,9 @@ use std::collections::HashMap;
 use std::fmt;
 
 use dims_protocol::content::MAX_INDICATORS;
-use dims_protocol::{FieldError, Indicator, IndicatorKind, IndicatorValue};
-use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{Date, OffsetDateTime};
+use dims_protocol::{FieldError, Indicator, IndicatorValue};
 
-use super::detect::{Context, Detection, classify_refanged};
-use super::refang::refang;
+use super::cell::{self, TYPE_EXPECTED};
 use super::warninglist::{self, Warning};
 
 /// The columns dims reads, for messages.
@@ -516,7 +512,7 @@ fn build_indicator(row: &Row<'_>) -> Result<Indicator, FieldError> {
         (Column::ValidUntil, &mut indicator.valid_until),
     ] {
         if let Some(time) = row.get(column) {
-            *slot = Some(parse_time(time).map_err(|expected| row.error(column, time, expected))?);
+            *slot = Some(cell::time_ms(time).map_err(|expected| row.error(column, time, expected))?);
         }
     }
     // Quoted cells keep the file's line ends; a description allows `\n` but no other control character.
@@ -527,84 +523,12 @@ fn build_indicator(row: &Row<'_>) -> Result<Indicator, FieldError> {
     Ok(indicator)
 }
 
-/// What the `type` column may say, beyond [`IndicatorKind`] names.
-enum TypeSpec {
-    Kind(IndicatorKind),
-    /// MISP's `ip-src` and `ip-dst`: an address or a network, either family.
-    Address,
-}
-
-const TYPE_EXPECTED: &str = "one of ipv4, ipv6, cidr, domain, url, email, md5, sha1, sha256, sha512, asn (MISP's \
-                             ip-src, ip-dst, hostname, email-src, email-dst and AS work too), or an empty cell to \
-                             detect the type";
-
-fn type_spec(text: &str) -> Option<TypeSpec> {
-    if let Ok(kind) = text.parse::<IndicatorKind>() {
-        return Some(TypeSpec::Kind(kind));
-    }
-    let kind = match text.trim().to_ascii_lowercase().as_str() {
-        "ip-src" | "ip-dst" | "ip" => return Some(TypeSpec::Address),
-        "ipv4-addr" => IndicatorKind::Ipv4,
-        "ipv6-addr" => IndicatorKind::Ipv6,
-        "hostname" | "domain-name" | "fqdn" => IndicatorKind::Domain,
-        "uri" | "link" => IndicatorKind::Url,
-        "email-src" | "email-dst" | "email-addr" => IndicatorKind::Email,
-        "as" | "autonomous-system" => IndicatorKind::Asn,
-        _ => return None,
-    };
-    Some(TypeSpec::Kind(kind))
-}
-
 fn read_value(row: &Row<'_>, text: &str) -> Result<IndicatorValue, FieldError> {
-    let refanged = refang(text);
-    let as_value_error = |error: FieldError| row.error(Column::Value, text, error.expected);
-    let spec = match row.get(Column::Kind) {
-        Some(kind) => Some(type_spec(kind).ok_or_else(|| row.error(Column::Kind, kind, TYPE_EXPECTED))?),
-        None => None,
-    };
-    match spec {
-        Some(TypeSpec::Kind(kind)) => IndicatorValue::parse(kind, &refanged).map_err(as_value_error),
-        Some(TypeSpec::Address) => match classify_refanged(&refanged, Context::Cell) {
-            Detection::Found(value) if value.is_address() => Ok(value),
-            Detection::Invalid(error) => Err(as_value_error(error)),
-            Detection::Found(_) | Detection::NotAnIndicator => {
-                Err(row.error(Column::Value, text, "an IP address or network, as the type says"))
-            }
-        },
-        None => match classify_refanged(&refanged, Context::Cell) {
-            Detection::Found(value) => Ok(value),
-            Detection::Invalid(error) => Err(as_value_error(error)),
-            Detection::NotAnIndicator => Err(row.error(
-                Column::Value,
-                text,
-                "an indicator of a recognisable type: correct it, or add a type column",
-            )),
-        },
-    }
-}
-
-/// Milliseconds since the epoch from RFC 3339, a date, or milliseconds; the error says what would be accepted.
-fn parse_time(text: &str) -> Result<u64, String> {
-    const EXPECTED: &str = "an RFC 3339 time such as 2026-11-01T00:00:00Z, a date such as 2026-11-01, or milliseconds \
-                            since the epoch";
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        let ms: u64 = text.parse().map_err(|_| EXPECTED.to_owned())?;
-        // Before 1973 in milliseconds is almost surely a time in seconds, and would silently expire everything.
-        if ms < 100_000_000_000 {
-            return Err(format!(
-                "milliseconds since the epoch (this looks like seconds: multiply by 1000), or {EXPECTED}"
-            ));
-        }
-        return Ok(ms);
-    }
-    let nanos = if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
-        time.unix_timestamp_nanos()
-    } else if let Ok(date) = Date::parse(text, format_description!("[year]-[month]-[day]")) {
-        date.midnight().assume_utc().unix_timestamp_nanos()
-    } else {
-        return Err(EXPECTED.to_owned());
-    };
-    u64::try_from(nanos.div_euclid(1_000_000)).map_err(|_| format!("a time after 1970: {EXPECTED}"))
+    // The cell's own errors name `value` or `type`: name the file's columns instead.
+    cell::value(text, row.get(Column::Kind)).map_err(|error| match error.field.as_str() {
+        "type" => row.error(Column::Kind, row.get(Column::Kind).unwrap_or_default(), TYPE_EXPECTED),
+        _ => row.error(Column::Value, text, error.expected),
+    })
 }
 
 /// Names the file's column in an [`Indicator::check`] error (`labels[2]` becomes `tags[2]` in a file with `tags`).

@@ -8,6 +8,8 @@
 //!   rules open the [`freetext`](mod@freetext) module.
 //! * [`csv()`] reads a CSV file with a header row into checked [`Indicator`](dims_protocol::Indicator)s, all or
 //!   nothing unless bad rows are to be skipped; the columns are listed in the [`csv`](mod@csv) module.
+//! * [`cell::value`] reads one declared indicator (a value with an optional type), as CSV rows and the REST API
+//!   give them; [`audience`] parses and writes the audience syntax of `dims publish --audience` and the REST API.
 //! * [`warninglist`] flags known-benign values (private ranges, public resolvers, `example.com`) without dropping
 //!   them (DESIGN §10).
 //!
@@ -16,6 +18,8 @@
 //! Every value leaves through [`IndicatorValue::parse`](dims_protocol::IndicatorValue::parse) (or
 //! [`Indicator::check`](dims_protocol::Indicator::check)), so it is valid and in normal form.
 
+pub mod audience;
+pub mod cell;
 pub mod csv;
 pub mod detect;
 pub mod freetext;

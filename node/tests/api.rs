@@ -1,0 +1,416 @@
+//! The REST API end to end: a real `dims run` process with `[api]` enabled, tokens made with `dims tokens create`,
+//! and HTTP requests from outside. Publishing, paged listing and fetching by id through the policy function capped at
+//! each token's ceiling; refusals as JSON with the right status and nothing stored; the OpenAPI document.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+#[path = "support/node.rs"]
+mod node_support;
+
+use node_support::Node;
+
+/// A `dims run` process serving the API, stopped with SIGTERM (and checked to exit 0) by [`Running::stop`].
+struct Running {
+    child: Option<Child>,
+    api: String,
+    http: String,
+    client: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl Running {
+    async fn start(node: &Node) -> Running {
+        let api = format!("127.0.0.1:{}", free_port());
+        let http = format!("127.0.0.1:{}", free_port());
+        let child = node
+            .command()
+            .args(["--log-format", "json", "run"])
+            .env("DIMS_API__ENABLED", "true")
+            .env("DIMS_API__LISTEN", &api)
+            .env("DIMS_HTTP__ENABLED", "true")
+            .env("DIMS_HTTP__LISTEN", &http)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dims run");
+        let running = Running {
+            child: Some(child),
+            api: format!("http://{api}"),
+            http: format!("http://{http}"),
+            client: reqwest::Client::new(),
+        };
+        for _ in 0..200 {
+            if let Ok(answer) = running.client.get(format!("{}/readyz", running.http)).send().await
+                && answer.status() == 200
+            {
+                return running;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("dims run never became ready at {}", running.http);
+    }
+
+    /// Sends a request with `token` (if any); the status and the body as JSON (every answer of the API is JSON).
+    async fn send(&self, request: reqwest::RequestBuilder, token: Option<&str>) -> (u16, Value) {
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let answer = request.send().await.expect("the API answers");
+        let status = answer.status().as_u16();
+        let bytes = answer.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+        (status, body)
+    }
+
+    async fn publish(&self, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let request = self
+            .client
+            .post(format!("{}/api/v1/bundles", self.api))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        self.send(request, token).await
+    }
+
+    async fn get(&self, token: Option<&str>, path: &str) -> (u16, Value) {
+        self.send(self.client.get(format!("{}{path}", self.api)), token).await
+    }
+
+    /// Every bundle id `token` lists, following `next` with pages of `limit`.
+    async fn list_all(&self, token: &str, limit: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..100 {
+            let path = match &after {
+                Some(cursor) => format!("/api/v1/bundles?limit={limit}&after={cursor}"),
+                None => format!("/api/v1/bundles?limit={limit}"),
+            };
+            let (status, page) = self.get(Some(token), &path).await;
+            assert_eq!(status, 200, "{page}");
+            let bundles = page["bundles"].as_array().expect("bundles");
+            assert!(bundles.len() <= limit, "a page holds at most its limit");
+            ids.extend(bundles.iter().map(|b| b["id"].as_str().expect("id").to_owned()));
+            match page["next"].as_str() {
+                Some(next) => after = Some(next.to_owned()),
+                None => return ids,
+            }
+        }
+        panic!("paging never ended");
+    }
+
+    /// SIGTERM; the process must exit 0.
+    fn stop(&mut self) {
+        let child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let output = child.wait_with_output().expect("wait");
+        assert!(
+            output.status.success(),
+            "dims run exits 0 on SIGTERM: {:?}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `dims tokens create ARGS`: the token text.
+fn create_token(node: &Node, args: &[&str]) -> String {
+    let mut all = vec!["tokens", "create"];
+    all.extend_from_slice(args);
+    let text = node.ok(&all).trim().to_owned();
+    assert!(text.starts_with("dims_"), "{text}");
+    text
+}
+
+/// An error answer: the status, an `error` that contains `names`, and a hint.
+fn assert_error(answer: &(u16, Value), status: u16, names: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    let error = answer.1["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error field: {}", answer.1));
+    assert!(error.contains(names), "{error:?} should name {names:?}");
+    assert!(
+        answer.1["hint"].as_str().is_some_and(|hint| !hint.is_empty()),
+        "{}",
+        answer.1
+    );
+}
+
+/// A publisher's GREEN and AMBER bundles, read back by a GREEN-ceiling reader (who sees only GREEN, and gets 404 for
+/// the AMBER one by id) and by an AMBER-ceiling reader (who sees both, page by page).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_publish_list_and_fetch_within_their_ceilings() {
+    let node = Node::init("seattle-it");
+    let publisher = create_token(
+        &node,
+        &[
+            "--label",
+            "feed",
+            "--scopes",
+            "read,publish",
+            "--audience",
+            "org,federation",
+            "--tlp-ceiling",
+            "amber",
+        ],
+    );
+    let green_reader = create_token(&node, &["--label", "siem", "--tlp-ceiling", "green"]);
+    let mut running = Running::start(&node).await;
+
+    let (status, green) = running
+        .publish(
+            Some(&publisher),
+            &json!({
+                "tlp": "green",
+                "audience": "federation",
+                "labels": ["phishing"],
+                "indicators": [
+                    {"value": "hxxp://evil[.]example/login", "labels": ["wave-3"], "confidence": 80},
+                    {"value": "198.51.100.7", "type": "ipv4", "valid_from": "2026-11-01T00:00:00Z"},
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{green}");
+    assert_eq!(green["tlp"], "green");
+    assert_eq!(
+        green["audience"], "federation:us-sltt",
+        "federation means the node's federation"
+    );
+    assert_eq!(green["indicators"], 2);
+    let green_id = green["id"].as_str().expect("id").to_owned();
+    assert_eq!(green_id.len(), 64);
+
+    let (status, amber) = running
+        .publish(
+            Some(&publisher),
+            &json!({"tlp": "amber", "text": "Beacon to c2[.]bad-actor[.]example from 203.0.113[.]9 since Monday."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{amber}");
+    assert_eq!(amber["audience"], "org", "AMBER defaults to the org");
+    assert_eq!(
+        amber["indicators"], 2,
+        "free text: the domain and the address, refanged"
+    );
+    let amber_id = amber["id"].as_str().expect("id").to_owned();
+    let (status, later) = running
+        .publish(
+            Some(&publisher),
+            &json!({"tlp": "clear", "audience": "org", "indicators": [{"value": "later.example"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{later}");
+    let later_id = later["id"].as_str().expect("id").to_owned();
+
+    // The GREEN reader sees the GREEN and CLEAR bundles only, in lists and by id; one per page, the page after the
+    // first reads on past the AMBER bundle it may not see.
+    let visible = [green_id.clone(), later_id.clone()];
+    assert_eq!(running.list_all(&green_reader, 100).await, visible);
+    assert_eq!(running.list_all(&green_reader, 1).await, visible);
+    let (status, detail) = running
+        .get(Some(&green_reader), &format!("/api/v1/bundles/{green_id}"))
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["kind"], "indicators");
+    assert_eq!(detail["status"], "current");
+    assert_eq!(detail["author_org"], "seattle-it");
+    let values: Vec<&str> = detail["indicators_list"]
+        .as_array()
+        .expect("indicators")
+        .iter()
+        .map(|i| i["value"].as_str().expect("value"))
+        .collect();
+    assert_eq!(values.len(), 2);
+    assert!(
+        values.contains(&"http://evil.example/login") && values.contains(&"198.51.100.7"),
+        "{values:?}"
+    );
+    let url = detail["indicators_list"]
+        .as_array()
+        .expect("indicators")
+        .iter()
+        .find(|i| i["type"] == "url")
+        .expect("the URL");
+    assert_eq!(
+        url["labels"],
+        json!(["phishing", "wave-3"]),
+        "request labels join each indicator's"
+    );
+    assert_eq!(url["confidence"], 80);
+    assert_eq!(detail["stix"]["type"], "bundle", "the content as STIX 2.1");
+    let hidden = running
+        .get(Some(&green_reader), &format!("/api/v1/bundles/{amber_id}"))
+        .await;
+    assert_error(&hidden, 404, &amber_id);
+
+    // The publisher (AMBER ceiling) sees all three, one per page, oldest first.
+    assert_eq!(
+        running.list_all(&publisher, 1).await,
+        [green_id.clone(), amber_id.clone(), later_id.clone()]
+    );
+    let (status, detail) = running
+        .get(Some(&publisher), &format!("/api/v1/bundles/{amber_id}"))
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["tlp"], "amber");
+    // since_ms keeps bundles created at or after it.
+    let created = later["created_ms"].as_u64().expect("created_ms");
+    let (status, page) = running
+        .get(Some(&publisher), &format!("/api/v1/bundles?since_ms={}", created + 1))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["bundles"], json!([]));
+    let (_, page) = running
+        .get(Some(&publisher), &format!("/api/v1/bundles?since_ms={created}"))
+        .await;
+    let bundles = page["bundles"].as_array().expect("bundles");
+    let last = bundles.last().expect("the CLEAR bundle");
+    assert_eq!(last["id"], later_id.as_str());
+    assert_eq!(
+        (last["tlp"].as_str(), last["audience"].as_str()),
+        (Some("clear"), Some("org"))
+    );
+    assert_eq!(last["origin"].as_str().map(str::len), Some(64));
+
+    running.stop();
+    // What the API acknowledged is in the store.
+    let listed = node.ok(&["bundles", "list", "--json"]);
+    for id in [&green_id, &amber_id, &later_id] {
+        assert!(listed.contains(id.as_str()), "{id} stored:\n{listed}");
+    }
+}
+
+/// Missing and forged tokens, invalid bodies, scope violations and oversized bodies are refused as JSON with their
+/// status, and none of them stores anything; the OpenAPI document is served without a token and lists the routes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_json_name_the_problem_and_store_nothing() {
+    let node = Node::init("seattle-it");
+    let org_only = create_token(
+        &node,
+        &[
+            "--label",
+            "org-feed",
+            "--scopes",
+            "read,publish",
+            "--audience",
+            "org",
+            "--tlp-ceiling",
+            "amber",
+        ],
+    );
+    let green_publisher = create_token(
+        &node,
+        &[
+            "--label",
+            "green-feed",
+            "--scopes",
+            "publish",
+            "--audience",
+            "org,federation",
+            "--tlp-ceiling",
+            "green",
+        ],
+    );
+    let reader = create_token(&node, &["--label", "reader", "--tlp-ceiling", "amber"]);
+    let mut running = Running::start(&node).await;
+    let good = json!({"tlp": "green", "audience": "org", "indicators": [{"value": "evil.example"}]});
+
+    assert_error(&running.publish(None, &good).await, 401, "Authorization");
+    assert_error(&running.get(None, "/api/v1/bundles").await, 401, "Authorization");
+    let forged = format!("{}{}", &reader[..reader.len() - 4], "0000");
+    assert_error(&running.publish(Some(&forged), &good).await, 401, "token");
+    assert_error(
+        &running.get(Some("not-a-token"), "/api/v1/bundles").await,
+        401,
+        "malformed",
+    );
+
+    let bad_value = json!({"tlp": "green", "audience": "org", "indicators": [
+        {"value": "evil.example"}, {"value": "999.1.2.3", "type": "ipv4"}]});
+    assert_error(
+        &running.publish(Some(&org_only), &bad_value).await,
+        400,
+        "indicators[1].value",
+    );
+    let bad_type = json!({"tlp": "green", "audience": "org", "indicators": [{"value": "x.example", "type": "colour"}]});
+    assert_error(
+        &running.publish(Some(&org_only), &bad_type).await,
+        400,
+        "indicators[0].type",
+    );
+    let bad_audience = json!({"tlp": "amber", "audience": "federation", "indicators": [{"value": "evil.example"}]});
+    assert_error(&running.publish(Some(&org_only), &bad_audience).await, 400, "audience");
+    let bad_field = json!({"tlp": "green", "audience": "org", "indicators": [{"value": "evil.example", "colour": 1}]});
+    assert_error(
+        &running.publish(Some(&org_only), &bad_field).await,
+        400,
+        "indicators[0]",
+    );
+    let invalid_text = json!({"tlp": "green", "audience": "org", "text": "c2 at 203.0.113.999 and evil.example"});
+    assert_error(&running.publish(Some(&org_only), &invalid_text).await, 400, "text");
+
+    let outside = json!({"tlp": "green", "audience": "federation", "indicators": [{"value": "evil.example"}]});
+    assert_error(&running.publish(Some(&org_only), &outside).await, 403, "federation");
+    let above = json!({"tlp": "amber", "audience": "org", "indicators": [{"value": "evil.example"}]});
+    assert_error(&running.publish(Some(&green_publisher), &above).await, 403, "amber");
+    assert_error(&running.publish(Some(&reader), &good).await, 403, "publish");
+    assert_error(
+        &running.get(Some(&green_publisher), "/api/v1/bundles").await,
+        403,
+        "read",
+    );
+
+    // Its own client: the server closes a connection whose body it refused unread, and a pooled connection that
+    // closes under the next request would fail that request instead.
+    let huge = reqwest::Client::new()
+        .post(format!("{}/api/v1/bundles", running.api))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 << 20]);
+    assert_error(&running.send(huge, Some(&org_only)).await, 413, "larger than");
+
+    // Nothing refused was stored.
+    assert!(
+        running.list_all(&reader, 100).await.is_empty(),
+        "a refused request stored something"
+    );
+
+    let (status, document) = running.get(None, "/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(
+        document["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{document}"
+    );
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(paths.contains_key("/api/v1/bundles") && paths.contains_key("/api/v1/bundles/{id}"));
+    assert!(paths["/api/v1/bundles"]["post"].is_object() && paths["/api/v1/bundles"]["get"].is_object());
+
+    // A valid request through the same token still works: the refusals changed nothing.
+    let (status, created) = running.publish(Some(&org_only), &good).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        running.list_all(&reader, 100).await,
+        [created["id"].as_str().expect("id")]
+    );
+    running.stop();
+}

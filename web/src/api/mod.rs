@@ -1,0 +1,86 @@
+//! The REST API under `/api/v1` (DESIGN §8): the narrow interface it needs from the node ([`Api`]), the router, and
+//! the OpenAPI document that describes it.
+//!
+//! Routes: `POST /api/v1/bundles` (publish), `GET /api/v1/bundles` (list, paged), `GET /api/v1/bundles/{id}`, and
+//! `GET /api/v1/openapi.json`. Every route but the document needs `Authorization: Bearer`; every error is JSON
+//! ([`ApiError`]); bodies are capped at [`BODY_LIMIT`].
+//!
+//! **Invariant: this crate decides nothing about visibility.** It checks the shape of requests and renders answers;
+//! who may see or publish what is the node's [`Api`] implementation's business, which asks the one policy function
+//! (DESIGN §3 invariant 3) and the token's scopes. A bundle the caller may not read is answered exactly like an
+//! absent one.
+
+pub mod auth;
+pub mod bundles;
+pub mod errors;
+pub mod openapi;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use dims_protocol::BundleId;
+
+pub use self::bundles::{
+    BundleDetail, BundlePage, BundleSummary, Cursor, IndicatorInput, IndicatorView, Items, ListParams, ListRequest,
+    PublishBody, PublishRequest, Published, check_publish, decode_publish,
+};
+pub use self::errors::{ApiError, ErrorBody};
+
+/// The largest request body the API reads (1 MiB); larger ones are answered 413.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// What the REST routes need from the node. The node implements it over its service core; tests can implement it
+/// over anything.
+///
+/// Every method answers with an [`ApiError`] the caller may see: implementations map their own failures (a scope
+/// refused is 403, a busy store 503, an invalid field 400) and log internal causes rather than returning them.
+pub trait Api: Send + Sync + 'static {
+    /// Who a request acts for once its token is accepted (the node's token grant). Opaque to this crate.
+    type Caller: Send + Sync + 'static;
+
+    /// Checks the `Authorization` header (`Bearer dims_<id>_<secret>`): the caller, or a 401.
+    fn authenticate(&self, authorization: Option<&str>) -> impl Future<Output = Result<Self::Caller, ApiError>> + Send;
+
+    /// Validates `request` completely, then signs and stores it as one bundle for `caller`, within the token's
+    /// scopes; answers after the store's commit. Nothing is stored when any part is invalid.
+    fn publish(
+        &self,
+        caller: &Self::Caller,
+        request: PublishRequest,
+    ) -> impl Future<Output = Result<Published, ApiError>> + Send;
+
+    /// One page of the bundles `caller` may read (the policy function, capped at the token's ceiling).
+    fn list(
+        &self,
+        caller: &Self::Caller,
+        request: ListRequest,
+    ) -> impl Future<Output = Result<BundlePage, ApiError>> + Send;
+
+    /// The bundle `id`, if it exists and `caller` may read it; `None` otherwise, whichever the reason.
+    fn get(
+        &self,
+        caller: &Self::Caller,
+        id: BundleId,
+    ) -> impl Future<Output = Result<Option<BundleDetail>, ApiError>> + Send;
+}
+
+/// The API's routes over `api`, separate from any listener so tests can call them without a socket.
+pub fn router<A: Api>(api: Arc<A>) -> Router {
+    Router::new()
+        .route("/api/v1/bundles", get(bundles::list::<A>).post(bundles::publish::<A>))
+        .route("/api/v1/bundles/{id}", get(bundles::get::<A>))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "this route does not take that method",
+                "see /api/v1/openapi.json for the routes and their methods",
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(api)
+}
