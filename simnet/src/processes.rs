@@ -1095,10 +1095,6 @@ pub(crate) async fn run_once(
             })
         })
         .collect();
-    let received: u64 = per_node
-        .iter()
-        .map(|n| n.stats.gossip_accepted + n.stats.fetched + n.stats.delivered)
-        .sum();
     let expected_pairs = expected.len() as u64;
     let process_nodes: Vec<ProcessNode> = procs
         .iter()
@@ -1148,13 +1144,7 @@ pub(crate) async fn run_once(
         traffic: Traffic::of(&per_node, held_pairs),
         // Gossip scores are for hostile scenarios, which process mode refuses.
         honest_min_score: None,
-        duplicates: Duplicates {
-            gossip_accepted: per_node.iter().map(|n| n.stats.gossip_accepted).sum(),
-            fetched: per_node.iter().map(|n| n.stats.fetched).sum(),
-            delivered: per_node.iter().map(|n| n.stats.delivered).sum(),
-            new_arrivals,
-            redundant: received.saturating_sub(new_arrivals),
-        },
+        duplicates: Duplicates::of(&per_node, new_arrivals),
         reconciliation: Reconciliation {
             rounds: per_node.iter().map(|n| n.stats.sync_rounds).sum(),
             bytes: per_node.iter().map(|n| n.stats.sync_bytes).sum(),

@@ -144,6 +144,28 @@ pub struct Duplicates {
     pub new_arrivals: u64,
     /// (gossip_accepted + fetched + delivered) - new_arrivals: receptions of something already held.
     pub redundant: u64,
+    /// Duplicates per node per message: `redundant` / `new_arrivals` (each new arrival is one node getting one
+    /// message). Copies gossipsub drops by message id before validation are not counted here; their cost is in
+    /// [`Traffic::sent_per_delivered_pair`].
+    pub per_node_per_message: Option<f64>,
+}
+
+impl Duplicates {
+    /// The receptions counted by `nodes`, against the `new_arrivals` the oracle saw.
+    pub fn of(nodes: &[NodeReport], new_arrivals: u64) -> Duplicates {
+        let gossip_accepted: u64 = nodes.iter().map(|n| n.stats.gossip_accepted).sum();
+        let fetched: u64 = nodes.iter().map(|n| n.stats.fetched).sum();
+        let delivered: u64 = nodes.iter().map(|n| n.stats.delivered).sum();
+        let redundant = (gossip_accepted + fetched + delivered).saturating_sub(new_arrivals);
+        Duplicates {
+            gossip_accepted,
+            fetched,
+            delivered,
+            new_arrivals,
+            redundant,
+            per_node_per_message: (new_arrivals > 0).then(|| redundant as f64 / new_arrivals as f64),
+        }
+    }
 }
 
 /// Reconciliation cost.
@@ -552,8 +574,14 @@ impl Report {
         let dup = &self.duplicates;
         let _ = writeln!(
             out,
-            "## Duplicates\n\ngossip accepted {}, fetched {}, delivered {}, new arrivals {}: {} redundant receptions\n",
-            dup.gossip_accepted, dup.fetched, dup.delivered, dup.new_arrivals, dup.redundant
+            "## Duplicates\n\ngossip accepted {}, fetched {}, delivered {}, new arrivals {}: {} redundant receptions ({} \
+             per node per message; gossipsub's own duplicates, dropped by message id, show in the bytes per pair)\n",
+            dup.gossip_accepted,
+            dup.fetched,
+            dup.delivered,
+            dup.new_arrivals,
+            dup.redundant,
+            dup.per_node_per_message.map_or("-".to_owned(), |d| format!("{d:.3}"))
         );
         let r = &self.reconciliation;
         let _ = writeln!(

@@ -592,10 +592,6 @@ async fn run_once(
             .filter(|(node, id)| truth.get(id).is_some_and(|p| p.publisher != *node))
             .count() as u64
     };
-    let received: u64 = per_node
-        .iter()
-        .map(|n| n.stats.gossip_accepted + n.stats.fetched + n.stats.delivered)
-        .sum();
     let heal = state.heal_at.map(|_| {
         let sessions: Vec<Session> = heal_sessions
             .iter()
@@ -659,13 +655,7 @@ async fn run_once(
         },
         latency,
         leaks,
-        duplicates: Duplicates {
-            gossip_accepted: per_node.iter().map(|n| n.stats.gossip_accepted).sum(),
-            fetched: per_node.iter().map(|n| n.stats.fetched).sum(),
-            delivered: per_node.iter().map(|n| n.stats.delivered).sum(),
-            new_arrivals,
-            redundant: received.saturating_sub(new_arrivals),
-        },
+        duplicates: Duplicates::of(&per_node, new_arrivals),
         reconciliation: Reconciliation {
             rounds: stats_rounds,
             bytes: stats_bytes,
