@@ -1127,18 +1127,12 @@ pub(crate) async fn run_once(
             seconds: publish_done.duration_since(start_at).as_secs_f64(),
             by_tlp,
         },
-        delivery: Delivery {
+        delivery: Delivery::new(
             expected_pairs,
             held_pairs,
-            completeness_pct: if expected_pairs == 0 {
-                100.0
-            } else {
-                held_pairs as f64 * 100.0 / expected_pairs as f64
-            },
-            converged: converged_at.is_some(),
-            converge_ms: converged_at.map(|at| at.duration_since(reference).as_secs_f64() * 1000.0),
-            notifications_missed: 0,
-        },
+            converged_at.map(|at| at.duration_since(reference)),
+            0,
+        ),
         latency,
         leaks,
         traffic: Traffic::of(&per_node, held_pairs),

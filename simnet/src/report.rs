@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::Duration;
 
 use dims_node::federation::StatsSnapshot;
 use serde::Serialize;
@@ -109,6 +110,25 @@ pub struct Delivery {
     /// Arrival notifications a node's subscription missed (the pair was then timed by the store poll, up to 100 ms
     /// late).
     pub notifications_missed: u64,
+}
+
+impl Delivery {
+    /// `held` of `expected` pairs; `converged_after` is the time from the reference moment to full convergence, if
+    /// it came.
+    pub fn new(expected: u64, held: u64, converged_after: Option<Duration>, notifications_missed: u64) -> Delivery {
+        Delivery {
+            expected_pairs: expected,
+            held_pairs: held,
+            completeness_pct: if expected == 0 {
+                100.0
+            } else {
+                held as f64 * 100.0 / expected as f64
+            },
+            converged: converged_after.is_some(),
+            converge_ms: converged_after.map(|after| after.as_secs_f64() * 1000.0),
+            notifications_missed,
+        }
+    }
 }
 
 /// One bundle held where it must not be.
