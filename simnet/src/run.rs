@@ -676,7 +676,7 @@ async fn run_once(
     Ok(report)
 }
 
-async fn sleep_until(at: Option<Instant>) {
+pub(crate) async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
         None => std::future::pending().await,
@@ -915,7 +915,7 @@ fn honest(nodes: &[Option<Node>], picked: Vec<usize>) -> Vec<usize> {
     picked.into_iter().filter(|&i| nodes[i].is_some()).collect()
 }
 
-fn join(picked: &[usize], names: &[String]) -> String {
+pub(crate) fn join(picked: &[usize], names: &[String]) -> String {
     picked.iter().map(|&i| names[i].as_str()).collect::<Vec<_>>().join(", ")
 }
 
