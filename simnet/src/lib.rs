@@ -25,6 +25,7 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+mod schedule;
 pub mod svg;
 pub mod topology;
 pub mod workload;

@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use dims_node::clock;
 use dims_node::federation::local::LocalNode;
+use dims_node::federation::markings::Summary;
 use dims_node::federation::{Federation, FederationConfig, LinkFaults, SwarmTuning, SyncReport, TransportKind};
 use dims_node::service::Service;
 use dims_node::store::ListQuery;
 use dims_node::store::Store;
 use dims_protocol::policy::{NodeView, Receiver};
-use dims_protocol::{Audience, Body, BundleId, Marking, MemberId, NodeId, OrgId, Tlp, may_receive, samples};
-use tokio::sync::{Semaphore, broadcast};
+use dims_protocol::{BundleId, Marking, NodeId, Tlp, may_receive, samples};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -29,7 +30,8 @@ use crate::report::{
     Delivery, Duplicates, FaultEvent, GOSSIP_THRESHOLD, Heal, HostileReport, Leak, NodeReport, Reconciliation, Report,
     Resources, Session, Traffic, WorkloadReport,
 };
-use crate::scenario::{Action, Scenario, When, pick_all};
+use crate::scenario::{Action, Scenario, pick_all};
+use crate::schedule::Schedule;
 use crate::topology::{Kind, Topology, Transport};
 use crate::workload::{self, Planned};
 
@@ -117,42 +119,10 @@ async fn run_mode(
     }
 }
 
-/// What decides who may receive a published bundle, owned (a [`Marking`] borrows its body).
-#[derive(Clone, Debug)]
-pub(crate) struct Mark {
-    pub(crate) origin: NodeId,
-    pub(crate) author_org: OrgId,
-    pub(crate) author_member: Option<MemberId>,
-    pub(crate) tlp: Tlp,
-    pub(crate) audience: Audience,
-}
-
-impl Mark {
-    pub(crate) fn of(body: &Body) -> Mark {
-        Mark {
-            origin: body.origin,
-            author_org: body.author.org.clone(),
-            author_member: body.author.member,
-            tlp: body.tlp,
-            audience: body.audience.clone(),
-        }
-    }
-
-    pub(crate) fn marking(&self) -> Marking<'_> {
-        Marking {
-            origin: self.origin,
-            author_org: &self.author_org,
-            author_member: self.author_member,
-            tlp: self.tlp,
-            audience: &self.audience,
-        }
-    }
-}
-
 /// A bundle as published: the truth the oracle judges against.
 pub(crate) struct Published {
     pub(crate) publisher: usize,
-    pub(crate) mark: Mark,
+    pub(crate) mark: Summary,
     pub(crate) at: Duration,
 }
 
@@ -402,13 +372,9 @@ async fn run_once(
         .iter()
         .map(|n| n.as_ref().map(|n| n.local.service().clone()))
         .collect();
-    let mut faults: Vec<(When, Action)> = scenario.faults.iter().map(|f| f.parts()).collect::<Result<_, _>>()?;
-    faults.sort_by_key(|(when, _)| *when);
+    let mut schedule = Schedule::of(scenario)?;
     let mut state = FaultState::default();
-    // Faults at 0 ms are in force before the first publication, not racing it.
-    let mut pending = faults.into_iter().peekable();
-    while let Some((When::At(Duration::ZERO), _)) = pending.peek() {
-        let (_, action) = pending.next().expect("peeked");
+    for action in schedule.initial() {
         apply(
             &action,
             &mut nodes,
@@ -421,7 +387,7 @@ async fn run_once(
         .await?;
     }
     let start = clock::monotonic();
-    let mut publisher = tokio::spawn(publish_all(
+    let publisher = tokio::spawn(publish_all(
         plan.clone(),
         services.clone(),
         ids.clone(),
@@ -430,27 +396,11 @@ async fn run_once(
         Arc::clone(&shared),
         start,
     ));
-    let mut publish_result = None;
-    let mut publish_done: Option<Instant> = None;
-    while pending.peek().is_some() || publish_result.is_none() {
-        let due = pending.peek().and_then(|(when, _)| match when {
-            When::At(at) => Some(start + *at),
-            When::AfterPublish(after) => publish_done.map(|done| done + *after),
-        });
-        tokio::select! {
-            result = &mut publisher, if publish_result.is_none() => {
-                publish_result = Some(result.context("the publisher task failed")?);
-                publish_done = Some(clock::monotonic());
-            }
-            () = sleep_until(due), if due.is_some() => {
-                let (_, action) = pending.next().expect("peeked");
-                let at = clock::monotonic().duration_since(start);
-                apply(&action, &mut nodes, &topology, &names, &mut state, &shared, at).await?;
-            }
-        }
-    }
-    let (published_count, failed, first_error) = publish_result.expect("the loop ends after publishing");
-    let publish_done = publish_done.expect("set with the result");
+    let ((published_count, failed, first_error), publish_done) = schedule
+        .run(start, publisher, async |action, at| {
+            apply(&action, &mut nodes, &topology, &names, &mut state, &shared, at).await
+        })
+        .await?;
     info!(published = published_count, failed, "publishing done");
 
     // Convergence: every entitled honest node (up at the end) holds every bundle.
@@ -676,13 +626,6 @@ async fn run_once(
     Ok(report)
 }
 
-pub(crate) async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Records each newly stored bundle of one node, with the moment its subscription reported it.
 async fn record(
     index: usize,
@@ -715,58 +658,29 @@ async fn publish_all(
     indicators: u32,
     shared: Arc<Shared>,
     start: Instant,
-) -> (u64, u64, Option<String>) {
-    const IN_FLIGHT: u32 = 256;
-    let permits = Arc::new(Semaphore::new(IN_FLIGHT as usize));
-    let failures = Arc::new(Mutex::new((0u64, None::<String>)));
-    let published = Arc::new(AtomicU64::new(0));
-    for planned in plan {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(start + planned.offset)).await;
-        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-            break;
-        };
-        let Some(service) = services[planned.publisher].clone() else {
-            continue;
-        };
+) -> workload::Tally {
+    workload::paced(plan, start, 256, |planned| {
+        let service = services[planned.publisher].clone()?;
         let draft = workload::draft(&planned, indicators, &federation, &ids);
         let shared = Arc::clone(&shared);
-        let failures = Arc::clone(&failures);
-        let published = Arc::clone(&published);
-        tokio::spawn(async move {
-            let outcome = match service.sign(draft, clock::now_ms()) {
-                Ok(bundle) => {
-                    lock(&shared.truth).insert(
-                        bundle.id(),
-                        Published {
-                            publisher: planned.publisher,
-                            mark: Mark::of(bundle.body()),
-                            at: shared.now(),
-                        },
-                    );
-                    service
-                        .publish_signed(bundle)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                }
-                Err(e) => Err(e.to_string()),
-            };
-            match outcome {
-                Ok(()) => {
-                    published.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    let mut failures = lock(&failures);
-                    failures.0 += 1;
-                    failures.1.get_or_insert(e);
-                }
-            }
-            drop(permit);
-        });
-    }
-    let _ = permits.acquire_many(IN_FLIGHT).await;
-    let (failed, first) = lock(&failures).clone();
-    (published.load(Ordering::Relaxed), failed, first)
+        Some(async move {
+            let bundle = service.sign(draft, clock::now_ms()).map_err(|e| e.to_string())?;
+            lock(&shared.truth).insert(
+                bundle.id(),
+                Published {
+                    publisher: planned.publisher,
+                    mark: Summary::of(bundle.body()),
+                    at: shared.now(),
+                },
+            );
+            service
+                .publish_signed(bundle)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    })
+    .await
 }
 
 /// Applies one fault.

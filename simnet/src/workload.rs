@@ -1,12 +1,16 @@
 //! The publication plan: who publishes what, with which marking and audience, and when. Drawn entirely from the seed
 //! before the run starts, so the same seed publishes the same sequence.
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use dims_node::service::Draft;
 use dims_protocol::{Audience, Content, FederationId, NodeId, Recipient, Tlp, samples};
+use tokio::sync::Semaphore;
 
 use crate::rng::Rng;
+use crate::run::lock;
 use crate::scenario::{Scenario, ScenarioError, pick_all};
 use crate::topology::{Kind, Spec};
 
@@ -127,4 +131,43 @@ pub fn draft(planned: &Planned, indicators: u32, federation: &FederationId, ids:
         supersedes: None,
         expires: None,
     }
+}
+
+/// What publishing the plan came to: bundles published, bundles that failed, and the first failure's words.
+pub type Tally = (u64, u64, Option<String>);
+
+/// Publishes the plan on its schedule, the same way in both run modes: each planned bundle at its offset from
+/// `start`, by the future `publish` makes for it (`None`: nothing can publish it, so it is not counted), at most
+/// `in_flight` at once so a slow node delays the plan instead of piling up requests. Waits for the last one.
+pub async fn paced<F, Fut>(plan: Vec<Planned>, start: Instant, in_flight: u32, publish: F) -> Tally
+where
+    F: Fn(Planned) -> Option<Fut>,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(in_flight as usize));
+    let tally = Arc::new(Mutex::new((0u64, 0u64, None::<String>)));
+    for planned in plan {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(start + planned.offset)).await;
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            break;
+        };
+        let Some(publishing) = publish(planned) else {
+            continue;
+        };
+        let tally = Arc::clone(&tally);
+        tokio::spawn(async move {
+            let outcome = publishing.await;
+            let mut tally = lock(&tally);
+            match outcome {
+                Ok(()) => tally.0 += 1,
+                Err(e) => {
+                    tally.1 += 1;
+                    tally.2.get_or_insert(e);
+                }
+            }
+            drop(permit);
+        });
+    }
+    let _ = permits.acquire_many(in_flight).await;
+    lock(&tally).clone()
 }

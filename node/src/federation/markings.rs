@@ -19,18 +19,24 @@ use crate::store::{Store, StoreError};
 /// The most markings kept before the cache starts over.
 pub const MAX_ENTRIES: usize = 4_000_000;
 
-/// The signed metadata of one bundle that decides who may receive it.
+/// The signed metadata of one bundle that decides who may receive it: an owned [`Marking`] (which borrows its body).
 #[derive(Clone, Debug)]
 pub struct Summary {
-    origin: NodeId,
-    author_org: OrgId,
-    author_member: Option<MemberId>,
-    tlp: Tlp,
-    audience: Audience,
+    /// The origin node.
+    pub origin: NodeId,
+    /// The author's org.
+    pub author_org: OrgId,
+    /// The author, if a person.
+    pub author_member: Option<MemberId>,
+    /// The marking.
+    pub tlp: Tlp,
+    /// Who it is for.
+    pub audience: Audience,
 }
 
 impl Summary {
-    fn of(body: &Body) -> Self {
+    /// The summary of `body`.
+    pub fn of(body: &Body) -> Self {
         Self {
             origin: body.origin,
             author_org: body.author.org.clone(),

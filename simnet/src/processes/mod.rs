@@ -19,7 +19,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use dims_node::clock;
@@ -37,8 +37,9 @@ use crate::report::{
     Delivery, Duplicates, FaultEvent, NodeReport, ProcessNode, ProcessesReport, Reconciliation, Report, Resources,
     Traffic, WorkloadReport,
 };
-use crate::run::{Shared, convergence_curve, describe_leak, latencies, lock, scan_stores, sleep_until};
-use crate::scenario::{Action, Scenario, When};
+use crate::run::{Shared, convergence_curve, describe_leak, latencies, lock, scan_stores};
+use crate::scenario::{Action, Scenario};
+use crate::schedule::Schedule;
 use crate::topology::Topology;
 use crate::workload::Planned;
 
@@ -228,13 +229,10 @@ pub(crate) async fn run_once(
     info!(ms = shared.now().as_millis() as u64, "all dims processes connected");
 
     // Publishing, with the faults on schedule.
-    let mut faults: Vec<(When, Action)> = scenario.faults.iter().map(|f| f.parts()).collect::<Result<_, _>>()?;
-    faults.sort_by_key(|(when, _)| *when);
+    let mut schedule = Schedule::of(scenario)?;
     let mut events = Vec::new();
     let mut last_fault = None;
-    let mut pending = faults.into_iter().peekable();
-    while let Some((When::At(Duration::ZERO), _)) = pending.peek() {
-        let (_, action) = pending.next().expect("peeked");
+    for action in schedule.initial() {
         let action = apply(&action, &mut procs, &names, dims, &client, &watch).await?;
         events.push(FaultEvent { at_ms: 0.0, action });
         last_fault = Some(Duration::ZERO);
@@ -244,7 +242,7 @@ pub(crate) async fn run_once(
         .iter()
         .map(|p| p.as_ref().map(|p| (p.api, p.token.clone(), p.org.clone())))
         .collect();
-    let mut publisher = tokio::spawn(publish_all(Publishing {
+    let publisher = tokio::spawn(publish_all(Publishing {
         plan: plan.clone(),
         apis,
         ids: ids.clone(),
@@ -255,30 +253,18 @@ pub(crate) async fn run_once(
         watch: Arc::clone(&watch),
         start: start_at,
     }));
-    let mut publish_result = None;
-    let mut publish_done: Option<Instant> = None;
-    while pending.peek().is_some() || publish_result.is_none() {
-        let due = pending.peek().and_then(|(when, _)| match when {
-            When::At(at) => Some(start_at + *at),
-            When::AfterPublish(after) => publish_done.map(|done| done + *after),
-        });
-        tokio::select! {
-            result = &mut publisher, if publish_result.is_none() => {
-                publish_result = Some(result.context("the publisher task failed")?);
-                publish_done = Some(clock::monotonic());
-            }
-            () = sleep_until(due), if due.is_some() => {
-                let (_, action) = pending.next().expect("peeked");
-                let at = clock::monotonic().duration_since(start_at);
-                let action = apply(&action, &mut procs, &names, dims, &client, &watch).await?;
-                info!(at_ms = at.as_millis() as u64, fault = %action, "fault applied");
-                events.push(FaultEvent { at_ms: at.as_secs_f64() * 1000.0, action });
-                last_fault = Some(at);
-            }
-        }
-    }
-    let (published_count, failed, first_error) = publish_result.expect("the loop ends after publishing");
-    let publish_done = publish_done.expect("set with the result");
+    let ((published_count, failed, first_error), publish_done) = schedule
+        .run(start_at, publisher, async |action, at| {
+            let action = apply(&action, &mut procs, &names, dims, &client, &watch).await?;
+            info!(at_ms = at.as_millis() as u64, fault = %action, "fault applied");
+            events.push(FaultEvent {
+                at_ms: at.as_secs_f64() * 1000.0,
+                action,
+            });
+            last_fault = Some(at);
+            Ok(())
+        })
+        .await?;
     info!(published = published_count, failed, "publishing done");
 
     // Convergence: every entitled node that is up at the end serves every bundle.

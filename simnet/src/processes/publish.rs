@@ -3,19 +3,19 @@
 //! Each publication answered enters the truth the oracle judges by, and the pending sets the pollers ask from.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use dims_node::clock;
+use dims_node::federation::markings::Summary;
 use dims_protocol::policy::Receiver;
 use dims_protocol::{BundleId, NodeId, OrgId, may_receive};
 use dims_web::api::{IndicatorInput, PublishBody, Published as PublishAnswer};
-use tokio::sync::Semaphore;
 
 use super::watch::Watch;
-use crate::run::{Mark, Published, Shared, lock};
+use crate::run::{Published, Shared, lock};
 use crate::workload::{self, Planned};
 
 /// The publish body of a planned bundle: the draft the in-process runner would sign, as JSON.
@@ -53,41 +53,18 @@ pub(super) struct Publishing {
     pub(super) start: Instant,
 }
 
-/// Publishes the plan through the nodes' APIs, each bundle at its offset, up to 64 requests at once. Returns
-/// (published, failed, first error).
-pub(super) async fn publish_all(p: Publishing) -> (u64, u64, Option<String>) {
-    const IN_FLIGHT: u32 = 64;
-    let permits = Arc::new(Semaphore::new(IN_FLIGHT as usize));
-    let failures = Arc::new(Mutex::new((0u64, None::<String>)));
-    let published = Arc::new(AtomicU64::new(0));
+/// Publishes the plan through the nodes' APIs, each bundle at its offset, up to 64 requests at once.
+pub(super) async fn publish_all(p: Publishing) -> workload::Tally {
     let p = Arc::new(p);
-    for planned in p.plan.clone() {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(p.start + planned.offset)).await;
-        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-            break;
-        };
+    workload::paced(p.plan.clone(), p.start, 64, |planned| {
         let p = Arc::clone(&p);
-        let failures = Arc::clone(&failures);
-        let published = Arc::clone(&published);
-        tokio::spawn(async move {
+        Some(async move {
             let outcome = publish_one(&p, &planned).await;
             lock(&p.watch.in_flight).remove(&planned.seq);
-            match outcome {
-                Ok(()) => {
-                    published.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    let mut failures = lock(&failures);
-                    failures.0 += 1;
-                    failures.1.get_or_insert(format!("{e:#}"));
-                }
-            }
-            drop(permit);
-        });
-    }
-    let _ = permits.acquire_many(IN_FLIGHT).await;
-    let (failed, first) = lock(&failures).clone();
-    (published.load(Ordering::Relaxed), failed, first)
+            outcome.map_err(|e| format!("{e:#}"))
+        })
+    })
+    .await
 }
 
 /// Publishes one planned bundle through its publisher's API. A publisher that is down (killed) takes it once it is up
@@ -148,7 +125,7 @@ async fn publish_one(p: &Publishing, planned: &Planned) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("the published id: {e}"))?;
     let draft = workload::draft(planned, p.indicators, &p.federation, &p.ids);
-    let mark = Mark {
+    let mark = Summary {
         origin: p.ids[planned.publisher],
         author_org: org,
         author_member: None,

@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use dims_node::clock;
+use dims_node::federation::markings::Summary;
 use dims_protocol::{BundleId, NodeId};
 use dims_web::api::{BundlePage, BundleSummary};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::node::Proc;
-use crate::run::{Mark, Shared, lock};
+use crate::run::{Shared, lock};
 
 /// How often each node's API is polled for arrivals.
 pub const POLL: Duration = Duration::from_millis(20);
@@ -119,7 +120,7 @@ pub(super) async fn poll(
 
 /// The marking of a served bundle the truth does not know, from its summary: its origin must be one of the run's
 /// nodes, whose org its automation token publishes as.
-pub(super) fn mark_of(summary: &BundleSummary, ids: &[NodeId], procs: &[Option<Proc>]) -> anyhow::Result<Mark> {
+pub(super) fn mark_of(summary: &BundleSummary, ids: &[NodeId], procs: &[Option<Proc>]) -> anyhow::Result<Summary> {
     let origin: NodeId = summary
         .origin
         .parse()
@@ -132,7 +133,7 @@ pub(super) fn mark_of(summary: &BundleSummary, ids: &[NodeId], procs: &[Option<P
         .as_ref()
         .map(|p| p.org.clone())
         .context("a bundle from a node that runs no dims process")?;
-    Ok(Mark {
+    Ok(Summary {
         origin,
         author_org: org,
         author_member: None,
