@@ -1,4 +1,5 @@
-//! The node's operations listener: `/livez`, `/readyz`, `/metrics` (Prometheus text), and the federation's status:
+//! The node's operations listener: `/livez`, `/readyz`, `/metrics` (Prometheus text), `/workers` (each named worker
+//! of the node and its state: running, idle, failed with its reason, restarting), and the federation's status:
 //! `/federation/peers` (every roster member and its connection, gossip standing and last reconciliation) and
 //! `/federation/check` (the self-test against every member, what `dims peers check` prints). The federation routes
 //! name peers and rosters but never a bundle or its content.
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::federation::{Federation, PeerStatus, StatsSnapshot, checks};
 use crate::metrics::Metrics;
+use crate::node::{WorkerStatus, WorkerTable};
 use crate::rosters::RosterBook;
 
 /// What the operations routes read.
@@ -32,6 +34,8 @@ pub struct OpsState {
     pub federation: Option<Federation>,
     /// The pinned rosters.
     pub rosters: Option<RosterBook>,
+    /// Every worker's status (`/workers`).
+    pub workers: WorkerTable,
 }
 
 /// The operations routes, separate from [`serve`] so tests can call them without a socket.
@@ -40,6 +44,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/workers", get(workers))
         .route("/federation/peers", get(peers))
         .route("/federation/check", get(check))
         .route("/federation/forget", axum::routing::post(forget))
@@ -65,6 +70,19 @@ async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
         )],
         state.metrics.encode(),
     )
+}
+
+/// The body of `/workers`: every worker of the node in start order, with its state.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct WorkersReport {
+    /// The workers.
+    pub workers: Vec<WorkerStatus>,
+}
+
+async fn workers(State(state): State<OpsState>) -> axum::Json<WorkersReport> {
+    axum::Json(WorkersReport {
+        workers: state.workers.snapshot(),
+    })
 }
 
 /// The body of `/federation/peers`.

@@ -20,6 +20,7 @@ pub mod intake;
 pub mod keys;
 pub mod login;
 pub mod metrics;
+pub mod node;
 pub mod rosters;
 pub mod service;
 pub mod store;

@@ -442,6 +442,14 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// The value of the sample `name` (with its labels) in a Prometheus text exposition.
+fn metric_value(metrics: &str, name: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -492,6 +500,36 @@ fn run_serves_health_and_metrics_and_stops_on_sigterm() {
     assert!(
         metrics.contains("dims_store_bundles 1"),
         "the held bundle is counted:\n{metrics}"
+    );
+    // Every part runs as a named worker with a status, on the operations listener and in `dims doctor`.
+    let (status, workers) = http_get(addr, "/workers").expect("workers");
+    assert_eq!(status, 200);
+    let workers: serde_json::Value = serde_json::from_str(&workers).expect("workers JSON");
+    let names: Vec<&str> = workers["workers"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|w| w["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(names, ["purge", "operations"], "{workers:#}");
+    for worker in workers["workers"].as_array().expect("a list") {
+        assert!(
+            ["running", "idle"].contains(&worker["state"].as_str().expect("a state")),
+            "{workers:#}"
+        );
+    }
+    let doctor = node
+        .command()
+        .arg("doctor")
+        .env("DIMS_HTTP__ENABLED", "true")
+        .env("DIMS_HTTP__LISTEN", addr.to_string())
+        .output()
+        .expect("dims doctor");
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(doctor.status.success(), "doctor of a healthy running node: {text}");
+    assert!(
+        text.contains("ok       worker operations: running"),
+        "doctor lists the running node's workers:\n{text}"
     );
 
     let pid = child.id().to_string();
@@ -913,6 +951,9 @@ fn three_dims_processes_federate_on_loopback() {
             .iter()
             .all(|r| r.stat("gossip_accepted") + r.stat("fetched") >= 1)
     });
+    wait_until("a reconciliation round initiated by the northern region", || {
+        running[1].stat("sync_rounds") >= 1
+    });
     // The federation's metrics are exported (closed label sets only).
     let (status, metrics) = http_get(running[1].http, "/metrics").expect("metrics");
     assert_eq!(status, 200);
@@ -925,15 +966,13 @@ fn three_dims_processes_federate_on_loopback() {
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics:\n{metrics}");
     }
-    // Wire bytes are counted on TCP too, below Noise.
-    for direction in ["sent", "received"] {
-        let prefix = format!("dims_federation_bytes_total{{direction=\"{direction}\"}} ");
-        let bytes: u64 = metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(&prefix))
-            .and_then(|value| value.parse().ok())
-            .unwrap_or_else(|| panic!("{prefix} missing from /metrics:\n{metrics}"));
-        assert!(bytes > 0, "no bytes {direction} counted over TCP");
+    // The counters move, not only their names exist: wire bytes on TCP too (below Noise), and reconciliation.
+    for name in [
+        "dims_federation_bytes_total{direction=\"sent\"}",
+        "dims_federation_bytes_total{direction=\"received\"}",
+    ] {
+        let value = metric_value(&metrics, name).unwrap_or_else(|| panic!("{name} missing from /metrics:\n{metrics}"));
+        assert!(value > 0, "{name} is {value} after reconciling over TCP:\n{metrics}");
     }
     // The self-test passes everywhere.
     for node in nodes {

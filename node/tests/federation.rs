@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dims_node::clock;
-use dims_node::federation::local::LocalNode;
 use dims_node::federation::{FederationConfig, LinkFaults, SwarmTuning, TransportKind};
+use dims_node::node::Node;
 use dims_node::service::{Draft, PublishError};
 use dims_protocol::policy::{NodeView, Receiver};
 use dims_protocol::roster::{AdminKey, NodeRole, Roster, RosterEntry, SignedRoster};
@@ -35,7 +35,7 @@ struct Spec {
 
 struct Net {
     _dir: TempDir,
-    nodes: Vec<LocalNode>,
+    nodes: Vec<Node>,
     ports: Vec<u64>,
     /// The periodic reconciliation interval of nodes started from now on.
     reconcile_interval: Duration,
@@ -44,7 +44,7 @@ struct Net {
 fn config(port: u64) -> FederationConfig {
     FederationConfig {
         transport: TransportKind::Memory,
-        listen: vec![LocalNode::memory_address(port)],
+        listen: vec![Node::memory_address(port)],
         tuning: SwarmTuning {
             heartbeat: Duration::from_millis(200),
             request_timeout: Duration::from_secs(10),
@@ -103,7 +103,7 @@ impl Net {
                 let path = dir.path().join(spec.name);
                 std::fs::create_dir_all(&path).expect("node dir");
                 let author = samples::author(&spec.name.to_lowercase(), spec.seed);
-                LocalNode::open(&path, samples::node_key(spec.seed), author).expect("node opens")
+                Node::open_in(&path, samples::node_key(spec.seed), author).expect("node opens")
             })
             .collect::<Vec<_>>();
         for node in &nodes {
@@ -126,7 +126,7 @@ impl Net {
             reconcile_interval: self.reconcile_interval,
             ..config(port)
         };
-        self.nodes[index].start(config).expect("federation starts");
+        self.nodes[index].start_federation(config).expect("federation starts");
     }
 
     fn start_all(&mut self) {
@@ -135,7 +135,7 @@ impl Net {
         }
     }
 
-    fn node(&self, index: usize) -> &LocalNode {
+    fn node(&self, index: usize) -> &Node {
         &self.nodes[index]
     }
 
@@ -172,7 +172,7 @@ where
     }
 }
 
-fn holds(node: &LocalNode, id: &BundleId) -> bool {
+fn holds(node: &Node, id: &BundleId) -> bool {
     node.service().store().get(id).expect("store reads").is_some()
 }
 
@@ -243,7 +243,7 @@ async fn wait_disconnected(net: &Net, node: dims_protocol::NodeId, indices: &[us
 }
 
 /// Publishes a draft at `node` now; the bundle, once durable there.
-async fn publish(node: &LocalNode, tlp: Tlp, audience: Audience, content: Content) -> dims_protocol::VerifiedBundle {
+async fn publish(node: &Node, tlp: Tlp, audience: Audience, content: Content) -> dims_protocol::VerifiedBundle {
     node.service()
         .publish(draft(tlp, audience, content), clock::now_ms())
         .await
@@ -252,7 +252,7 @@ async fn publish(node: &LocalNode, tlp: Tlp, audience: Audience, content: Conten
 
 /// Every way a node could hand a bundle out, asked for `id`: the store itself, a query as the node's own view, and
 /// the public export path. None may have it.
-fn assert_nowhere(node: &LocalNode, id: &BundleId, what: &str) {
+fn assert_nowhere(node: &Node, id: &BundleId, what: &str) {
     let name = &node.author().org;
     assert!(!holds(node, id), "{name} stores {what}");
     let view: NodeView = node.service().node_view();
@@ -272,7 +272,7 @@ fn assert_nowhere(node: &LocalNode, id: &BundleId, what: &str) {
 
 /// Waits until `node` has finished a reconciliation with `peer` after `since` rounds in total, so a test can say
 /// "even after reconciling, it does not have X".
-async fn wait_synced_after(node: &LocalNode, rounds_before: u64) {
+async fn wait_synced_after(node: &Node, rounds_before: u64) {
     let federation = node.federation().expect("running");
     federation.sync_now().await.expect("running");
     wait_for("a reconciliation round", || async {
@@ -365,7 +365,7 @@ async fn amber_to_one_region_reaches_it_only() {
 }
 
 /// Publishes `count` small GREEN federation bundles at `node`, concurrently so that they share group commits.
-async fn publish_green(node: &LocalNode, count: u64) -> Vec<BundleId> {
+async fn publish_green(node: &Node, count: u64) -> Vec<BundleId> {
     let now = clock::now_ms();
     let mut ids = Vec::new();
     for chunk in (0..count).collect::<Vec<_>>().chunks(100) {
@@ -442,7 +442,7 @@ async fn a_slow_link_that_resets_still_converges_and_every_byte_is_counted() {
             faults: (index == 2).then(|| faults.clone()),
             ..config(net.ports[index])
         };
-        net.nodes[index].start(config).expect("federation starts");
+        net.nodes[index].start_federation(config).expect("federation starts");
     }
     net.wait_connected(0, 3).await;
     let before = publish_green(net.node(0), 50).await;
@@ -508,13 +508,13 @@ async fn a_key_on_no_roster_cannot_connect() {
         ],
         &[net.ports[0], stranger_port],
     );
-    let mut stranger = LocalNode::open(dir.path(), stranger_key, samples::author("x", 9)).expect("stranger opens");
+    let mut stranger = Node::open_in(dir.path(), stranger_key, samples::author("x", 9)).expect("stranger opens");
     stranger
         .rosters()
         .join(&own_roster)
         .await
         .expect("its own roster verifies");
-    stranger.start(config(stranger_port)).expect("starts");
+    stranger.start_federation(config(stranger_port)).expect("starts");
     let n = net.node(0).federation().expect("running").clone();
     wait_for("N to refuse the stranger", || async {
         n.stats().connections_denied >= 1
@@ -679,7 +679,14 @@ async fn red_to_one_member_is_held_only_as_ciphertext_that_gpg_opens() {
     }
     // The member's own gpg opens it, knowing N's node certificate (which nodes publish to members): N's signed
     // envelope, byte for byte, with a good OpenPGP signature by N, and the envelope verifies as N's bundle.
-    let node_cert = net.node(0).sealing().0.cert().to_armored().expect("armored");
+    let node_cert = net
+        .node(0)
+        .sealing()
+        .expect("loaded at open")
+        .0
+        .cert()
+        .to_armored()
+        .expect("armored");
     gpg.ok(&["--import"], node_cert.as_bytes());
     let status_file = gpg.home.path().join("status");
     let plaintext = gpg.ok(
@@ -732,7 +739,7 @@ async fn the_bridge_reshares_a_redacted_derivative_and_retracts_it_with_the_orig
     )
     .await;
     let r3 = net.node(3);
-    let derived_from_original = |node: &LocalNode| {
+    let derived_from_original = |node: &Node| {
         node.service()
             .store()
             .list(&dims_node::store::ListQuery::new(1000, clock::now_ms()))
@@ -863,7 +870,7 @@ async fn a_member_gossiping_a_tampered_bundle_is_penalised() {
         !n_federation.listeners().await.expect("running").is_empty()
     })
     .await;
-    m.dial(LocalNode::memory_address(net.ports[0])).expect("dials");
+    m.dial(Node::memory_address(net.ports[0])).expect("dials");
 
     // A real AMBER bundle of M's own, with its marking byte changed to GREEN: the signature no longer holds.
     let amber = samples::indicator_bundle(&m_key, 5, clock::now_ms());
@@ -1314,9 +1321,9 @@ async fn two_nodes_federate_over_quic() {
     for (seed, address) in [1u8, 2].iter().zip(&addresses) {
         let path = dir.path().join(format!("n{seed}"));
         std::fs::create_dir_all(&path).expect("dir");
-        let mut node = LocalNode::open(&path, samples::node_key(*seed), samples::author("quic", *seed)).expect("opens");
+        let mut node = Node::open_in(&path, samples::node_key(*seed), samples::author("quic", *seed)).expect("opens");
         node.rosters().join(&signed.encode()).await.expect("pins");
-        node.start(FederationConfig {
+        node.start_federation(FederationConfig {
             transport: TransportKind::Tcp,
             listen: vec![address.parse().expect("multiaddr")],
             ..config(0)

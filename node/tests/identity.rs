@@ -88,7 +88,7 @@ impl Node {
     fn service(&self) -> Service {
         Loaded::new(&self.config(), &Overrides::default())
             .expect("the node's configuration loads")
-            .open_service(Arc::new(Metrics::new()))
+            .open_service()
             .expect("the store opens")
     }
 

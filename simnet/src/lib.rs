@@ -1,7 +1,7 @@
 //! Many dims nodes in one process (or on loopback TCP): scenarios, faults, a leak oracle and propagation benchmarks.
 //!
 //! A run ([`run::run`]) builds the nodes and a roster for them on the spot ([`topology`]), starts one real node per
-//! honest member (store, service, rosters and federation, `dims_node::federation::local::LocalNode`) and a bare
+//! honest member (store, service, rosters and federation, `dims_node::node::Node`) and a bare
 //! swarm per hostile member ([`hostile`]), publishes a seeded workload ([`workload`]) while applying the scenario's
 //! faults ([`scenario`]), waits for convergence, and reports ([`report`], with plots from [`svg`]): delivery
 //! completeness, latency percentiles, duplicates, reconciliation cost, wire bytes per node, hostile peers' scores, CPU
@@ -14,7 +14,7 @@
 //! Process mode ([`processes`], `--processes`) runs every honest node as a real `dims run` process instead, set up
 //! through the command line and driven through the REST API, with the same oracle and report.
 //!
-//! Invariant: the simulator only drives nodes through their public handles (`Service`, `Federation`, `LocalNode`);
+//! Invariant: the simulator only drives nodes through their public handles (`Service`, `Federation`, `Node`);
 //! it never reaches into a node, so what it measures is what a deployment does.
 
 pub mod hostile;

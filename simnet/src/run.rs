@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use dims_node::clock;
-use dims_node::federation::local::LocalNode;
 use dims_node::federation::markings::Summary;
 use dims_node::federation::{Federation, FederationConfig, LinkFaults, SwarmTuning, SyncReport, TransportKind};
+use dims_node::node::Node as LocalNode;
 use dims_node::service::Service;
 use dims_node::store::ListQuery;
 use dims_node::store::Store;
@@ -271,7 +271,7 @@ async fn run_once(
         let path = dir.path().join(&spec.name);
         std::fs::create_dir_all(&path)?;
         let key = spec.key().context("in-process nodes run on keys the simulator made")?;
-        let local = LocalNode::open(&path, key, samples::author(&spec.name, 1))
+        let local = LocalNode::open_in(&path, key, samples::author(&spec.name, 1))
             .with_context(|| format!("node {} did not open", spec.name))?;
         local
             .rosters()
@@ -308,7 +308,7 @@ async fn run_once(
     for (index, node) in nodes.iter_mut().enumerate() {
         if let Some(node) = node {
             node.local
-                .start(node.config.clone())
+                .start_federation(node.config.clone())
                 .with_context(|| format!("node {} did not start", names[index]))?;
             node.up = true;
         }
@@ -758,7 +758,7 @@ async fn apply(
                 if let Some(node) = nodes[index].as_mut()
                     && !node.up
                 {
-                    let federation = node.local.start(node.config.clone())?.clone();
+                    let federation = node.local.start_federation(node.config.clone())?.clone();
                     node.up = true;
                     // A restarted node is still on its side of a partition in force.
                     if let Some(groups) = &state.groups {

@@ -3,7 +3,6 @@
 //! first.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use dims_protocol::policy::Receiver;
@@ -11,7 +10,6 @@ use dims_protocol::{BundleId, Content};
 use serde_json::json;
 
 use super::{Loaded, OutputArgs, runtime};
-use crate::metrics::Metrics;
 use crate::store::{ListQuery, Stored};
 
 /// `dims bundles ...`
@@ -64,7 +62,7 @@ pub fn parse_time(text: &str) -> Result<u64, String> {
 /// Runs a bundles command.
 pub fn run(loaded: Loaded, command: BundlesCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
-        let service = loaded.open_service(Arc::new(Metrics::new()))?;
+        let service = loaded.open_service()?;
         let view = service.node_view();
         let now = crate::clock::now_ms();
         let code = match command {
@@ -106,7 +104,7 @@ pub fn run(loaded: Loaded, command: BundlesCommand) -> anyhow::Result<ExitCode> 
 /// Retracts a bundle of this node.
 pub fn retract(loaded: Loaded, args: RetractArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
-        let service = loaded.open_service(Arc::new(Metrics::new()))?;
+        let service = loaded.open_service()?;
         let retraction = service.retract(args.id, args.reason, crate::clock::now_ms()).await?;
         println!("retracted {} with {}", args.id, retraction.id());
         drop(service);

@@ -23,9 +23,9 @@ use dims_protocol::{
 
 use super::runtime;
 use crate::clock;
-use crate::federation::local::LocalNode;
 use crate::federation::{FederationConfig, TransportKind};
 use crate::intake::{CsvOptions, FreetextOptions, csv, freetext};
+use crate::node::Node;
 use crate::service::Draft;
 use crate::store::ListQuery;
 
@@ -49,7 +49,7 @@ pub struct DemoArgs {
 /// One demo node and what it should end up holding.
 struct DemoNode {
     name: &'static str,
-    node: LocalNode,
+    node: Node,
     port: u16,
 }
 
@@ -90,7 +90,7 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
             org: OrgId::new(format!("{name}-soc")).expect("a valid slug"),
             member: None,
         };
-        let node = LocalNode::open(&folder, key, author).with_context(|| format!("opening the {name} node"))?;
+        let node = Node::open_in(&folder, key, author).with_context(|| format!("opening the {name} node"))?;
         nodes.push(DemoNode {
             name,
             node,
@@ -144,7 +144,7 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
             reconcile_interval: Duration::from_secs(10),
             ..FederationConfig::default()
         };
-        demo.node.start(config)?;
+        demo.node.start_federation(config)?;
         println!(
             "  {:<13} {}  listening on 127.0.0.1:{}",
             demo.name,

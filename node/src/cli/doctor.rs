@@ -3,7 +3,8 @@
 //!
 //! Member logins are checked too when configured: `[oidc]` by reading the provider's discovery document and keys,
 //! `[ldap]` by binding as the service account. A section that is absent is noted, not a problem: a node may run
-//! without logins (automation only).
+//! without logins (automation only). When a node runs with this configuration (its store is in use), each of its
+//! workers is listed from its operations listener (`/workers`), and a failed or restarting worker is a problem.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, Overrides};
 use crate::metrics::Metrics;
+use crate::node::{WorkerState, WorkerStatus};
 use crate::store::{Store, StoreConfig};
 
 /// Runs every check and prints one line each.
@@ -166,6 +168,36 @@ pub fn run(path: &Path, overrides: &Overrides) -> anyhow::Result<ExitCode> {
             ),
         }
     }
+    if node_running {
+        match settings.http {
+            None => println!(
+                "note     workers: the operations listener is off (http.enabled = false): the running node's workers \
+                 cannot be asked"
+            ),
+            Some(addr) => match runtime.block_on(running_workers(addr)) {
+                Ok(workers) => {
+                    for worker in workers {
+                        let detail = match &worker.state {
+                            WorkerState::Running => "running".to_owned(),
+                            WorkerState::Idle => "idle".to_owned(),
+                            WorkerState::Stopped => "stopped".to_owned(),
+                            WorkerState::Failed { reason } => format!("failed: {reason}"),
+                            WorkerState::Restarting {
+                                reason,
+                                attempt,
+                                retry_in_ms,
+                            } => format!(
+                                "restarting (failure {attempt}, next start in {:.1} s): {reason}",
+                                *retry_in_ms as f64 / 1000.0
+                            ),
+                        };
+                        report(!worker.is_unhealthy(), &format!("worker {}", worker.name), detail);
+                    }
+                }
+                Err(e) => report(false, "workers", format!("{e:#}")),
+            },
+        }
+    }
     if problems == 0 {
         println!("no problems found");
         Ok(ExitCode::SUCCESS)
@@ -173,6 +205,20 @@ pub fn run(path: &Path, overrides: &Overrides) -> anyhow::Result<ExitCode> {
         println!("{problems} problem(s) found");
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// The workers of the node running with this configuration, asked through its operations listener.
+async fn running_workers(addr: std::net::SocketAddr) -> anyhow::Result<Vec<WorkerStatus>> {
+    use anyhow::Context;
+    let url = format!("http://{addr}/workers");
+    let response = reqwest::get(&url).await.with_context(|| {
+        format!("the store is in use but {url} does not answer: is `dims run` running with this configuration?")
+    })?;
+    anyhow::ensure!(response.status().is_success(), "{url} answered {}", response.status());
+    let body = response.bytes().await.with_context(|| format!("reading {url}"))?;
+    let report: crate::http::WorkersReport =
+        serde_json::from_slice(&body).with_context(|| format!("{url} answered something this dims cannot read"))?;
+    Ok(report.workers)
 }
 
 fn check_writable(dir: &Path) -> std::io::Result<()> {

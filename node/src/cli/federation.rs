@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -14,7 +13,6 @@ use dims_protocol::roster::SignedRoster;
 use super::roster::{describe, time};
 use super::{Loaded, runtime};
 use crate::clock;
-use crate::metrics::Metrics;
 use crate::rosters::PinOutcome;
 use crate::service::Service;
 
@@ -41,7 +39,7 @@ pub struct RosterFileArg {
 /// Runs a federation command. The node must not be running (the store is held by one process).
 pub fn run(loaded: Loaded, command: FederationCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
-        let service = loaded.open_service(Arc::new(Metrics::new()))?;
+        let service = loaded.open_service()?;
         let code = match command {
             FederationCommand::Join(args) => pin(&service, &args, true).await?,
             FederationCommand::Update(args) => pin(&service, &args, false).await?,

@@ -5,14 +5,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::{Loaded, runtime};
-use crate::metrics::Metrics;
 use crate::service::Ingested;
 
 /// How many lines one group may hold.
@@ -29,7 +27,7 @@ pub struct IngestArgs {
 /// Ingests every line; exits 1 if any line was rejected.
 pub fn run(loaded: Loaded, args: IngestArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
-        let service = loaded.open_service(Arc::new(Metrics::new()))?;
+        let service = loaded.open_service()?;
         let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if args.input.as_os_str() == "-" {
             Box::new(tokio::io::stdin())
         } else {

@@ -16,7 +16,6 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -26,7 +25,6 @@ use dims_protocol::{NodeId, NodeKey};
 use super::{Loaded, runtime};
 use crate::clock;
 use crate::config::Overrides;
-use crate::metrics::Metrics;
 use crate::rosters::StatementOutcome;
 
 /// `dims keys ...`
@@ -94,7 +92,7 @@ pub fn run(config: &Path, overrides: &Overrides, command: KeysCommand) -> anyhow
 /// a peer's offer takes, and returns what it did. The node must be stopped.
 pub fn store_statement(loaded: Loaded, bytes: &[u8]) -> anyhow::Result<StatementOutcome> {
     runtime()?.block_on(async move {
-        let service = loaded.open_service(Arc::new(Metrics::new()))?;
+        let service = loaded.open_service()?;
         let outcome = service.rosters().add_statement(bytes).await?;
         drop(service);
         Ok(outcome)
@@ -119,7 +117,7 @@ fn rotate(loaded: Loaded, args: RotateArgs) -> anyhow::Result<ExitCode> {
     let old_id = old.node_id();
     // Opening the store first refuses a running node before any file is made.
     runtime()?.block_on(async move {
-        let service = loaded.open_service(Arc::new(Metrics::new()))?;
+        let service = loaded.open_service()?;
         let new = crate::keys::create(&new_file)?;
         let statement = KeyStatement::rotation(&old, &new, clock::now_ms())?;
         write_new(&out, statement.envelope())?;

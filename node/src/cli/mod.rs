@@ -21,17 +21,15 @@ mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use dims_protocol::NodeKey;
 
 use crate::config::{Config, LogFormat, Overrides, Settings};
-use crate::metrics::Metrics;
-use crate::rosters::RosterBook;
+use crate::node::{Node, Opening};
 use crate::service::Service;
-use crate::store::{Store, StoreConfig};
+use crate::store::StoreConfig;
 
 /// dims: a federated threat-intelligence sharing node.
 ///
@@ -164,23 +162,36 @@ impl Loaded {
 }
 
 impl Loaded {
-    /// Opens the store and builds the service core. Must run inside the async runtime (the store's writer is a
-    /// task). Fails with a clear message when a running node holds the store.
-    pub fn open_service(self, metrics: Arc<Metrics>) -> anyhow::Result<Service> {
+    /// Opens the node the configuration describes (store, rosters, service core; nothing started). Must run inside
+    /// the async runtime (the store's writer is a task). Fails with a clear message when a running node holds the
+    /// store.
+    pub fn open_node(self) -> anyhow::Result<Node> {
         std::fs::create_dir_all(&self.settings.data_dir)
             .with_context(|| format!("creating the data folder {}", self.settings.data_dir.display()))?;
-        let config = StoreConfig {
-            max_batch: self.settings.store_max_batch,
-            max_delay: self.settings.store_max_delay,
-            ..StoreConfig::default()
+        let keys_dir = match self.settings.key_file.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+            _ => PathBuf::from("."),
         };
-        let store = Store::open(&self.settings.store_path(), config, metrics.clone())?;
-        let author = dims_protocol::Author {
-            org: self.settings.org.clone(),
-            member: None,
-        };
-        let rosters = RosterBook::load(&store)?;
-        Ok(Service::new(self.key, author, store, metrics, rosters))
+        Ok(Node::open(Opening {
+            store: self.settings.store_path(),
+            store_config: StoreConfig {
+                max_batch: self.settings.store_max_batch,
+                max_delay: self.settings.store_max_delay,
+                ..StoreConfig::default()
+            },
+            keys_dir,
+            key: self.key,
+            author: dims_protocol::Author {
+                org: self.settings.org.clone(),
+                member: None,
+            },
+            name: self.settings.name.clone(),
+        })?)
+    }
+
+    /// Opens the store and builds the service core, for a command that works on the store directly.
+    pub fn open_service(self) -> anyhow::Result<Service> {
+        Ok(self.open_node()?.service().clone())
     }
 }
 

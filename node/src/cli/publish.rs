@@ -5,7 +5,6 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -14,7 +13,6 @@ use dims_protocol::{Audience, Content, Indicator, Tlp};
 
 use super::{Loaded, runtime};
 use crate::intake;
-use crate::metrics::Metrics;
 use crate::service::Draft;
 
 /// What the input is.
@@ -107,7 +105,7 @@ pub fn run(loaded: Loaded, args: PublishArgs) -> anyhow::Result<ExitCode> {
             println!("dry run: nothing was stored");
             return Ok(ExitCode::SUCCESS);
         }
-        let service = loaded.open_service(Arc::new(Metrics::new()))?;
+        let service = loaded.open_service()?;
         // Sign every draft before storing the first, so that an invalid one stores nothing.
         let signed = drafts
             .into_iter()

@@ -5,14 +5,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use dims_protocol::BundleId;
 
 use super::{Loaded, runtime};
-use crate::metrics::Metrics;
 
 /// `dims sealed ...`
 #[derive(Debug, Subcommand)]
@@ -37,7 +35,7 @@ pub struct ExportArgs {
 /// Runs a sealed command. The node must not be running (the store is held by one process).
 pub fn run(loaded: Loaded, command: SealedCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
-        let service = loaded.open_service(Arc::new(Metrics::new()))?;
+        let service = loaded.open_service()?;
         match command {
             SealedCommand::List => {
                 for record in service.store().sealed_all()? {

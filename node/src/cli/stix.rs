@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -14,7 +13,6 @@ use dims_protocol::{Tlp, VerifiedBundle};
 use super::bundles::parse_time;
 use super::publish::{InputFormat, PublishArgs};
 use super::{Loaded, runtime};
-use crate::metrics::Metrics;
 use crate::store::ListQuery;
 
 /// `dims export ...`
@@ -65,7 +63,7 @@ pub struct ImportArgs {
 pub fn export(loaded: Loaded, command: ExportCommand) -> anyhow::Result<ExitCode> {
     let ExportCommand::Stix(args) = command;
     runtime()?.block_on(async move {
-        let service = loaded.open_service(Arc::new(Metrics::new()))?;
+        let service = loaded.open_service()?;
         let view = service.node_view();
         let now = crate::clock::now_ms();
         let mut bundles: Vec<VerifiedBundle> = Vec::new();

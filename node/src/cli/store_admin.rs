@@ -3,13 +3,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::bail;
 use clap::Subcommand;
 
 use super::{Loaded, runtime};
-use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// `dims backup ...`
@@ -39,7 +37,7 @@ pub fn run(loaded: Loaded, command: BackupCommand) -> anyhow::Result<ExitCode> {
                 bail!("{} exists: choose a new file for the backup", path.display());
             }
             runtime()?.block_on(async move {
-                let service = loaded.open_service(Arc::new(Metrics::new()))?;
+                let service = loaded.open_service()?;
                 service.store().backup_to(&path)?;
                 let count = service.store().count()?;
                 drop(service);

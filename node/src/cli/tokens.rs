@@ -3,7 +3,6 @@
 //! never recovered.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -13,7 +12,6 @@ use serde_json::json;
 
 use super::{Loaded, OutputArgs, runtime};
 use crate::grant::AUTOMATION;
-use crate::metrics::Metrics;
 
 /// `dims tokens ...`
 #[derive(Debug, Subcommand)]
@@ -102,7 +100,7 @@ pub struct CreateArgs {
 pub fn run(loaded: Loaded, command: TokensCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         let org = loaded.settings.org.clone();
-        let service = loaded.open_service(Arc::new(Metrics::new()))?;
+        let service = loaded.open_service()?;
         let store = service.store().clone();
         let now = crate::clock::now_ms();
         let code = match command {

@@ -12,7 +12,6 @@
 //!   recipients and retries, reconciliation sets), shared with the simulator's deterministic tier;
 //! * [`answer`]: answers to other nodes' requests and the checks on what they send, policy asked per bundle;
 //! * [`checks`]: the federation self-test behind `dims peers check`;
-//! * [`local`]: a whole node in this process, for tests, the simulator and the demo;
 //! * [`markings`]: the cached markings of stored bundles, so that a reconciliation round does not decode the store;
 //! * [`event_loop`]: the task.
 //!
@@ -26,7 +25,6 @@ pub mod checks;
 pub mod decide;
 pub mod domain;
 mod event_loop;
-pub mod local;
 pub mod markings;
 pub mod standing;
 pub mod swarm;

@@ -1,0 +1,395 @@
+//! The one place that starts a node: `dims run`, `dims demo`, the in-process federation tests and the simulator all
+//! build a [`Node`] and start its parts through it, so a new subsystem is added here once.
+//!
+//! A node opens its store, rosters and service core first ([`Node::open`]); every other part is a named worker
+//! ([`workers`]) started in this order by [`Node::start`] — federation, bridge, purge schedule, then the listeners
+//! (operations, REST API) that serve them — and stopped in the reverse order by [`Node::stop`], so listeners stop
+//! taking requests before what they serve goes away, and the store (closed when the node is dropped) outlives
+//! everything that writes to it. Where the coming subsystems go: the portal and TAXII are listeners (started with the
+//! API); the flow collector, detectors, feeds and notifications are workers started before the listeners, after the
+//! federation whose bundles feed them.
+//!
+//! The node is ready (`/readyz`) from the end of [`Node::start`] until the start of [`Node::stop`].
+
+pub mod workers;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use dims_protocol::{Author, FederationId, NodeId, NodeKey};
+use libp2p::Multiaddr;
+use tracing::{info, warn};
+
+pub use workers::{Backoff, WorkerContext, WorkerError, WorkerState, WorkerStatus, WorkerTable, Workers};
+
+use crate::federation::{Federation, FederationConfig, Sealing, SwarmError};
+use crate::http::OpsState;
+use crate::metrics::Metrics;
+use crate::rosters::RosterBook;
+use crate::service::Service;
+use crate::store::{OpenError, Store, StoreConfig, StoreError};
+
+/// Where a node's files are and who it publishes as.
+#[derive(Debug)]
+pub struct Opening {
+    /// The store file.
+    pub store: PathBuf,
+    /// The store's group commit settings.
+    pub store_config: StoreConfig,
+    /// The folder of the node's other key files: `node.pgp` (made on first use) and `bridge.key` (made when a
+    /// bridge first starts).
+    pub keys_dir: PathBuf,
+    /// The signing key.
+    pub key: NodeKey,
+    /// The publishing author.
+    pub author: Author,
+    /// The name in the node's OpenPGP certificate.
+    pub name: String,
+}
+
+/// What a node runs besides its store and service core. `dims run` fills it from the configuration.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// The federation layer, if the node federates.
+    pub federation: Option<FederationConfig>,
+    /// The redacting bridge's rules (none: no bridge).
+    pub bridge: Vec<crate::bridge::Rule>,
+    /// How often expired bundles are purged (none: never).
+    pub purge_every: Option<Duration>,
+    /// The operations listener (`/livez`, `/readyz`, `/metrics`, `/workers`, `/federation/*`).
+    pub operations: Option<SocketAddr>,
+    /// The REST API listener, and what its audience `federation` means.
+    pub api: Option<(SocketAddr, Option<FederationId>)>,
+}
+
+/// A part of the node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store did not open.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The pinned rosters could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key file could not be read or made.
+    #[error("{what}: {reason}")]
+    Key {
+        /// Which key.
+        what: &'static str,
+        /// Why, with the file.
+        reason: String,
+    },
+    /// The swarm was not built.
+    #[error("starting the federation layer: {0}")]
+    Swarm(#[from] SwarmError),
+    /// A listener could not bind its address.
+    #[error("cannot listen on {addr} ({key}): {source}; is another node running there?")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The configuration key that sets it.
+        key: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A node in this process: its store, rosters and service core, and the workers started on them.
+pub struct Node {
+    key: NodeKey,
+    author: Author,
+    store_path: PathBuf,
+    keys_dir: PathBuf,
+    name: String,
+    metrics: Arc<Metrics>,
+    rosters: RosterBook,
+    service: Service,
+    sealing: Option<Sealing>,
+    federation: Option<Federation>,
+    workers: Workers,
+    ready: Arc<AtomicBool>,
+}
+
+impl Node {
+    /// Opens (or creates) the store with the rosters pinned in it and builds the service core; nothing runs yet.
+    /// Must run inside the async runtime (the store's writer is a task).
+    pub fn open(opening: Opening) -> Result<Node, StartError> {
+        let metrics = Arc::new(Metrics::new());
+        let store = Store::open(&opening.store, opening.store_config, metrics.clone())?;
+        let rosters = RosterBook::load(&store)?;
+        let service = Service::new(
+            NodeKey::from_secret(&opening.key.secret()),
+            opening.author.clone(),
+            store,
+            metrics.clone(),
+            rosters.clone(),
+        );
+        Ok(Node {
+            key: opening.key,
+            author: opening.author,
+            store_path: opening.store,
+            keys_dir: opening.keys_dir,
+            name: opening.name,
+            metrics,
+            rosters,
+            service,
+            sealing: None,
+            federation: None,
+            workers: Workers::new(),
+            ready: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// A node with everything in `dir` (`store.redb`, `node.pgp`, `bridge.key`) and default store settings, as the
+    /// in-process tests, the simulator and the demo run them.
+    pub fn open_in(dir: &Path, key: NodeKey, author: Author) -> Result<Node, StartError> {
+        let name = format!("{} {}", author.org, &key.node_id().to_string()[..8]);
+        let mut node = Node::open(Opening {
+            store: dir.join("store.redb"),
+            store_config: StoreConfig::default(),
+            keys_dir: dir.to_owned(),
+            key,
+            author,
+            name,
+        })?;
+        // Made now, so a test can hand the node's certificate to members before the federation starts.
+        node.load_sealing()?;
+        Ok(node)
+    }
+
+    /// Starts every part `plan` names, in the order the module doc gives, then marks the node ready.
+    pub async fn start(&mut self, plan: Plan) -> Result<(), StartError> {
+        if let Some(config) = plan.federation {
+            let federation = self.start_federation(config)?.clone();
+            if self.rosters.rosters().is_empty() {
+                warn!(
+                    "federation listening, but no roster is pinned: every peer will be refused (dims federation join)"
+                );
+            }
+            info!(peer_id = %federation.peer_id(), pinned = self.rosters.rosters().len(), "federation started");
+        }
+        if !plan.bridge.is_empty() {
+            let rules = plan.bridge.len();
+            self.start_bridge(plan.bridge)?;
+            info!(rules, "redacting bridge running");
+        }
+        if let Some(every) = plan.purge_every {
+            self.start_purge(every);
+        }
+        if let Some(addr) = plan.operations {
+            let bound = self.start_operations(addr).await?;
+            info!(%bound, "serving /livez, /readyz, /metrics, /workers and /federation/*");
+        }
+        if let Some((addr, federation)) = plan.api {
+            let bound = self.start_api(addr, federation).await?;
+            info!(%bound, "serving the REST API under /api/v1 (OpenAPI document at /api/v1/openapi.json)");
+        }
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Starts the federation layer (a no-op if it runs), signing RED with this node's OpenPGP key unless `config`
+    /// brings one.
+    pub fn start_federation(&mut self, mut config: FederationConfig) -> Result<&Federation, StartError> {
+        if self.federation.is_none() {
+            if config.sealing.is_none() {
+                config.sealing = Some(self.load_sealing()?);
+            }
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let (handle, task) = Federation::spawn(
+                config,
+                &self.key,
+                self.service.clone(),
+                self.rosters.clone(),
+                cancel.clone(),
+            )?;
+            self.workers.adopt("federation", cancel, task);
+            self.federation = Some(handle);
+        }
+        Ok(self.federation.as_ref().expect("just started"))
+    }
+
+    /// Starts the redacting bridge with `rules` (its keys in `bridge.key` beside the node's key, made on first use).
+    pub fn start_bridge(&mut self, rules: Vec<crate::bridge::Rule>) -> Result<(), StartError> {
+        let keys =
+            crate::bridge::load_or_create_keys(&self.keys_dir.join("bridge.key")).map_err(|e| StartError::Key {
+                what: "the bridge key",
+                reason: format!("{e:#}"),
+            })?;
+        let (service, keys) = (self.service.clone(), Arc::new(keys));
+        self.workers.spawn("bridge", move |context| async move {
+            crate::bridge::run(service, rules, keys, context.cancel().clone()).await;
+            Ok(())
+        });
+        Ok(())
+    }
+
+    /// Purges expired bundles every `every`; a failed purge is logged and tried again at the next tick.
+    pub fn start_purge(&mut self, every: Duration) {
+        let service = self.service.clone();
+        self.workers.spawn("purge", move |context| async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                context.idle();
+                tokio::select! {
+                    biased;
+                    () = context.cancel().cancelled() => return Ok(()),
+                    _ = ticks.tick() => {}
+                }
+                context.busy();
+                match service.store().purge_expired(crate::clock::now_ms()).await {
+                    Ok(0) => {}
+                    Ok(purged) => info!(purged, "purged expired bundles"),
+                    Err(e) => warn!(error = %e, "purging expired bundles failed; will retry"),
+                }
+            }
+        });
+    }
+
+    /// Serves the operations routes on `addr`; returns the bound address (a port 0 becomes a real one).
+    pub async fn start_operations(&mut self, addr: SocketAddr) -> Result<SocketAddr, StartError> {
+        let router = crate::http::router(OpsState {
+            metrics: self.metrics.clone(),
+            ready: self.ready.clone(),
+            federation: self.federation.clone(),
+            rosters: Some(self.rosters.clone()),
+            workers: self.workers.table(),
+        });
+        self.listen("operations", addr, "http.listen", router).await
+    }
+
+    /// Serves the REST API on `addr`; `federation` is what its audience `federation` means.
+    pub async fn start_api(
+        &mut self,
+        addr: SocketAddr,
+        federation: Option<FederationId>,
+    ) -> Result<SocketAddr, StartError> {
+        let router = crate::api::NodeApi::new(self.service.clone(), federation).router();
+        self.listen("api", addr, "api.listen", router).await
+    }
+
+    async fn listen(
+        &mut self,
+        name: &'static str,
+        addr: SocketAddr,
+        key: &'static str,
+        router: axum::Router,
+    ) -> Result<SocketAddr, StartError> {
+        let listen_error = |source| StartError::Listen { addr, key, source };
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(listen_error)?;
+        let bound = listener.local_addr().map_err(listen_error)?;
+        // A listener that ends with an error is failed, not restarted: its socket is gone, and binding it again
+        // could take a port another program has taken meanwhile. The operator sees the reason on `/workers`.
+        self.workers.spawn(name, move |context| async move {
+            crate::http::serve(listener, router, context.cancel().clone())
+                .await
+                .map_err(|e| format!("the {name} listener on {bound} stopped: {e}").into())
+        });
+        Ok(bound)
+    }
+
+    /// Stops every worker, the listeners first and the federation last, each awaited; the node is no longer ready.
+    /// The store stays open (the node is cut off, not gone) until the node is dropped.
+    pub async fn stop(&mut self) {
+        self.ready.store(false, Ordering::Release);
+        self.workers.stop().await;
+        self.federation = None;
+    }
+
+    /// Replaces the node's key, as `dims keys rotate` and a restart do: every worker stops, and the service signs
+    /// with `key` from now on, over the same store and rosters. Start the federation again; it then has `key` as its
+    /// libp2p identity.
+    pub async fn rekey(&mut self, key: NodeKey) {
+        self.stop().await;
+        self.service = Service::new(
+            NodeKey::from_secret(&key.secret()),
+            self.author.clone(),
+            self.service.store().clone(),
+            self.metrics.clone(),
+            self.rosters.clone(),
+        );
+        self.key = key;
+    }
+
+    /// The node's OpenPGP key (it signs RED sealed to members), from `node.pgp` beside its key, made on first use.
+    pub fn load_sealing(&mut self) -> Result<Sealing, StartError> {
+        if let Some(sealing) = &self.sealing {
+            return Ok(sealing.clone());
+        }
+        let file = self.keys_dir.join("node.pgp");
+        let pgp = crate::keys::load_or_create_pgp(&file, &self.name, crate::clock::now_ms()).map_err(|e| {
+            StartError::Key {
+                what: "the node's OpenPGP key",
+                reason: format!("{e:#}"),
+            }
+        })?;
+        info!(fingerprint = %pgp.fingerprint(), file = %file.display(),
+              "node OpenPGP certificate (it signs RED sealed to members; give members its public half)");
+        let sealing = Sealing(Arc::new(pgp));
+        self.sealing = Some(sealing.clone());
+        Ok(sealing)
+    }
+
+    /// The node's OpenPGP key, once loaded ([`Node::open_in`] and the federation's start load it).
+    pub fn sealing(&self) -> Option<&Sealing> {
+        self.sealing.as_ref()
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> NodeId {
+        self.key.node_id()
+    }
+
+    /// The node's key.
+    pub fn key(&self) -> &NodeKey {
+        &self.key
+    }
+
+    /// The publishing author.
+    pub fn author(&self) -> &Author {
+        &self.author
+    }
+
+    /// The service core.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// The rosters it holds.
+    pub fn rosters(&self) -> &RosterBook {
+        &self.rosters
+    }
+
+    /// The metrics every part counts into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The running federation layer, if started.
+    pub fn federation(&self) -> Option<&Federation> {
+        self.federation.as_ref()
+    }
+
+    /// The store file.
+    pub fn store_path(&self) -> &Path {
+        &self.store_path
+    }
+
+    /// Every worker's status.
+    pub fn workers(&self) -> Vec<WorkerStatus> {
+        self.workers.table().snapshot()
+    }
+
+    /// Whether the node takes work (`/readyz`).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// The memory-transport listen address conventionally used for node number `n` in one process.
+    pub fn memory_address(n: u64) -> Multiaddr {
+        format!("/memory/{n}").parse().expect("a memory multiaddr")
+    }
+}
