@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::federation::{Federation, PeerStatus, StatsSnapshot, checks};
 use crate::metrics::Metrics;
-use crate::node::{WorkerStatus, WorkerTable};
 use crate::rosters::RosterBook;
+use crate::workers::{WorkerStatus, WorkerTable};
 
 /// What the operations routes read.
 #[derive(Clone)]

@@ -24,3 +24,4 @@ pub mod node;
 pub mod rosters;
 pub mod service;
 pub mod store;
+pub mod workers;

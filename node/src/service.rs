@@ -32,7 +32,6 @@ use dims_protocol::{
 use tokio::sync::broadcast;
 
 use crate::clock;
-use crate::federation::decide;
 use crate::grant::{AUTOMATION, AuthError, TokenGrant};
 use crate::metrics::{Metrics, RejectReason};
 use crate::rosters::RosterBook;
@@ -243,7 +242,7 @@ impl Service {
         }
         // Bundles for named recipients owe each other node an addressed delivery: the outbox rows commit with the
         // bundle, so a crash cannot lose a delivery that was acknowledged to the publisher.
-        let outbox = decide::delivery_recipients(&bundle.body().audience, self.key.node_id());
+        let outbox = bundle.body().audience.delivery_nodes(self.key.node_id());
         self.store
             .put_requests(vec![PutRequest {
                 bundle: bundle.clone(),

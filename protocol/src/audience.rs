@@ -91,6 +91,20 @@ impl Audience {
         }
     }
 
+    /// The nodes a bundle with this audience, published by `me`, owes an addressed delivery: every node a recipient
+    /// lives at, except `me`, sorted and without repeats (one durable outbox row each is written with the bundle).
+    pub fn delivery_nodes(&self, me: NodeId) -> Vec<NodeId> {
+        let mut nodes: Vec<NodeId> = self
+            .recipients()
+            .iter()
+            .map(Recipient::node)
+            .filter(|node| *node != me)
+            .collect();
+        nodes.sort_unstable_by_key(|node| node.0);
+        nodes.dedup();
+        nodes
+    }
+
     /// The audience's name for messages: `org`, `community`, `federation`, `recipients`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use crate::config::{Config, Overrides};
 use crate::metrics::Metrics;
-use crate::node::{WorkerState, WorkerStatus};
 use crate::store::{Store, StoreConfig};
+use crate::workers::{WorkerState, WorkerStatus};
 
 /// Runs every check and prints one line each.
 pub fn run(path: &Path, overrides: &Overrides) -> anyhow::Result<ExitCode> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use dims_protocol::policy::{Carriage, Denial, NodeView, Receiver, may_receive};
 use dims_protocol::reconcile::{InvalidItem, ItemId, SortedItems};
-use dims_protocol::{Audience, FederationId, Marking, MemberId, NodeId, Recipient, Tlp};
+use dims_protocol::{Audience, FederationId, Marking, MemberId, NodeId, Tlp};
 
 /// Whether two nodes share a federation in which both may receive GREEN: the condition for gossiping with each other.
 /// Any other roster member gets no gossipsub handler at all (see [`super::domain`]).
@@ -56,20 +56,6 @@ pub fn gossip_check(marking: &Marking<'_>, federation: &FederationId) -> Result<
         Some(f) if f == federation => Ok(()),
         _ => Err(NotGossip::WrongAudience),
     }
-}
-
-/// The nodes a bundle published by `me` owes an addressed delivery: every node a recipient lives at, except `me`,
-/// sorted and without repeats. One durable outbox row each is written with the bundle.
-pub fn delivery_recipients(audience: &Audience, me: NodeId) -> Vec<NodeId> {
-    let mut nodes: Vec<NodeId> = audience
-        .recipients()
-        .iter()
-        .map(Recipient::node)
-        .filter(|node| *node != me)
-        .collect();
-    nodes.sort_unstable_by_key(|node| node.0);
-    nodes.dedup();
-    nodes
 }
 
 /// What to do with one outbox row right before it would leave: the egress guard of addressed delivery.
@@ -164,6 +150,7 @@ mod tests {
     use dims_protocol::samples;
 
     use super::*;
+    use dims_protocol::Recipient;
 
     fn view(seed: u8, ceiling: Option<Tlp>) -> NodeView {
         NodeView {
@@ -223,11 +210,7 @@ mod tests {
             addressed_egress(&marking, &region),
             Egress::Abandon(Abandon::NotEntitled(Denial::AboveCeiling))
         );
-        assert_eq!(
-            delivery_recipients(&audience, national.id),
-            vec![region.id],
-            "never to itself"
-        );
+        assert_eq!(audience.delivery_nodes(national.id), vec![region.id], "never to itself");
         assert_eq!(delivery_check(&marking, origin.id), Ok(()));
         assert_eq!(
             delivery_check(&marking, national.id),

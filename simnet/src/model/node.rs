@@ -373,7 +373,7 @@ impl ModelNode {
             },
         );
         out.push(Out::Stored(bundle));
-        for recipient in decide::delivery_recipients(&b.audience, shared.ids[self.me]) {
+        for recipient in b.audience.delivery_nodes(shared.ids[self.me]) {
             if let Some(&index) = shared.index.get(&recipient) {
                 self.outbox.insert((index, bundle));
             }

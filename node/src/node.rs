@@ -11,8 +11,6 @@
 //!
 //! The node is ready (`/readyz`) from the end of [`Node::start`] until the start of [`Node::stop`].
 
-pub mod workers;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,14 +21,13 @@ use dims_protocol::{Author, FederationId, NodeId, NodeKey};
 use libp2p::Multiaddr;
 use tracing::{info, warn};
 
-pub use workers::{Backoff, WorkerContext, WorkerError, WorkerState, WorkerStatus, WorkerTable, Workers};
-
 use crate::federation::{Federation, FederationConfig, Sealing, SwarmError};
 use crate::http::OpsState;
 use crate::metrics::Metrics;
 use crate::rosters::RosterBook;
 use crate::service::Service;
 use crate::store::{OpenError, Store, StoreConfig, StoreError};
+use crate::workers::{WorkerStatus, Workers};
 
 /// Where a node's files are and who it publishes as.
 #[derive(Debug)]
