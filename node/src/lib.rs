@@ -1,12 +1,14 @@
 //! A dims node: the service core behind the `dims` binary, and everything it runs.
 //!
-//! Map: [`config`] (layered configuration), [`keys`] (the node and admin key files), [`clock`] (the only clock),
-//! [`store`] (redb, group commit; also tokens, members and trust groups), [`rosters`] (the pinned federation
+//! Map: [`node`] (the one start-up path: a node's store, rosters and service core, and its parts started as named
+//! [`workers`]), [`config`] (layered configuration), [`keys`] (the node and admin key files), [`clock`] (the only
+//! clock), [`store`] (redb, group commit; also tokens, members and trust groups), [`rosters`] (the pinned federation
 //! rosters), [`service`] (publish, ingest and queries, all through the policy function), [`federation`] (libp2p:
-//! gossip, addressed delivery, reconciliation), [`grant`] (what an API token allows), [`login`] (the OpenID Connect
-//! login with LDAP roles that `dims auth test-login` walks), [`intake`] (freetext and CSV input), [`http`] (health,
-//! metrics and federation status), [`api`] (the REST API over the service core), [`metrics`], and [`cli`] (the
-//! commands).
+//! gossip, addressed delivery, reconciliation), [`bridge`] (re-shares received bundles as signed redacted
+//! derivatives: an egress path, checked by `check_reshare`), [`grant`] (what an API token allows), [`login`] (the
+//! OpenID Connect login with LDAP roles that `dims auth test-login` walks), [`intake`] (freetext and CSV input),
+//! [`http`] (health, metrics, workers and federation status), [`api`] (the REST API over the service core),
+//! [`metrics`], and [`cli`] (the commands).
 
 pub mod api;
 pub mod bridge;

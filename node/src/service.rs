@@ -1,5 +1,5 @@
-//! The service core: the one path by which bundles enter and leave this node. The CLI, the web layer (later) and
-//! federation (later) all call it, so every ingress is validated the same way (DESIGN §3 invariant 2) and every
+//! The service core: the one path by which bundles enter and leave this node. The CLI, the REST API, the federation
+//! and the bridge all call it, so every ingress is validated the same way (DESIGN §3 invariant 2) and every
 //! read is filtered by the policy function (invariant 3).
 //!
 //! * [`Service::publish`] signs a draft as this node and stores it; the caller hears back only after the commit.
@@ -589,7 +589,7 @@ pub fn sign_draft(key: &NodeKey, author: &Author, draft: Draft, now_ms: u64) -> 
     key.sign(body)
 }
 
-/// The other nodes a bundle this node published must be delivered to: the nodes its recipient list names.
+/// Whether `receiver` may see `stored` now: not expired, and entitled by the policy function.
 fn visible(stored: &Stored, receiver: Receiver<'_>, now_ms: u64) -> bool {
     !stored.bundle.body().is_expired_at(now_ms) && may_receive(&Marking::of(stored.bundle.body()), receiver).is_ok()
 }
