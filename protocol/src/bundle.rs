@@ -165,10 +165,4 @@ impl VerifiedBundle {
     pub fn envelope(&self) -> &[u8] {
         &self.envelope
     }
-
-    /// The canonical body bytes inside the envelope.
-    pub fn body_bytes(&self) -> &[u8] {
-        let (body, _) = crate::encoding::split_envelope(&self.envelope).expect("a verified envelope splits");
-        body
-    }
 }

@@ -18,7 +18,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bundle::Body;
+use crate::bundle::{Body, VerifiedBundle};
 use crate::error::FieldError;
 use crate::ids::BundleId;
 
@@ -162,6 +162,16 @@ pub fn encode_envelope(body: &[u8], signature: &[u8; 64]) -> Vec<u8> {
     push_head(&mut out, 2, 64);
     out.extend_from_slice(signature);
     out
+}
+
+// Here rather than in `bundle`, so that the envelope's layout is known to this module alone and `bundle` does not
+// depend on it.
+impl VerifiedBundle {
+    /// The canonical body bytes inside the envelope.
+    pub fn body_bytes(&self) -> &[u8] {
+        let (body, _) = split_envelope(self.envelope()).expect("a verified envelope splits");
+        body
+    }
 }
 
 /// Splits an envelope into body bytes and signature, refusing any encoding but the canonical one.

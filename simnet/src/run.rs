@@ -219,8 +219,163 @@ struct FaultState {
     before_heal: HashMap<(usize, usize), Option<SyncReport>>,
     /// Each node's sync counters just before the heal.
     stats_at_heal: (u64, u64),
-    events: Vec<FaultEvent>,
-    last_fault: Option<Duration>,
+    log: driver::FaultLog,
+}
+
+/// The parts of a run that are the same whichever mode runs the nodes: the run's name and folder, waiting for the
+/// mesh and for convergence, the fault log, and the verdict. Each mode's `run_once` drives its nodes through these.
+pub(crate) mod driver {
+    use super::*;
+
+    /// The run's name in logs and the report.
+    pub(crate) fn label(scenario: &Scenario, baseline: bool) -> String {
+        if baseline {
+            format!("{} (flood baseline)", scenario.name)
+        } else {
+            scenario.name.clone()
+        }
+    }
+
+    /// A fresh folder for the nodes, inside `parent` or the system's temporary directory.
+    pub(crate) fn folder(parent: Option<&std::path::Path>) -> anyhow::Result<tempfile::TempDir> {
+        match parent {
+            Some(parent) => tempfile::Builder::new().prefix("dims-simnet-").tempdir_in(parent),
+            None => tempfile::Builder::new().prefix("dims-simnet-").tempdir(),
+        }
+        .context("cannot make a directory for the nodes")
+    }
+
+    /// Waits until `lagging` (the nodes connected to fewer than all their peers) is empty, asking every `period`;
+    /// fails naming the laggards after a minute and a second per node.
+    pub(crate) async fn connected(
+        names: &[String],
+        everyone: u64,
+        period: Duration,
+        mut lagging: impl AsyncFnMut() -> Vec<usize>,
+    ) -> anyhow::Result<()> {
+        let deadline = clock::monotonic() + Duration::from_secs(60 + names.len() as u64);
+        loop {
+            let lagging = lagging().await;
+            if lagging.is_empty() {
+                return Ok(());
+            }
+            if clock::monotonic() >= deadline {
+                let lagging: Vec<&str> = lagging.iter().map(|&i| names[i].as_str()).collect();
+                anyhow::bail!("nodes not connected to all {everyone} peers in time: {lagging:?}");
+            }
+            tokio::time::sleep(period).await;
+        }
+    }
+
+    /// Waits until `held` (how many of the `expected` pairs are held) reaches `expected`, asking every `period`, or
+    /// until `deadline`; returns when it converged, if it did.
+    pub(crate) async fn converged(
+        expected: usize,
+        deadline: Instant,
+        period: Duration,
+        mut held: impl AsyncFnMut() -> usize,
+    ) -> Option<Instant> {
+        loop {
+            let held = held().await;
+            if held == expected {
+                return Some(clock::monotonic());
+            }
+            if clock::monotonic() >= deadline {
+                warn!(held, expected, "not converged by the deadline");
+                return None;
+            }
+            tokio::time::sleep(period).await;
+        }
+    }
+
+    /// The faults applied, and when the last one was.
+    #[derive(Default)]
+    pub(crate) struct FaultLog {
+        pub(crate) events: Vec<FaultEvent>,
+        pub(crate) last: Option<Duration>,
+    }
+
+    impl FaultLog {
+        /// Records that `action` was applied `at` after publishing started.
+        pub(crate) fn applied(&mut self, at: Duration, action: String) {
+            info!(at_ms = at.as_millis() as u64, fault = %action, "fault applied");
+            self.events.push(FaultEvent {
+                at_ms: at.as_secs_f64() * 1000.0,
+                action,
+            });
+            self.last = Some(at);
+        }
+
+        /// The moment convergence is measured from: the end of publishing, or the last fault if it came later.
+        pub(crate) fn reference(&self, start: Instant, publish_done: Instant) -> Instant {
+            self.last.map_or(publish_done, |at| (start + at).max(publish_done))
+        }
+    }
+
+    /// What both modes conclude the same way once every node stopped and every store was scanned.
+    pub(crate) struct Verdict {
+        pub(crate) leaks: Vec<Leak>,
+        /// How many expected pairs are held at the end.
+        pub(crate) held_pairs: u64,
+        pub(crate) latency: BTreeMap<String, Percentiles>,
+        pub(crate) samples: BTreeMap<String, Vec<f64>>,
+        pub(crate) convergence: Vec<(f64, f64)>,
+        pub(crate) by_tlp: BTreeMap<String, u64>,
+        /// Bundles held at the end by a node other than their publisher.
+        pub(crate) new_arrivals: u64,
+    }
+
+    impl Verdict {
+        /// Judges a run: the leaks seen online, then `served` (what a mode saw served), then those the scan found,
+        /// each (node, bundle) once and printed; delivery, latency, and the convergence curve from `reference`.
+        pub(crate) fn of(
+            shared: &Shared,
+            scan: &Scan,
+            expected: &[(usize, BundleId)],
+            served: Vec<(usize, BundleId, String)>,
+            names: &[String],
+            specs: &[crate::topology::Spec],
+            reference: Duration,
+        ) -> Verdict {
+            let mut leaks = Vec::new();
+            let mut leaked: HashSet<(usize, BundleId)> = HashSet::new();
+            let online: Vec<(usize, BundleId, String)> = lock(&shared.online_leaks).clone();
+            for (node, id, reason) in online.into_iter().chain(served).chain(scan.violations.clone()) {
+                if leaked.insert((node, id)) {
+                    leaks.push(describe_leak(node, id, reason, shared, names, scan));
+                }
+            }
+            for leak in &leaks {
+                eprintln!(
+                    "LEAK: {} holds {} ({} {}) published by {}: {}; arrivals {:?}",
+                    leak.node, leak.bundle, leak.tlp, leak.audience, leak.publisher, leak.reason, leak.path
+                );
+            }
+            let held_at_end: HashSet<(usize, BundleId)> = scan.held.iter().copied().collect();
+            let held_pairs = expected.iter().filter(|p| held_at_end.contains(p)).count() as u64;
+            let (latency, samples) = latencies(expected, shared, specs);
+            let convergence = convergence_curve(expected, shared, reference);
+            let truth = lock(&shared.truth);
+            let mut by_tlp = BTreeMap::new();
+            for published in truth.values() {
+                *by_tlp.entry(published.mark.tlp.to_string()).or_insert(0) += 1;
+            }
+            let new_arrivals = scan
+                .held
+                .iter()
+                .filter(|(node, id)| truth.get(id).is_some_and(|p| p.publisher != *node))
+                .count() as u64;
+            Verdict {
+                leaks,
+                held_pairs,
+                latency,
+                samples,
+                convergence,
+                by_tlp,
+                new_arrivals,
+            }
+        }
+    }
 }
 
 async fn run_once(
@@ -231,11 +386,7 @@ async fn run_once(
     plan: Vec<Planned>,
     baseline: bool,
 ) -> anyhow::Result<Report> {
-    let label = if baseline {
-        format!("{} (flood baseline)", scenario.name)
-    } else {
-        scenario.name.clone()
-    };
+    let label = driver::label(scenario, baseline);
     info!(scenario = %label, seed, nodes = topology.specs.len(), "simnet run starts");
     let peak_reset = reset_peak_rss();
     let cpu_start = Cpu::now();
@@ -243,11 +394,7 @@ async fn run_once(
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let ids: Vec<NodeId> = specs.iter().map(|s| s.id()).collect();
     let shared = Arc::new(Shared::new((0..specs.len()).map(|i| topology.truth_view(i)).collect()));
-    let dir = match &options.store_dir {
-        Some(parent) => tempfile::Builder::new().prefix("dims-simnet-").tempdir_in(parent),
-        None => tempfile::Builder::new().prefix("dims-simnet-").tempdir(),
-    }
-    .context("cannot make a directory for the node stores")?;
+    let dir = driver::folder(options.store_dir.as_deref())?;
     let transport = match options.transport {
         Transport::Memory => TransportKind::Memory,
         Transport::Tcp => TransportKind::Tcp,
@@ -341,27 +488,17 @@ async fn run_once(
 
     // Everyone connected to everyone (the roster is a full mesh of connections; gossip meshes form on top).
     let everyone = (specs.len() - 1) as u64;
-    let connect_deadline = clock::monotonic() + Duration::from_secs(60 + specs.len() as u64);
-    loop {
-        let lagging: Vec<&str> = nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| {
-                n.as_ref()
+    driver::connected(&names, everyone, Duration::from_millis(50), async || {
+        (0..nodes.len())
+            .filter(|&i| {
+                nodes[i]
+                    .as_ref()
                     .and_then(Node::federation)
                     .is_some_and(|f| f.stats().peers_connected < everyone)
             })
-            .map(|(i, _)| names[i].as_str())
-            .collect();
-        if lagging.is_empty() {
-            break;
-        }
-        anyhow::ensure!(
-            clock::monotonic() < connect_deadline,
-            "nodes not connected to all {everyone} peers in time: {lagging:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .collect()
+    })
+    .await?;
     // Gossip meshes are built at heartbeats and are not observable through the handle: give them a few.
     tokio::time::sleep(Duration::from_millis(tuning.heartbeat_ms * 5)).await;
     let connected_at = shared.now();
@@ -404,33 +541,18 @@ async fn run_once(
     info!(published = published_count, failed, "publishing done");
 
     // Convergence: every entitled honest node (up at the end) holds every bundle.
-    let truth_ids: Vec<(BundleId, usize, Tlp)> = lock(&shared.truth)
-        .iter()
-        .map(|(id, p)| (*id, p.publisher, p.mark.tlp))
-        .collect();
     let expected = shared.expected(|index| nodes[index].as_ref().is_some_and(|n| n.up));
-    let reference = state
-        .last_fault
-        .map_or(publish_done, |at| (start + at).max(publish_done));
+    let reference = state.log.reference(start, publish_done);
     let deadline = reference + Duration::from_millis(scenario.assertions.converge_timeout_ms);
     let mut heal_sessions: BTreeMap<(usize, usize), SyncReport> = BTreeMap::new();
-    let mut converged_at = None;
-    loop {
-        let now = shared.now();
-        let held = poll_held(&services, &expected, &shared, now).await;
+    let converged_at = driver::converged(expected.len(), deadline, Duration::from_millis(100), async || {
+        let held = poll_held(&services, &expected, &shared, shared.now()).await;
         if state.heal_at.is_some() {
             capture_heal_sessions(&nodes, &topology, &state, &mut heal_sessions).await;
         }
-        if held == expected.len() {
-            converged_at = Some(clock::monotonic());
-            break;
-        }
-        if clock::monotonic() >= deadline {
-            warn!(held, expected = expected.len(), "not converged by the deadline");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        held
+    })
+    .await;
     // The first heal sessions may end just after the last bundle is stored (fetches finish before the report).
     if state.heal_at.is_some() {
         let settle = clock::monotonic() + Duration::from_secs(5);
@@ -512,36 +634,9 @@ async fn run_once(
     drop(dir);
 
     // Judge and measure.
-    let held_at_end: HashSet<(usize, BundleId)> = scan.held.iter().copied().collect();
-    let held_pairs = expected.iter().filter(|p| held_at_end.contains(p)).count() as u64;
-    let mut leaks = Vec::new();
-    let online: Vec<(usize, BundleId, String)> = lock(&shared.online_leaks).clone();
-    let mut leaked: HashSet<(usize, BundleId)> = HashSet::new();
-    for (node, id, reason) in online.into_iter().chain(scan.violations.clone()) {
-        if leaked.insert((node, id)) {
-            leaks.push(describe_leak(node, id, reason, &shared, &names, &scan));
-        }
-    }
-    for leak in &leaks {
-        eprintln!(
-            "LEAK: {} holds {} ({} {}) published by {}: {}; arrivals {:?}",
-            leak.node, leak.bundle, leak.tlp, leak.audience, leak.publisher, leak.reason, leak.path
-        );
-    }
-    let (latency, samples) = latencies(&expected, &shared, specs);
     let reference_offset = state.heal_at.unwrap_or_else(|| start.duration_since(shared.t0));
-    let convergence = convergence_curve(&expected, &shared, reference_offset);
-    let mut by_tlp = BTreeMap::new();
-    for (_, _, tlp) in &truth_ids {
-        *by_tlp.entry(tlp.to_string()).or_insert(0) += 1;
-    }
-    let new_arrivals = {
-        let truth = lock(&shared.truth);
-        scan.held
-            .iter()
-            .filter(|(node, id)| truth.get(id).is_some_and(|p| p.publisher != *node))
-            .count() as u64
-    };
+    let verdict = driver::Verdict::of(&shared, &scan, &expected, Vec::new(), &names, specs, reference_offset);
+    let held_pairs = verdict.held_pairs;
     let heal = state.heal_at.map(|_| {
         let sessions: Vec<Session> = heal_sessions
             .iter()
@@ -589,7 +684,7 @@ async fn run_once(
             failed,
             first_error,
             seconds: publish_done.duration_since(start).as_secs_f64(),
-            by_tlp,
+            by_tlp: verdict.by_tlp,
         },
         delivery: Delivery::new(
             expected_pairs,
@@ -597,9 +692,9 @@ async fn run_once(
             converged_at.map(|at| at.duration_since(reference)),
             shared.missed.load(Ordering::Relaxed),
         ),
-        latency,
-        leaks,
-        duplicates: Duplicates::of(&per_node, new_arrivals),
+        latency: verdict.latency,
+        leaks: verdict.leaks,
+        duplicates: Duplicates::of(&per_node, verdict.new_arrivals),
         reconciliation: Reconciliation {
             rounds: stats_rounds,
             bytes: stats_bytes,
@@ -608,7 +703,7 @@ async fn run_once(
         traffic: Traffic::of(&per_node, held_pairs),
         hostile_members,
         honest_min_score,
-        faults: state.events,
+        faults: state.log.events,
         resources: Resources {
             wall_s: wall.as_secs_f64(),
             cpu_user_s: cpu.user.as_secs_f64(),
@@ -620,8 +715,8 @@ async fn run_once(
         processes: None,
         checks: Vec::new(),
         baseline: None,
-        convergence,
-        samples,
+        convergence: verdict.convergence,
+        samples: verdict.samples,
     };
     Ok(report)
 }
@@ -815,12 +910,7 @@ async fn apply(
             format!("restore the links of {}", join(&picked, names))
         }
     };
-    info!(at_ms = at.as_millis() as u64, fault = %description, "fault applied");
-    state.events.push(FaultEvent {
-        at_ms: at.as_secs_f64() * 1000.0,
-        action: description,
-    });
-    state.last_fault = Some(at);
+    state.log.applied(at, description);
     Ok(())
 }
 

@@ -122,8 +122,8 @@ fn write_copy(source: &ReadTransaction, partial: &Path) -> Result<BackupReport, 
     rows += copy_table(source, &txn, RETRACTIONS)?;
     rows += copy_table(source, &txn, SUPERSESSIONS)?;
     rows += copy_table(source, &txn, OUTBOX)?;
-    rows += copy_table(source, &txn, ROSTERS)?;
-    rows += copy_table(source, &txn, super::key_statements::KEY_STATEMENTS)?;
+    rows += copy_table(source, &txn, ROSTERS.definition)?;
+    rows += copy_table(source, &txn, super::key_statements::KEY_STATEMENTS.definition)?;
     rows += copy_table(source, &txn, super::sealed::SEALED)?;
     rows += copy_table(source, &txn, TOKENS)?;
     rows += copy_table(source, &txn, MEMBERS)?;

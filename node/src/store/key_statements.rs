@@ -7,38 +7,22 @@
 //! started to act on survives a crash.
 
 use dims_protocol::NodeId;
-use redb::{ReadableTable, Table, TableDefinition};
 use tokio::sync::oneshot;
 
 use super::Store;
-use super::error::{During, StoreError};
+use super::error::StoreError;
+use super::tables::EnvelopeTable;
 use super::writer::Command;
 
 /// The key a statement is about → the verified statement envelope.
-pub(crate) const KEY_STATEMENTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("key_statements_v1");
+pub(crate) const KEY_STATEMENTS: EnvelopeTable<&[u8; 32]> =
+    EnvelopeTable::new("key_statements_v1", "reading key statements", "storing a key statement");
 
 impl Store {
     /// Every stored key statement envelope, in key order, as stored; the caller verifies them again.
     pub fn key_statements(&self) -> Result<Vec<(NodeId, Vec<u8>)>, StoreError> {
         let snapshot = self.handle.core.snapshot()?;
-        let table = match snapshot.txn.open_table(KEY_STATEMENTS) {
-            Ok(table) => table,
-            // Only a store created by an older build that this build has not written yet lacks the table.
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(StoreError::Table {
-                    table: "key_statements_v1",
-                    source,
-                });
-            }
-        };
-        let during = "reading key statements";
-        let mut statements = Vec::new();
-        for row in table.iter().during(during)? {
-            let (key, envelope) = row.during(during)?;
-            statements.push((NodeId(*key.value()), envelope.value().to_vec()));
-        }
-        Ok(statements)
+        KEY_STATEMENTS.read_all(&snapshot.txn, |key| NodeId(*key))
     }
 
     /// Stores `envelope` as the statement about `key`, replacing any earlier one, and returns after the commit. The
@@ -51,16 +35,4 @@ impl Store {
         self.send(Command::PutKeyStatement { key, envelope, reply }).await?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
-}
-
-/// Writes one statement row, inside the writer's transaction.
-pub(crate) fn write(
-    table: &mut Table<'_, &'static [u8; 32], &'static [u8]>,
-    key: &NodeId,
-    envelope: &[u8],
-) -> Result<(), StoreError> {
-    table
-        .insert(&key.0, envelope)
-        .during("storing a key statement")
-        .map(drop)
 }

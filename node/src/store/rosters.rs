@@ -8,40 +8,23 @@
 //! and a successor is checked against the newest version alone.
 
 use dims_protocol::FederationId;
-use redb::{ReadableTable, Table, TableDefinition};
 use tokio::sync::oneshot;
 
 use super::Store;
-use super::error::{During, StoreError};
+use super::error::StoreError;
+use super::tables::EnvelopeTable;
 use super::writer::Command;
 
 /// Federation id (its slug) → the verified roster envelope, exactly as received.
-pub(crate) const ROSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("rosters_v1");
+pub(crate) const ROSTERS: EnvelopeTable<&str> =
+    EnvelopeTable::new("rosters_v1", "reading pinned rosters", "pinning a roster");
 
 impl Store {
     /// Every pinned roster, as (federation id, envelope), in federation order. The envelopes are returned as stored;
     /// the caller verifies them again.
     pub fn pinned_rosters(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let snapshot = self.handle.core.snapshot()?;
-        let table = match snapshot.txn.open_table(ROSTERS) {
-            Ok(table) => table,
-            // Opening the store creates every table, so only a store another process created moments ago and this
-            // build never wrote can lack it; it then holds no rosters.
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(StoreError::Table {
-                    table: "rosters_v1",
-                    source,
-                });
-            }
-        };
-        let during = "reading pinned rosters";
-        let mut rosters = Vec::new();
-        for row in table.iter().during(during)? {
-            let (federation, envelope) = row.during(during)?;
-            rosters.push((federation.value().to_owned(), envelope.value().to_vec()));
-        }
-        Ok(rosters)
+        ROSTERS.read_all(&snapshot.txn, str::to_owned)
     }
 
     /// Pins `envelope` as `federation`'s roster, replacing the one pinned before, and returns after the commit. The
@@ -59,13 +42,4 @@ impl Store {
         .await?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
-}
-
-/// Writes one pinned roster row, inside the writer's transaction.
-pub(crate) fn write(
-    table: &mut Table<'_, &'static str, &'static [u8]>,
-    federation: &str,
-    envelope: &[u8],
-) -> Result<(), StoreError> {
-    table.insert(federation, envelope).during("pinning a roster").map(drop)
 }

@@ -238,6 +238,68 @@ pub(crate) fn definition_name<K: redb::Key + 'static, V: redb::Value + 'static>(
         .unwrap_or("(unknown table)")
 }
 
+/// A table of envelopes the store keeps exactly as verified, one per key, a write replacing the row before:
+/// `rosters_v1` (`super::rosters`) and `key_statements_v1` (`super::key_statements`). The store never judges an
+/// envelope: the caller verified it before the write and verifies it again after the read.
+pub(crate) struct EnvelopeTable<K: redb::Key + 'static> {
+    /// The table.
+    pub(crate) definition: TableDefinition<'static, K, &'static [u8]>,
+    /// Its versioned name, for errors.
+    name: &'static str,
+    /// What a failed read was doing, for errors.
+    reading: &'static str,
+    /// What a failed write was doing, for errors.
+    writing: &'static str,
+}
+
+impl<K: redb::Key + 'static> EnvelopeTable<K> {
+    /// The table `name`; `reading` and `writing` say what a failed read or write was doing.
+    pub(crate) const fn new(name: &'static str, reading: &'static str, writing: &'static str) -> Self {
+        Self {
+            definition: TableDefinition::new(name),
+            name,
+            reading,
+            writing,
+        }
+    }
+
+    /// Every row in key order, as (`key` of the stored key, envelope), read in one snapshot.
+    pub(crate) fn read_all<T>(
+        &self,
+        txn: &ReadTransaction,
+        key: impl Fn(K::SelfType<'_>) -> T,
+    ) -> Result<Vec<(T, Vec<u8>)>, StoreError> {
+        let table = match txn.open_table(self.definition) {
+            Ok(table) => table,
+            // Opening the store creates every table, so only a store created by an older build, or by another
+            // process moments ago, that this build has not written yet lacks it; it then holds nothing.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(StoreError::Table {
+                    table: self.name,
+                    source,
+                });
+            }
+        };
+        let mut rows = Vec::new();
+        for row in table.iter().during(self.reading)? {
+            let (stored, envelope) = row.during(self.reading)?;
+            rows.push((key(stored.value()), envelope.value().to_vec()));
+        }
+        Ok(rows)
+    }
+
+    /// Writes one row, replacing the one of the same key, inside the writer's transaction.
+    pub(crate) fn write<'k>(
+        &self,
+        table: &mut Table<'_, K, &'static [u8]>,
+        key: impl std::borrow::Borrow<K::SelfType<'k>>,
+        envelope: &[u8],
+    ) -> Result<(), StoreError> {
+        table.insert(key, envelope).during(self.writing).map(drop)
+    }
+}
+
 /// Every table of the schema, by name: the bundle tables here, `rosters_v1` of `super::rosters`,
 /// `key_statements_v1` of `super::key_statements`, `sealed_v1` of `super::sealed` and the identity tables of
 /// `super::identity`.
@@ -297,8 +359,8 @@ impl<'txn> WriteTables<'txn> {
             retractions: open_write(txn, RETRACTIONS)?,
             supersessions: open_write(txn, SUPERSESSIONS)?,
             outbox: open_write(txn, OUTBOX)?,
-            rosters: open_write(txn, super::rosters::ROSTERS)?,
-            key_statements: open_write(txn, super::key_statements::KEY_STATEMENTS)?,
+            rosters: open_write(txn, super::rosters::ROSTERS.definition)?,
+            key_statements: open_write(txn, super::key_statements::KEY_STATEMENTS.definition)?,
             sealed: open_write(txn, super::sealed::SEALED)?,
             pending_values: Vec::new(),
         })

@@ -100,18 +100,9 @@ pub(crate) enum Command {
 }
 
 impl Command {
-    /// How much of a batch this command fills: its bundles, or one for a purge.
+    /// How much of a batch this command fills: its bundles, or one for a command that stores none.
     fn weight(&self) -> usize {
-        match self {
-            Command::Put { requests, .. } => requests.len().max(1),
-            Command::Purge { .. }
-            | Command::Compact { .. }
-            | Command::PinRoster { .. }
-            | Command::PutKeyStatement { .. }
-            | Command::PutSealed { .. }
-            | Command::OutboxDone { .. }
-            | Command::Identity { .. } => 1,
-        }
+        self.bundles().max(1)
     }
 
     fn bundles(&self) -> usize {
@@ -409,9 +400,9 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
                 Command::Purge { now_ms, purged, .. } => *purged = purge(&mut tables, *now_ms)?,
                 Command::PinRoster {
                     federation, envelope, ..
-                } => super::rosters::write(&mut tables.rosters, federation, envelope)?,
+                } => super::rosters::ROSTERS.write(&mut tables.rosters, federation.as_str(), envelope)?,
                 Command::PutKeyStatement { key, envelope, .. } => {
-                    super::key_statements::write(&mut tables.key_statements, key, envelope)?;
+                    super::key_statements::KEY_STATEMENTS.write(&mut tables.key_statements, &key.0, envelope)?;
                 }
                 Command::PutSealed { id, value, stored, .. } => {
                     *stored = super::sealed::write(&mut tables.sealed, id, value)?;

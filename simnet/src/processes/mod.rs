@@ -34,10 +34,10 @@ use tracing::{info, warn};
 
 use crate::measure::Cpu;
 use crate::report::{
-    Delivery, Duplicates, FaultEvent, NodeReport, ProcessNode, ProcessesReport, Reconciliation, Report, Resources,
-    Traffic, WorkloadReport,
+    Delivery, Duplicates, NodeReport, ProcessNode, ProcessesReport, Reconciliation, Report, Resources, Traffic,
+    WorkloadReport,
 };
-use crate::run::{Shared, convergence_curve, describe_leak, latencies, lock, scan_stores};
+use crate::run::{Shared, driver, lock, scan_stores};
 use crate::scenario::{Action, Scenario};
 use crate::schedule::Schedule;
 use crate::topology::Topology;
@@ -138,17 +138,9 @@ pub(crate) async fn run_once(
     baseline: bool,
 ) -> anyhow::Result<Report> {
     check_supported(scenario)?;
-    let label = if baseline {
-        format!("{} (flood baseline)", scenario.name)
-    } else {
-        scenario.name.clone()
-    };
+    let label = driver::label(scenario, baseline);
     info!(scenario = %label, seed, nodes = topology.specs.len(), dims = %dims.display(), "simnet run (processes) starts");
-    let dir = match store_dir {
-        Some(parent) => tempfile::Builder::new().prefix("dims-simnet-").tempdir_in(parent),
-        None => tempfile::Builder::new().prefix("dims-simnet-").tempdir(),
-    }
-    .context("cannot make a directory for the nodes")?;
+    let dir = driver::folder(store_dir)?;
     let set_up_dims = dims.to_owned();
     let set_up_dir = dir.path().to_owned();
     let set_up_scenario = scenario.clone();
@@ -201,28 +193,18 @@ pub(crate) async fn run_once(
         }
     }
     let everyone = procs.iter().flatten().count() as u64 - 1;
-    let connect_deadline = clock::monotonic() + Duration::from_secs(60 + specs.len() as u64);
-    loop {
+    let connected = driver::connected(&names, everyone, Duration::from_millis(100), async || {
         let reports = peers(&procs, &client).await;
-        let lagging: Vec<&str> = procs
-            .iter()
-            .zip(&reports)
-            .enumerate()
-            .filter(|(_, (proc, report))| {
-                proc.is_some() && report.as_ref().is_none_or(|r| r.stats.peers_connected < everyone)
-            })
-            .map(|(i, _)| names[i].as_str())
-            .collect();
-        if lagging.is_empty() {
-            break;
+        (0..procs.len())
+            .filter(|&i| procs[i].is_some() && reports[i].as_ref().is_none_or(|r| r.stats.peers_connected < everyone))
+            .collect()
+    })
+    .await;
+    if let Err(e) = connected {
+        for proc in procs.iter_mut().flatten() {
+            let _ = stop(proc).await;
         }
-        if clock::monotonic() >= connect_deadline {
-            for proc in procs.iter_mut().flatten() {
-                let _ = stop(proc).await;
-            }
-            bail!("nodes not connected to all {everyone} peers in time: {lagging:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        return Err(e);
     }
     // Gossip meshes form at heartbeats (a second by default in dims run): give them a few.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -230,12 +212,10 @@ pub(crate) async fn run_once(
 
     // Publishing, with the faults on schedule.
     let mut schedule = Schedule::of(scenario)?;
-    let mut events = Vec::new();
-    let mut last_fault = None;
+    let mut log = driver::FaultLog::default();
     for action in schedule.initial() {
         let action = apply(&action, &mut procs, &names, dims, &client, &watch).await?;
-        events.push(FaultEvent { at_ms: 0.0, action });
-        last_fault = Some(Duration::ZERO);
+        log.applied(Duration::ZERO, action);
     }
     let start_at = clock::monotonic();
     let apis = procs
@@ -256,12 +236,7 @@ pub(crate) async fn run_once(
     let ((published_count, failed, first_error), publish_done) = schedule
         .run(start_at, publisher, async |action, at| {
             let action = apply(&action, &mut procs, &names, dims, &client, &watch).await?;
-            info!(at_ms = at.as_millis() as u64, fault = %action, "fault applied");
-            events.push(FaultEvent {
-                at_ms: at.as_secs_f64() * 1000.0,
-                action,
-            });
-            last_fault = Some(at);
+            log.applied(at, action);
             Ok(())
         })
         .await?;
@@ -273,24 +248,13 @@ pub(crate) async fn run_once(
         .map(|p| p.as_ref().is_some_and(|p| p.child.is_some()))
         .collect();
     let expected = shared.expected(|index| up[index]);
-    let reference = last_fault.map_or(publish_done, |at| (start_at + at).max(publish_done));
+    let reference = log.reference(start_at, publish_done);
     let deadline = reference + Duration::from_millis(scenario.assertions.converge_timeout_ms);
-    let mut converged_at = None;
-    loop {
-        let held = {
-            let first = lock(&shared.first);
-            expected.iter().filter(|pair| first.contains_key(pair)).count()
-        };
-        if held == expected.len() {
-            converged_at = Some(clock::monotonic());
-            break;
-        }
-        if clock::monotonic() >= deadline {
-            warn!(held, expected = expected.len(), "not converged by the deadline");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let converged_at = driver::converged(expected.len(), deadline, Duration::from_millis(50), async || {
+        let first = lock(&shared.first);
+        expected.iter().filter(|pair| first.contains_key(pair)).count()
+    })
+    .await;
     let wall = shared.now();
 
     // Counters, then stop everything (SIGTERM), then the oracle's full scan of every store.
@@ -328,8 +292,6 @@ pub(crate) async fn run_once(
     let scan = scan_stores(stores, &shared).await?;
 
     // Judge: leaks served during the run (against the complete truth) and leaks stored.
-    let mut leaks = Vec::new();
-    let mut leaked: HashSet<(usize, BundleId)> = HashSet::new();
     let mut served: Vec<(usize, BundleId)> = lock(&watch.served).iter().copied().collect();
     served.sort();
     let served_violations: Vec<(usize, BundleId, String)> = {
@@ -352,37 +314,16 @@ pub(crate) async fn run_once(
             })
             .collect()
     };
-    let online: Vec<(usize, BundleId, String)> = lock(&shared.online_leaks).clone();
-    for (node, id, reason) in online
-        .into_iter()
-        .chain(served_violations)
-        .chain(scan.violations.clone())
-    {
-        if leaked.insert((node, id)) {
-            leaks.push(describe_leak(node, id, reason, &shared, &names, &scan));
-        }
-    }
-    for leak in &leaks {
-        eprintln!(
-            "LEAK: {} holds {} ({} {}) published by {}: {}; arrivals {:?}",
-            leak.node, leak.bundle, leak.tlp, leak.audience, leak.publisher, leak.reason, leak.path
-        );
-    }
-    let held_at_end: HashSet<(usize, BundleId)> = scan.held.iter().copied().collect();
-    let held_pairs = expected.iter().filter(|p| held_at_end.contains(p)).count() as u64;
-    let (latency, samples) = latencies(&expected, &shared, specs);
-    let convergence = convergence_curve(&expected, &shared, start_at.duration_since(shared.t0));
-    let mut by_tlp = std::collections::BTreeMap::new();
-    for published in lock(&shared.truth).values() {
-        *by_tlp.entry(published.mark.tlp.to_string()).or_insert(0) += 1;
-    }
-    let new_arrivals = {
-        let truth = lock(&shared.truth);
-        scan.held
-            .iter()
-            .filter(|(node, id)| truth.get(id).is_some_and(|p| p.publisher != *node))
-            .count() as u64
-    };
+    let verdict = driver::Verdict::of(
+        &shared,
+        &scan,
+        &expected,
+        served_violations,
+        &names,
+        specs,
+        start_at.duration_since(shared.t0),
+    );
+    let held_pairs = verdict.held_pairs;
     let per_node: Vec<NodeReport> = procs
         .iter()
         .enumerate()
@@ -430,7 +371,7 @@ pub(crate) async fn run_once(
             failed,
             first_error,
             seconds: publish_done.duration_since(start_at).as_secs_f64(),
-            by_tlp,
+            by_tlp: verdict.by_tlp,
         },
         delivery: Delivery::new(
             expected_pairs,
@@ -438,19 +379,19 @@ pub(crate) async fn run_once(
             converged_at.map(|at| at.duration_since(reference)),
             0,
         ),
-        latency,
-        leaks,
+        latency: verdict.latency,
+        leaks: verdict.leaks,
         traffic: Traffic::of(&per_node, held_pairs),
         // Gossip scores are for hostile scenarios, which process mode refuses.
         honest_min_score: None,
-        duplicates: Duplicates::of(&per_node, new_arrivals),
+        duplicates: Duplicates::of(&per_node, verdict.new_arrivals),
         reconciliation: Reconciliation {
             rounds: per_node.iter().map(|n| n.stats.sync_rounds).sum(),
             bytes: per_node.iter().map(|n| n.stats.sync_bytes).sum(),
             heal: None,
         },
         hostile_members: Vec::new(),
-        faults: events,
+        faults: log.events,
         resources: Resources {
             wall_s: wall.as_secs_f64(),
             cpu_user_s: nodes_cpu.user.as_secs_f64(),
@@ -471,8 +412,8 @@ pub(crate) async fn run_once(
         }),
         checks: Vec::new(),
         baseline: None,
-        convergence,
-        samples,
+        convergence: verdict.convergence,
+        samples: verdict.samples,
     };
     drop(dir);
     Ok(report)
