@@ -37,15 +37,8 @@ MAP = ROOT / "docs" / "ARCHITECTURE.md"
 # (`Traffic`), federation -> bridge (through `federation/local.rs`) and store -> metrics; each elementary cycle they
 # close is listed. Entries are "crate: a -> b -> ... -> a", in any rotation.
 ALLOWED_CYCLES = [
-    "node: bridge -> service -> federation -> bridge",
-    "node: bridge -> service -> grant -> store -> metrics -> federation -> bridge",
-    "node: bridge -> service -> metrics -> federation -> bridge",
-    "node: bridge -> service -> rosters -> store -> metrics -> federation -> bridge",
-    "node: bridge -> service -> store -> metrics -> federation -> bridge",
-    "node: bridge -> store -> metrics -> federation -> bridge",
     "node: federation -> metrics -> federation",
     "node: federation -> rosters -> store -> metrics -> federation",
-    "node: federation -> service -> federation",
     "node: federation -> service -> grant -> store -> metrics -> federation",
     "node: federation -> service -> metrics -> federation",
     "node: federation -> service -> rosters -> store -> metrics -> federation",
