@@ -44,11 +44,6 @@ ALLOWED_CYCLES = [
     "node: federation -> service -> rosters -> store -> metrics -> federation",
     "node: federation -> service -> store -> metrics -> federation",
     "node: federation -> store -> metrics -> federation",
-    # The simulator's in-process run (`run.rs`) dispatches to process mode, which borrows the oracle's shared state
-    # (`Shared`, `lock`, ...) from it; `workload` takes `lock` from it too.
-    "simnet: processes -> run -> processes",
-    "simnet: processes -> workload -> run -> processes",
-    "simnet: run -> workload -> run",
 ]
 
 MOD_DECL = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+([A-Za-z_][A-Za-z0-9_]*)\s*;", re.MULTILINE)

@@ -17,6 +17,7 @@
 //! Invariant: the simulator only drives nodes through their public handles (`Service`, `Federation`, `Node`);
 //! it never reaches into a node, so what it measures is what a deployment does.
 
+mod driver;
 pub mod hostile;
 pub mod measure;
 pub mod model;
@@ -28,6 +29,7 @@ pub mod scenario;
 mod schedule;
 pub mod svg;
 pub mod topology;
+mod truth;
 pub mod workload;
 
 pub use report::Report;

@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -15,24 +15,23 @@ use dims_node::federation::markings::Summary;
 use dims_node::federation::{Federation, FederationConfig, LinkFaults, SwarmTuning, SyncReport, TransportKind};
 use dims_node::node::Node as LocalNode;
 use dims_node::service::Service;
-use dims_node::store::ListQuery;
-use dims_node::store::Store;
-use dims_protocol::policy::{NodeView, Receiver};
-use dims_protocol::{BundleId, Marking, NodeId, Tlp, may_receive, samples};
+use dims_protocol::{BundleId, NodeId, samples};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
+use crate::driver::{self, join};
 use crate::hostile::{self, Hostile};
-use crate::measure::{Cpu, Percentiles, peak_rss_mib, reset_peak_rss};
+use crate::measure::{Cpu, peak_rss_mib, reset_peak_rss};
 use crate::processes;
 use crate::report::{
-    Delivery, Duplicates, FaultEvent, GOSSIP_THRESHOLD, Heal, HostileReport, Leak, NodeReport, Reconciliation, Report,
-    Resources, Session, Traffic, WorkloadReport,
+    Delivery, Duplicates, GOSSIP_THRESHOLD, Heal, HostileReport, NodeReport, Reconciliation, Report, Resources,
+    Session, Traffic, WorkloadReport,
 };
 use crate::scenario::{Action, Scenario, pick_all};
 use crate::schedule::Schedule;
 use crate::topology::{Kind, Topology, Transport};
+use crate::truth::*;
 use crate::workload::{self, Planned};
 
 /// How to run.
@@ -119,78 +118,6 @@ async fn run_mode(
     }
 }
 
-/// A bundle as published: the truth the oracle judges against.
-pub(crate) struct Published {
-    pub(crate) publisher: usize,
-    pub(crate) mark: Summary,
-    pub(crate) at: Duration,
-}
-
-/// What the recorders, the publisher and the oracle share.
-pub(crate) struct Shared {
-    pub(crate) t0: Instant,
-    pub(crate) truth: Mutex<HashMap<BundleId, Published>>,
-    /// The first moment each (node, bundle) pair was seen stored.
-    pub(crate) first: Mutex<HashMap<(usize, BundleId), Duration>>,
-    /// Leaks seen as they happened: (node, bundle, reason).
-    pub(crate) online_leaks: Mutex<Vec<(usize, BundleId, String)>>,
-    pub(crate) views: Vec<NodeView>,
-    pub(crate) missed: AtomicU64,
-}
-
-impl Shared {
-    pub(crate) fn new(views: Vec<NodeView>) -> Shared {
-        Shared {
-            t0: clock::monotonic(),
-            truth: Mutex::new(HashMap::new()),
-            first: Mutex::new(HashMap::new()),
-            online_leaks: Mutex::new(Vec::new()),
-            views,
-            missed: AtomicU64::new(0),
-        }
-    }
-
-    pub(crate) fn now(&self) -> Duration {
-        clock::monotonic().duration_since(self.t0)
-    }
-
-    /// Records that `node` holds (or served) `id` at `at`, and asks the policy whether it may.
-    pub(crate) fn arrived(&self, node: usize, id: BundleId, at: Duration) {
-        {
-            let mut first = lock(&self.first);
-            let entry = first.entry((node, id)).or_insert(at);
-            *entry = (*entry).min(at);
-        }
-        let truth = lock(&self.truth);
-        if let Some(published) = truth.get(&id)
-            && let Err(denial) = may_receive(&published.mark.marking(), Receiver::Node(&self.views[node]))
-        {
-            lock(&self.online_leaks).push((node, id, denial.to_string()));
-        }
-    }
-
-    /// The (node, bundle) pairs that must be held at the end: every bundle at every node in `up` other than its
-    /// publisher that the truth entitles to it.
-    pub(crate) fn expected(&self, up: impl Fn(usize) -> bool) -> Vec<(usize, BundleId)> {
-        let truth = lock(&self.truth);
-        let mut pairs = Vec::new();
-        for index in (0..self.views.len()).filter(|&i| up(i)) {
-            for (id, published) in truth.iter() {
-                if published.publisher != index
-                    && may_receive(&published.mark.marking(), Receiver::Node(&self.views[index])).is_ok()
-                {
-                    pairs.push((index, *id));
-                }
-            }
-        }
-        pairs
-    }
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// An honest node of the run.
 struct Node {
     local: LocalNode,
@@ -220,162 +147,6 @@ struct FaultState {
     /// Each node's sync counters just before the heal.
     stats_at_heal: (u64, u64),
     log: driver::FaultLog,
-}
-
-/// The parts of a run that are the same whichever mode runs the nodes: the run's name and folder, waiting for the
-/// mesh and for convergence, the fault log, and the verdict. Each mode's `run_once` drives its nodes through these.
-pub(crate) mod driver {
-    use super::*;
-
-    /// The run's name in logs and the report.
-    pub(crate) fn label(scenario: &Scenario, baseline: bool) -> String {
-        if baseline {
-            format!("{} (flood baseline)", scenario.name)
-        } else {
-            scenario.name.clone()
-        }
-    }
-
-    /// A fresh folder for the nodes, inside `parent` or the system's temporary directory.
-    pub(crate) fn folder(parent: Option<&std::path::Path>) -> anyhow::Result<tempfile::TempDir> {
-        match parent {
-            Some(parent) => tempfile::Builder::new().prefix("dims-simnet-").tempdir_in(parent),
-            None => tempfile::Builder::new().prefix("dims-simnet-").tempdir(),
-        }
-        .context("cannot make a directory for the nodes")
-    }
-
-    /// Waits until `lagging` (the nodes connected to fewer than all their peers) is empty, asking every `period`;
-    /// fails naming the laggards after a minute and a second per node.
-    pub(crate) async fn connected(
-        names: &[String],
-        everyone: u64,
-        period: Duration,
-        mut lagging: impl AsyncFnMut() -> Vec<usize>,
-    ) -> anyhow::Result<()> {
-        let deadline = clock::monotonic() + Duration::from_secs(60 + names.len() as u64);
-        loop {
-            let lagging = lagging().await;
-            if lagging.is_empty() {
-                return Ok(());
-            }
-            if clock::monotonic() >= deadline {
-                let lagging: Vec<&str> = lagging.iter().map(|&i| names[i].as_str()).collect();
-                anyhow::bail!("nodes not connected to all {everyone} peers in time: {lagging:?}");
-            }
-            tokio::time::sleep(period).await;
-        }
-    }
-
-    /// Waits until `held` (how many of the `expected` pairs are held) reaches `expected`, asking every `period`, or
-    /// until `deadline`; returns when it converged, if it did.
-    pub(crate) async fn converged(
-        expected: usize,
-        deadline: Instant,
-        period: Duration,
-        mut held: impl AsyncFnMut() -> usize,
-    ) -> Option<Instant> {
-        loop {
-            let held = held().await;
-            if held == expected {
-                return Some(clock::monotonic());
-            }
-            if clock::monotonic() >= deadline {
-                warn!(held, expected, "not converged by the deadline");
-                return None;
-            }
-            tokio::time::sleep(period).await;
-        }
-    }
-
-    /// The faults applied, and when the last one was.
-    #[derive(Default)]
-    pub(crate) struct FaultLog {
-        pub(crate) events: Vec<FaultEvent>,
-        pub(crate) last: Option<Duration>,
-    }
-
-    impl FaultLog {
-        /// Records that `action` was applied `at` after publishing started.
-        pub(crate) fn applied(&mut self, at: Duration, action: String) {
-            info!(at_ms = at.as_millis() as u64, fault = %action, "fault applied");
-            self.events.push(FaultEvent {
-                at_ms: at.as_secs_f64() * 1000.0,
-                action,
-            });
-            self.last = Some(at);
-        }
-
-        /// The moment convergence is measured from: the end of publishing, or the last fault if it came later.
-        pub(crate) fn reference(&self, start: Instant, publish_done: Instant) -> Instant {
-            self.last.map_or(publish_done, |at| (start + at).max(publish_done))
-        }
-    }
-
-    /// What both modes conclude the same way once every node stopped and every store was scanned.
-    pub(crate) struct Verdict {
-        pub(crate) leaks: Vec<Leak>,
-        /// How many expected pairs are held at the end.
-        pub(crate) held_pairs: u64,
-        pub(crate) latency: BTreeMap<String, Percentiles>,
-        pub(crate) samples: BTreeMap<String, Vec<f64>>,
-        pub(crate) convergence: Vec<(f64, f64)>,
-        pub(crate) by_tlp: BTreeMap<String, u64>,
-        /// Bundles held at the end by a node other than their publisher.
-        pub(crate) new_arrivals: u64,
-    }
-
-    impl Verdict {
-        /// Judges a run: the leaks seen online, then `served` (what a mode saw served), then those the scan found,
-        /// each (node, bundle) once and printed; delivery, latency, and the convergence curve from `reference`.
-        pub(crate) fn of(
-            shared: &Shared,
-            scan: &Scan,
-            expected: &[(usize, BundleId)],
-            served: Vec<(usize, BundleId, String)>,
-            names: &[String],
-            specs: &[crate::topology::Spec],
-            reference: Duration,
-        ) -> Verdict {
-            let mut leaks = Vec::new();
-            let mut leaked: HashSet<(usize, BundleId)> = HashSet::new();
-            let online: Vec<(usize, BundleId, String)> = lock(&shared.online_leaks).clone();
-            for (node, id, reason) in online.into_iter().chain(served).chain(scan.violations.clone()) {
-                if leaked.insert((node, id)) {
-                    leaks.push(describe_leak(node, id, reason, shared, names, scan));
-                }
-            }
-            for leak in &leaks {
-                eprintln!(
-                    "LEAK: {} holds {} ({} {}) published by {}: {}; arrivals {:?}",
-                    leak.node, leak.bundle, leak.tlp, leak.audience, leak.publisher, leak.reason, leak.path
-                );
-            }
-            let held_at_end: HashSet<(usize, BundleId)> = scan.held.iter().copied().collect();
-            let held_pairs = expected.iter().filter(|p| held_at_end.contains(p)).count() as u64;
-            let (latency, samples) = latencies(expected, shared, specs);
-            let convergence = convergence_curve(expected, shared, reference);
-            let truth = lock(&shared.truth);
-            let mut by_tlp = BTreeMap::new();
-            for published in truth.values() {
-                *by_tlp.entry(published.mark.tlp.to_string()).or_insert(0) += 1;
-            }
-            let new_arrivals = scan
-                .held
-                .iter()
-                .filter(|(node, id)| truth.get(id).is_some_and(|p| p.publisher != *node))
-                .count() as u64;
-            Verdict {
-                leaks,
-                held_pairs,
-                latency,
-                samples,
-                convergence,
-                by_tlp,
-                new_arrivals,
-            }
-        }
-    }
 }
 
 async fn run_once(
@@ -919,10 +690,6 @@ fn honest(nodes: &[Option<Node>], picked: Vec<usize>) -> Vec<usize> {
     picked.into_iter().filter(|&i| nodes[i].is_some()).collect()
 }
 
-pub(crate) fn join(picked: &[usize], names: &[String]) -> String {
-    picked.iter().map(|&i| names[i].as_str()).collect::<Vec<_>>().join(", ")
-}
-
 /// Reads which expected pairs each node holds (the store's id list, without decoding bundles), times those no
 /// notification reported yet, and returns how many expected pairs are held.
 async fn poll_held(
@@ -1015,162 +782,4 @@ fn sync_totals(per_node: &[NodeReport]) -> (u64, u64) {
     per_node.iter().fold((0, 0), |(bytes, rounds), n| {
         (bytes + n.stats.sync_bytes, rounds + n.stats.sync_rounds)
     })
-}
-
-/// What the oracle's final scan found.
-#[derive(Default)]
-pub(crate) struct Scan {
-    pub(crate) held: Vec<(usize, BundleId)>,
-    pub(crate) violations: Vec<(usize, BundleId, String)>,
-    /// Bodies of held bundles the truth does not know (none, unless something forged got in).
-    pub(crate) foreign: HashMap<BundleId, (String, String, NodeId)>,
-}
-
-impl Scan {
-    /// How many bundles `holder` holds that `asker` may receive, by the truth.
-    fn entitled_held(&self, holder: usize, asker: usize, shared: &Shared) -> u64 {
-        let truth = lock(&shared.truth);
-        self.held
-            .iter()
-            .filter(|(node, id)| {
-                *node == holder
-                    && truth
-                        .get(id)
-                        .is_some_and(|p| may_receive(&p.mark.marking(), Receiver::Node(&shared.views[asker])).is_ok())
-            })
-            .count() as u64
-    }
-}
-
-/// Lists every bundle in every honest store (expired and hidden ones included, each verified on read) and asks the
-/// policy, with the node as the truth describes it, whether it may hold it.
-pub(crate) async fn scan_stores(stores: Vec<Option<Store>>, shared: &Arc<Shared>) -> anyhow::Result<Scan> {
-    let shared = Arc::clone(shared);
-    let scan = tokio::task::spawn_blocking(move || -> anyhow::Result<Scan> {
-        let mut scan = Scan::default();
-        for (index, store) in stores.iter().enumerate() {
-            let Some(store) = store else { continue };
-            let mut query = ListQuery {
-                limit: 1000,
-                include_hidden: true,
-                now_ms: None,
-                ..ListQuery::default()
-            };
-            loop {
-                let page = store.list(&query)?;
-                let Some(last) = page.last() else { break };
-                query.after = Some(last.cursor());
-                for stored in &page {
-                    let body = stored.bundle.body();
-                    let id = stored.bundle.id();
-                    scan.held.push((index, id));
-                    if let Err(denial) = may_receive(&Marking::of(body), Receiver::Node(&shared.views[index])) {
-                        scan.violations.push((index, id, denial.to_string()));
-                    }
-                    if !lock(&shared.truth).contains_key(&id) {
-                        scan.foreign
-                            .insert(id, (body.tlp.to_string(), body.audience.to_string(), body.origin));
-                    }
-                }
-            }
-        }
-        Ok(scan)
-    })
-    .await??;
-    Ok(scan)
-}
-
-pub(crate) fn describe_leak(
-    node: usize,
-    id: BundleId,
-    reason: String,
-    shared: &Shared,
-    names: &[String],
-    scan: &Scan,
-) -> Leak {
-    let truth = lock(&shared.truth);
-    let first = lock(&shared.first);
-    let published = truth.get(&id);
-    let base = published.map_or(Duration::ZERO, |p| p.at);
-    let mut path: Vec<(String, f64)> = (0..names.len())
-        .filter_map(|n| {
-            first
-                .get(&(n, id))
-                .map(|at| (names[n].clone(), at.saturating_sub(base).as_secs_f64() * 1000.0))
-        })
-        .collect();
-    path.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let (tlp, audience, publisher) = match (published, scan.foreign.get(&id)) {
-        (Some(p), _) => (
-            p.mark.tlp.to_string(),
-            p.mark.audience.to_string(),
-            names[p.publisher].clone(),
-        ),
-        (None, Some((tlp, audience, origin))) => (tlp.clone(), audience.clone(), format!("unknown origin {origin}")),
-        (None, None) => ("?".to_owned(), "?".to_owned(), "?".to_owned()),
-    };
-    Leak {
-        node: names[node].clone(),
-        bundle: id.to_string(),
-        tlp,
-        audience,
-        publisher,
-        reason,
-        path,
-    }
-}
-
-/// Latency percentiles by path, and the samples behind them.
-pub(crate) fn latencies(
-    expected: &[(usize, BundleId)],
-    shared: &Shared,
-    specs: &[crate::topology::Spec],
-) -> (BTreeMap<String, Percentiles>, BTreeMap<String, Vec<f64>>) {
-    let truth = lock(&shared.truth);
-    let first = lock(&shared.first);
-    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for pair in expected {
-        let (Some(published), Some(at)) = (truth.get(&pair.1), first.get(pair)) else {
-            continue;
-        };
-        let ms = at.saturating_sub(published.at).as_secs_f64() * 1000.0;
-        let path = match published.mark.tlp {
-            Tlp::Clear | Tlp::Green if specs[pair.0].ceiling >= Tlp::Green => "gossip",
-            Tlp::Clear | Tlp::Green => "reconciliation",
-            _ => "addressed",
-        };
-        samples.entry(path.to_owned()).or_default().push(ms);
-        samples.entry("all".to_owned()).or_default().push(ms);
-    }
-    let percentiles = samples.iter().map(|(k, v)| (k.clone(), Percentiles::of(v))).collect();
-    (percentiles, samples)
-}
-
-/// The fraction of expected pairs held against time since `reference` (negative times clamp to 0: pairs held
-/// before the reference moment count from the start).
-pub(crate) fn convergence_curve(
-    expected: &[(usize, BundleId)],
-    shared: &Shared,
-    reference: Duration,
-) -> Vec<(f64, f64)> {
-    let first = lock(&shared.first);
-    let mut times: Vec<f64> = expected
-        .iter()
-        .filter_map(|pair| first.get(pair))
-        .map(|at| at.saturating_sub(reference).as_secs_f64() * 1000.0)
-        .collect();
-    times.sort_by(f64::total_cmp);
-    let total = expected.len().max(1) as f64;
-    let step = (times.len() / 500).max(1);
-    let mut curve: Vec<(f64, f64)> = times
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i % step == 0 || *i + 1 == times.len())
-        .map(|(i, t)| (*t, (i + 1) as f64 / total))
-        .collect();
-    if let Some(first_point) = curve.first().copied() {
-        let held_before = times.iter().filter(|t| **t <= 0.0).count() as f64 / total;
-        curve.insert(0, (0.0, held_before.min(first_point.1)));
-    }
-    curve
 }

@@ -10,9 +10,9 @@ use dims_protocol::{Audience, Content, FederationId, NodeId, Recipient, Tlp, sam
 use tokio::sync::Semaphore;
 
 use crate::rng::Rng;
-use crate::run::lock;
 use crate::scenario::{Scenario, ScenarioError, pick_all};
 use crate::topology::{Kind, Spec};
+use crate::truth::lock;
 
 /// Where a planned bundle goes.
 #[derive(Clone, Debug, PartialEq, Eq)]

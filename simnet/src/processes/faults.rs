@@ -10,7 +10,7 @@ use anyhow::bail;
 
 use super::node::{Proc, kill, start};
 use super::watch::Watch;
-use crate::run::join;
+use crate::driver::join;
 use crate::scenario::{Action, pick_all};
 
 /// Applies one fault (kill or restart) to the processes.

@@ -32,15 +32,16 @@ use dims_protocol::{BundleId, NodeId, may_receive};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::driver;
 use crate::measure::Cpu;
 use crate::report::{
     Delivery, Duplicates, NodeReport, ProcessNode, ProcessesReport, Reconciliation, Report, Resources, Traffic,
     WorkloadReport,
 };
-use crate::run::{Shared, driver, lock, scan_stores};
 use crate::scenario::{Action, Scenario};
 use crate::schedule::Schedule;
 use crate::topology::Topology;
+use crate::truth::{Shared, lock, scan_stores};
 use crate::workload::Planned;
 
 mod faults;

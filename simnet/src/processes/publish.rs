@@ -15,7 +15,7 @@ use dims_protocol::{BundleId, NodeId, OrgId, may_receive};
 use dims_web::api::{IndicatorInput, PublishBody, Published as PublishAnswer};
 
 use super::watch::Watch;
-use crate::run::{Published, Shared, lock};
+use crate::truth::{Published, Shared, lock};
 use crate::workload::{self, Planned};
 
 /// The publish body of a planned bundle: the draft the in-process runner would sign, as JSON.

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::node::Proc;
-use crate::run::{Shared, lock};
+use crate::truth::{Shared, lock};
 
 /// How often each node's API is polled for arrivals.
 pub const POLL: Duration = Duration::from_millis(20);
