@@ -31,7 +31,7 @@ impl EventLoop {
                         gossip: self.swarm.behaviour().gossip.is_member(peer),
                         score: self.swarm.behaviour().gossip.score(peer),
                         last_sync: p.last_report.clone(),
-                        delivery_failures: p.failures,
+                        delivery_failures: p.backoff.failures(),
                         unanswered: self.standing.strikes(peer, clock::monotonic()),
                         last_error: p.last_error.clone(),
                     })
@@ -48,7 +48,7 @@ impl EventLoop {
                 for peer in peers {
                     self.start_sync(peer);
                 }
-                self.outbox_dirty = true;
+                self.deliveries.wake();
             }
             Command::Cut(nodes) => {
                 self.cut.extend(nodes.iter().filter_map(swarm::peer_id));
@@ -56,8 +56,7 @@ impl EventLoop {
             }
             Command::Forget { node, reply } => {
                 if let Some(peer) = swarm::peer_id(&node).and_then(|p| self.peers.get_mut(&p)) {
-                    peer.failures = 0;
-                    peer.retry_after = None;
+                    peer.backoff.reset();
                     peer.last_error = None;
                 }
                 let store = self.service.store().clone();

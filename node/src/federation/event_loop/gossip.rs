@@ -118,7 +118,7 @@ impl EventLoop {
         } else if matches!(marking.audience, Audience::Recipients(_)) {
             // Now rather than at the next tick (half a second in `dims run`): a drain already running leaves the
             // flag set, and the tick after it picks the new rows up.
-            self.outbox_dirty = true;
+            self.deliveries.wake();
             self.drain_outbox();
         }
     }

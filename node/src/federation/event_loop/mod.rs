@@ -14,6 +14,10 @@
 //! This file holds the loop's state and the `select!` over its inputs; its `impl` is spread over files by concern:
 //! [`peers`] (rosters, gating, dialing, connections), [`gossip`], [`requests`] (answering and routing answers),
 //! [`sync`] (reconciliation and fetches), [`outbox`] (addressed delivery), [`sealing`] (RED) and [`commands`].
+//! State with an invariant of its own is a small type with its own tests: [`deliveries::Deliveries`] (deliveries in
+//! flight, the drain schedule and its epochs), [`backoff::Backoff`] (a recipient's retry delay),
+//! [`fetches::Fetches`] (each missing id fetched from one peer at a time) and [`certs::CertCache`] (members'
+//! certificates per node, one request per peer).
 //! The loop never blocks: anything that touches the store or checks signatures runs in a spawned task and comes back
 //! as a [`Done`].
 
@@ -25,12 +29,16 @@ mod requests;
 mod sealing;
 mod sync;
 
+mod backoff;
+mod certs;
+mod deliveries;
+mod fetches;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use dims_identity::pgp::MemberCert;
 use dims_protocol::reconcile::SortedItems;
-use dims_protocol::{BundleId, MemberId, NodeId, VerifiedBundle};
+use dims_protocol::{MemberId, NodeId, VerifiedBundle};
 use futures_util::StreamExt;
 use libp2p::gossipsub::{self};
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
@@ -49,6 +57,9 @@ use crate::clock;
 use crate::metrics::{FederationMetrics, Metrics};
 use crate::rosters::RosterBook;
 use crate::service::Service;
+use certs::CertCache;
+use deliveries::{Deliveries, Epoch, Key};
+use fetches::Fetches;
 use outbox::Drained;
 use peers::Peer;
 use requests::Pending;
@@ -75,10 +86,10 @@ enum Done {
     },
     Outbox {
         drained: Drained,
-        epoch: u64,
+        epoch: Epoch,
     },
     OutboxCleared {
-        key: (NodeId, BundleId),
+        key: Key,
     },
     Own {
         bundle: Box<VerifiedBundle>,
@@ -100,35 +111,22 @@ pub(super) struct EventLoop {
     me: NodeId,
     peers: HashMap<PeerId, Peer>,
     pending: HashMap<OutboundRequestId, Pending>,
-    delivering: HashSet<(NodeId, BundleId)>,
-    /// The creation time of each bundle being delivered, for the latency histogram.
-    delivering_created: HashMap<(NodeId, BundleId), u64>,
+    /// Addressed deliveries in flight, and when to read the outbox for more.
+    deliveries: Deliveries,
     topics: HashSet<gossipsub::TopicHash>,
     permits: Arc<Semaphore>,
     done_tx: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
     stats: Arc<Stats>,
     metrics: Arc<Metrics>,
-    outbox_busy: bool,
-    /// Something happened that may let a pending delivery go: drain on the next tick.
-    outbox_dirty: bool,
-    /// The last drain left rows unread (a recipient with more than one drain's worth).
-    outbox_backlog: bool,
     denied_logged: Option<std::time::Instant>,
     denied_since_log: u64,
     /// The markings of stored bundles, cached for reconciliation.
     markings: Markings,
-    /// Incremented at each outbox drain.
-    drain_epoch: u64,
-    /// Acknowledged deliveries whose outbox row was removed, with the drain epoch at the removal's commit.
-    cleared: HashMap<(NodeId, BundleId), u64>,
-    /// Ids being fetched from some peer: a second session that finds the same ids missing leaves them to the
-    /// first, so a node that was away fetches each bundle once, not once per peer.
-    claimed: HashSet<BundleId>,
-    /// Member certificates learned from their nodes, for sealing RED: (node, member) → certificate.
-    certs: HashMap<(NodeId, MemberId), MemberCert>,
-    /// Peers asked for member certificates and not answered yet.
-    asking_certs: HashSet<PeerId>,
+    /// Which ids are being fetched from which peer after reconciliation.
+    fetches: Fetches,
+    /// Member certificates learned from their nodes, for sealing RED.
+    certs: CertCache,
     /// Peers cut off by [`Command::Cut`] (a simulated partition), refused whatever the rosters say.
     cut: HashSet<PeerId>,
     /// Requests each peer left unanswered, which lower its gossip score.
@@ -154,26 +152,19 @@ impl EventLoop {
             me,
             peers: HashMap::new(),
             pending: HashMap::new(),
-            delivering: HashSet::new(),
-            delivering_created: HashMap::new(),
+            deliveries: Deliveries::default(),
             topics: HashSet::new(),
             permits: Arc::new(Semaphore::new(config.max_inflight)),
             done_tx,
             done_rx,
             stats,
-            outbox_busy: false,
-            outbox_dirty: true,
-            outbox_backlog: false,
             denied_logged: None,
             denied_since_log: 0,
             cut: HashSet::new(),
             standing: Standing::default(),
-            claimed: HashSet::new(),
+            fetches: Fetches::default(),
             markings: Markings::default(),
-            drain_epoch: 0,
-            cleared: HashMap::new(),
-            certs: HashMap::new(),
-            asking_certs: HashSet::new(),
+            certs: CertCache::default(),
             config,
         }
     }
@@ -211,7 +202,7 @@ impl EventLoop {
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         // Missed notifications only delay: the outbox is durable and reconciliation catches up.
                         debug!(missed, "federation missed new-bundle notifications; the outbox is drained anyway");
-                        self.outbox_dirty = true;
+                        self.deliveries.wake();
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
@@ -252,14 +243,13 @@ impl EventLoop {
         }
         // A backoff that has run out is a reason to drain once, not on every tick after.
         for peer in self.peers.values_mut() {
-            if peer.retry_after.is_some_and(|at| now >= at) {
-                peer.retry_after = None;
-                self.outbox_dirty = true;
+            if peer.backoff.expire(now) {
+                self.deliveries.wake();
             }
         }
         // The outbox is read only when something may have changed: a new bundle, a connection, certificates, a
         // backoff run out, or a drain that stopped at its limit. Rows waiting for a member that is down cost nothing.
-        if self.outbox_dirty {
+        if self.deliveries.is_due() {
             self.drain_outbox();
         }
     }

@@ -17,6 +17,7 @@ use crate::metrics::DeliveryOutcome;
 
 use crate::federation::swarm;
 
+use super::deliveries::{Epoch, Key};
 use super::requests::Pending;
 use super::{Done, EventLoop, blocking, short};
 
@@ -35,29 +36,26 @@ pub(super) struct Drained {
 }
 
 impl EventLoop {
+    /// A delivery to `peer` failed: nothing more is sent to it until its backoff runs out.
     pub(super) fn back_off(&mut self, peer: &PeerId) {
         if let Some(state) = self.peers.get_mut(peer) {
-            state.failures = state.failures.saturating_add(1);
-            let delay = decide::retry_delay(state.failures, self.config.retry_base, self.config.retry_max);
-            state.retry_after = Some(clock::monotonic() + delay);
+            state
+                .backoff
+                .failed(clock::monotonic(), self.config.retry_base, self.config.retry_max);
         }
     }
 
     /// Reads the outbox rows of the recipients that can take a delivery now (connected, not backing off), and how
     /// many rows are pending in all. Rows for a member that is down are not read until it connects.
     pub(super) fn drain_outbox(&mut self) {
-        if self.outbox_busy {
+        let Some(epoch) = self.deliveries.begin_drain() else {
             return;
-        }
-        self.outbox_busy = true;
-        self.outbox_dirty = false;
-        self.drain_epoch += 1;
-        let epoch = self.drain_epoch;
+        };
         let now = clock::monotonic();
         let ready: Vec<NodeId> = self
             .peers
             .values()
-            .filter(|p| p.connected && p.retry_after.is_none_or(|at| now >= at))
+            .filter(|p| p.takes_deliveries(now))
             .map(|p| p.node)
             .collect();
         let service = self.service.clone();
@@ -90,23 +88,19 @@ impl EventLoop {
     }
 
     pub(super) fn on_outbox_rows(&mut self, rows: Vec<(NodeId, VerifiedBundle)>) {
-        self.outbox_busy = false;
         let now_ms = clock::now_ms();
         let now = clock::monotonic();
         let mut abandoned = Vec::new();
         for (recipient, bundle) in rows {
             let key = (recipient, bundle.id());
-            if self.delivering.contains(&key) {
+            if self.deliveries.is_in_flight(&key) {
                 continue;
             }
             let Some(peer) = swarm::peer_id(&recipient) else {
                 abandoned.push(key);
                 continue;
             };
-            let ready = self
-                .peers
-                .get(&peer)
-                .is_some_and(|p| p.connected && p.retry_after.is_none_or(|at| now >= at));
+            let ready = self.peers.get(&peer).is_some_and(|p| p.takes_deliveries(now));
             // The egress guard: the policy is asked again, with the rosters as they are now, right before sending.
             let view = self.rosters.view(recipient, now_ms);
             match decide::addressed_egress(&Marking::of(bundle.body()), &view) {
@@ -133,8 +127,7 @@ impl EventLoop {
             if !ready {
                 continue;
             }
-            self.delivering.insert(key);
-            self.delivering_created.insert(key, bundle.body().created);
+            self.deliveries.start(key, bundle.body().created);
             let id = self.swarm.behaviour_mut().rpc.send_request(
                 &peer,
                 Request::Deliver {
@@ -163,14 +156,11 @@ impl EventLoop {
     }
 
     /// An outbox drain finished reading.
-    pub(super) fn on_drained(&mut self, drained: Drained, epoch: u64) {
+    pub(super) fn on_drained(&mut self, drained: Drained, epoch: Epoch) {
         let Drained { mut rows, depth, full } = drained;
-        // A drain that read the outbox before an acknowledged row's removal committed still lists it: skip
-        // those, and forget the removals that committed before this drain began (it cannot have seen them).
-        rows.retain(|(recipient, bundle)| !self.cleared.contains_key(&(*recipient, bundle.id())));
-        self.cleared.retain(|_, cleared_at| *cleared_at >= epoch);
-        // Rows beyond one drain's reach are read once deliveries of these are acknowledged.
-        self.outbox_backlog = full;
+        // A drain that read the outbox before an acknowledged row's removal committed still lists it.
+        self.deliveries
+            .end_drain(epoch, full, &mut rows, |(recipient, bundle)| (*recipient, bundle.id()));
         self.stats.outbox_depth.store(depth, Ordering::Relaxed);
         let oldest = rows.iter().map(|(_, bundle)| bundle.body().created).min();
         let age_ms = oldest.map_or(0, |created| clock::now_ms().saturating_sub(created));
@@ -184,10 +174,8 @@ impl EventLoop {
     }
 
     /// An acknowledged delivery's outbox row is gone (or its removal failed and it will be sent again).
-    pub(super) fn on_outbox_cleared(&mut self, key: (NodeId, BundleId)) {
-        self.delivering.remove(&key);
-        self.cleared.insert(key, self.drain_epoch);
-        self.outbox_dirty |= self.outbox_backlog;
+    pub(super) fn on_outbox_cleared(&mut self, key: Key) {
+        self.deliveries.cleared(key);
     }
 
     /// The recipient answered a delivery, or the request failed.
@@ -203,7 +191,7 @@ impl EventLoop {
                 // Stays in `delivering` until the outbox row is gone, so a drain cannot send it again.
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                 self.fed_metrics().delivery(DeliveryOutcome::Acknowledged);
-                if let Some(created) = self.delivering_created.remove(&(recipient, id)) {
+                if let Some(created) = self.deliveries.acknowledged((recipient, id)) {
                     let seconds = clock::now_ms().saturating_sub(created) as f64 / 1000.0;
                     self.fed_metrics().delivery_latency_seconds.observe(seconds);
                 }
@@ -219,16 +207,14 @@ impl EventLoop {
             }
             Ok(other) => {
                 warn!(%recipient, bundle = %id, answer = ?short(&other), "addressed delivery refused; retrying later");
-                self.delivering.remove(&(recipient, id));
+                self.deliveries.failed(&(recipient, id));
                 self.fed_metrics().delivery(DeliveryOutcome::Refused);
-                self.delivering_created.remove(&(recipient, id));
                 self.back_off(&peer);
             }
             Err(e) => {
                 debug!(%recipient, bundle = %id, error = %e, "addressed delivery failed; retrying later");
-                self.delivering.remove(&(recipient, id));
+                self.deliveries.failed(&(recipient, id));
                 self.fed_metrics().delivery(DeliveryOutcome::Failed);
-                self.delivering_created.remove(&(recipient, id));
                 self.back_off(&peer);
             }
         }

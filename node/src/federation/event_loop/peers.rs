@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use dims_protocol::{BundleId, NodeId};
+use dims_protocol::NodeId;
 use libp2p::gossipsub::{self, IdentTopic};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -23,6 +23,7 @@ use crate::federation::SyncReport;
 use crate::federation::swarm;
 
 use super::EventLoop;
+use super::backoff::Backoff;
 use super::requests::Pending;
 use super::sync::Session;
 
@@ -34,13 +35,9 @@ pub(super) struct Peer {
     pub(super) last_dial: Option<std::time::Instant>,
     pub(super) last_sync: Option<std::time::Instant>,
     pub(super) session: Option<Session>,
-    /// Ids still to fetch from this peer after a session, and whether a fetch is in flight.
-    pub(super) to_fetch: Vec<BundleId>,
-    pub(super) fetching: bool,
     pub(super) last_report: Option<SyncReport>,
     /// Addressed delivery backoff after a failure.
-    pub(super) retry_after: Option<std::time::Instant>,
-    pub(super) failures: u32,
+    pub(super) backoff: Backoff,
     /// Why the last dial failed.
     pub(super) last_error: Option<String>,
 }
@@ -180,11 +177,10 @@ impl EventLoop {
                 {
                     peer.connected = true;
                     peer.last_error = None;
-                    peer.failures = 0;
-                    peer.retry_after = None;
+                    peer.backoff.reset();
                     info!(peer = %peer.node, "federation peer connected");
                     self.note_connected();
-                    self.outbox_dirty = true;
+                    self.deliveries.wake();
                     self.start_sync(peer_id);
                     self.offer_rosters(peer_id);
                 }
@@ -201,10 +197,7 @@ impl EventLoop {
                 {
                     peer.connected = false;
                     peer.session = None;
-                    peer.fetching = false;
-                    for id in peer.to_fetch.drain(..) {
-                        self.claimed.remove(&id);
-                    }
+                    self.fetches.stop(&peer_id);
                     info!(peer = %peer.node, cause = ?cause.map(|c| c.to_string()), "federation peer disconnected");
                     self.note_connected();
                 }
@@ -280,13 +273,15 @@ impl Peer {
             last_dial: None,
             last_sync: None,
             session: None,
-            to_fetch: Vec::new(),
-            fetching: false,
             last_report: None,
-            retry_after: None,
-            failures: 0,
+            backoff: Backoff::default(),
             last_error: None,
         }
+    }
+
+    /// Whether an addressed delivery to this member may start at `now`: it is connected and not backing off.
+    pub(super) fn takes_deliveries(&self, now: std::time::Instant) -> bool {
+        self.connected && self.backoff.is_ready(now)
     }
 }
 

@@ -139,9 +139,7 @@ impl EventLoop {
             Pending::Deliver { recipient, id } => self.on_delivery_response(peer, recipient, id, response),
             Pending::Reconcile { peer } => self.on_sync_response(peer, response),
             Pending::Fetch { peer, ids } => {
-                for id in &ids {
-                    self.claimed.remove(id);
-                }
+                self.fetches.answered(&peer, &ids);
                 self.on_fetch_response(peer, response);
             }
             Pending::Certs { peer, recipient } => self.on_member_certs(peer, recipient, response),

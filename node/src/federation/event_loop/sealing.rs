@@ -30,30 +30,22 @@ impl EventLoop {
             debug!(bundle = %bundle.id(), "RED waits: this node has no OpenPGP key to sign sealed bundles");
             return;
         };
-        let missing: Vec<MemberId> = members
-            .iter()
-            .copied()
-            .filter(|member| !self.certs.contains_key(&(recipient, *member)))
-            .collect();
-        if !missing.is_empty() {
-            if self.asking_certs.insert(peer) {
-                let id = self.swarm.behaviour_mut().rpc.send_request(
-                    &peer,
-                    Request::MemberCerts {
-                        members: missing.iter().map(|m| ByteBuf::from(m.0.to_vec())).collect(),
-                    },
-                );
-                self.pending.insert(id, Pending::Certs { peer, recipient });
+        let certs = match self.certs.lookup(recipient, &members) {
+            Ok(certs) => certs,
+            Err(missing) => {
+                if self.certs.ask(peer) {
+                    let id = self.swarm.behaviour_mut().rpc.send_request(
+                        &peer,
+                        Request::MemberCerts {
+                            members: missing.iter().map(|m| ByteBuf::from(m.0.to_vec())).collect(),
+                        },
+                    );
+                    self.pending.insert(id, Pending::Certs { peer, recipient });
+                }
+                return;
             }
-            return;
-        }
-        let certs: Vec<MemberCert> = members
-            .iter()
-            .filter_map(|member| self.certs.get(&(recipient, *member)).cloned())
-            .collect();
-        let key = (recipient, bundle.id());
-        self.delivering.insert(key);
-        self.delivering_created.insert(key, bundle.body().created);
+        };
+        self.deliveries.start((recipient, bundle.id()), bundle.body().created);
         let done = self.done_tx.clone();
         tokio::spawn(async move {
             let envelope = bundle.envelope().to_vec();
@@ -86,8 +78,7 @@ impl EventLoop {
             Ok(ciphertext) => ciphertext,
             Err(e) => {
                 warn!(%recipient, bundle = %bundle.id(), error = %e, "RED not sealed; it stays in the outbox");
-                self.delivering.remove(&key);
-                self.delivering_created.remove(&key);
+                self.deliveries.failed(&key);
                 self.back_off(&peer);
                 return;
             }
@@ -98,8 +89,7 @@ impl EventLoop {
             may_receive(&Marking::of(bundle.body()), Receiver::Node(&view)),
             Ok(Carriage::SealedToMembers(_))
         ) {
-            self.delivering.remove(&key);
-            self.delivering_created.remove(&key);
+            self.deliveries.failed(&key);
             return;
         }
         let id = self.swarm.behaviour_mut().rpc.send_request(
@@ -122,7 +112,7 @@ impl EventLoop {
     }
 
     pub(super) fn on_member_certs(&mut self, peer: PeerId, recipient: NodeId, response: Result<Response, String>) {
-        self.asking_certs.remove(&peer);
+        self.certs.answered(&peer);
         match response {
             Ok(Response::MemberCerts { certs }) => {
                 let now = clock::now_ms();
@@ -130,12 +120,12 @@ impl EventLoop {
                     let Ok(member) = wire::member_id(&member) else { continue };
                     match MemberCert::parse(armored.as_bytes(), now) {
                         Ok(cert) => {
-                            self.certs.insert((recipient, member), cert);
+                            self.certs.learn(recipient, member, cert);
                         }
                         Err(e) => warn!(%recipient, %member, error = %e, "a peer's member certificate is unusable"),
                     }
                 }
-                self.outbox_dirty = true;
+                self.deliveries.wake();
             }
             other => {
                 debug!(%recipient, answer = ?other.map(|r| short(&r)), "member certificates not received");

@@ -12,7 +12,7 @@ use tracing::{debug, warn};
 
 use crate::clock;
 use crate::federation::answer::{self};
-use crate::federation::wire::{self, Request, Response};
+use crate::federation::wire::{Request, Response};
 
 use crate::federation::SyncReport;
 
@@ -48,12 +48,7 @@ impl EventLoop {
             }
             other => {
                 debug!(%peer, answer = ?other.map(|r| short(&r)), "fetch failed");
-                if let Some(state) = self.peers.get_mut(&peer) {
-                    state.fetching = false;
-                    for id in state.to_fetch.drain(..) {
-                        self.claimed.remove(&id);
-                    }
-                }
+                self.fetches.stop(&peer);
             }
         }
     }
@@ -62,7 +57,7 @@ impl EventLoop {
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
         };
-        if state.session.is_some() || state.fetching || !state.connected {
+        if state.session.is_some() || self.fetches.is_fetching(&peer) || !state.connected {
             return;
         }
         state.last_sync = Some(clock::monotonic());
@@ -162,25 +157,18 @@ impl EventLoop {
                     Ordering::Relaxed,
                 );
                 state.last_report = Some(session.report);
-                let claimed = &mut self.claimed;
-                state.to_fetch = session.need.into_iter().filter(|id| claimed.insert(*id)).collect();
+                self.fetches.claim(peer, session.need);
                 self.fetch_next(peer);
             }
         }
     }
 
     pub(super) fn fetch_next(&mut self, peer: PeerId) {
-        let Some(state) = self.peers.get_mut(&peer) else {
+        let connected = self.peers.get(&peer).is_some_and(|p| p.connected);
+        let Some(ids) = self.fetches.next_batch(peer, connected) else {
             return;
         };
-        if state.to_fetch.is_empty() || !state.connected {
-            state.fetching = false;
-            return;
-        }
-        let take = state.to_fetch.len().min(wire::MAX_FETCH_IDS);
-        let ids: Vec<BundleId> = state.to_fetch.drain(..take).collect();
         let wire_ids = ids.iter().map(|id| ByteBuf::from(id.0.to_vec())).collect();
-        state.fetching = true;
         let request = self
             .swarm
             .behaviour_mut()
