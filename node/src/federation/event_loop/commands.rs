@@ -12,7 +12,10 @@ use crate::federation::{Command, PeerStatus};
 use crate::federation::swarm;
 
 use super::EventLoop;
+use super::error::CheckFailed;
 use super::requests::Pending;
+use crate::store::{Store, StoreError};
+use dims_protocol::NodeId;
 
 impl EventLoop {
     pub(super) fn on_command(&mut self, command: Command) {
@@ -33,7 +36,7 @@ impl EventLoop {
                         last_sync: p.last_report.clone(),
                         delivery_failures: p.backoff.failures(),
                         unanswered: self.standing.strikes(peer, clock::monotonic()),
-                        last_error: p.last_error.clone(),
+                        last_error: p.last_error.as_ref().map(ToString::to_string),
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -61,14 +64,7 @@ impl EventLoop {
                 }
                 let store = self.service.store().clone();
                 tokio::spawn(async move {
-                    let rows = match store.outbox_for(node, usize::MAX) {
-                        Ok(ids) => ids.into_iter().map(|id| (node, id)).collect(),
-                        Err(e) => {
-                            let _ = reply.send(Err(e.to_string()));
-                            return;
-                        }
-                    };
-                    let _ = reply.send(store.outbox_done(rows).await.map_err(|e| e.to_string()));
+                    let _ = reply.send(forget_outbox(&store, node).await.map_err(|e| e.to_string()));
                 });
             }
             Command::Heal => {
@@ -81,7 +77,7 @@ impl EventLoop {
             Command::Check { node, reply } => {
                 let Some(peer) = swarm::peer_id(&node).filter(|p| self.peers.get(p).is_some_and(|s| s.connected))
                 else {
-                    let _ = reply.send(Err(format!("{node} is not connected")));
+                    let _ = reply.send(Err(CheckFailed::NotConnected { node }.to_string()));
                     return;
                 };
                 let id = self.swarm.behaviour_mut().rpc.send_request(
@@ -94,4 +90,14 @@ impl EventLoop {
             }
         }
     }
+}
+
+/// Drops every pending delivery to `node`; returns how many there were.
+async fn forget_outbox(store: &Store, node: NodeId) -> Result<usize, StoreError> {
+    let rows = store
+        .outbox_for(node, usize::MAX)?
+        .into_iter()
+        .map(|id| (node, id))
+        .collect();
+    store.outbox_done(rows).await
 }

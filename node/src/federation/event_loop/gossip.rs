@@ -16,6 +16,7 @@ use crate::federation::decide::{self};
 use crate::federation::wire::{self};
 use crate::metrics::{GossipOutcome, GossipReason};
 
+use super::error::ReadError;
 use super::{Done, EventLoop, blocking};
 
 impl EventLoop {
@@ -82,7 +83,7 @@ impl EventLoop {
         let done = self.done_tx.clone();
         let me = self.me;
         tokio::spawn(async move {
-            let stored = blocking(move || service.store().get(&id).map_err(|e| e.to_string())).await;
+            let stored: Result<_, ReadError> = blocking(move || Ok(service.store().get(&id)?)).await;
             if let Ok(Some(stored)) = stored
                 && stored.bundle.body().origin == me
             {

@@ -29,6 +29,8 @@ mod requests;
 mod sealing;
 mod sync;
 
+mod error;
+
 mod backoff;
 mod certs;
 mod deliveries;
@@ -59,6 +61,7 @@ use crate::rosters::RosterBook;
 use crate::service::Service;
 use certs::CertCache;
 use deliveries::{Deliveries, Epoch, Key};
+use error::{JoinFailed, SealFailed, SyncError};
 use fetches::Fetches;
 use outbox::Drained;
 use peers::Peer;
@@ -77,7 +80,7 @@ enum Done {
     },
     SyncItems {
         peer: PeerId,
-        items: Result<SortedItems, String>,
+        items: Result<SortedItems, SyncError>,
     },
     Fetched {
         peer: PeerId,
@@ -99,7 +102,7 @@ enum Done {
         recipient: NodeId,
         bundle: Box<VerifiedBundle>,
         members: Vec<MemberId>,
-        sealed: Result<Vec<u8>, String>,
+        sealed: Result<Vec<u8>, SealFailed>,
     },
 }
 
@@ -290,28 +293,20 @@ where
 {
     match tokio::task::spawn_blocking(work).await {
         Ok(value) => value,
-        Err(e) => T::from(JoinFailed(e.to_string())),
+        Err(e) => T::from(JoinFailed(e)),
     }
 }
 
-/// A blocking task that panicked or was cancelled.
-pub(super) struct JoinFailed(String);
-
+/// A peer whose request could not be answered is told so, without the details.
 impl From<JoinFailed> for Response {
     fn from(failed: JoinFailed) -> Self {
         answer::refused(format!("internal error: {}", failed.0))
     }
 }
 
-impl<T> From<JoinFailed> for Result<T, String> {
+impl<T, E: From<JoinFailed>> From<JoinFailed> for Result<T, E> {
     fn from(failed: JoinFailed) -> Self {
-        Err(failed.0)
-    }
-}
-
-impl<T> From<JoinFailed> for Vec<T> {
-    fn from(_: JoinFailed) -> Self {
-        Vec::new()
+        Err(E::from(failed))
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use dims_protocol::{BundleId, Marking, NodeId, VerifiedBundle};
 use libp2p::PeerId;
+use libp2p::request_response::OutboundFailure;
 use serde_bytes::ByteBuf;
 use tracing::{debug, warn};
 
@@ -18,6 +19,7 @@ use crate::metrics::DeliveryOutcome;
 use crate::federation::swarm;
 
 use super::deliveries::{Epoch, Key};
+use super::error::ReadError;
 use super::requests::Pending;
 use super::{Done, EventLoop, blocking, short};
 
@@ -61,18 +63,16 @@ impl EventLoop {
         let service = self.service.clone();
         let done = self.done_tx.clone();
         tokio::spawn(async move {
-            let drained = blocking(move || -> Result<Drained, String> {
+            let drained = blocking(move || -> Result<Drained, ReadError> {
                 let store = service.store();
                 let mut drained = Drained {
-                    depth: store.outbox_len().map_err(|e| e.to_string())?,
+                    depth: store.outbox_len()?,
                     ..Drained::default()
                 };
                 for recipient in ready {
-                    let ids = store
-                        .outbox_for(recipient, OUTBOX_DRAIN_ROWS)
-                        .map_err(|e| e.to_string())?;
+                    let ids = store.outbox_for(recipient, OUTBOX_DRAIN_ROWS)?;
                     drained.full |= ids.len() >= OUTBOX_DRAIN_ROWS;
-                    for stored in store.get_many(&ids).map_err(|e| e.to_string())? {
+                    for stored in store.get_many(&ids)? {
                         drained.rows.push((recipient, stored.bundle));
                     }
                 }
@@ -184,7 +184,7 @@ impl EventLoop {
         peer: PeerId,
         recipient: NodeId,
         id: BundleId,
-        response: Result<Response, String>,
+        response: Result<Response, OutboundFailure>,
     ) {
         match response {
             Ok(Response::Delivered { .. }) => {

@@ -24,6 +24,7 @@ use crate::federation::swarm;
 
 use super::EventLoop;
 use super::backoff::Backoff;
+use super::error::DialFailed;
 use super::requests::Pending;
 use super::sync::Session;
 
@@ -39,7 +40,7 @@ pub(super) struct Peer {
     /// Addressed delivery backoff after a failure.
     pub(super) backoff: Backoff,
     /// Why the last dial failed.
-    pub(super) last_error: Option<String>,
+    pub(super) last_error: Option<DialFailed>,
 }
 
 impl EventLoop {
@@ -214,7 +215,7 @@ impl EventLoop {
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(peer = ?peer_id, error = %error, "dial failed");
                 if let Some(peer) = peer_id.and_then(|p| self.peers.get_mut(&p)) {
-                    peer.last_error = Some(describe_dial_error(&error));
+                    peer.last_error = Some(DialFailed::from(&error));
                 }
             }
             SwarmEvent::Behaviour(Event::Gossip(event)) => self.on_gossip(event),
@@ -282,22 +283,5 @@ impl Peer {
     /// Whether an addressed delivery to this member may start at `now`: it is connected and not backing off.
     pub(super) fn takes_deliveries(&self, now: std::time::Instant) -> bool {
         self.connected && self.backoff.is_ready(now)
-    }
-}
-
-/// A failed dial in words an operator can act on.
-pub(super) fn describe_dial_error(error: &libp2p::swarm::DialError) -> String {
-    use libp2p::swarm::DialError;
-    match error {
-        DialError::WrongPeerId { obtained, .. } => format!(
-            "the roster address answered with another key ({obtained}): the roster entry's key or address is wrong,              or the node was re-keyed without a roster update"
-        ),
-        DialError::Denied { cause } => format!("refused by this node's own gating: {cause}"),
-        DialError::NoAddresses => "the roster lists no address for it".to_owned(),
-        DialError::Transport(errors) => {
-            let reasons: Vec<String> = errors.iter().map(|(address, e)| format!("{address}: {e}")).collect();
-            format!("unreachable ({})", reasons.join("; "))
-        }
-        other => other.to_string(),
     }
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use dims_protocol::{BundleId, NodeId};
 use libp2p::PeerId;
+use libp2p::request_response::OutboundFailure;
 use libp2p::request_response::{self, ResponseChannel};
 use tracing::debug;
 
@@ -15,6 +16,7 @@ use crate::federation::answer::{self};
 use crate::federation::standing::Unanswered;
 use crate::federation::wire::{self, Request, Response};
 
+use super::error::CheckFailed;
 use super::{Done, EventLoop, blocking, short};
 
 /// What an outbound request was for.
@@ -73,7 +75,7 @@ impl EventLoop {
                     self.fed_metrics().unanswered(why.label());
                 }
                 if let Some(pending) = self.pending.remove(&request_id) {
-                    self.on_response(peer, pending, Err(error.to_string()));
+                    self.on_response(peer, pending, Err(error));
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
@@ -134,7 +136,7 @@ impl EventLoop {
         });
     }
 
-    pub(super) fn on_response(&mut self, peer: PeerId, pending: Pending, response: Result<Response, String>) {
+    pub(super) fn on_response(&mut self, peer: PeerId, pending: Pending, response: Result<Response, OutboundFailure>) {
         match pending {
             Pending::Deliver { recipient, id } => self.on_delivery_response(peer, recipient, id, response),
             Pending::Reconcile { peer } => self.on_sync_response(peer, response),
@@ -150,11 +152,13 @@ impl EventLoop {
             // The answer, or its absence, was recorded in `standing` when it arrived.
             Pending::Probe => {}
             Pending::Check { reply } => {
-                let _ = reply.send(match response {
+                let report = match response {
                     Ok(Response::Check(report)) => Ok(report),
-                    Ok(other) => Err(format!("unexpected answer: {}", short(&other))),
-                    Err(e) => Err(e),
-                });
+                    Ok(other) => Err(CheckFailed::Unexpected { answer: short(&other) }),
+                    Err(e) => Err(CheckFailed::Request(e)),
+                };
+                // The handle's answer is text: it is shown to the operator as it is.
+                let _ = reply.send(report.map_err(|e| e.to_string()));
             }
         }
     }

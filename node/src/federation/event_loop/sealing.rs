@@ -6,12 +6,14 @@ use dims_identity::pgp::{Encoding, MemberCert, seal};
 use dims_protocol::policy::{Carriage, Receiver, may_receive};
 use dims_protocol::{Marking, MemberId, NodeId, VerifiedBundle};
 use libp2p::PeerId;
+use libp2p::request_response::OutboundFailure;
 use serde_bytes::ByteBuf;
 use tracing::{debug, warn};
 
 use crate::clock;
 use crate::federation::wire::{self, Request, Response};
 
+use super::error::SealFailed;
 use super::requests::Pending;
 use super::{Done, EventLoop, blocking, short};
 
@@ -49,10 +51,8 @@ impl EventLoop {
         let done = self.done_tx.clone();
         tokio::spawn(async move {
             let envelope = bundle.envelope().to_vec();
-            let sealed = blocking(move || {
-                seal(&envelope, &certs, &sealing.0, clock::now_ms(), Encoding::Binary).map_err(|e| e.to_string())
-            })
-            .await;
+            let sealed =
+                blocking(move || Ok(seal(&envelope, &certs, &sealing.0, clock::now_ms(), Encoding::Binary)?)).await;
             let _ = done
                 .send(Done::Sealed {
                     peer,
@@ -71,7 +71,7 @@ impl EventLoop {
         recipient: NodeId,
         bundle: &VerifiedBundle,
         members: Vec<MemberId>,
-        sealed: Result<Vec<u8>, String>,
+        sealed: Result<Vec<u8>, SealFailed>,
     ) {
         let key = (recipient, bundle.id());
         let ciphertext = match sealed {
@@ -111,7 +111,12 @@ impl EventLoop {
         );
     }
 
-    pub(super) fn on_member_certs(&mut self, peer: PeerId, recipient: NodeId, response: Result<Response, String>) {
+    pub(super) fn on_member_certs(
+        &mut self,
+        peer: PeerId,
+        recipient: NodeId,
+        response: Result<Response, OutboundFailure>,
+    ) {
         self.certs.answered(&peer);
         match response {
             Ok(Response::MemberCerts { certs }) => {

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use dims_protocol::BundleId;
 use dims_protocol::reconcile::{Message, Reconciler, SortedItems};
 use libp2p::PeerId;
+use libp2p::request_response::OutboundFailure;
 use serde_bytes::ByteBuf;
 use tracing::{debug, warn};
 
@@ -16,6 +17,7 @@ use crate::federation::wire::{Request, Response};
 
 use crate::federation::SyncReport;
 
+use super::error::SyncError;
 use super::requests::Pending;
 use super::{Done, EventLoop, blocking, short};
 
@@ -28,7 +30,7 @@ pub(super) struct Session {
 }
 
 impl EventLoop {
-    pub(super) fn on_fetch_response(&mut self, peer: PeerId, response: Result<Response, String>) {
+    pub(super) fn on_fetch_response(&mut self, peer: PeerId, response: Result<Response, OutboundFailure>) {
         match response {
             Ok(Response::Bundles { envelopes, .. }) => {
                 let service = self.service.clone();
@@ -66,12 +68,12 @@ impl EventLoop {
         let markings = self.markings.clone();
         let done = self.done_tx.clone();
         tokio::spawn(async move {
-            let items = blocking(move || answer::items_for(&service, &markings, &view)).await;
+            let items = blocking(move || Ok(answer::items_for(&service, &markings, &view)?)).await;
             let _ = done.send(Done::SyncItems { peer, items }).await;
         });
     }
 
-    pub(super) fn on_sync_items(&mut self, peer: PeerId, items: Result<SortedItems, String>) {
+    pub(super) fn on_sync_items(&mut self, peer: PeerId, items: Result<SortedItems, SyncError>) {
         let items = match items {
             Ok(items) => items,
             Err(e) => {
@@ -116,7 +118,7 @@ impl EventLoop {
         self.pending.insert(id, Pending::Reconcile { peer });
     }
 
-    pub(super) fn on_sync_response(&mut self, peer: PeerId, response: Result<Response, String>) {
+    pub(super) fn on_sync_response(&mut self, peer: PeerId, response: Result<Response, OutboundFailure>) {
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -132,8 +134,8 @@ impl EventLoop {
         };
         session.report.bytes_received += message.len() as u64;
         let step = match Message::decode(&message)
-            .map_err(|e| e.to_string())
-            .and_then(|m| session.reconciler.reconcile(&m).map_err(|e| e.to_string()))
+            .map_err(SyncError::from)
+            .and_then(|m| Ok(session.reconciler.reconcile(&m)?))
         {
             Ok(step) => step,
             Err(e) => {
