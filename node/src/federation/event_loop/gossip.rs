@@ -12,8 +12,8 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use tracing::{debug, warn};
 
 use crate::federation::answer::{self, Verdict};
-use crate::federation::decide::{self};
-use crate::federation::wire::{self};
+use crate::federation::decide;
+use crate::federation::wire;
 use crate::metrics::{GossipOutcome, GossipReason};
 
 use super::error::ReadError;

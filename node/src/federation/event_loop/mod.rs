@@ -18,9 +18,11 @@
 //! flight, the drain schedule and its epochs), [`backoff::Backoff`] (a recipient's retry delay),
 //! [`fetches::Fetches`] (each missing id fetched from one peer at a time) and [`certs::CertCache`] (members'
 //! certificates per node, one request per peer).
+//!
 //! The loop never blocks: anything that touches the store or checks signatures runs in a spawned task and comes back
 //! as a [`Done`].
 
+// The loop's `impl`, by concern.
 mod commands;
 mod gossip;
 mod outbox;
@@ -29,11 +31,11 @@ mod requests;
 mod sealing;
 mod sync;
 
-mod error;
-
+// State that keeps an invariant of its own, and the loop's errors.
 mod backoff;
 mod certs;
 mod deliveries;
+mod error;
 mod fetches;
 
 use std::collections::{HashMap, HashSet};
@@ -42,7 +44,7 @@ use std::sync::Arc;
 use dims_protocol::reconcile::SortedItems;
 use dims_protocol::{MemberId, NodeId, VerifiedBundle};
 use futures_util::StreamExt;
-use libp2p::gossipsub::{self};
+use libp2p::gossipsub;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::{PeerId, Swarm};
 use tokio::sync::{Semaphore, broadcast, mpsc};

@@ -15,7 +15,7 @@ use serde_bytes::ByteBuf;
 use tracing::{debug, info, warn};
 
 use crate::clock;
-use crate::federation::decide::{self};
+use crate::federation::decide;
 use crate::federation::swarm::Event;
 use crate::federation::wire::{self, Request};
 

@@ -12,7 +12,7 @@ use libp2p::request_response::{self, ResponseChannel};
 use tracing::debug;
 
 use crate::clock;
-use crate::federation::answer::{self};
+use crate::federation::answer;
 use crate::federation::standing::Unanswered;
 use crate::federation::wire::{self, Request, Response};
 

@@ -12,7 +12,7 @@ use serde_bytes::ByteBuf;
 use tracing::{debug, warn};
 
 use crate::clock;
-use crate::federation::answer::{self};
+use crate::federation::answer;
 use crate::federation::wire::{Request, Response};
 
 use crate::federation::SyncReport;
