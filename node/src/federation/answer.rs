@@ -16,7 +16,7 @@ use crate::clock;
 use crate::metrics::GossipReason;
 use crate::rosters::RosterBook;
 use crate::service::{IngestError, Ingested, Service};
-use crate::store::SealedRecord;
+use crate::store::{SealedRecord, StoreError};
 
 /// The egress check for bundles in the clear, kept here for the callers that know it as an answer's concern.
 pub use super::decide::may_carry;
@@ -32,16 +32,27 @@ pub fn reconcile_config() -> reconcile::Config {
 /// The sorted (created, id) items of every bundle this node holds that `peer` may receive from it in the clear: one
 /// side of a reconciliation with that peer ([`decide::reconcile_items`] over the store). One index scan and a cached
 /// marking per bundle; call it from `spawn_blocking`.
-pub fn items_for(service: &Service, markings: &Markings, peer: &NodeView) -> Result<SortedItems, String> {
+pub fn items_for(service: &Service, markings: &Markings, peer: &NodeView) -> Result<SortedItems, ItemsError> {
     let now = clock::now_ms();
-    let pairs = service.store().reconciliation_items(now).map_err(|e| e.to_string())?;
+    let pairs = service.store().reconciliation_items(now)?;
     let ids: Vec<[u8; 32]> = pairs.iter().map(|(_, id)| *id).collect();
-    let summaries = markings.get_all(service.store(), &ids).map_err(|e| e.to_string())?;
+    let summaries = markings.get_all(service.store(), &ids)?;
     let held = pairs
         .iter()
         .zip(&summaries)
         .filter_map(|((created, id), summary)| summary.as_ref().map(|s| (*created, *id, s.marking())));
-    decide::reconcile_items(held, peer).map_err(|e| e.to_string())
+    Ok(decide::reconcile_items(held, peer)?)
+}
+
+/// Why this node could not list its side of a reconciliation.
+#[derive(Debug, thiserror::Error)]
+pub enum ItemsError {
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored bundle cannot be an item.
+    #[error(transparent)]
+    Item(#[from] reconcile::InvalidItem),
 }
 
 /// Answers one reconciliation round as the responder.
