@@ -21,12 +21,12 @@ use dims_protocol::{Author, FederationId, NodeId, NodeKey};
 use libp2p::Multiaddr;
 use tracing::{info, warn};
 
-use crate::federation::{Federation, FederationConfig, Sealing, SwarmError};
+use crate::federation::{Federation, FederationConfig, FederationMetrics, Sealing, SwarmError};
 use crate::http::OpsState;
 use crate::metrics::Metrics;
 use crate::rosters::RosterBook;
 use crate::service::Service;
-use crate::store::{OpenError, Store, StoreConfig, StoreError};
+use crate::store::{OpenError, Store, StoreConfig, StoreError, StoreMetrics};
 use crate::workers::{WorkerStatus, Workers};
 
 /// Where a node's files are and who it publishes as.
@@ -102,6 +102,7 @@ pub struct Node {
     keys_dir: PathBuf,
     name: String,
     metrics: Arc<Metrics>,
+    federation_metrics: FederationMetrics,
     rosters: RosterBook,
     service: Service,
     sealing: Option<Sealing>,
@@ -114,14 +115,16 @@ impl Node {
     /// Opens (or creates) the store with the rosters pinned in it and builds the service core; nothing runs yet.
     /// Must run inside the async runtime (the store's writer is a task).
     pub fn open(opening: Opening) -> Result<Node, StartError> {
-        let metrics = Arc::new(Metrics::new());
-        let store = Store::open(&opening.store, opening.store_config, metrics.clone())?;
+        // Each subsystem defines its metrics and registers them here, once; the registry is then only read.
+        let mut metrics = Metrics::new();
+        let store_metrics = StoreMetrics::registered(&mut metrics);
+        let federation_metrics = FederationMetrics::registered(&mut metrics);
+        let store = Store::open(&opening.store, opening.store_config, store_metrics)?;
         let rosters = RosterBook::load(&store)?;
         let service = Service::new(
             NodeKey::from_secret(&opening.key.secret()),
             opening.author.clone(),
             store,
-            metrics.clone(),
             rosters.clone(),
         );
         Ok(Node {
@@ -130,7 +133,8 @@ impl Node {
             store_path: opening.store,
             keys_dir: opening.keys_dir,
             name: opening.name,
-            metrics,
+            metrics: Arc::new(metrics),
+            federation_metrics,
             rosters,
             service,
             sealing: None,
@@ -201,6 +205,7 @@ impl Node {
                 &self.key,
                 self.service.clone(),
                 self.rosters.clone(),
+                self.federation_metrics.clone(),
                 cancel.clone(),
             )?;
             self.workers.adopt("federation", cancel, task);
@@ -305,7 +310,6 @@ impl Node {
             NodeKey::from_secret(&key.secret()),
             self.author.clone(),
             self.service.store().clone(),
-            self.metrics.clone(),
             self.rosters.clone(),
         );
         self.key = key;

@@ -33,8 +33,8 @@ use tokio::sync::broadcast;
 
 use crate::clock;
 use crate::grant::{AUTOMATION, AuthError, TokenGrant};
-use crate::metrics::{Metrics, RejectReason};
 use crate::rosters::RosterBook;
+use crate::store::RejectReason;
 use crate::store::{ListQuery, PutOutcome, PutRequest, Store, StoreError, Stored};
 
 /// How many new-bundle notifications a slow subscriber may fall behind before it misses some.
@@ -174,7 +174,6 @@ pub struct Service {
     key: Arc<NodeKey>,
     author: Author,
     store: Store,
-    metrics: Arc<Metrics>,
     rosters: RosterBook,
     events: broadcast::Sender<BundleId>,
 }
@@ -182,13 +181,12 @@ pub struct Service {
 impl Service {
     /// A service over an open store, publishing as `key` on behalf of `author`, with the rosters of `rosters`
     /// (normally [`RosterBook::load`] of the same store).
-    pub fn new(key: NodeKey, author: Author, store: Store, metrics: Arc<Metrics>, rosters: RosterBook) -> Self {
+    pub fn new(key: NodeKey, author: Author, store: Store, rosters: RosterBook) -> Self {
         let (events, _) = broadcast::channel(SUBSCRIPTION_DEPTH);
         Self {
             key: Arc::new(key),
             author,
             store,
-            metrics,
             rosters,
             events,
         }
@@ -202,11 +200,6 @@ impl Service {
     /// The pinned rosters.
     pub fn rosters(&self) -> &RosterBook {
         &self.rosters
-    }
-
-    /// The node's metrics.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
     }
 
     /// The store.
@@ -376,11 +369,11 @@ impl Service {
     /// Validates one received envelope and stores it if this node is entitled to it.
     pub async fn ingest(&self, envelope: &[u8]) -> Result<Ingested, IngestError> {
         let unverified = decode(envelope).map_err(|e| {
-            self.metrics.reject(decode_reason(&e));
+            self.store.metrics().reject(decode_reason(&e));
             IngestError::Bundle(e.into())
         })?;
         let bundle = unverified.verify().map_err(|e| {
-            self.metrics.reject(verify_reason(&e));
+            self.store.metrics().reject(verify_reason(&e));
             IngestError::Bundle(e.into())
         })?;
         let now = clock::now_ms();
@@ -402,7 +395,7 @@ impl Service {
                     results.push(None);
                 }
                 Err(e) => {
-                    self.metrics.reject(decode_reason(&e));
+                    self.store.metrics().reject(decode_reason(&e));
                     results.push(Some(Err(IngestError::Bundle(e.into()))));
                 }
             }
@@ -415,7 +408,7 @@ impl Service {
             match result {
                 Ok(bundle) => pending.push((index, self.store_checked(bundle, &view, now))),
                 Err(e) => {
-                    self.metrics.reject(verify_reason(&e));
+                    self.store.metrics().reject(verify_reason(&e));
                     results[index] = Some(Err(IngestError::Bundle(e.into())));
                 }
             }
@@ -446,7 +439,7 @@ impl Service {
         let id = bundle.id();
         let marking = Marking::of(bundle.body());
         if let Err(reason) = may_receive(&marking, Receiver::Node(view)) {
-            self.metrics.reject(RejectReason::Policy);
+            self.store.metrics().reject(RejectReason::Policy);
             return Err(IngestError::NotEntitled { id, reason });
         }
         // This node's own bundles (a restored backup, a loop back from a peer) need no roster to come home.
@@ -471,21 +464,21 @@ impl Service {
                 StatementKind::Rotate { .. } => None,
             };
             if let Some(refusal) = refusal {
-                self.metrics.reject(RejectReason::Policy);
+                self.store.metrics().reject(RejectReason::Policy);
                 return Err(refusal);
             }
         }
         if origin != view.id
             && let Err(reason) = may_originate(&marking, &self.rosters.view(origin, now_ms))
         {
-            self.metrics.reject(RejectReason::Policy);
+            self.store.metrics().reject(RejectReason::Policy);
             return Err(IngestError::OriginNotEntitled { id, origin, reason });
         }
         let outcome = self
             .store
             .put(bundle)
             .await
-            .inspect_err(|_| self.metrics.reject(RejectReason::Storage))?;
+            .inspect_err(|_| self.store.metrics().reject(RejectReason::Storage))?;
         Ok(match outcome {
             PutOutcome::Stored => {
                 self.notify(id);

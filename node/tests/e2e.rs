@@ -404,9 +404,12 @@ fn acknowledged_bundles_survive_sigkill() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let store =
-            dims_node::store::Store::open(&store_path, dims_node::store::StoreConfig::default(), Arc::default())
-                .expect("the store reopens");
+        let store = dims_node::store::Store::open(
+            &store_path,
+            dims_node::store::StoreConfig::default(),
+            Default::default(),
+        )
+        .expect("the store reopens");
         let report = store.check().expect("the check runs");
         println!("integrity: {report}");
         assert!(report.is_ok(), "the bundle table and every index agree: {report}");
@@ -970,6 +973,8 @@ fn three_dims_processes_federate_on_loopback() {
     for name in [
         "dims_federation_bytes_total{direction=\"sent\"}",
         "dims_federation_bytes_total{direction=\"received\"}",
+        "dims_federation_sync_rounds_total",
+        "dims_federation_sync_bytes_total",
     ] {
         let value = metric_value(&metrics, name).unwrap_or_else(|| panic!("{name} missing from /metrics:\n{metrics}"));
         assert!(value > 0, "{name} is {value} after reconciling over TCP:\n{metrics}");

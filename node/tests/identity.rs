@@ -25,7 +25,6 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -38,9 +37,8 @@ use dims_node::cli::Loaded;
 use dims_node::config::{Config, Overrides};
 use dims_node::grant::{AUTOMATION, AuthError};
 use dims_node::login::TestLogin;
-use dims_node::metrics::Metrics;
 use dims_node::service::{Draft, PublishError, Service};
-use dims_node::store::{IdentityError, ListQuery, Login, MemberRecord, Store, StoreConfig, VettingStep};
+use dims_node::store::{IdentityError, ListQuery, Login, MemberRecord, Store, StoreConfig, StoreMetrics, VettingStep};
 use dims_protocol::policy::Receiver;
 use dims_protocol::{Audience, Content, FederationId, GroupId, MemberId, OrgId, Tlp, samples};
 use node_support::Node;
@@ -628,7 +626,7 @@ async fn a_tokens_ceiling_bounds_reads_and_its_audiences_bound_publishing() {
 async fn members_groups_and_certificates_are_stored_checked_and_backed_up() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("dims.redb");
-    let open = || Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new()));
+    let open = || Store::open(&path, StoreConfig::default(), StoreMetrics::default());
     let store = open()?;
     let issuer = "https://id.example.org";
     let (alice, bob, carol) = (MemberId([1; 16]), MemberId([2; 16]), MemberId([3; 16]));
@@ -762,7 +760,7 @@ async fn members_groups_and_certificates_are_stored_checked_and_backed_up() -> R
     drop(store);
     let restored_path = dir.path().join("restored.redb");
     Store::restore_from(&backup, &restored_path)?;
-    let restored = Store::open(&restored_path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let restored = Store::open(&restored_path, StoreConfig::default(), StoreMetrics::default())?;
     assert_eq!(restored.members()?.len(), 3);
     assert_eq!(restored.trust_groups()?.len(), 1);
     assert!(restored.member_cert(&alice)?.is_some());

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use dims_node::metrics::Metrics;
 use dims_node::store::{
     BackupError, Faults, FileCheck, ListQuery, OpenError, Problem, PutOutcome, PutRequest, Status, Store, StoreConfig,
-    StoreError,
+    StoreError, StoreMetrics,
 };
 use dims_protocol::reconcile::SortedItems;
 use dims_protocol::samples::{self, SAMPLE_TIME};
@@ -31,7 +31,7 @@ const DAY: u64 = 86_400_000;
 struct Fixture {
     dir: TempDir,
     store: Store,
-    metrics: Arc<Metrics>,
+    metrics: StoreMetrics,
 }
 
 impl Fixture {
@@ -41,8 +41,8 @@ impl Fixture {
 
     fn with(config: StoreConfig) -> Result<Self> {
         let dir = tempfile::tempdir()?;
-        let metrics = Arc::new(Metrics::new());
-        let store = Store::open(&store_path(&dir), config, Arc::clone(&metrics))?;
+        let metrics = StoreMetrics::default();
+        let store = Store::open(&store_path(&dir), config, metrics.clone())?;
         Ok(Self { dir, store, metrics })
     }
 
@@ -140,8 +140,10 @@ fn in_list_order(mut bundles: Vec<VerifiedBundle>) -> Vec<VerifiedBundle> {
 }
 
 /// A sample's value in the Prometheus exposition, as a scrape of `/metrics` would read it.
-fn scraped(metrics: &Metrics, name: &str) -> f64 {
-    metrics
+fn scraped(metrics: &StoreMetrics, name: &str) -> f64 {
+    let mut registry = Metrics::new();
+    metrics.register(&mut registry);
+    registry
         .encode()
         .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
@@ -149,7 +151,7 @@ fn scraped(metrics: &Metrics, name: &str) -> f64 {
 }
 
 /// The number of group commits so far, as the metrics report them.
-fn commits(metrics: &Metrics) -> u64 {
+fn commits(metrics: &StoreMetrics) -> u64 {
     scraped(metrics, "dims_store_commit_batch_size_count") as u64
 }
 
@@ -1200,7 +1202,7 @@ async fn backup_and_restore_round_trip() -> Result<()> {
         Err(BackupError::DestinationExists { .. })
     ));
 
-    let restored = Store::open(&restored_path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let restored = Store::open(&restored_path, StoreConfig::default(), StoreMetrics::default())?;
     assert_eq!(restored.count()?, report.bundles);
     assert!(restored.check()?.is_ok());
     assert_eq!(
@@ -1284,8 +1286,8 @@ async fn reopening_after_drop_keeps_everything() -> Result<()> {
     let Fixture { dir, store, .. } = fixture;
     drop(store);
 
-    let metrics = Arc::new(Metrics::new());
-    let store = Store::open(&path, StoreConfig::default(), Arc::clone(&metrics))?;
+    let metrics = StoreMetrics::default();
+    let store = Store::open(&path, StoreConfig::default(), metrics.clone())?;
     assert_eq!(metrics.bundles_held.get(), 20);
     let reopened = Fixture { dir, store, metrics };
     assert_eq!(reopened.everything()?, before);
@@ -1297,7 +1299,7 @@ async fn reopening_after_drop_keeps_everything() -> Result<()> {
 #[tokio::test]
 async fn opening_the_same_file_twice_gives_a_clear_error() -> Result<()> {
     let fixture = Fixture::new()?;
-    let second = Store::open(&fixture.path(), StoreConfig::default(), Arc::new(Metrics::new()));
+    let second = Store::open(&fixture.path(), StoreConfig::default(), StoreMetrics::default());
     let error = second.expect_err("the file is held by the first store");
     assert!(matches!(error, OpenError::InUse { .. }), "{error:?}");
     let message = error.to_string();
@@ -1309,9 +1311,9 @@ async fn opening_the_same_file_twice_gives_a_clear_error() -> Result<()> {
     let path = fixture.path();
     let clone = fixture.store.clone();
     drop(fixture.store);
-    assert!(Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new())).is_err());
+    assert!(Store::open(&path, StoreConfig::default(), StoreMetrics::default()).is_err());
     drop(clone);
-    Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    Store::open(&path, StoreConfig::default(), StoreMetrics::default())?;
     Ok(())
 }
 
@@ -1328,7 +1330,7 @@ async fn child_process_holding_a_store() -> Result<()> {
     let Some(path) = std::env::var_os(HOLD_ENV) else {
         return Ok(());
     };
-    let store = Store::open(Path::new(&path), StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let store = Store::open(Path::new(&path), StoreConfig::default(), StoreMetrics::default())?;
     let bundle = indicators(&origin_a(), 5, SAMPLE_TIME);
     assert_eq!(store.put(bundle.clone()).await?, PutOutcome::Stored);
     // Straight to the file descriptor: the test harness captures `println!`, not writes to `stdout()`.
@@ -1385,7 +1387,7 @@ fn a_store_held_by_another_process_is_refused_and_survives_its_kill() -> Result<
         .recv_timeout(std::time::Duration::from_secs(120))?
         .context("the child stores a bundle")?;
 
-    let error = Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new())).expect_err("held by the child");
+    let error = Store::open(&path, StoreConfig::default(), StoreMetrics::default()).expect_err("held by the child");
     assert!(matches!(error, OpenError::InUse { .. }), "{error:?}");
     assert!(error.to_string().contains("in use by another dims process"), "{error}");
 
@@ -1393,7 +1395,7 @@ fn a_store_held_by_another_process_is_refused_and_survives_its_kill() -> Result<
     child.0.kill()?;
     child.0.wait()?;
     assert_eq!(Store::check_file(&path)?, FileCheck::Clean);
-    let store = Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let store = Store::open(&path, StoreConfig::default(), StoreMetrics::default())?;
     assert!(
         store.get(&acknowledged)?.is_some(),
         "an acknowledged bundle survives a kill"
@@ -1416,7 +1418,7 @@ fn a_store_from_a_newer_dims_or_another_program_is_refused() -> Result<()> {
         txn.open_table(META)?.insert("schema", 3)?;
         txn.commit()?;
     }
-    let error = Store::open(&newer, StoreConfig::default(), Arc::new(Metrics::new())).expect_err("newer schema");
+    let error = Store::open(&newer, StoreConfig::default(), StoreMetrics::default()).expect_err("newer schema");
     assert!(
         matches!(
             error,
@@ -1439,7 +1441,7 @@ fn a_store_from_a_newer_dims_or_another_program_is_refused() -> Result<()> {
         txn.open_table(BY_VALUE_V1)?.insert(("x.example", &[0; 32]), ())?;
         txn.commit()?;
     }
-    let error = Store::open(&older, StoreConfig::default(), Arc::new(Metrics::new())).expect_err("older schema");
+    let error = Store::open(&older, StoreConfig::default(), StoreMetrics::default()).expect_err("older schema");
     assert!(
         matches!(
             error,
@@ -1459,7 +1461,7 @@ fn a_store_from_a_newer_dims_or_another_program_is_refused() -> Result<()> {
         txn.open_table(BY_VALUE_V1)?.insert(("x.example", &[0; 32]), ())?;
         txn.commit()?;
     }
-    let error = Store::open(&foreign, StoreConfig::default(), Arc::new(Metrics::new())).expect_err("not a store");
+    let error = Store::open(&foreign, StoreConfig::default(), StoreMetrics::default()).expect_err("not a store");
     assert!(matches!(error, OpenError::NotAStore { .. }), "{error:?}");
 
     let newer_backup = Store::restore_from(&newer, &dir.path().join("restored.redb")).expect_err("newer backup");
@@ -1473,7 +1475,7 @@ fn a_store_from_a_newer_dims_or_another_program_is_refused() -> Result<()> {
 #[test]
 fn a_store_opens_and_answers_outside_a_runtime() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&store_path(&dir), StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let store = Store::open(&store_path(&dir), StoreConfig::default(), StoreMetrics::default())?;
     assert_eq!(store.count()?, 0);
     assert!(store.list(&ListQuery::default())?.is_empty());
     assert!(store.check()?.is_ok());
@@ -1626,12 +1628,12 @@ async fn rosters_are_pinned_by_the_trust_rules_and_survive_reopen_and_backup() -
     let Fixture { dir, store, .. } = fixture;
     drop(book);
     drop(store);
-    let store = Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let store = Store::open(&path, StoreConfig::default(), StoreMetrics::default())?;
     let reloaded = RosterBook::load(&store)?;
     assert_eq!(reloaded.pinned(&federation).context("pinned")?.envelope(), &v2[..]);
     let restored_path = dir.path().join("restored.redb");
     Store::restore_from(&backup, &restored_path)?;
-    let restored = Store::open(&restored_path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let restored = Store::open(&restored_path, StoreConfig::default(), StoreMetrics::default())?;
     assert_eq!(restored.pinned_rosters()?, vec![(federation.to_string(), v2.clone())]);
     drop(restored);
 
@@ -1651,7 +1653,7 @@ async fn rosters_are_pinned_by_the_trust_rules_and_survive_reopen_and_backup() -
         }
         txn.commit()?;
     }
-    let store = Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let store = Store::open(&path, StoreConfig::default(), StoreMetrics::default())?;
     let err = RosterBook::load(&store).expect_err("a damaged pin");
     assert!(
         matches!(&err, StoreError::CorruptRoster { federation: f, .. } if f == "us-sltt"),
@@ -1748,7 +1750,7 @@ async fn key_statements_alias_rotated_keys_refuse_revoked_ones_and_survive_reope
     let Fixture { dir, store, .. } = fixture;
     drop(book);
     drop(store);
-    let store = Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let store = Store::open(&path, StoreConfig::default(), StoreMetrics::default())?;
     let reloaded = RosterBook::load(&store)?;
     assert_eq!(reloaded.statements().len(), 2);
     assert!(matches!(
@@ -1757,7 +1759,7 @@ async fn key_statements_alias_rotated_keys_refuse_revoked_ones_and_survive_reope
     ));
     let restored_path = dir.path().join("restored.redb");
     Store::restore_from(&backup, &restored_path)?;
-    let restored = Store::open(&restored_path, StoreConfig::default(), Arc::new(Metrics::new()))?;
+    let restored = Store::open(&restored_path, StoreConfig::default(), StoreMetrics::default())?;
     assert_eq!(RosterBook::load(&restored)?.statements().len(), 2);
     Ok(())
 }

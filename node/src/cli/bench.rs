@@ -14,7 +14,7 @@ use dims_protocol::samples;
 use super::runtime;
 use crate::metrics::Metrics;
 use crate::service::Service;
-use crate::store::{Store, StoreConfig};
+use crate::store::{Store, StoreConfig, StoreMetrics};
 
 /// `dims bench ...`
 #[derive(Debug, Subcommand)]
@@ -75,18 +75,19 @@ fn ingest(args: &IngestBenchArgs, dir: &std::path::Path) -> anyhow::Result<ExitC
 
     let runtime = runtime()?;
     let measured = runtime.block_on(async {
-        let metrics = Arc::new(Metrics::new());
+        let mut metrics = Metrics::new();
+        let store_metrics = StoreMetrics::registered(&mut metrics);
         let config = StoreConfig {
             max_batch: args.max_batch,
             ..StoreConfig::default()
         };
-        let store = Store::open(&dir.join("service.redb"), config, metrics.clone())?;
+        let store = Store::open(&dir.join("service.redb"), config, store_metrics)?;
         let author = dims_protocol::Author {
             org: samples::org("bench"),
             member: None,
         };
         let rosters = crate::rosters::RosterBook::load(&store)?;
-        let service = Service::new(samples::node_key(42), author, store, metrics.clone(), rosters);
+        let service = Service::new(samples::node_key(42), author, store, rosters);
         let next = Arc::new(AtomicUsize::new(0));
         let started = crate::clock::monotonic();
         let mut senders = tokio::task::JoinSet::new();

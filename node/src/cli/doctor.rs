@@ -8,11 +8,9 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use crate::config::{Config, Overrides};
-use crate::metrics::Metrics;
-use crate::store::{Store, StoreConfig};
+use crate::store::{Store, StoreConfig, StoreMetrics};
 use crate::workers::{WorkerState, WorkerStatus};
 
 /// Runs every check and prints one line each.
@@ -83,7 +81,7 @@ pub fn run(path: &Path, overrides: &Overrides) -> anyhow::Result<ExitCode> {
             ..StoreConfig::default()
         };
         let opened = runtime.block_on(async {
-            let store = Store::open(&store_path, config, Arc::new(Metrics::new()))?;
+            let store = Store::open(&store_path, config, StoreMetrics::default())?;
             let checked = store.check();
             drop(store);
             anyhow::Ok(checked?)

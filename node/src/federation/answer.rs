@@ -11,9 +11,9 @@ use serde_bytes::ByteBuf;
 
 use super::decide::{self, NotDeliverable, NotGossip};
 use super::markings::Markings;
+use super::metrics::GossipReason;
 use super::wire::{self, CheckReport, Response};
 use crate::clock;
-use crate::metrics::GossipReason;
 use crate::rosters::RosterBook;
 use crate::service::{IngestError, Ingested, Service};
 use crate::store::{SealedRecord, StoreError};

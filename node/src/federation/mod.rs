@@ -12,8 +12,9 @@
 //!   recipients and retries, reconciliation sets), shared with the simulator's deterministic tier;
 //! * [`answer`]: answers to other nodes' requests and the checks on what they send, policy asked per bundle;
 //! * [`checks`]: the federation self-test behind `dims peers check`;
+//! * [`metrics`]: the federation's metrics, the one set of counters every reader shares;
 //! * [`markings`]: the cached markings of stored bundles, so that a reconciliation round does not decode the store;
-//! * [`event_loop`]: the task.
+//! * [`event_loop`]: the task, its concerns in one file each and its state in small types with their own invariants.
 //!
 //! Every path out of this module asks `policy::may_receive` (through [`decide::may_carry`],
 //! [`decide::addressed_egress`] or the service) for the receiving node as the rosters describe it now: gossip
@@ -26,13 +27,13 @@ pub mod decide;
 pub mod domain;
 mod event_loop;
 pub mod markings;
+pub mod metrics;
 pub mod standing;
 pub mod swarm;
 pub mod transport;
 pub mod wire;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dims_protocol::NodeId;
@@ -41,6 +42,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use metrics::{FederationMetrics, StatsSnapshot};
 pub use swarm::{SwarmError, SwarmTuning, TransportKind};
 pub use transport::{LinkFaults, Traffic};
 
@@ -101,92 +103,6 @@ impl Default for FederationConfig {
             faults: None,
         }
     }
-}
-
-/// Counters of what the federation did, read by tests, the simulator and the metrics endpoint.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Roster members other than this node.
-    pub peers_known: AtomicU64,
-    /// Members connected now.
-    pub peers_connected: AtomicU64,
-    /// Connections refused at gating.
-    pub connections_denied: AtomicU64,
-    /// Own bundles published on gossip.
-    pub gossip_published: AtomicU64,
-    /// Gossiped bundles accepted.
-    pub gossip_accepted: AtomicU64,
-    /// Gossiped bundles rejected (sender penalised).
-    pub gossip_rejected: AtomicU64,
-    /// Gossiped bundles ignored.
-    pub gossip_ignored: AtomicU64,
-    /// Addressed deliveries acknowledged.
-    pub delivered: AtomicU64,
-    /// Addressed deliveries abandoned because the recipient is no longer entitled.
-    pub abandoned: AtomicU64,
-    /// Outbox rows seen at the last drain.
-    pub outbox_depth: AtomicU64,
-    /// Reconciliation rounds initiated.
-    pub sync_rounds: AtomicU64,
-    /// Reconciliation bytes, both directions, of sessions this node initiated.
-    pub sync_bytes: AtomicU64,
-    /// Bundles stored from fetches.
-    pub fetched: AtomicU64,
-    /// Requests peers closed without an answer or could not take (protocol unsupported).
-    pub unanswered_closed: AtomicU64,
-    /// Requests peers did not answer in time.
-    pub unanswered_timeout: AtomicU64,
-    /// Wire bytes of every federation connection (the transport counts them; the metrics export the same counters).
-    pub traffic: Traffic,
-}
-
-impl Stats {
-    /// A plain copy of the counters.
-    pub fn snapshot(&self) -> StatsSnapshot {
-        StatsSnapshot {
-            peers_connected: self.peers_connected.load(Ordering::Relaxed),
-            connections_denied: self.connections_denied.load(Ordering::Relaxed),
-            gossip_published: self.gossip_published.load(Ordering::Relaxed),
-            gossip_accepted: self.gossip_accepted.load(Ordering::Relaxed),
-            gossip_rejected: self.gossip_rejected.load(Ordering::Relaxed),
-            gossip_ignored: self.gossip_ignored.load(Ordering::Relaxed),
-            delivered: self.delivered.load(Ordering::Relaxed),
-            abandoned: self.abandoned.load(Ordering::Relaxed),
-            outbox_depth: self.outbox_depth.load(Ordering::Relaxed),
-            sync_rounds: self.sync_rounds.load(Ordering::Relaxed),
-            sync_bytes: self.sync_bytes.load(Ordering::Relaxed),
-            fetched: self.fetched.load(Ordering::Relaxed),
-            unanswered_closed: self.unanswered_closed.load(Ordering::Relaxed),
-            unanswered_timeout: self.unanswered_timeout.load(Ordering::Relaxed),
-            bytes_sent: self.traffic.sent(),
-            bytes_received: self.traffic.received(),
-        }
-    }
-}
-
-/// A copy of [`Stats`] at one moment.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[allow(missing_docs)]
-pub struct StatsSnapshot {
-    pub peers_connected: u64,
-    pub connections_denied: u64,
-    pub gossip_published: u64,
-    pub gossip_accepted: u64,
-    pub gossip_rejected: u64,
-    pub gossip_ignored: u64,
-    pub delivered: u64,
-    pub abandoned: u64,
-    pub outbox_depth: u64,
-    pub sync_rounds: u64,
-    pub sync_bytes: u64,
-    pub fetched: u64,
-    pub unanswered_closed: u64,
-    pub unanswered_timeout: u64,
-    /// Wire bytes (Noise, Yamux and handshakes included) written to all federation connections since the node's
-    /// metrics were made (a restart of the federation layer in the same process keeps counting); QUIC not counted.
-    pub bytes_sent: u64,
-    /// Wire bytes read from all federation connections, likewise.
-    pub bytes_received: u64,
 }
 
 /// What one reconciliation session this node initiated cost and found.
@@ -283,38 +199,35 @@ pub struct Federation {
     commands: mpsc::Sender<Command>,
     node: NodeId,
     peer_id: PeerId,
-    stats: Arc<Stats>,
+    metrics: FederationMetrics,
 }
 
 impl Federation {
-    /// Starts the federation layer of `service`'s node, with its rosters, until `cancel` fires.
+    /// Starts the federation layer of `service`'s node, with its rosters, counting into `metrics`, until `cancel`
+    /// fires.
     pub fn spawn(
         config: FederationConfig,
         key: &dims_protocol::NodeKey,
         service: Service,
         rosters: RosterBook,
+        metrics: FederationMetrics,
         cancel: CancellationToken,
     ) -> Result<(Federation, JoinHandle<()>), SwarmError> {
-        let traffic = service.metrics().federation.traffic();
         let link = transport::Link {
-            traffic: traffic.clone(),
+            traffic: metrics.traffic(),
             faults: config.faults.clone().unwrap_or_default(),
         };
         let swarm = swarm::build(key, config.transport, &config.tuning, &link)?;
         let peer_id = *swarm.local_peer_id();
-        let stats = Arc::new(Stats {
-            traffic,
-            ..Stats::default()
-        });
         let (commands, receiver) = mpsc::channel(64);
-        let event_loop = event_loop::EventLoop::new(swarm, service, rosters, config, Arc::clone(&stats));
+        let event_loop = event_loop::EventLoop::new(swarm, service, rosters, config, metrics.clone());
         let task = tokio::spawn(event_loop.run(receiver, cancel));
         Ok((
             Federation {
                 commands,
                 node: key.node_id(),
                 peer_id,
-                stats,
+                metrics,
             },
             task,
         ))
@@ -332,7 +245,7 @@ impl Federation {
 
     /// The counters.
     pub fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
+        self.metrics.snapshot()
     }
 
     /// The addresses the swarm listens on.

@@ -497,10 +497,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_counters_are_the_metrics_counters() {
-        let metrics = crate::metrics::Metrics::new();
+        let mut metrics = crate::metrics::Metrics::new();
+        let federation = super::super::FederationMetrics::registered(&mut metrics);
         let (a, b) = pair().await;
         let link = Link {
-            traffic: metrics.federation.traffic(),
+            traffic: federation.traffic(),
             faults: LinkFaults::default(),
         };
         let (mut a, mut b) = (link.wrap(a), link.wrap(b));

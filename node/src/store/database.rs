@@ -20,14 +20,14 @@ use tracing::{error, info, warn};
 use super::StoreConfig;
 use super::error::{During, OpenError, StoreError};
 use super::faults::FaultyBackend;
+use super::metrics::StoreMetrics;
 use super::tables::{META, SCHEMA_KEY, SCHEMA_VERSION, WriteTables};
-use crate::metrics::Metrics;
 
 /// What the store's handles and its writer share.
 pub(crate) struct Core {
     pub(crate) path: PathBuf,
     pub(crate) config: StoreConfig,
-    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) metrics: StoreMetrics,
     slot: RwLock<Option<Arc<Database>>>,
 }
 
@@ -40,7 +40,7 @@ pub(crate) struct Snapshot {
 
 impl Core {
     /// Opens the file at `path` (creating it and its tables if absent) and checks its schema.
-    pub(crate) fn open(path: &Path, config: StoreConfig, metrics: Arc<Metrics>) -> Result<Self, OpenError> {
+    pub(crate) fn open(path: &Path, config: StoreConfig, metrics: StoreMetrics) -> Result<Self, OpenError> {
         if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| OpenError::Io {
                 path: path.to_owned(),

@@ -36,6 +36,7 @@ pub mod faults;
 pub mod identity;
 pub mod integrity;
 mod key_statements;
+pub mod metrics;
 mod query;
 mod rosters;
 mod runs;
@@ -57,10 +58,10 @@ pub use error::{BackupError, OpenError, StoreError};
 pub use faults::Faults;
 pub use identity::{IdentityChange, IdentityError, Login, MemberRecord, StoredCert, VettingStep};
 pub use integrity::{FileCheck, IntegrityReport, Problem};
+pub use metrics::{RejectReason, StoreMetrics};
 pub use sealed::SealedRecord;
 pub use tables::SCHEMA_VERSION;
 
-use crate::metrics::Metrics;
 use database::Core;
 use writer::Command;
 
@@ -260,7 +261,7 @@ impl Store {
     /// Refuses a file another process holds ([`OpenError::InUse`]), a file written by a newer dims
     /// ([`OpenError::NewerSchema`]) and a redb file that is not a dims store. Works inside or outside a tokio
     /// runtime; the writer brings its own.
-    pub fn open(path: &Path, config: StoreConfig, metrics: Arc<Metrics>) -> Result<Store, OpenError> {
+    pub fn open(path: &Path, config: StoreConfig, metrics: StoreMetrics) -> Result<Store, OpenError> {
         let queue = config.queue.max(1);
         let core = Arc::new(Core::open(path, config, metrics)?);
         let held = core
@@ -277,6 +278,11 @@ impl Store {
                 writer: Some(writer),
             }),
         })
+    }
+
+    /// What the store counts (also the service's refusals, counted before anything reaches it).
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.handle.core.metrics
     }
 
     /// The database file.

@@ -25,8 +25,7 @@ use anyhow::{Context as _, bail};
 use dims_node::clock;
 use dims_node::federation::StatsSnapshot;
 use dims_node::http::PeersReport;
-use dims_node::metrics::Metrics;
-use dims_node::store::{Store, StoreConfig};
+use dims_node::store::{Store, StoreConfig, StoreMetrics};
 use dims_protocol::policy::Receiver;
 use dims_protocol::{BundleId, NodeId, may_receive};
 use tokio_util::sync::CancellationToken;
@@ -278,7 +277,7 @@ pub(crate) async fn run_once(
             .into_iter()
             .map(|path| {
                 path.map(|path| {
-                    Store::open(&path, StoreConfig::default(), Arc::new(Metrics::new()))
+                    Store::open(&path, StoreConfig::default(), StoreMetrics::default())
                         .with_context(|| format!("opening {} after the run", path.display()))
                 })
                 .transpose()

@@ -4,7 +4,6 @@
 //! gossipsub never holds one waiting.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use dims_protocol::{Audience, BundleId, Marking, VerifiedBundle};
 use libp2p::PeerId;
@@ -13,8 +12,8 @@ use tracing::{debug, warn};
 
 use crate::federation::answer::{self, Verdict};
 use crate::federation::decide;
+use crate::federation::metrics::{GossipOutcome, GossipReason};
 use crate::federation::wire;
-use crate::metrics::{GossipOutcome, GossipReason};
 
 use super::error::ReadError;
 use super::{Done, EventLoop, blocking};
@@ -57,17 +56,12 @@ impl EventLoop {
     }
 
     pub(super) fn note_verdict(&self, verdict: &Verdict) {
-        let (counter, outcome, reason) = match verdict {
-            Verdict::Accept => (
-                &self.stats.gossip_accepted,
-                GossipOutcome::Accepted,
-                GossipReason::Valid,
-            ),
-            Verdict::Reject(reason, _) => (&self.stats.gossip_rejected, GossipOutcome::Rejected, *reason),
-            Verdict::Ignore(reason, _) => (&self.stats.gossip_ignored, GossipOutcome::Ignored, *reason),
+        let (outcome, reason) = match verdict {
+            Verdict::Accept => (GossipOutcome::Accepted, GossipReason::Valid),
+            Verdict::Reject(reason, _) => (GossipOutcome::Rejected, *reason),
+            Verdict::Ignore(reason, _) => (GossipOutcome::Ignored, *reason),
         };
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.fed_metrics().gossip(outcome, reason);
+        self.metrics.gossip(outcome, reason);
     }
 
     pub(super) fn report(&mut self, id: &gossipsub::MessageId, source: &PeerId, acceptance: MessageAcceptance) {
@@ -109,7 +103,7 @@ impl EventLoop {
                 .publish(topic, bundle.envelope().to_vec())
             {
                 Ok(_) => {
-                    self.stats.gossip_published.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.gossip_published.inc();
                 }
                 // No peer in the mesh yet: reconciliation carries it when peers connect.
                 Err(e) => {

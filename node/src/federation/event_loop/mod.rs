@@ -53,12 +53,12 @@ use tracing::{debug, info, warn};
 
 use super::answer::{self, Verdict};
 use super::markings::Markings;
+use super::metrics::FederationMetrics;
 use super::standing::Standing;
 use super::swarm::Behaviour;
 use super::wire::{Request, Response};
-use super::{Command, FederationConfig, Stats};
+use super::{Command, FederationConfig};
 use crate::clock;
-use crate::metrics::{FederationMetrics, Metrics};
 use crate::rosters::RosterBook;
 use crate::service::Service;
 use certs::CertCache;
@@ -122,8 +122,8 @@ pub(super) struct EventLoop {
     permits: Arc<Semaphore>,
     done_tx: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
-    stats: Arc<Stats>,
-    metrics: Arc<Metrics>,
+    /// The federation's counters: the only tally of what the loop did.
+    metrics: FederationMetrics,
     denied_logged: Option<std::time::Instant>,
     denied_since_log: u64,
     /// The markings of stored bundles, cached for reconciliation.
@@ -144,11 +144,10 @@ impl EventLoop {
         service: Service,
         rosters: RosterBook,
         config: FederationConfig,
-        stats: Arc<Stats>,
+        metrics: FederationMetrics,
     ) -> Self {
         let (done_tx, done_rx) = mpsc::channel(config.max_inflight * 2);
         let me = service.node_view().id;
-        let metrics = Arc::clone(service.metrics());
         Self {
             metrics,
             swarm,
@@ -162,7 +161,6 @@ impl EventLoop {
             permits: Arc::new(Semaphore::new(config.max_inflight)),
             done_tx,
             done_rx,
-            stats,
             denied_logged: None,
             denied_since_log: 0,
             cut: HashSet::new(),
@@ -257,11 +255,6 @@ impl EventLoop {
         if self.deliveries.is_due() {
             self.drain_outbox();
         }
-    }
-
-    /// The federation's metrics, which every concern of the loop counts into.
-    fn fed_metrics(&self) -> &FederationMetrics {
-        &self.metrics.federation
     }
 
     fn on_done(&mut self, done: Done) {

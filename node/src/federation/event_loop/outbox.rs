@@ -3,8 +3,6 @@
 //! and sends one delivery per (recipient, bundle) at a time; a failure backs the recipient off. A delivery counts as
 //! done only once its row's removal has committed, so a drain that read the outbox before that cannot send it twice.
 
-use std::sync::atomic::Ordering;
-
 use dims_protocol::{BundleId, Marking, NodeId, VerifiedBundle};
 use libp2p::PeerId;
 use libp2p::request_response::OutboundFailure;
@@ -13,8 +11,8 @@ use tracing::{debug, warn};
 
 use crate::clock;
 use crate::federation::decide::{self, Abandon, Egress};
+use crate::federation::metrics::DeliveryOutcome;
 use crate::federation::wire::{Request, Response};
-use crate::metrics::DeliveryOutcome;
 
 use crate::federation::swarm;
 
@@ -143,9 +141,8 @@ impl EventLoop {
             );
         }
         if !abandoned.is_empty() {
-            self.stats
-                .abandoned
-                .fetch_add(abandoned.len() as u64, Ordering::Relaxed);
+            self.metrics
+                .delivery(DeliveryOutcome::Abandoned, abandoned.len() as u64);
             let store = self.service.store().clone();
             tokio::spawn(async move {
                 if let Err(e) = store.outbox_done(abandoned).await {
@@ -161,13 +158,10 @@ impl EventLoop {
         // A drain that read the outbox before an acknowledged row's removal committed still lists it.
         self.deliveries
             .end_drain(epoch, full, &mut rows, |(recipient, bundle)| (*recipient, bundle.id()));
-        self.stats.outbox_depth.store(depth, Ordering::Relaxed);
         let oldest = rows.iter().map(|(_, bundle)| bundle.body().created).min();
         let age_ms = oldest.map_or(0, |created| clock::now_ms().saturating_sub(created));
-        self.fed_metrics()
-            .outbox_depth
-            .set(i64::try_from(depth).unwrap_or(i64::MAX));
-        self.fed_metrics()
+        self.metrics.outbox_depth.set(i64::try_from(depth).unwrap_or(i64::MAX));
+        self.metrics
             .outbox_oldest_seconds
             .set(i64::try_from(age_ms / 1000).unwrap_or(i64::MAX));
         self.on_outbox_rows(rows);
@@ -189,11 +183,10 @@ impl EventLoop {
         match response {
             Ok(Response::Delivered { .. }) => {
                 // Stays in `delivering` until the outbox row is gone, so a drain cannot send it again.
-                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                self.fed_metrics().delivery(DeliveryOutcome::Acknowledged);
+                self.metrics.delivery(DeliveryOutcome::Acknowledged, 1);
                 if let Some(created) = self.deliveries.acknowledged((recipient, id)) {
                     let seconds = clock::now_ms().saturating_sub(created) as f64 / 1000.0;
-                    self.fed_metrics().delivery_latency_seconds.observe(seconds);
+                    self.metrics.delivery_latency_seconds.observe(seconds);
                 }
                 debug!(%recipient, bundle = %id, "addressed delivery acknowledged");
                 let store = self.service.store().clone();
@@ -208,13 +201,13 @@ impl EventLoop {
             Ok(other) => {
                 warn!(%recipient, bundle = %id, answer = ?short(&other), "addressed delivery refused; retrying later");
                 self.deliveries.failed(&(recipient, id));
-                self.fed_metrics().delivery(DeliveryOutcome::Refused);
+                self.metrics.delivery(DeliveryOutcome::Refused, 1);
                 self.back_off(&peer);
             }
             Err(e) => {
                 debug!(%recipient, bundle = %id, error = %e, "addressed delivery failed; retrying later");
                 self.deliveries.failed(&(recipient, id));
-                self.fed_metrics().delivery(DeliveryOutcome::Failed);
+                self.metrics.delivery(DeliveryOutcome::Failed, 1);
                 self.back_off(&peer);
             }
         }

@@ -3,7 +3,6 @@
 //! from the peers, never kept as a running tally.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use dims_protocol::NodeId;
@@ -118,7 +117,6 @@ impl EventLoop {
         }
         self.topics = wanted.into_keys().collect();
         self.note_connected();
-        self.stats.peers_known.store(self.peers.len() as u64, Ordering::Relaxed);
         self.dial_missing();
     }
 
@@ -126,9 +124,7 @@ impl EventLoop {
     /// removed from the rosters while connected cannot leave the count off.
     pub(super) fn note_connected(&self) {
         let connected = self.peers.values().filter(|p| p.connected).count() as u64;
-        self.stats.peers_connected.store(connected, Ordering::Relaxed);
         self.metrics
-            .federation
             .peers_connected
             .set(i64::try_from(connected).unwrap_or(i64::MAX));
     }
@@ -227,8 +223,7 @@ impl EventLoop {
     /// A connection from a key on no roster: refused at gating, logged at most once a minute with a count, so a
     /// scanner cannot flood the log.
     pub(super) fn note_denied(&mut self, from: &Multiaddr) {
-        self.stats.connections_denied.fetch_add(1, Ordering::Relaxed);
-        self.metrics.federation.connections_denied.inc();
+        self.metrics.connections_denied.inc();
         self.denied_since_log += 1;
         let now = clock::monotonic();
         if self

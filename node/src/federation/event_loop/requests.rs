@@ -3,7 +3,6 @@
 //! and every failure that says something about the peer updates its [`crate::federation::standing`].
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use dims_protocol::{BundleId, NodeId};
 use libp2p::PeerId;
@@ -67,12 +66,7 @@ impl EventLoop {
                 if let Some(why) = Unanswered::of(&error) {
                     debug!(%peer, error = %error, "request left unanswered");
                     self.standing.strike(peer, why, clock::monotonic());
-                    let counter = match why {
-                        Unanswered::TimedOut => &self.stats.unanswered_timeout,
-                        Unanswered::Closed | Unanswered::Unsupported => &self.stats.unanswered_closed,
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    self.fed_metrics().unanswered(why.label());
+                    self.metrics.unanswered(why.label());
                 }
                 if let Some(pending) = self.pending.remove(&request_id) {
                     self.on_response(peer, pending, Err(error));

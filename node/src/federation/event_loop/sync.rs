@@ -2,8 +2,6 @@
 //! At most one session per peer, none while that peer's fetches are still running, and each missing id is fetched from
 //! one peer at a time.
 
-use std::sync::atomic::Ordering;
-
 use dims_protocol::BundleId;
 use dims_protocol::reconcile::{Message, Reconciler, SortedItems};
 use libp2p::PeerId;
@@ -151,13 +149,10 @@ impl EventLoop {
                 session.report.need = session.need.len() as u64;
                 session.report.millis = session.started.elapsed().as_millis() as u64;
                 debug!(peer = %state.node, report = ?session.report, "reconciliation finished");
-                self.stats
-                    .sync_rounds
-                    .fetch_add(session.report.rounds, Ordering::Relaxed);
-                self.stats.sync_bytes.fetch_add(
-                    session.report.bytes_sent + session.report.bytes_received,
-                    Ordering::Relaxed,
-                );
+                self.metrics.sync_rounds.inc_by(session.report.rounds);
+                self.metrics
+                    .sync_bytes
+                    .inc_by(session.report.bytes_sent + session.report.bytes_received);
                 state.last_report = Some(session.report);
                 self.fetches.claim(peer, session.need);
                 self.fetch_next(peer);
@@ -181,8 +176,7 @@ impl EventLoop {
 
     /// A batch of fetched bundles was ingested: asks for the next batch.
     pub(super) fn on_fetched(&mut self, peer: PeerId, stored: u64, refused: u64) {
-        self.stats.fetched.fetch_add(stored, Ordering::Relaxed);
-        self.fed_metrics().fetched.inc_by(stored);
+        self.metrics.fetched.inc_by(stored);
         if refused > 0 {
             warn!(%peer, refused, "a peer served bundles that were refused");
         }
