@@ -116,6 +116,10 @@ impl Api for NodeApi {
                          rosters"
                     ),
                 ),
+                refused @ PublishError::RecipientCannotReceive { .. } => ApiError::bad_request(
+                    refused.to_string(),
+                    "name recipients the federation's rosters clear for this marking (dims peers list shows them)",
+                ),
             })?;
         let summary = summary(&bundle);
         tracing::info!(bundle = %summary.id, token = %grant.id, tlp = %summary.tlp, "published through the API");

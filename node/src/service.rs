@@ -24,10 +24,11 @@
 use std::sync::Arc;
 
 use dims_protocol::key_statement::StatementKind;
-use dims_protocol::policy::{Denial, NodeView, Receiver, may_originate, may_receive};
+use dims_protocol::policy::{Carriage, Denial, NodeView, Receiver, may_originate, may_receive};
 use dims_protocol::signing::{BundleError, SignError};
 use dims_protocol::{
-    Audience, Author, Body, BundleId, Content, Marking, NodeKey, Retraction, Tlp, VerifiedBundle, decode, verify_batch,
+    Audience, Author, Body, BundleId, Content, Marking, NodeId, NodeKey, Retraction, Tlp, VerifiedBundle, decode,
+    verify_batch,
 };
 use tokio::sync::broadcast;
 
@@ -94,6 +95,21 @@ pub enum PublishError {
         tlp: Tlp,
         /// This node's ceiling for the audience.
         ceiling: Tlp,
+    },
+    /// A named recipient can never receive the marking, as the pinned rosters describe it.
+    #[error(
+        "recipient node {node} can never receive {tlp}: its ceiling on the rosters this node holds is {ceiling} \
+         ({why}); name recipients cleared for {tlp}, or publish at {ceiling} or below"
+    )]
+    RecipientCannotReceive {
+        /// The recipient node.
+        node: NodeId,
+        /// The marking asked for.
+        tlp: Tlp,
+        /// The recipient's highest ceiling on the pinned rosters.
+        ceiling: Tlp,
+        /// The policy's reason.
+        why: String,
     },
 }
 
@@ -227,6 +243,7 @@ impl Service {
             )));
         }
         self.check_own_ceiling(&bundle)?;
+        self.check_recipients(&bundle)?;
         if let Content::Retraction(retraction) = &bundle.body().content {
             self.check_own_target(retraction.target, "retract")?;
         }
@@ -266,6 +283,36 @@ impl Service {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Refuses a named recipient that the pinned rosters say can never receive the marking (listed, but cleared
+    /// below it; or RED naming no member of that node): the outbox would drop the row at its first drain and the
+    /// author would never hear of it. A recipient that is only offline is fine and is queued; so is one on no roster
+    /// this node holds yet, since the egress guard asks the policy again, with the rosters of that moment, before
+    /// anything leaves.
+    fn check_recipients(&self, bundle: &VerifiedBundle) -> Result<(), PublishError> {
+        let marking = Marking::of(bundle.body());
+        let now_ms = clock::now_ms();
+        for node in bundle.body().audience.delivery_nodes(self.key.node_id()) {
+            let view = self.rosters.view(node, now_ms);
+            if view.memberships.is_empty() {
+                continue;
+            }
+            let why = match may_receive(&marking, Receiver::Node(&view)) {
+                Ok(Carriage::SealedToMembers(members)) if members.is_empty() => {
+                    "RED travels only sealed to named members, and none of that node's members is named".to_owned()
+                }
+                Ok(_) => continue,
+                Err(denial) => denial.to_string(),
+            };
+            return Err(PublishError::RecipientCannotReceive {
+                node,
+                tlp: marking.tlp,
+                ceiling: view.best_ceiling().unwrap_or(Tlp::Clear),
+                why,
+            });
+        }
+        Ok(())
     }
 
     /// Publishes `draft` for the holder of `grant`: refused unless the token's scopes allow publishing with this

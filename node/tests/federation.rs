@@ -1042,12 +1042,30 @@ mod entitlement {
                 )),
             };
             let described = format!("{tlp} {audience}");
+            let named: Vec<usize> = match &audience {
+                Audience::Recipients(_) => others.clone(),
+                _ => Vec::new(),
+            };
             match node
                 .service()
                 .publish(draft(tlp, audience, indicators(2)), clock::now_ms())
                 .await
             {
                 Ok(bundle) => published.push(bundle),
+                // Refused only when a named recipient could never receive it, as the rosters say.
+                Err(PublishError::RecipientCannotReceive { node: refused, .. }) => {
+                    let index = named
+                        .iter()
+                        .copied()
+                        .find(|&i| net.node(i).id() == refused)
+                        .unwrap_or_else(|| panic!("{described}: refused a node it did not name"));
+                    assert!(
+                        case.ceilings[index] < tlp,
+                        "{described}: refused {} whose ceiling {} allows it",
+                        NAMES[index],
+                        case.ceilings[index]
+                    );
+                }
                 Err(e) => panic!("publishing {described} failed: {e}"),
             }
         }
@@ -1336,4 +1354,63 @@ async fn two_nodes_federate_over_quic() {
     for node in &mut nodes {
         node.stop().await;
     }
+}
+
+/// Publishing AMBER to a named recipient the rosters clear only for CLEAR is refused at once, naming the recipient,
+/// its ceiling and the marking, and stores nothing; a recipient that is entitled but offline is queued as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_to_a_recipient_who_can_never_receive_it_is_refused_not_queued() {
+    let net = four().await;
+    let national = net.node(0);
+    let observer = net.node(3).id();
+    let before = national.service().store().count().expect("count");
+    let refused = national
+        .service()
+        .publish(
+            draft(
+                Tlp::Amber,
+                Audience::Recipients(vec![Recipient::Node(observer)]),
+                indicators(3),
+            ),
+            clock::now_ms(),
+        )
+        .await
+        .expect_err("AMBER to a CLEAR observer is refused");
+    let message = refused.to_string();
+    for part in [observer.to_string().as_str(), "TLP:AMBER", "TLP:CLEAR"] {
+        assert!(message.contains(part), "the refusal names {part}: {message}");
+    }
+    assert!(
+        matches!(refused, PublishError::RecipientCannotReceive { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(
+        national.service().store().count().expect("count"),
+        before,
+        "nothing stored"
+    );
+    assert!(
+        national
+            .service()
+            .store()
+            .outbox_for(observer, 10)
+            .expect("outbox")
+            .is_empty(),
+        "no delivery queued"
+    );
+    // R1 is cleared for RED and simply not running: that is queued, as before.
+    let r1 = net.node(1).id();
+    national
+        .service()
+        .publish(
+            draft(
+                Tlp::Amber,
+                Audience::Recipients(vec![Recipient::Node(r1)]),
+                indicators(3),
+            ),
+            clock::now_ms(),
+        )
+        .await
+        .expect("AMBER to an offline but entitled region is queued");
+    assert_eq!(national.service().store().outbox_for(r1, 10).expect("outbox").len(), 1);
 }
