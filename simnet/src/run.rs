@@ -1,13 +1,15 @@
-//! One run of a scenario: start the nodes, publish the planned workload while applying the faults on schedule, wait
-//! for convergence, then judge. The leak oracle runs twice: online, as each node's subscription reports a newly
-//! stored bundle (so a leak is caught with the moment it happened), and at the end over every bundle in every store.
-//! Both ask `may_receive` with the node as the scenario's roster truth describes it.
+//! Running a scenario (and its flood baseline) in the mode the options ask for, and the in-process mode
+//! (`InProcess`): every honest node a `dims_node::node::Node` in this process, every hostile member a bare swarm.
+//! The leak oracle runs twice: online, as each node's subscription reports a newly stored bundle (so a leak is caught
+//! with the moment it happened), and at the end over every bundle in every store (`driver::run_once`). Both ask
+//! `may_receive` with the node as the scenario's roster truth describes it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use dims_node::clock;
@@ -17,19 +19,15 @@ use dims_node::node::Node as LocalNode;
 use dims_node::service::Service;
 use dims_protocol::{BundleId, NodeId, samples};
 use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
 
-use crate::driver::{self, join};
+use crate::driver::{self, ModeReport, Publish, Run, Setup, Stopped, join};
 use crate::hostile::{self, Hostile};
 use crate::measure::{Cpu, peak_rss_mib, reset_peak_rss};
-use crate::processes;
-use crate::report::{
-    Delivery, Duplicates, GOSSIP_THRESHOLD, Heal, HostileReport, NodeReport, Reconciliation, Report, Resources,
-    Session, Traffic, WorkloadReport,
-};
+use crate::processes::{self, Processes};
+use crate::report::{GOSSIP_THRESHOLD, Heal, HostileReport, NodeReport, Report, Session};
 use crate::scenario::{Action, Scenario, pick_all};
-use crate::schedule::Schedule;
 use crate::topology::{Kind, Topology, Transport};
 use crate::truth::*;
 use crate::workload::{self, Planned};
@@ -101,21 +99,31 @@ async fn run_mode(
     plan: Vec<Planned>,
     baseline: bool,
 ) -> anyhow::Result<Report> {
+    let store_dir = options.store_dir.as_deref();
     match &options.processes {
         Some(dims) => {
-            processes::run_once(
-                scenario,
-                dims,
-                options.store_dir.as_deref(),
-                seed,
-                topology,
-                plan,
-                baseline,
-            )
-            .await
+            driver::run_once::<Processes>(dims.clone(), scenario, store_dir, seed, topology, plan, baseline).await
         }
-        None => run_once(scenario, options, seed, topology, plan, baseline).await,
+        None => {
+            driver::run_once::<InProcess>(options.transport, scenario, store_dir, seed, topology, plan, baseline).await
+        }
     }
+}
+
+/// The in-process mode: the honest nodes, the hostile members, and what watches them.
+struct InProcess {
+    transport: Transport,
+    tuning: SwarmTuning,
+    nodes: Vec<Option<Node>>,
+    hostiles: Vec<(usize, Hostile)>,
+    /// One per honest node: records what its subscription reports stored, until `cancel`.
+    recorders: Vec<JoinHandle<()>>,
+    cancel: CancellationToken,
+    state: FaultState,
+    /// The heal's own reconciliation session of each (initiator, responder) pair across the partition.
+    heal_sessions: BTreeMap<(usize, usize), SyncReport>,
+    cpu_start: Cpu,
+    peak_reset: bool,
 }
 
 /// An honest node of the run.
@@ -146,270 +154,291 @@ struct FaultState {
     before_heal: HashMap<(usize, usize), Option<SyncReport>>,
     /// Each node's sync counters just before the heal.
     stats_at_heal: (u64, u64),
-    log: driver::FaultLog,
 }
 
-async fn run_once(
-    scenario: &Scenario,
-    options: &Options,
-    seed: u64,
-    topology: Topology,
-    plan: Vec<Planned>,
-    baseline: bool,
-) -> anyhow::Result<Report> {
-    let label = driver::label(scenario, baseline);
-    info!(scenario = %label, seed, nodes = topology.specs.len(), "simnet run starts");
-    let peak_reset = reset_peak_rss();
-    let cpu_start = Cpu::now();
-    let specs = &topology.specs;
-    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let ids: Vec<NodeId> = specs.iter().map(|s| s.id()).collect();
-    let shared = Arc::new(Shared::new((0..specs.len()).map(|i| topology.truth_view(i)).collect()));
-    let dir = driver::folder(options.store_dir.as_deref())?;
-    let transport = match options.transport {
+fn transport_kind(transport: Transport) -> TransportKind {
+    match transport {
         Transport::Memory => TransportKind::Memory,
         Transport::Tcp => TransportKind::Tcp,
-    };
-    let tuning = &scenario.federation;
-    let swarm_tuning = SwarmTuning {
-        heartbeat: Duration::from_millis(tuning.heartbeat_ms),
-        request_timeout: Duration::from_millis(tuning.request_timeout_ms),
-        idle_timeout: Duration::from_millis(tuning.idle_timeout_ms),
-    };
-
-    // Honest nodes: a store, a service, the roster, and a recorder on the service's subscription.
-    let cancel = CancellationToken::new();
-    let mut nodes: Vec<Option<Node>> = Vec::with_capacity(specs.len());
-    let mut recorders = Vec::new();
-    for (index, spec) in specs.iter().enumerate() {
-        if !spec.is_honest() {
-            nodes.push(None);
-            continue;
-        }
-        let path = dir.path().join(&spec.name);
-        std::fs::create_dir_all(&path)?;
-        let key = spec.key().context("in-process nodes run on keys the simulator made")?;
-        let local = LocalNode::open_in(&path, key, samples::author(&spec.name, 1))
-            .with_context(|| format!("node {} did not open", spec.name))?;
-        local
-            .rosters()
-            .join(&topology.roster)
-            .await
-            .map_err(|e| anyhow::anyhow!("node {} refused the roster: {e}", spec.name))?;
-        recorders.push(tokio::spawn(record(
-            index,
-            local.service().subscribe(),
-            Arc::clone(&shared),
-            cancel.clone(),
-        )));
-        let faults = LinkFaults::new(seed ^ (index as u64).rotate_left(32));
-        let config = FederationConfig {
-            transport,
-            listen: vec![spec.address.clone()],
-            tuning: swarm_tuning.clone(),
-            tick: Duration::from_millis(tuning.tick_ms),
-            redial_interval: Duration::from_millis(tuning.redial_ms),
-            reconcile_interval: Duration::from_millis(tuning.reconcile_interval_ms),
-            retry_base: Duration::from_millis(tuning.retry_base_ms),
-            retry_max: Duration::from_millis(tuning.retry_max_ms),
-            max_inflight: tuning.max_inflight,
-            sealing: None,
-            faults: Some(faults.clone()),
-        };
-        nodes.push(Some(Node {
-            local,
-            config,
-            faults,
-            up: false,
-        }));
     }
-    for (index, node) in nodes.iter_mut().enumerate() {
-        if let Some(node) = node {
+}
+
+impl driver::Mode for InProcess {
+    type Options = Transport;
+    type Publisher = Publisher;
+    const CONNECT_POLL: Duration = Duration::from_millis(50);
+    const CONVERGE_POLL: Duration = Duration::from_millis(100);
+
+    /// Opens every honest node's store and service and joins it to the roster.
+    async fn set_up(transport: Transport, setup: Setup<'_>) -> anyhow::Result<(Self, Topology)> {
+        let (scenario, topology) = (setup.scenario, setup.topology);
+        let peak_reset = reset_peak_rss();
+        let cpu_start = Cpu::now();
+        let tuning = &scenario.federation;
+        let swarm_tuning = SwarmTuning {
+            heartbeat: Duration::from_millis(tuning.heartbeat_ms),
+            request_timeout: Duration::from_millis(tuning.request_timeout_ms),
+            idle_timeout: Duration::from_millis(tuning.idle_timeout_ms),
+        };
+        let mut nodes: Vec<Option<Node>> = Vec::with_capacity(topology.specs.len());
+        for (index, spec) in topology.specs.iter().enumerate() {
+            if !spec.is_honest() {
+                nodes.push(None);
+                continue;
+            }
+            let path = setup.dir.join(&spec.name);
+            std::fs::create_dir_all(&path)?;
+            let key = spec.key().context("in-process nodes run on keys the simulator made")?;
+            let local = LocalNode::open_in(&path, key, samples::author(&spec.name, 1))
+                .with_context(|| format!("node {} did not open", spec.name))?;
+            local
+                .rosters()
+                .join(&topology.roster)
+                .await
+                .map_err(|e| anyhow::anyhow!("node {} refused the roster: {e}", spec.name))?;
+            let faults = LinkFaults::new(setup.seed ^ (index as u64).rotate_left(32));
+            let config = FederationConfig {
+                transport: transport_kind(transport),
+                listen: vec![spec.address.clone()],
+                tuning: swarm_tuning.clone(),
+                tick: Duration::from_millis(tuning.tick_ms),
+                redial_interval: Duration::from_millis(tuning.redial_ms),
+                reconcile_interval: Duration::from_millis(tuning.reconcile_interval_ms),
+                retry_base: Duration::from_millis(tuning.retry_base_ms),
+                retry_max: Duration::from_millis(tuning.retry_max_ms),
+                max_inflight: tuning.max_inflight,
+                sealing: None,
+                faults: Some(faults.clone()),
+            };
+            nodes.push(Some(Node {
+                local,
+                config,
+                faults,
+                up: false,
+            }));
+        }
+        let mode = InProcess {
+            transport,
+            tuning: swarm_tuning,
+            nodes,
+            hostiles: Vec::new(),
+            recorders: Vec::new(),
+            cancel: CancellationToken::new(),
+            state: FaultState::default(),
+            heal_sessions: BTreeMap::new(),
+            cpu_start,
+            peak_reset,
+        };
+        Ok((mode, topology))
+    }
+
+    /// Starts each honest node's federation with a recorder on its service's subscription, then the hostile members.
+    async fn start(&mut self, run: &Run<'_>) -> anyhow::Result<()> {
+        for (index, node) in self.nodes.iter_mut().enumerate() {
+            let Some(node) = node else { continue };
+            self.recorders.push(tokio::spawn(record(
+                index,
+                node.local.service().subscribe(),
+                Arc::clone(&run.shared),
+                self.cancel.clone(),
+            )));
             node.local
                 .start_federation(node.config.clone())
-                .with_context(|| format!("node {} did not start", names[index]))?;
+                .with_context(|| format!("node {} did not start", run.names[index]))?;
             node.up = true;
         }
-    }
-    let honest_peers: Vec<(libp2p::PeerId, libp2p::Multiaddr)> = specs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| {
-            let node = nodes[i].as_ref()?;
-            Some((node.local.federation()?.peer_id(), s.address.clone()))
-        })
-        .collect();
-    let mut hostiles: Vec<(usize, Hostile)> = Vec::new();
-    for (index, spec) in specs.iter().enumerate() {
-        if let Kind::Hostile(behaviour) = spec.kind {
-            let setup = hostile::Setup {
-                key: spec.key().context("hostile members run on keys the simulator made")?,
-                behaviour,
-                listen: spec.address.clone(),
-                peers: honest_peers.clone(),
-                federation: topology.federation.clone(),
-                transport,
-                tuning: swarm_tuning.clone(),
-                rate_per_s: scenario.hostile.as_ref().map_or(10.0, |h| h.rate_per_s),
-                seed: seed ^ index as u64,
-            };
-            hostiles.push((index, Hostile::spawn(setup)?));
+        let specs = &run.topology.specs;
+        let honest_peers: Vec<(libp2p::PeerId, libp2p::Multiaddr)> = specs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let node = self.nodes[i].as_ref()?;
+                Some((node.local.federation()?.peer_id(), s.address.clone()))
+            })
+            .collect();
+        for (index, spec) in specs.iter().enumerate() {
+            if let Kind::Hostile(behaviour) = spec.kind {
+                let setup = hostile::Setup {
+                    key: spec.key().context("hostile members run on keys the simulator made")?,
+                    behaviour,
+                    listen: spec.address.clone(),
+                    peers: honest_peers.clone(),
+                    federation: run.topology.federation.clone(),
+                    transport: transport_kind(self.transport),
+                    tuning: self.tuning.clone(),
+                    rate_per_s: run.scenario.hostile.as_ref().map_or(10.0, |h| h.rate_per_s),
+                    seed: run.seed ^ index as u64,
+                };
+                self.hostiles.push((index, Hostile::spawn(setup)?));
+            }
         }
+        Ok(())
     }
 
-    // Everyone connected to everyone (the roster is a full mesh of connections; gossip meshes form on top).
-    let everyone = (specs.len() - 1) as u64;
-    driver::connected(&names, everyone, Duration::from_millis(50), async || {
-        (0..nodes.len())
+    async fn lagging(&mut self, everyone: u64) -> Vec<usize> {
+        (0..self.nodes.len())
             .filter(|&i| {
-                nodes[i]
+                self.nodes[i]
                     .as_ref()
                     .and_then(Node::federation)
                     .is_some_and(|f| f.stats().peers_connected < everyone)
             })
             .collect()
-    })
-    .await?;
-    // Gossip meshes are built at heartbeats and are not observable through the handle: give them a few.
-    tokio::time::sleep(Duration::from_millis(tuning.heartbeat_ms * 5)).await;
-    let connected_at = shared.now();
-    info!(ms = connected_at.as_millis() as u64, "all nodes connected");
-
-    // Publishing, with the faults on schedule.
-    let services: Vec<Option<Service>> = nodes
-        .iter()
-        .map(|n| n.as_ref().map(|n| n.local.service().clone()))
-        .collect();
-    let mut schedule = Schedule::of(scenario)?;
-    let mut state = FaultState::default();
-    for action in schedule.initial() {
-        apply(
-            &action,
-            &mut nodes,
-            &topology,
-            &names,
-            &mut state,
-            &shared,
-            Duration::ZERO,
-        )
-        .await?;
     }
-    let start = clock::monotonic();
-    let publisher = tokio::spawn(publish_all(
-        plan.clone(),
-        services.clone(),
-        ids.clone(),
-        topology.federation.clone(),
-        scenario.workload.indicators,
-        Arc::clone(&shared),
-        start,
-    ));
-    let ((published_count, failed, first_error), publish_done) = schedule
-        .run(start, publisher, async |action, at| {
-            apply(&action, &mut nodes, &topology, &names, &mut state, &shared, at).await
-        })
-        .await?;
-    info!(published = published_count, failed, "publishing done");
 
-    // Convergence: every entitled honest node (up at the end) holds every bundle.
-    let expected = shared.expected(|index| nodes[index].as_ref().is_some_and(|n| n.up));
-    let reference = state.log.reference(start, publish_done);
-    let deadline = reference + Duration::from_millis(scenario.assertions.converge_timeout_ms);
-    let mut heal_sessions: BTreeMap<(usize, usize), SyncReport> = BTreeMap::new();
-    let converged_at = driver::converged(expected.len(), deadline, Duration::from_millis(100), async || {
-        let held = poll_held(&services, &expected, &shared, shared.now()).await;
-        if state.heal_at.is_some() {
-            capture_heal_sessions(&nodes, &topology, &state, &mut heal_sessions).await;
+    /// A few heartbeats: gossip meshes are built at heartbeats.
+    fn mesh_forming(&self, run: &Run<'_>) -> Duration {
+        Duration::from_millis(run.scenario.federation.heartbeat_ms * 5)
+    }
+
+    async fn apply(&mut self, run: &Run<'_>, action: &Action) -> anyhow::Result<String> {
+        apply(action, &mut self.nodes, run, &mut self.state).await
+    }
+
+    fn publisher(&self, run: &Run<'_>) -> Publisher {
+        Publisher {
+            services: self.services(),
+            ids: run.ids.clone(),
+            federation: run.topology.federation.clone(),
+            indicators: run.scenario.workload.indicators,
+            shared: Arc::clone(&run.shared),
+        }
+    }
+
+    fn is_up(&self, index: usize) -> bool {
+        self.nodes[index].as_ref().is_some_and(|n| n.up)
+    }
+
+    /// Reads the stores, and records the heal's sessions as they come.
+    async fn held(&mut self, run: &Run<'_>, expected: &[(usize, BundleId)]) -> usize {
+        let held = poll_held(&self.services(), expected, &run.shared, run.shared.now()).await;
+        if self.state.heal_at.is_some() {
+            capture_heal_sessions(&self.nodes, &run.topology, &self.state, &mut self.heal_sessions).await;
         }
         held
-    })
-    .await;
-    // The first heal sessions may end just after the last bundle is stored (fetches finish before the report).
-    if state.heal_at.is_some() {
+    }
+
+    /// The first heal sessions may end just after the last bundle is stored (fetches finish before the report).
+    async fn settle(&mut self, run: &Run<'_>) {
+        if self.state.heal_at.is_none() {
+            return;
+        }
         let settle = clock::monotonic() + Duration::from_secs(5);
         while clock::monotonic() < settle {
-            capture_heal_sessions(&nodes, &topology, &state, &mut heal_sessions).await;
-            if heal_sessions.len() >= cross_pairs(&nodes, &state).len() {
+            capture_heal_sessions(&self.nodes, &run.topology, &self.state, &mut self.heal_sessions).await;
+            if self.heal_sessions.len() >= cross_pairs(&self.nodes, &self.state).len() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let cpu = Cpu::now().since(cpu_start);
-    let wall = shared.now();
-    let peak = peak_rss_mib();
 
-    // Counters and scores, before anything stops.
-    let mut per_node = Vec::new();
-    let mut scores: HashMap<usize, BTreeMap<String, f64>> = HashMap::new();
-    let mut honest_min_score: Option<f64> = None;
-    let hostile_ids: HashMap<NodeId, usize> = hostiles.iter().map(|(i, _)| (ids[*i], *i)).collect();
-    for (index, node) in nodes.iter().enumerate() {
-        let Some(node) = node else { continue };
-        let stats = node.federation().map(|f| f.stats()).unwrap_or_default();
-        if let Some(federation) = node.federation()
-            && let Ok(peers) = federation.peers().await
-        {
-            for peer in peers {
-                match (hostile_ids.get(&peer.node), peer.score) {
-                    (Some(&h), Some(score)) => {
-                        scores.entry(h).or_default().insert(names[index].clone(), score);
+    /// Measures this process, reads counters and scores before anything stops, then stops the hostile members, the
+    /// nodes and the recorders.
+    async fn stop(&mut self, run: &Run<'_>) -> anyhow::Result<Stopped> {
+        let cpu = Cpu::now().since(self.cpu_start);
+        let peak = peak_rss_mib();
+        let names = &run.names;
+        let mut per_node = Vec::new();
+        let mut scores: HashMap<usize, BTreeMap<String, f64>> = HashMap::new();
+        let mut honest_min_score: Option<f64> = None;
+        let hostile_ids: HashMap<NodeId, usize> = self.hostiles.iter().map(|(i, _)| (run.ids[*i], *i)).collect();
+        for (index, node) in self.nodes.iter().enumerate() {
+            let Some(node) = node else { continue };
+            let stats = node.federation().map(|f| f.stats()).unwrap_or_default();
+            if let Some(federation) = node.federation()
+                && let Ok(peers) = federation.peers().await
+            {
+                for peer in peers {
+                    match (hostile_ids.get(&peer.node), peer.score) {
+                        (Some(&h), Some(score)) => {
+                            scores.entry(h).or_default().insert(names[index].clone(), score);
+                        }
+                        (None, Some(score)) => {
+                            honest_min_score = Some(honest_min_score.map_or(score, |m: f64| m.min(score)))
+                        }
+                        _ => {}
                     }
-                    (None, Some(score)) => {
-                        honest_min_score = Some(honest_min_score.map_or(score, |m: f64| m.min(score)))
-                    }
-                    _ => {}
                 }
             }
+            per_node.push(NodeReport {
+                name: names[index].clone(),
+                up: node.up,
+                stored: node.local.service().store().count().unwrap_or(0),
+                resets: node.faults.resets(),
+                stats,
+            });
         }
-        per_node.push(NodeReport {
-            name: names[index].clone(),
-            up: node.up,
-            stored: node.local.service().store().count().unwrap_or(0),
-            resets: node.faults.resets(),
-            stats,
-        });
-    }
-    let (stats_bytes, stats_rounds) = sync_totals(&per_node);
-    let expected_heal_sessions = cross_pairs(&nodes, &state).len() as u64;
 
-    // Stop everything, then the oracle's full scan.
-    let mut hostile_members = Vec::new();
-    for (index, member) in hostiles {
-        let activity = member.stop().await;
-        let member_scores = scores.remove(&index).unwrap_or_default();
-        let max_score = member_scores.values().copied().reduce(f64::max);
-        hostile_members.push(HostileReport {
-            name: names[index].clone(),
-            behaviour: match specs[index].kind {
-                Kind::Hostile(b) => b.name().to_owned(),
-                _ => String::new(),
-            },
-            activity,
-            below_gossip_threshold: max_score.is_some_and(|s| s < GOSSIP_THRESHOLD),
-            scores: member_scores,
-            max_score,
-        });
+        let mut hostile_members = Vec::new();
+        for (index, member) in std::mem::take(&mut self.hostiles) {
+            let activity = member.stop().await;
+            let member_scores = scores.remove(&index).unwrap_or_default();
+            let max_score = member_scores.values().copied().reduce(f64::max);
+            hostile_members.push(HostileReport {
+                name: names[index].clone(),
+                behaviour: match run.topology.specs[index].kind {
+                    Kind::Hostile(b) => b.name().to_owned(),
+                    _ => String::new(),
+                },
+                activity,
+                below_gossip_threshold: max_score.is_some_and(|s| s < GOSSIP_THRESHOLD),
+                scores: member_scores,
+                max_score,
+            });
+        }
+        for node in self.nodes.iter_mut().flatten() {
+            node.local.stop().await;
+        }
+        self.cancel.cancel();
+        for recorder in std::mem::take(&mut self.recorders) {
+            let _ = recorder.await;
+        }
+        Ok(Stopped {
+            per_node,
+            stores: self
+                .services()
+                .iter()
+                .map(|s| s.as_ref().map(|s| s.store().clone()))
+                .collect(),
+            hostile_members,
+            honest_min_score,
+            cpu,
+            peak_rss_mib: peak,
+            peak_reset: self.peak_reset,
+        })
     }
-    for node in nodes.iter_mut().flatten() {
-        node.local.stop().await;
-    }
-    cancel.cancel();
-    for recorder in recorders {
-        let _ = recorder.await;
-    }
-    let stores = services.iter().map(|s| s.as_ref().map(|s| s.store().clone())).collect();
-    let scan = scan_stores(stores, &shared).await?;
-    drop(services);
-    tokio::task::spawn_blocking(move || drop(nodes)).await?;
-    drop(dir);
 
-    // Judge and measure.
-    let reference_offset = state.heal_at.unwrap_or_else(|| start.duration_since(shared.t0));
-    let verdict = driver::Verdict::of(&shared, &scan, &expected, Vec::new(), &names, specs, reference_offset);
-    let held_pairs = verdict.held_pairs;
-    let heal = state.heal_at.map(|_| {
-        let sessions: Vec<Session> = heal_sessions
+    fn healed_at(&self) -> Option<Duration> {
+        self.state.heal_at
+    }
+
+    fn report(&self, run: &Run<'_>, scan: &Scan, per_node: &[NodeReport]) -> ModeReport {
+        ModeReport {
+            mode: "in-process",
+            transport: format!("{:?}", self.transport).to_lowercase(),
+            heal: self.state.heal_at.map(|_| self.heal(run, scan, per_node)),
+            processes: None,
+        }
+    }
+}
+
+impl InProcess {
+    /// Each node's service (`None` for a hostile member).
+    fn services(&self) -> Vec<Option<Service>> {
+        self.nodes
+            .iter()
+            .map(|n| n.as_ref().map(|n| n.local.service().clone()))
+            .collect()
+    }
+
+    /// The reconciliation after the heal: its sessions, what they cost against full id lists, and the counters.
+    fn heal(&self, run: &Run<'_>, scan: &Scan, per_node: &[NodeReport]) -> Heal {
+        let names = &run.names;
+        let (stats_bytes, stats_rounds) = sync_totals(per_node);
+        let expected_heal_sessions = cross_pairs(&self.nodes, &self.state).len() as u64;
+        let sessions: Vec<Session> = self
+            .heal_sessions
             .iter()
             .map(|(&(from, to), r)| Session {
                 from: names[from].clone(),
@@ -419,7 +448,7 @@ async fn run_once(
                 need: r.need,
                 have: r.have,
                 millis: r.millis,
-                full_id_list_bytes: 32 * scan.entitled_held(to, from, &shared),
+                full_id_list_bytes: 32 * scan.entitled_held(to, from, &run.shared),
             })
             .collect();
         let session_bytes = sessions.iter().map(|s| s.bytes).sum();
@@ -434,62 +463,48 @@ async fn run_once(
             } else {
                 session_bytes as f64 / full as f64
             },
-            stats_bytes: stats_bytes.saturating_sub(state.stats_at_heal.0),
-            stats_rounds: stats_rounds.saturating_sub(state.stats_at_heal.1),
+            stats_bytes: stats_bytes.saturating_sub(self.state.stats_at_heal.0),
+            stats_rounds: stats_rounds.saturating_sub(self.state.stats_at_heal.1),
             missing_sessions: expected_heal_sessions.saturating_sub(sessions.len() as u64),
             sessions,
         }
-    });
-    let expected_pairs = expected.len() as u64;
-    let report = Report {
-        scenario: label,
-        seed,
-        mode: "in-process".to_owned(),
-        transport: format!("{:?}", options.transport).to_lowercase(),
-        nodes: specs.len(),
-        honest: specs.iter().filter(|s| s.is_honest()).count(),
-        hostile: hostile_members.len(),
-        workload: WorkloadReport {
-            planned: plan.len() as u64,
-            published: published_count,
-            failed,
-            first_error,
-            seconds: publish_done.duration_since(start).as_secs_f64(),
-            by_tlp: verdict.by_tlp,
-        },
-        delivery: Delivery::new(
-            expected_pairs,
-            held_pairs,
-            converged_at.map(|at| at.duration_since(reference)),
-            shared.missed.load(Ordering::Relaxed),
-        ),
-        latency: verdict.latency,
-        leaks: verdict.leaks,
-        duplicates: Duplicates::of(&per_node, verdict.new_arrivals),
-        reconciliation: Reconciliation {
-            rounds: stats_rounds,
-            bytes: stats_bytes,
-            heal,
-        },
-        traffic: Traffic::of(&per_node, held_pairs),
-        hostile_members,
-        honest_min_score,
-        faults: state.log.events,
-        resources: Resources {
-            wall_s: wall.as_secs_f64(),
-            cpu_user_s: cpu.user.as_secs_f64(),
-            cpu_system_s: cpu.system.as_secs_f64(),
-            peak_rss_mib: peak,
-            peak_reset,
-        },
-        per_node,
-        processes: None,
-        checks: Vec::new(),
-        baseline: None,
-        convergence: verdict.convergence,
-        samples: verdict.samples,
-    };
-    Ok(report)
+    }
+}
+
+/// Publishes one planned bundle through its publisher's service.
+struct Publisher {
+    services: Vec<Option<Service>>,
+    ids: Vec<NodeId>,
+    federation: dims_protocol::FederationId,
+    indicators: u32,
+    shared: Arc<Shared>,
+}
+
+impl Publish for Publisher {
+    /// Many at once, so that the stores group their commits.
+    const IN_FLIGHT: u32 = 256;
+
+    fn publish(&self, planned: Planned) -> Option<impl Future<Output = Result<(), String>> + Send + use<>> {
+        let service = self.services[planned.publisher].clone()?;
+        let draft = workload::draft(&planned, self.indicators, &self.federation, &self.ids);
+        let shared = Arc::clone(&self.shared);
+        Some(async move {
+            let bundle = service.sign(draft, clock::now_ms()).map_err(|e| e.to_string())?;
+            lock(&shared.truth).insert(
+                bundle.id(),
+                Published {
+                    publisher: planned.publisher,
+                    mark: Summary::of(bundle.body()),
+                    at: shared.now(),
+                },
+            );
+            service
+                .publish_signed(bundle)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// Records each newly stored bundle of one node, with the moment its subscription reported it.
@@ -514,53 +529,15 @@ async fn record(
     }
 }
 
-/// Publishes the plan, each bundle at its offset after `start`, many at once so that the stores group their commits.
-/// Returns (published, failed, first error).
-async fn publish_all(
-    plan: Vec<Planned>,
-    services: Vec<Option<Service>>,
-    ids: Vec<NodeId>,
-    federation: dims_protocol::FederationId,
-    indicators: u32,
-    shared: Arc<Shared>,
-    start: Instant,
-) -> workload::Tally {
-    workload::paced(plan, start, 256, |planned| {
-        let service = services[planned.publisher].clone()?;
-        let draft = workload::draft(&planned, indicators, &federation, &ids);
-        let shared = Arc::clone(&shared);
-        Some(async move {
-            let bundle = service.sign(draft, clock::now_ms()).map_err(|e| e.to_string())?;
-            lock(&shared.truth).insert(
-                bundle.id(),
-                Published {
-                    publisher: planned.publisher,
-                    mark: Summary::of(bundle.body()),
-                    at: shared.now(),
-                },
-            );
-            service
-                .publish_signed(bundle)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-    })
-    .await
-}
-
-/// Applies one fault.
+/// Applies one fault to the nodes; says what was done.
 async fn apply(
     action: &Action,
     nodes: &mut [Option<Node>],
-    topology: &Topology,
-    names: &[String],
+    run: &Run<'_>,
     state: &mut FaultState,
-    shared: &Shared,
-    at: Duration,
-) -> anyhow::Result<()> {
-    let ids: Vec<NodeId> = topology.specs.iter().map(|s| s.id()).collect();
-    let description = match action {
+) -> anyhow::Result<String> {
+    let (names, ids, topology) = (&run.names, &run.ids, &run.topology);
+    Ok(match action {
         Action::Partition(groups) => {
             let mut group_of = vec![groups.len(); nodes.len()];
             for (g, selectors) in groups.iter().enumerate() {
@@ -605,7 +582,7 @@ async fn apply(
                 }
             }
             state.groups = None;
-            state.heal_at = Some(shared.now());
+            state.heal_at = Some(run.shared.now());
             "heal".to_owned()
         }
         Action::Kill(selectors) => {
@@ -680,9 +657,7 @@ async fn apply(
             }
             format!("restore the links of {}", join(&picked, names))
         }
-    };
-    state.log.applied(at, description);
-    Ok(())
+    })
 }
 
 /// The `picked` nodes that are honest (hostile members have no link faults).

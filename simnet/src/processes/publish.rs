@@ -2,10 +2,11 @@
 //! as the draft the in-process runner would sign, retrying as a client would while its node is killed or restarting.
 //! Each publication answered enters the truth the oracle judges by, and the pending sets the pollers ask from.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use dims_node::clock;
@@ -15,6 +16,7 @@ use dims_protocol::{BundleId, NodeId, OrgId, may_receive};
 use dims_web::api::{IndicatorInput, PublishBody, Published as PublishAnswer};
 
 use super::watch::Watch;
+use crate::driver::Publish;
 use crate::truth::{Published, Shared, lock};
 use crate::workload::{self, Planned};
 
@@ -42,7 +44,6 @@ fn body(planned: &Planned, indicators: u32, federation: &dims_protocol::Federati
 
 /// Everything the publisher needs.
 pub(super) struct Publishing {
-    pub(super) plan: Vec<Planned>,
     pub(super) apis: Vec<Option<(SocketAddr, String, OrgId)>>,
     pub(super) ids: Vec<NodeId>,
     pub(super) federation: dims_protocol::FederationId,
@@ -50,21 +51,28 @@ pub(super) struct Publishing {
     pub(super) client: reqwest::Client,
     pub(super) shared: Arc<Shared>,
     pub(super) watch: Arc<Watch>,
-    pub(super) start: Instant,
 }
 
-/// Publishes the plan through the nodes' APIs, each bundle at its offset, up to 64 requests at once.
-pub(super) async fn publish_all(p: Publishing) -> workload::Tally {
-    let p = Arc::new(p);
-    workload::paced(p.plan.clone(), p.start, 64, |planned| {
-        let p = Arc::clone(&p);
+/// Publishes planned bundles through the nodes' APIs.
+pub(crate) struct Publisher(Arc<Publishing>);
+
+impl Publisher {
+    pub(super) fn new(publishing: Publishing) -> Publisher {
+        Publisher(Arc::new(publishing))
+    }
+}
+
+impl Publish for Publisher {
+    const IN_FLIGHT: u32 = 64;
+
+    fn publish(&self, planned: Planned) -> Option<impl Future<Output = Result<(), String>> + Send + use<>> {
+        let p = Arc::clone(&self.0);
         Some(async move {
             let outcome = publish_one(&p, &planned).await;
             lock(&p.watch.in_flight).remove(&planned.seq);
             outcome.map_err(|e| format!("{e:#}"))
         })
-    })
-    .await
+    }
 }
 
 /// Publishes one planned bundle through its publisher's API. A publisher that is down (killed) takes it once it is up
