@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Authenticated;
-use super::errors::{ApiError, ErrorBody};
+use super::errors::{ApiError, ErrorBody, QUOTED_CHARS, shorten, shorten_quotes};
 use super::{Api, BODY_LIMIT};
 
 /// The most labels a request or an indicator may carry.
@@ -123,8 +123,9 @@ pub enum Items {
 pub fn decode_publish(body: &[u8]) -> Result<PublishRequest, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let parsed: PublishBody = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
+        // Both the path and serde's message quote what was sent (an unknown field's name is in each): both are cut.
+        let path = shorten(&e.path().to_string(), QUOTED_CHARS);
+        let inner = shorten_quotes(&e.into_inner().to_string());
         let error = if path == "." || path.is_empty() {
             format!("the body is not a valid publish request: {inner}")
         } else {
@@ -469,7 +470,7 @@ pub(crate) async fn list<A: Api>(
 ) -> Result<Json<BundlePage>, ApiError> {
     let Query(params) = params.map_err(|rejection| {
         ApiError::bad_request(
-            rejection.body_text(),
+            shorten_quotes(&rejection.body_text()),
             "since_ms and limit are whole numbers, after is the `next` of the previous page; nothing else is taken",
         )
     })?;
@@ -500,7 +501,7 @@ pub(crate) async fn get<A: Api>(
 ) -> Result<Json<BundleDetail>, ApiError> {
     let id: BundleId = id.parse().map_err(|_| {
         ApiError::bad_request(
-            format!("id: {:?} is not a bundle id", id.chars().take(80).collect::<String>()),
+            format!("id: {:?} is not a bundle id", shorten(&id, QUOTED_CHARS)),
             "a bundle id is 64 hex digits, as lists and publish answers give it",
         )
     })?;
