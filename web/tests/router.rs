@@ -157,11 +157,11 @@ async fn failures_are_json_with_the_right_status() {
         "limit",
     );
     assert_error(
-        &send(&fake, get("/api/v1/bundles?after=nope", Some("good"))).await,
+        &send(&fake, get("/api/v1/bundles?after=not%20a%20cursor", Some("good"))).await,
         StatusCode::BAD_REQUEST,
         "after",
     );
-    let cursor = format!("17.{}", BundleId([2; 32]));
+    let cursor = "c2VhbGVkLWJ5LXRoZS1ub2Rl";
     let page = send(
         &fake,
         get(&format!("/api/v1/bundles?since_ms=5&after={cursor}"), Some("good")),
@@ -172,7 +172,11 @@ async fn failures_are_json_with_the_right_status() {
     let listed = fake.listed.lock().expect("lock").clone();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].since_ms, listed[0].limit), (Some(5), 100));
-    assert_eq!(listed[0].after.map(|c| c.to_string()), Some(cursor));
+    assert_eq!(
+        listed[0].after.as_ref().map(ToString::to_string).as_deref(),
+        Some(cursor),
+        "the cursor reaches the node as sent"
+    );
 
     assert_error(
         &send(
