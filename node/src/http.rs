@@ -89,7 +89,10 @@ pub fn router(state: OpsState) -> Router {
 /// is what a hostile web page sends, and it is never an IP literal or `localhost`.
 async fn check_host(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let listening = request.extensions().get::<Listening>().map(|listening| listening.0);
-    let host = request.headers().get(header::HOST).and_then(|value| value.to_str().ok());
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok());
     if host.is_some_and(|host| host_is_this_listener(host, listening)) {
         return next.run(request).await;
     }

@@ -433,10 +433,17 @@ async fn the_operations_listener_answers_only_its_own_host_and_forget_needs_the_
             .header("host", host.to_owned())
     };
     for path in ["/livez", "/metrics", "/workers", "/federation/peers"] {
-        for host in [format!("evil.example:{port}"), "evil.example".to_owned(), format!("localhost.evil.example:{port}")] {
+        for host in [
+            format!("evil.example:{port}"),
+            "evil.example".to_owned(),
+            format!("localhost.evil.example:{port}"),
+        ] {
             let answer = ops(path, &host).send().await.expect("answered");
             assert_eq!(answer.status(), 421, "{path} with Host {host}");
-            assert!(answer.text().await.expect("text").contains("Host"), "the refusal names the header");
+            assert!(
+                answer.text().await.expect("text").contains("Host"),
+                "the refusal names the header"
+            );
         }
     }
     for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
@@ -445,7 +452,10 @@ async fn the_operations_listener_answers_only_its_own_host_and_forget_needs_the_
     }
 
     let cookie_file = node.root.join("data").join("ops.cookie");
-    let mode = std::fs::metadata(&cookie_file).expect("dims run writes the cookie").permissions().mode();
+    let mode = std::fs::metadata(&cookie_file)
+        .expect("dims run writes the cookie")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "the cookie is for its owner only");
     let cookie = std::fs::read_to_string(&cookie_file).expect("cookie").trim().to_owned();
     assert!(cookie.len() >= 64, "a random secret");
@@ -465,7 +475,10 @@ async fn the_operations_listener_answers_only_its_own_host_and_forget_needs_the_
     for token in [None, Some("not-the-cookie")] {
         let answer = forget(token).send().await.expect("answered");
         assert_eq!(answer.status(), 401, "forget with {token:?}");
-        assert!(answer.text().await.expect("text").contains("ops.cookie"), "the refusal says where the cookie is");
+        assert!(
+            answer.text().await.expect("text").contains("ops.cookie"),
+            "the refusal says where the cookie is"
+        );
     }
     let answer = forget(Some(&cookie)).send().await.expect("answered");
     assert_eq!(
@@ -482,6 +495,9 @@ async fn the_operations_listener_answers_only_its_own_host_and_forget_needs_the_
         .output()
         .expect("dims peers forget");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("does not federate"), "dims peers forget sent the cookie: {stderr}");
+    assert!(
+        stderr.contains("does not federate"),
+        "dims peers forget sent the cookie: {stderr}"
+    );
     running.stop();
 }

@@ -3,7 +3,7 @@
 //! so `/livez` answers while they are validated and signed.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dims_identity::token::{AudienceScope, Scopes};
 use dims_node::grant::AUTOMATION;
@@ -11,6 +11,7 @@ use dims_node::http::Limits;
 use dims_node::node::Node;
 use dims_protocol::{Author, NodeKey, OrgId, Tlp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 
 fn author() -> Author {
     Author {
@@ -88,7 +89,9 @@ async fn half_open_connections_are_closed_within_the_header_timeout_while_reques
 
 /// Free text holding `urls` defanged URLs, as a pasted report would.
 fn report(urls: usize) -> String {
-    (0..urls).map(|n| format!("seen hxxp://c2-{n}.evil[.]example/gate/{n}.php today\n")).collect()
+    (0..urls)
+        .map(|n| format!("seen hxxp://c2-{n}.evil[.]example/gate/{n}.php today\n"))
+        .collect()
 }
 
 /// Publishes are validated (free-text detection over a large body) and signed off the async workers: with one

@@ -94,12 +94,22 @@ async fn walk(api: &NodeApi, grant: &TokenGrant, limit: usize) -> Walk {
     let mut after: Option<Cursor> = None;
     for _ in 0..10_000 {
         let page = api
-            .list(grant, ListRequest { since_ms: None, limit, after: after.take() })
+            .list(
+                grant,
+                ListRequest {
+                    since_ms: None,
+                    limit,
+                    after: after.take(),
+                },
+            )
             .await
             .expect("a page");
         assert!(page.bundles.len() <= limit);
-        walk.ids
-            .extend(page.bundles.iter().map(|summary| summary.id.parse::<BundleId>().expect("id")));
+        walk.ids.extend(
+            page.bundles
+                .iter()
+                .map(|summary| summary.id.parse::<BundleId>().expect("id")),
+        );
         match page.next {
             None => return walk,
             Some(next) => {
@@ -111,6 +121,24 @@ async fn walk(api: &NodeApi, grant: &TokenGrant, limit: usize) -> Walk {
     panic!("paging never ended");
 }
 
+/// A fresh node in a temporary folder holding the bundles of `specs`, signed by it.
+async fn stored(specs: &[Spec]) -> (tempfile::TempDir, Node, Vec<VerifiedBundle>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = NodeKey::from_secret(&[42; 32]);
+    let author = Author {
+        org: org("org-a"),
+        member: None,
+    };
+    let node = Node::open_in(dir.path(), NodeKey::from_secret(&[42; 32]), author).expect("node");
+    let bundles: Vec<VerifiedBundle> = specs
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| bundle(&key, index, spec))
+        .collect();
+    node.service().store().put_many(bundles.clone()).await.expect("stored");
+    (dir, node, bundles)
+}
+
 /// Stores `specs` on a fresh node and pages through them as a token of `reader_b`'s org with `ceiling`, `limit` per
 /// page and a scan budget of `budget` rows; checks the walk against the policy function.
 fn check(specs: &[Spec], reader_b: bool, ceiling: Tlp, limit: usize, budget: usize) {
@@ -120,20 +148,7 @@ fn check(specs: &[Spec], reader_b: bool, ceiling: Tlp, limit: usize, budget: usi
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = NodeKey::from_secret(&[42; 32]);
-        let node = Node::open_in(
-            dir.path(),
-            NodeKey::from_secret(&[42; 32]),
-            Author {
-                org: org("org-a"),
-                member: None,
-            },
-        )
-        .expect("node");
-        let bundles: Vec<VerifiedBundle> =
-            specs.iter().enumerate().map(|(index, spec)| bundle(&key, index, spec)).collect();
-        node.service().store().put_many(bundles.clone()).await.expect("stored");
+        let (_dir, node, bundles) = stored(specs).await;
 
         let api = NodeApi::new(node.service().clone(), None).with_scan_budget(budget);
         let token = grant(1, reader_b, ceiling);
@@ -146,7 +161,10 @@ fn check(specs: &[Spec], reader_b: bool, ceiling: Tlp, limit: usize, budget: usi
 
         let seen = walk(&api, &token, limit).await;
         let expected: Vec<BundleId> = visible.iter().map(|b| b.id()).collect();
-        assert_eq!(seen.ids, expected, "every visible bundle exactly once, in order, and nothing else");
+        assert_eq!(
+            seen.ids, expected,
+            "every visible bundle exactly once, in order, and nothing else"
+        );
         for cursor in &seen.cursors {
             for bundle in &hidden {
                 let id = bundle.id().to_string();
@@ -158,7 +176,14 @@ fn check(specs: &[Spec], reader_b: bool, ceiling: Tlp, limit: usize, budget: usi
             }
             let other = grant(2, reader_b, ceiling);
             let refused = api
-                .list(&other, ListRequest { since_ms: None, limit, after: Some(cursor.parse().expect("cursor")) })
+                .list(
+                    &other,
+                    ListRequest {
+                        since_ms: None,
+                        limit,
+                        after: Some(cursor.parse().expect("cursor")),
+                    },
+                )
                 .await
                 .expect_err("another token cannot follow this token's cursor");
             assert_eq!(refused.status(), axum::http::StatusCode::BAD_REQUEST);
@@ -217,25 +242,24 @@ fn a_green_token_pages_over_amber_bundles_without_stepping_on_them() {
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = NodeKey::from_secret(&[42; 32]);
-        let node = Node::open_in(
-            dir.path(),
-            NodeKey::from_secret(&[42; 32]),
-            Author {
-                org: org("org-a"),
-                member: None,
-            },
-        )
-        .expect("node");
-        let bundles = specs.iter().enumerate().map(|(index, spec)| bundle(&key, index, spec)).collect();
-        node.service().store().put_many(bundles).await.expect("stored");
+        let (_dir, node, _) = stored(&specs).await;
         let api = NodeApi::new(node.service().clone(), None).with_scan_budget(3);
         let token = grant(1, false, Tlp::Green);
         let first = api
-            .list(&token, ListRequest { since_ms: None, limit: 1000, after: None })
+            .list(
+                &token,
+                ListRequest {
+                    since_ms: None,
+                    limit: 1000,
+                    after: None,
+                },
+            )
             .await
             .expect("page");
-        assert_eq!((first.bundles.len(), first.next), (3, None), "three GREEN bundles and nothing to follow");
+        assert_eq!(
+            (first.bundles.len(), first.next),
+            (3, None),
+            "three GREEN bundles and nothing to follow"
+        );
     });
 }

@@ -273,18 +273,40 @@ async fn echoed_field_names_and_values_are_capped() {
     let fake = Arc::new(Fake::default());
     let huge = "x".repeat(500_000);
     let bodies = [
-        (format!(r#"{{"tlp":"green","indicators":[{{"value":"a"}}],"{huge}":1}}"#), "unknown field"),
-        (format!(r#"{{"tlp":"green","indicators":[{{"value":"a","{huge}":1}}]}}"#), "indicators[0]"),
+        (
+            format!(r#"{{"tlp":"green","indicators":[{{"value":"a"}}],"{huge}":1}}"#),
+            "unknown field",
+        ),
+        (
+            format!(r#"{{"tlp":"green","indicators":[{{"value":"a","{huge}":1}}]}}"#),
+            "indicators[0]",
+        ),
         (format!(r#"{{"tlp":"{huge}","indicators":[{{"value":"a"}}]}}"#), "tlp"),
-        (format!(r#"{{"tlp":"green","indicators":[{{"value":"a","confidence":"{huge}"}}]}}"#), "confidence"),
-        (format!(r#"{{"tlp":"green","labels":["{huge}"],"indicators":[{{"value":"a"}}]}}"#), "labels[0]"),
+        (
+            format!(r#"{{"tlp":"green","indicators":[{{"value":"a","confidence":"{huge}"}}]}}"#),
+            "confidence",
+        ),
+        (
+            format!(r#"{{"tlp":"green","labels":["{huge}"],"indicators":[{{"value":"a"}}]}}"#),
+            "labels[0]",
+        ),
     ];
     for (body, names) in bodies {
         refused_briefly(&fake, post(Some("good"), "application/json", body), names).await;
     }
     let query = "y".repeat(60_000);
-    refused_briefly(&fake, get(&format!("/api/v1/bundles?{query}=1"), Some("good")), "unknown field").await;
-    refused_briefly(&fake, get(&format!("/api/v1/bundles?after={query}"), Some("good")), "after").await;
+    refused_briefly(
+        &fake,
+        get(&format!("/api/v1/bundles?{query}=1"), Some("good")),
+        "unknown field",
+    )
+    .await;
+    refused_briefly(
+        &fake,
+        get(&format!("/api/v1/bundles?after={query}"), Some("good")),
+        "after",
+    )
+    .await;
     refused_briefly(&fake, get(&format!("/api/v1/bundles/{query}"), Some("good")), "id").await;
 }
 

@@ -114,7 +114,10 @@ mod tests {
         );
         assert!(!text.contains("1700000000123") && !text.to_lowercase().contains("abab"));
         assert!(text.len() <= dims_web::api::bundles::MAX_CURSOR_CHARS);
-        assert!(text.parse::<dims_web::api::Cursor>().is_ok(), "the web layer takes it as a cursor");
+        assert!(
+            text.parse::<dims_web::api::Cursor>().is_ok(),
+            "the web layer takes it as a cursor"
+        );
     }
 
     #[test]
@@ -126,7 +129,12 @@ mod tests {
             let changed = String::from_utf8(changed).expect("ascii");
             assert_eq!(keys().open(b"token-a", &changed), None, "changed at {index}");
         }
-        for made_up in ["", "AAAA", &"A".repeat(96), &format!("{}.{}", PLACE_SEALED.0, PLACE_SEALED.1)] {
+        for made_up in [
+            "",
+            "AAAA",
+            &"A".repeat(96),
+            &format!("{}.{}", PLACE_SEALED.0, PLACE_SEALED.1),
+        ] {
             assert_eq!(keys().open(b"token-a", made_up), None, "{made_up}");
         }
     }
