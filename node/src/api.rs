@@ -5,10 +5,14 @@
 //!   message (unknown and wrong secret read the same).
 //! * Publishing: [`Service::publish_with_token`], which checks the token's TLP and audience scopes (403) before it
 //!   signs; the answer comes after the durable commit. At most [`MAX_PUBLISHING`] publishes wait on the store at
-//!   once; more are answered 503, so a flood queues nowhere unbounded.
+//!   once; more are answered 503, so a flood queues nowhere unbounded. Turning a request into a draft (free-text
+//!   detection, every value checked) and signing it are CPU work: they run on the blocking pool, as many at once
+//!   as the machine has cores, so a burst of large publishes never holds the async workers that answer `/livez`
+//!   and reads.
 //! * Reading: the token's [`TokenGrant::reader`] (its owner's org and groups, capped at its TLP ceiling) is the
 //!   receiver the policy function judges every bundle for ([`Service::page`], [`Service::get`]); a bundle it may not
-//!   see is `None`, which the web layer answers 404 like an absent one.
+//!   see is `None`, which the web layer answers 404 like an absent one. A list's `next` is sealed for the token
+//!   (`cursor`), because the place a page stopped at may be a bundle the token may not read.
 //!
 //! Store reads run on the blocking pool; a store that is closed or reopening is 503, any other store failure 500
 //! with the cause logged.
@@ -19,15 +23,17 @@ use dims_protocol::audience::check_audience;
 use dims_protocol::policy::Receiver;
 use dims_protocol::{BundleId, Content, FederationId, FieldError, Indicator, VerifiedBundle};
 use dims_web::api::{
-    Api, ApiError, BundleDetail, BundlePage, BundleSummary, Cursor, IndicatorInput, IndicatorView, Items, ListRequest,
+    Api, ApiError, BundleDetail, BundlePage, BundleSummary, IndicatorInput, IndicatorView, Items, ListRequest,
     PublishRequest, Published,
 };
 use tokio::sync::Semaphore;
 
+mod cursor;
+
 use crate::clock;
 use crate::grant::{AuthError, TokenGrant};
 use crate::intake::{self, FreetextOptions};
-use crate::service::{Draft, PublishError, Service};
+use crate::service::{Draft, PAGE_SCAN_BUDGET, PublishError, Service};
 use crate::store::{ListQuery, StoreError, Stored};
 
 /// The most API publishes waiting on the store at once; more are answered 503.
@@ -38,16 +44,33 @@ pub struct NodeApi {
     service: Service,
     federation: Option<FederationId>,
     publishing: Semaphore,
+    validating: Arc<Semaphore>,
+    cursors: cursor::CursorKeys,
+    scan_budget: usize,
 }
 
 impl NodeApi {
     /// The API of `service`; `federation` is what the audience `federation` means (`publish.federation`).
     pub fn new(service: Service, federation: Option<FederationId>) -> Self {
+        let cursors = cursor::CursorKeys::derive(&service.derive_key("dims 2026 api list cursors"));
         Self {
             service,
             federation,
             publishing: Semaphore::new(MAX_PUBLISHING),
+            validating: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )),
+            cursors,
+            scan_budget: PAGE_SCAN_BUDGET,
         }
+    }
+
+    /// The same API with list pages that look at no more than about `rows` store rows each (default
+    /// [`PAGE_SCAN_BUDGET`]); tests make it small to reach the budget with few bundles.
+    #[must_use]
+    pub fn with_scan_budget(mut self, rows: usize) -> Self {
+        self.scan_budget = rows.max(1);
+        self
     }
 
     /// The router to serve.
@@ -85,42 +108,32 @@ impl Api for NodeApi {
     }
 
     async fn publish(&self, grant: &TokenGrant, request: PublishRequest) -> Result<Published, ApiError> {
-        let draft = draft(&request, self.federation.as_ref())?;
-        let what = format!(
-            "{} for audience {}",
-            draft.tlp.name(),
-            intake::audience::spec(&draft.audience)
-        );
         let Ok(_permit) = self.publishing.try_acquire() else {
             return Err(ApiError::busy(format!(
                 "the node is already storing {MAX_PUBLISHING} API publications"
             )));
         };
+        let validating = Arc::clone(&self.validating)
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let (service, federation, signer) = (self.service.clone(), self.federation.clone(), grant.clone());
+        let bundle = tokio::task::spawn_blocking(move || {
+            let _validating = validating;
+            let draft = draft(&request, federation.as_ref())?;
+            let what = what(draft.tlp, &draft.audience);
+            service
+                .sign_with_token(&signer, draft, clock::now_ms())
+                .map_err(|error| publish_error(error, &what))
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+        let what = what(bundle.body().tlp, &bundle.body().audience);
         let bundle = self
             .service
-            .publish_with_token(grant, draft, clock::now_ms())
+            .publish_signed(bundle)
             .await
-            .map_err(|error| match error {
-                PublishError::NotAllowed(refusal) => ApiError::forbidden(
-                    format!("{refusal} ({what})"),
-                    "publish within the token's scopes, or create a token whose --audience and --tlp-ceiling allow \
-                     this (dims tokens create)",
-                ),
-                PublishError::Invalid(e) => ApiError::bad_request(e.to_string(), "correct the field and send again"),
-                PublishError::Store(e) => store_error(e),
-                PublishError::Target(e) => ApiError::internal(&e),
-                above @ PublishError::AboveCeiling { ceiling, .. } => ApiError::forbidden(
-                    above.to_string(),
-                    format!(
-                        "publish at {ceiling} or below: receivers refuse bundles above their origin's ceiling in the \
-                         rosters"
-                    ),
-                ),
-                refused @ PublishError::RecipientCannotReceive { .. } => ApiError::bad_request(
-                    refused.to_string(),
-                    "name recipients the federation's rosters clear for this marking (dims peers list shows them)",
-                ),
-            })?;
+            .map_err(|error| publish_error(error, &what))?;
         let summary = summary(&bundle);
         tracing::info!(bundle = %summary.id, token = %grant.id, tlp = %summary.tlp, "published through the API");
         Ok(Published {
@@ -134,19 +147,30 @@ impl Api for NodeApi {
 
     async fn list(&self, grant: &TokenGrant, request: ListRequest) -> Result<BundlePage, ApiError> {
         let reader = grant.reader(&self.service.node_view()).map_err(no_read)?;
+        let token = grant.id.0;
+        let after = match &request.after {
+            None => None,
+            Some(cursor) => Some(self.cursors.open(&token, cursor.as_str()).ok_or_else(|| {
+                ApiError::bad_request(
+                    "after: not a cursor this node gave this token",
+                    "pass the `next` value of the previous page unchanged, with the same token",
+                )
+            })?),
+        };
         let now = clock::now_ms();
         let query = ListQuery {
             since_ms: request.since_ms,
             limit: request.limit,
-            after: request.after.map(|cursor| (cursor.created_ms, cursor.id)),
+            after,
             ..ListQuery::new(request.limit, now)
         };
+        let budget = self.scan_budget;
         let page = self
-            .read(move |service| service.page(&query, Receiver::Member(&reader), now))
+            .read(move |service| service.page_within(&query, Receiver::Member(&reader), now, budget))
             .await?;
         Ok(BundlePage {
             bundles: page.bundles.iter().map(|stored| summary(&stored.bundle)).collect(),
-            next: page.next.map(|(created_ms, id)| Cursor { created_ms, id }.to_string()),
+            next: page.next.map(|place| self.cursors.seal(&token, place)),
         })
     }
 
@@ -157,6 +181,35 @@ impl Api for NodeApi {
             .read(move |service| service.get(&id, Receiver::Member(&reader), now))
             .await?;
         Ok(stored.map(|stored| detail(&stored)))
+    }
+}
+
+/// A marking and audience as refusals name them.
+fn what(tlp: dims_protocol::Tlp, audience: &dims_protocol::Audience) -> String {
+    format!("{} for audience {}", tlp.name(), intake::audience::spec(audience))
+}
+
+/// A failed publish as the caller sees it; `what` names the marking and audience.
+fn publish_error(error: PublishError, what: &str) -> ApiError {
+    match error {
+        PublishError::NotAllowed(refusal) => ApiError::forbidden(
+            format!("{refusal} ({what})"),
+            "publish within the token's scopes, or create a token whose --audience and --tlp-ceiling allow this \
+             (dims tokens create)",
+        ),
+        PublishError::Invalid(e) => ApiError::bad_request(e.to_string(), "correct the field and send again"),
+        PublishError::Store(e) => store_error(e),
+        PublishError::Target(e) => ApiError::internal(&e),
+        above @ PublishError::AboveCeiling { ceiling, .. } => ApiError::forbidden(
+            above.to_string(),
+            format!(
+                "publish at {ceiling} or below: receivers refuse bundles above their origin's ceiling in the rosters"
+            ),
+        ),
+        refused @ PublishError::RecipientCannotReceive { .. } => ApiError::bad_request(
+            refused.to_string(),
+            "name recipients the federation's rosters clear for this marking (dims peers list shows them)",
+        ),
     }
 }
 

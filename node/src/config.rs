@@ -34,6 +34,8 @@ pub struct Config {
     pub http: HttpSection,
     /// The REST API listener.
     pub api: ApiSection,
+    /// Timeouts and connection caps of the HTTP listeners (operations and REST API).
+    pub listeners: ListenersSection,
     /// Logging.
     pub log: LogSection,
     /// Defaults for publishing from the command line.
@@ -155,6 +157,30 @@ impl Default for ApiSection {
         Self {
             enabled: false,
             listen: "127.0.0.1:8471".to_owned(),
+        }
+    }
+}
+
+/// `[listeners]`: what each HTTP listener (operations and REST API) allows a client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenersSection {
+    /// Milliseconds a connection may take to send a whole request head (also between requests on a kept-alive
+    /// connection); then it is closed.
+    pub header_timeout_ms: u64,
+    /// Milliseconds a request's body may take to arrive after its head; then it is answered 408.
+    pub body_timeout_ms: u64,
+    /// The most connections each listener holds open at once; more wait until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ListenersSection {
+    fn default() -> Self {
+        let limits = crate::http::Limits::default();
+        Self {
+            header_timeout_ms: u64::try_from(limits.header_timeout.as_millis()).unwrap_or(u64::MAX),
+            body_timeout_ms: u64::try_from(limits.body_timeout.as_millis()).unwrap_or(u64::MAX),
+            max_connections: limits.max_connections,
         }
     }
 }
@@ -397,6 +423,11 @@ impl Config {
             purge_interval: std::time::Duration::from_secs(self.store.purge_interval_s.max(1)),
             http: self.http.enabled.then_some(listen),
             api: self.api.enabled.then_some(api),
+            listeners: crate::http::Limits {
+                header_timeout: std::time::Duration::from_millis(self.listeners.header_timeout_ms.max(1)),
+                body_timeout: std::time::Duration::from_millis(self.listeners.body_timeout_ms.max(1)),
+                max_connections: self.listeners.max_connections.max(1),
+            },
             log_format: self.log.format,
             log_level: self.log.level.clone(),
             default_tlp,
@@ -432,6 +463,8 @@ pub struct Settings {
     pub http: Option<SocketAddr>,
     /// Where the REST API is served, if at all.
     pub api: Option<SocketAddr>,
+    /// Timeouts and connection cap of both listeners.
+    pub listeners: crate::http::Limits,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -499,6 +532,13 @@ listen = "127.0.0.1:8470"
 # Requests need a token from `dims tokens create`. Plain HTTP: beyond loopback, put a TLS proxy in front of it.
 enabled = false
 listen = "127.0.0.1:8471"
+
+[listeners]
+# Both listeners above: a connection that has not sent a whole request head within header_timeout_ms is closed, a
+# body that has not arrived within body_timeout_ms is answered 408, and each holds at most max_connections at once.
+header_timeout_ms = 10000
+body_timeout_ms = 30000
+max_connections = 1024
 
 [log]
 # "text" or "json" (also --log-format).

@@ -60,6 +60,8 @@ pub struct Plan {
     pub operations: Option<SocketAddr>,
     /// The REST API listener, and what its audience `federation` means.
     pub api: Option<(SocketAddr, Option<FederationId>)>,
+    /// Timeouts and the connection cap of both listeners.
+    pub listeners: crate::http::Limits,
 }
 
 /// A part of the node did not start.
@@ -109,6 +111,7 @@ pub struct Node {
     federation: Option<Federation>,
     workers: Workers,
     ready: Arc<AtomicBool>,
+    limits: crate::http::Limits,
 }
 
 impl Node {
@@ -141,6 +144,7 @@ impl Node {
             federation: None,
             workers: Workers::new(),
             ready: Arc::new(AtomicBool::new(false)),
+            limits: crate::http::Limits::default(),
         })
     }
 
@@ -180,6 +184,7 @@ impl Node {
         if let Some(every) = plan.purge_every {
             self.start_purge(every);
         }
+        self.limits = plan.listeners;
         if let Some(addr) = plan.operations {
             let bound = self.start_operations(addr).await?;
             info!(%bound, "serving /livez, /readyz, /metrics, /workers and /federation/*");
@@ -251,9 +256,22 @@ impl Node {
         });
     }
 
+    /// Sets the timeouts and connection cap of the listeners started from now on ([`Plan::listeners`]).
+    pub fn set_listener_limits(&mut self, limits: crate::http::Limits) {
+        self.limits = limits;
+    }
+
     /// Serves the operations routes on `addr`; returns the bound address (a port 0 becomes a real one).
+    /// It writes a new operations cookie ([`crate::http::COOKIE_FILE`]) beside the store first, which
+    /// state-changing routes require.
     pub async fn start_operations(&mut self, addr: SocketAddr) -> Result<SocketAddr, StartError> {
+        let path = self.store_path.with_file_name(crate::http::COOKIE_FILE);
+        let cookie = crate::http::write_cookie(&path).map_err(|e| StartError::Key {
+            what: "the operations cookie",
+            reason: format!("writing {}: {e}", path.display()),
+        })?;
         let router = crate::http::router(OpsState {
+            cookie: Some(cookie.into()),
             metrics: self.metrics.clone(),
             ready: self.ready.clone(),
             federation: self.federation.clone(),
@@ -283,10 +301,11 @@ impl Node {
         let listen_error = |source| StartError::Listen { addr, key, source };
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(listen_error)?;
         let bound = listener.local_addr().map_err(listen_error)?;
+        let limits = self.limits;
         // A listener that ends with an error is failed, not restarted: its socket is gone, and binding it again
         // could take a port another program has taken meanwhile. The operator sees the reason on `/workers`.
         self.workers.spawn(name, move |context| async move {
-            crate::http::serve(listener, router, context.cancel().clone())
+            crate::http::serve(listener, router, limits, context.cancel().clone())
                 .await
                 .map_err(|e| format!("the {name} listener on {bound} stopped: {e}").into())
         });

@@ -324,6 +324,18 @@ impl Service {
         draft: Draft,
         now_ms: u64,
     ) -> Result<VerifiedBundle, PublishError> {
+        let bundle = self.sign_with_token(grant, draft, now_ms)?;
+        self.publish_signed(bundle).await
+    }
+
+    /// The signing half of [`Service::publish_with_token`]: the token's scopes checked, then the draft signed with
+    /// the token's author, nothing stored. CPU work only, so the REST API runs it off the async workers.
+    pub fn sign_with_token(
+        &self,
+        grant: &TokenGrant,
+        draft: Draft,
+        now_ms: u64,
+    ) -> Result<VerifiedBundle, PublishError> {
         grant
             .check_publish(draft.tlp, &draft.audience)
             .map_err(PublishError::NotAllowed)?;
@@ -331,8 +343,7 @@ impl Service {
             org: grant.org.clone(),
             member: grant.person(),
         };
-        let bundle = sign_draft(&self.key, &author, draft, now_ms)?;
-        self.publish_signed(bundle).await
+        Ok(sign_draft(&self.key, &author, draft, now_ms)?)
     }
 
     /// Checks the `Authorization` header of a request (`Bearer dims_<id>_<secret>`; tokens anywhere else are
@@ -377,6 +388,12 @@ impl Service {
     /// Signs a body this node built whole (a redacted derivative); it must name this node as its origin.
     pub fn sign_body(&self, body: Body) -> Result<VerifiedBundle, SignError> {
         self.key.sign(body)
+    }
+
+    /// A 32-byte key for `context`, derived from this node's secret key (so it lasts as long as the key and no
+    /// longer): what the REST API seals its list cursors with.
+    pub fn derive_key(&self, context: &str) -> [u8; 32] {
+        blake3::derive_key(context, &self.key.secret())
     }
 
     /// The org and member this node publishes as.
@@ -560,15 +577,32 @@ impl Service {
             .collect())
     }
 
-    /// One page of the bundles `receiver` may see, in (created, id) order, and where the next page starts.
+    /// One page of the bundles `receiver` may see, in (created, id) order, and where the next page starts; at most
+    /// [`PAGE_SCAN_BUDGET`] rows are looked at ([`Service::page_within`]).
+    pub fn page(&self, query: &ListQuery, receiver: Receiver<'_>, now_ms: u64) -> Result<Page, StoreError> {
+        self.page_within(query, receiver, now_ms, PAGE_SCAN_BUDGET)
+    }
+
+    /// One page of the bundles `receiver` may see, looking at no more than about `budget` rows.
     ///
     /// Unlike [`Service::list`], whose page can come back short or empty while more visible bundles follow, this
     /// reads the store page after page until `query.limit` visible bundles are found, the store has no more, or
-    /// [`PAGE_SCAN_BUDGET`] rows were looked at; `next` is then the place of the last row looked at, so a caller
-    /// following it sees every visible bundle once and never learns how many it was not shown.
-    pub fn page(&self, query: &ListQuery, receiver: Receiver<'_>, now_ms: u64) -> Result<Page, StoreError> {
+    /// `budget` rows were looked at. Rows marked above what the receiver may ever see
+    /// ([`policy::highest_marking`](dims_protocol::policy::highest_marking)) are not looked at: the marking index
+    /// skips them. `next` is the place of the last row looked at, so a caller following it sees every visible bundle
+    /// once; that row may be one the receiver may not see, so a caller that hands `next` out must seal it (the REST
+    /// API does, `crate::api`).
+    pub fn page_within(
+        &self,
+        query: &ListQuery,
+        receiver: Receiver<'_>,
+        now_ms: u64,
+        budget: usize,
+    ) -> Result<Page, StoreError> {
         let mut scan = query.clone();
         scan.limit = query.limit.max(1);
+        let highest = dims_protocol::policy::highest_marking(receiver);
+        scan.max_tlp = Some(scan.max_tlp.map_or(highest, |asked| asked.min(highest)));
         let mut bundles = Vec::new();
         let mut scanned = 0;
         loop {
@@ -590,7 +624,7 @@ impl Service {
             if !more {
                 return Ok(Page { bundles, next: None });
             }
-            if scanned >= PAGE_SCAN_BUDGET {
+            if scanned >= budget {
                 return Ok(Page {
                     bundles,
                     next: scan.after,

@@ -414,3 +414,90 @@ async fn refusals_are_json_name_the_problem_and_store_nothing() {
     );
     running.stop();
 }
+
+/// The operations listener against DNS rebinding and cross-site requests: it answers only requests addressed to it
+/// by IP address or `localhost` (a page of `evil.example` resolved to 127.0.0.1 sends `Host: evil.example:PORT`),
+/// and the state-changing `POST /federation/forget` needs the operations cookie that `dims run` writes, owner-only,
+/// in the data folder; `dims peers forget` reads and sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operations_listener_answers_only_its_own_host_and_forget_needs_the_cookie() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let node = Node::init("seattle-it");
+    let mut running = Running::start(&node).await;
+    let port = running.http.rsplit(':').next().expect("port").to_owned();
+    let ops = |path: &str, host: &str| {
+        running
+            .client
+            .get(format!("{}{path}", running.http))
+            .header("host", host.to_owned())
+    };
+    for path in ["/livez", "/metrics", "/workers", "/federation/peers"] {
+        for host in [
+            format!("evil.example:{port}"),
+            "evil.example".to_owned(),
+            format!("localhost.evil.example:{port}"),
+        ] {
+            let answer = ops(path, &host).send().await.expect("answered");
+            assert_eq!(answer.status(), 421, "{path} with Host {host}");
+            assert!(
+                answer.text().await.expect("text").contains("Host"),
+                "the refusal names the header"
+            );
+        }
+    }
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let answer = ops("/livez", &host).send().await.expect("answered");
+        assert_eq!(answer.status(), 200, "/livez with Host {host}");
+    }
+
+    let cookie_file = node.root.join("data").join("ops.cookie");
+    let mode = std::fs::metadata(&cookie_file)
+        .expect("dims run writes the cookie")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the cookie is for its owner only");
+    let cookie = std::fs::read_to_string(&cookie_file).expect("cookie").trim().to_owned();
+    assert!(cookie.len() >= 64, "a random secret");
+
+    let node_id = "00".repeat(32);
+    let forget = |token: Option<&str>| {
+        let request = running
+            .client
+            .post(format!("{}/federation/forget", running.http))
+            .header("content-type", "application/json")
+            .body(json!({"node": node_id}).to_string());
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    };
+    for token in [None, Some("not-the-cookie")] {
+        let answer = forget(token).send().await.expect("answered");
+        assert_eq!(answer.status(), 401, "forget with {token:?}");
+        assert!(
+            answer.text().await.expect("text").contains("ops.cookie"),
+            "the refusal says where the cookie is"
+        );
+    }
+    let answer = forget(Some(&cookie)).send().await.expect("answered");
+    assert_eq!(
+        answer.status(),
+        404,
+        "with the cookie, forget reaches the federation (which this node does not run)"
+    );
+
+    let out = node
+        .command()
+        .env("DIMS_HTTP__ENABLED", "true")
+        .env("DIMS_HTTP__LISTEN", running.http.trim_start_matches("http://"))
+        .args(["peers", "forget", &node_id])
+        .output()
+        .expect("dims peers forget");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not federate"),
+        "dims peers forget sent the cookie: {stderr}"
+    );
+    running.stop();
+}

@@ -1763,3 +1763,37 @@ async fn key_statements_alias_rotated_keys_refuse_revoked_ones_and_survive_reope
     assert_eq!(RosterBook::load(&restored)?.statements().len(), 2);
     Ok(())
 }
+
+/// A store written before the marking index existed (`by_tlp_v1` missing) gets it on open, built from its bundles:
+/// the integrity check passes and pages capped at a marking find every bundle at or below it.
+#[tokio::test]
+async fn a_store_without_the_marking_index_gets_it_built_on_open() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let key = origin_a();
+    let stored: Vec<VerifiedBundle> = (0..3).map(|n| indicators(&key, 2, SAMPLE_TIME + n)).collect();
+    let tlp = stored[0].body().tlp;
+    fixture.store.put_many(stored.clone()).await?;
+    let path = fixture.path();
+    drop(fixture.store);
+
+    let database = redb::Database::open(&path)?;
+    let txn = database.begin_write()?;
+    assert!(
+        txn.delete_table(TableDefinition::<(u8, u64, &[u8; 32]), ()>::new("by_tlp_v1"))?,
+        "the table was there to delete"
+    );
+    txn.commit()?;
+    drop(database);
+
+    let store = Store::open(&path, StoreConfig::default(), StoreMetrics::default())?;
+    let report = store.check()?;
+    assert!(report.is_ok(), "{report}");
+    let capped = ListQuery {
+        limit: 10,
+        max_tlp: Some(tlp),
+        ..ListQuery::default()
+    };
+    let listed: Vec<BundleId> = store.list(&capped)?.iter().map(|s| s.bundle.id()).collect();
+    assert_eq!(listed, ids(&in_list_order(stored)));
+    Ok(())
+}

@@ -185,6 +185,18 @@ pub fn may_receive(marking: &Marking<'_>, receiver: Receiver<'_>) -> Decision {
     }
 }
 
+/// The highest marking `receiver` may ever receive: [`may_receive`] refuses every bundle marked above it, whatever
+/// its audience. Readers use it to skip, by an index on the marking, what the policy function would refuse anyway;
+/// what is below it still goes to [`may_receive`].
+pub fn highest_marking(receiver: Receiver<'_>) -> Tlp {
+    match receiver {
+        Receiver::Public => Tlp::Clear,
+        // A node holds its own bundles whatever their marking.
+        Receiver::Node(_) => Tlp::Red,
+        Receiver::Member(member) => member.ceiling,
+    }
+}
+
 fn node_decision(marking: &Marking<'_>, node: &NodeView) -> Decision {
     if node.id == marking.origin {
         // The origin holds its own bundles; reconciliation with itself is never asked, but a restored backup is.

@@ -4,7 +4,8 @@
 use dims_protocol::audience::{Recipient, check_audience};
 use dims_protocol::bundle::{Provenance, Redaction};
 use dims_protocol::policy::{
-    Carriage, Denial, MemberView, Membership, NodeView, Receiver, check_reshare, may_originate, may_receive,
+    Carriage, Denial, MemberView, Membership, NodeView, Receiver, check_reshare, highest_marking, may_originate,
+    may_receive,
 };
 use dims_protocol::samples::{self, SAMPLE_TIME};
 use dims_protocol::{Audience, Author, Body, BundleId, GroupId, Marking, MemberId, NodeId, OrgId, Tlp};
@@ -176,6 +177,10 @@ fn every_tlp_audience_and_receiver() {
                 Receiver::Member(view)
             };
             let decision = may_receive(&marking, receiver);
+            assert!(
+                decision.is_err() || tlp <= highest_marking(receiver),
+                "{line} → {column}: received above its highest marking"
+            );
             assert_eq!(
                 decision.is_ok(),
                 *expected == "Y",

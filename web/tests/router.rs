@@ -157,11 +157,11 @@ async fn failures_are_json_with_the_right_status() {
         "limit",
     );
     assert_error(
-        &send(&fake, get("/api/v1/bundles?after=nope", Some("good"))).await,
+        &send(&fake, get("/api/v1/bundles?after=not%20a%20cursor", Some("good"))).await,
         StatusCode::BAD_REQUEST,
         "after",
     );
-    let cursor = format!("17.{}", BundleId([2; 32]));
+    let cursor = "c2VhbGVkLWJ5LXRoZS1ub2Rl";
     let page = send(
         &fake,
         get(&format!("/api/v1/bundles?since_ms=5&after={cursor}"), Some("good")),
@@ -172,7 +172,11 @@ async fn failures_are_json_with_the_right_status() {
     let listed = fake.listed.lock().expect("lock").clone();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].since_ms, listed[0].limit), (Some(5), 100));
-    assert_eq!(listed[0].after.map(|c| c.to_string()), Some(cursor));
+    assert_eq!(
+        listed[0].after.as_ref().map(ToString::to_string).as_deref(),
+        Some(cursor),
+        "the cursor reaches the node as sent"
+    );
 
     assert_error(
         &send(
@@ -227,4 +231,124 @@ async fn the_openapi_document_lists_the_routes_and_needs_no_token() {
             "schema {schema} missing"
         );
     }
+}
+
+/// A body that declares `length` bytes and never sends one: a handler that waits for it waits forever.
+fn stalled_body() -> Body {
+    Body::from_stream(futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>())
+}
+
+#[tokio::test]
+async fn a_declared_content_length_above_the_limit_is_refused_before_the_body_is_read() {
+    let fake = Arc::new(Fake::default());
+    let request = Request::post("/api/v1/bundles")
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer good")
+        .header("content-length", (BODY_LIMIT + 1).to_string())
+        .body(stalled_body())
+        .expect("request");
+    // The body never arrives, so only an answer given without reading it can come back; the timeout only turns a
+    // hang into a failure.
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), send(&fake, request))
+        .await
+        .expect("answered without reading the body");
+    assert_error(&answer, StatusCode::PAYLOAD_TOO_LARGE, "larger than");
+}
+
+/// Sends `request` and expects a 400 whose error names `names` and whose whole body stays small, however large the
+/// value it quotes.
+async fn refused_briefly(fake: &Arc<Fake>, request: Request<Body>, names: &str) {
+    let response = router(Arc::clone(fake)).oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    assert!(bytes.len() <= 2048, "an error of {} bytes echoes too much", bytes.len());
+    let json: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert_error(&(status, json), StatusCode::BAD_REQUEST, names);
+}
+
+#[tokio::test]
+async fn echoed_field_names_and_values_are_capped() {
+    let fake = Arc::new(Fake::default());
+    let huge = "x".repeat(500_000);
+    let bodies = [
+        (
+            format!(r#"{{"tlp":"green","indicators":[{{"value":"a"}}],"{huge}":1}}"#),
+            "unknown field",
+        ),
+        (
+            format!(r#"{{"tlp":"green","indicators":[{{"value":"a","{huge}":1}}]}}"#),
+            "indicators[0]",
+        ),
+        (format!(r#"{{"tlp":"{huge}","indicators":[{{"value":"a"}}]}}"#), "tlp"),
+        (
+            format!(r#"{{"tlp":"green","indicators":[{{"value":"a","confidence":"{huge}"}}]}}"#),
+            "confidence",
+        ),
+        (
+            format!(r#"{{"tlp":"green","labels":["{huge}"],"indicators":[{{"value":"a"}}]}}"#),
+            "labels[0]",
+        ),
+    ];
+    for (body, names) in bodies {
+        refused_briefly(&fake, post(Some("good"), "application/json", body), names).await;
+    }
+    let query = "y".repeat(60_000);
+    refused_briefly(
+        &fake,
+        get(&format!("/api/v1/bundles?{query}=1"), Some("good")),
+        "unknown field",
+    )
+    .await;
+    refused_briefly(
+        &fake,
+        get(&format!("/api/v1/bundles?after={query}"), Some("good")),
+        "after",
+    )
+    .await;
+    refused_briefly(&fake, get(&format!("/api/v1/bundles/{query}"), Some("good")), "id").await;
+}
+
+#[tokio::test]
+async fn duplicate_authorization_or_content_type_headers_are_refused() {
+    let fake = Arc::new(Fake::default());
+    let body = r#"{"tlp":"green","indicators":[{"value":"198.51.100.7"}]}"#;
+    let twice = |name: &str, first: &str, second: &str| {
+        let mut request = post(None, "application/json", body);
+        let headers = request.headers_mut();
+        headers.remove(name);
+        headers.append(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+            first.parse().expect("value"),
+        );
+        headers.append(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+            second.parse().expect("value"),
+        );
+        if name != "authorization" {
+            headers.insert("authorization", "Bearer good".parse().expect("value"));
+        }
+        request
+    };
+    for (name, first, second, names) in [
+        ("authorization", "Bearer good", "Bearer other", "Authorization"),
+        ("authorization", "Bearer good", "Bearer good", "Authorization"),
+        ("content-type", "application/json", "text/plain", "Content-Type"),
+    ] {
+        assert_error(
+            &send(&fake, twice(name, first, second)).await,
+            StatusCode::BAD_REQUEST,
+            names,
+        );
+    }
+    let mut listing = get("/api/v1/bundles", Some("good"));
+    listing
+        .headers_mut()
+        .append("authorization", "Bearer other".parse().expect("value"));
+    assert_error(&send(&fake, listing).await, StatusCode::BAD_REQUEST, "Authorization");
+    assert!(
+        fake.published.lock().expect("lock").is_empty() && fake.listed.lock().expect("lock").is_empty(),
+        "nothing with a repeated header reached the node"
+    );
 }

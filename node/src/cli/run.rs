@@ -31,6 +31,7 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
             purge_every: Some(settings.purge_interval),
             operations: settings.http,
             api: settings.api.map(|addr| (addr, settings.federation.clone())),
+            listeners: settings.listeners,
         };
         if let Err(e) = node.start(plan).await {
             node.stop().await;

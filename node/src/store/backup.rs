@@ -27,7 +27,7 @@ use super::identity::{MEMBER_CERTS, MEMBER_LOGINS, MEMBERS, TOKENS, TRUST_GROUPS
 use super::integrity::check_snapshot;
 use super::rosters::ROSTERS;
 use super::tables::{
-    ALL_TABLES, BUNDLES, BY_EXPIRY, BY_ORIGIN, BY_TIME, META, OUTBOX, RETRACTIONS, SCHEMA_KEY, SCHEMA_VERSION,
+    ALL_TABLES, BUNDLES, BY_EXPIRY, BY_ORIGIN, BY_TIME, BY_TLP, META, OUTBOX, RETRACTIONS, SCHEMA_KEY, SCHEMA_VERSION,
     SUPERSESSIONS, VALUE_CHUNKS, VALUE_RUNS, definition_name,
 };
 
@@ -116,6 +116,7 @@ fn write_copy(source: &ReadTransaction, partial: &Path) -> Result<BackupReport, 
     rows += bundles;
     rows += copy_table(source, &txn, BY_TIME)?;
     rows += copy_table(source, &txn, BY_ORIGIN)?;
+    rows += copy_table(source, &txn, BY_TLP)?;
     rows += copy_table(source, &txn, BY_EXPIRY)?;
     rows += copy_table(source, &txn, VALUE_RUNS)?;
     rows += copy_table(source, &txn, VALUE_CHUNKS)?;
@@ -142,7 +143,7 @@ fn write_copy(source: &ReadTransaction, partial: &Path) -> Result<BackupReport, 
     })
 }
 
-/// Copies one table; a table missing from the source (an older file) is created empty.
+/// Copies one table; a table missing from the source (an older file) is missing from the copy.
 fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     source: &ReadTransaction,
     dest: &WriteTransaction,
@@ -152,12 +153,14 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
         table: definition_name(&definition),
         source,
     };
-    let mut out = dest.open_table(definition).map_err(table_error)?;
     let input = match source.open_table(definition) {
         Ok(input) => input,
+        // Left out of the copy too, so that opening it creates the table as for any store that lacks it (and
+        // builds `by_tlp_v1` from the bundles).
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
         Err(other) => return Err(table_error(other).into()),
     };
+    let mut out = dest.open_table(definition).map_err(table_error)?;
     let during = "copying a table";
     let mut rows = 0;
     for entry in input.iter().during(during)? {

@@ -14,14 +14,14 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use redb::backends::FileBackend;
-use redb::{Builder, Database, ReadTransaction, ReadableDatabase, TableHandle};
+use redb::{Builder, Database, ReadTransaction, ReadableDatabase, ReadableTable, TableHandle};
 use tracing::{error, info, warn};
 
 use super::StoreConfig;
 use super::error::{During, OpenError, StoreError};
 use super::faults::FaultyBackend;
 use super::metrics::StoreMetrics;
-use super::tables::{META, SCHEMA_KEY, SCHEMA_VERSION, WriteTables};
+use super::tables::{BY_TLP, META, SCHEMA_KEY, SCHEMA_VERSION, WriteTables, tlp_code};
 
 /// What the store's handles and its writer share.
 pub(crate) struct Core {
@@ -181,9 +181,16 @@ fn prepare_schema(database: &Database, path: &Path) -> Result<(), OpenError> {
     // Opening every table in a write transaction creates the missing ones (all of them in a new file, a table added
     // by a later build of the same schema otherwise). Written only when something changes, so a plain open costs no
     // fsync.
-    let needs_write = match found {
-        SchemaState::Empty => true,
-        _ => missing_tables(database).map_err(setup)?,
+    let (needs_write, rebuild_tlp) = match found {
+        SchemaState::Empty => (true, false),
+        _ => {
+            let names = table_names(database).map_err(setup)?;
+            let missing = |table: &str| !names.iter().any(|name| name == table);
+            (
+                super::tables::ALL_TABLES.iter().any(|table| missing(table)),
+                missing(BY_TLP.name()),
+            )
+        }
     };
     if needs_write {
         let txn = database.begin_write().map_err(|e| setup(e.into()))?;
@@ -195,6 +202,10 @@ fn prepare_schema(database: &Database, path: &Path) -> Result<(), OpenError> {
                 .during("writing the schema version")
                 .map_err(setup)?;
             super::identity::create_tables(&txn).map_err(setup)?;
+            if rebuild_tlp {
+                let rows = rebuild_by_tlp(&mut tables).map_err(setup)?;
+                info!(path = %path.display(), rows, "built the marking index by_tlp_v1 of a store that had none");
+            }
         }
         txn.commit()
             .map_err(|source| setup(StoreError::Commit { bundles: 0, source }))?;
@@ -237,9 +248,23 @@ fn table_names(database: &Database) -> Result<Vec<String>, StoreError> {
         .collect())
 }
 
-fn missing_tables(database: &Database) -> Result<bool, StoreError> {
-    let names = table_names(database)?;
-    Ok(super::tables::ALL_TABLES
-        .iter()
-        .any(|table| !names.iter().any(|name| name == table)))
+/// Fills `by_tlp_v1` from the stored bundles: the upgrade of a store written before the table existed, inside the
+/// transaction that creates it. The envelopes are decoded, not verified: the index only orders what is stored, and
+/// every read verifies what it hands out.
+fn rebuild_by_tlp(tables: &mut WriteTables<'_>) -> Result<u64, StoreError> {
+    let during = "building the marking index";
+    let mut rows = Vec::new();
+    for entry in tables.bundles.iter().during(during)? {
+        let (key, envelope) = entry.during(during)?;
+        let id = dims_protocol::BundleId(*key.value());
+        let bundle = dims_protocol::decode(envelope.value()).map_err(|source| StoreError::Corrupt {
+            id,
+            source: Box::new(source.into()),
+        })?;
+        rows.push((tlp_code(bundle.body().tlp), bundle.body().created, id));
+    }
+    for (code, created, id) in &rows {
+        tables.by_tlp.insert((*code, *created, &id.0), ()).during(during)?;
+    }
+    Ok(rows.len() as u64)
 }

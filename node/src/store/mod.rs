@@ -195,6 +195,9 @@ pub struct ListQuery {
     pub after: Option<(u64, BundleId)>,
     /// Include retracted and superseded bundles.
     pub include_hidden: bool,
+    /// Only bundles marked at or below this, read through the marking index (`by_tlp_v1`) so that a reader capped
+    /// at a ceiling never scans the rows above it; `None` for every marking.
+    pub max_tlp: Option<dims_protocol::Tlp>,
     /// Leave out bundles expired at this time (ms); `None` includes them.
     pub now_ms: Option<u64>,
 }
@@ -219,6 +222,7 @@ impl Default for ListQuery {
             limit: 100,
             after: None,
             include_hidden: false,
+            max_tlp: None,
             now_ms: None,
         }
     }

@@ -14,12 +14,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use dims_protocol::{BundleId, NodeId, Unverified, VerifiedBundle};
+use dims_protocol::{BundleId, NodeId, Tlp, Unverified, VerifiedBundle};
 use redb::ReadableTable;
 
 use super::error::{During, StoreError};
 use super::runs;
-use super::tables::{ID_MAX, ID_MIN, ReadTables, indexed_values};
+use super::tables::{ID_MAX, ID_MIN, ReadTables, TlpKey, indexed_values, tlp_code};
 use super::{ListQuery, Status, Stored};
 
 /// How many bundles are verified together in one `verify_batch` call.
@@ -135,8 +135,11 @@ fn page_bounds(query: &ListQuery) -> (PageBound, PageBound) {
     (lower, upper)
 }
 
-/// A page of all bundles in (created, id) order.
+/// A page of all bundles in (created, id) order, or of those marked at most [`ListQuery::max_tlp`].
 pub(crate) fn list(tables: &ReadTables, query: &ListQuery) -> Result<Vec<Stored>, StoreError> {
+    if let Some(ceiling) = query.max_tlp.filter(|ceiling| *ceiling < Tlp::Red) {
+        return list_within(tables, query, ceiling);
+    }
     let during = "listing bundles";
     let (lower, upper) = page_bounds(query);
     let lower = map_bound(&lower, |(created, id)| (*created, id));
@@ -149,6 +152,54 @@ pub(crate) fn list(tables: &ReadTables, query: &ListQuery) -> Result<Vec<Stored>
         let (key, _) = entry.during(during)?;
         let id = BundleId(*key.value().1);
         if collect_candidate(tables, query, id, "by_time_v1", &mut candidates)? {
+            break;
+        }
+    }
+    verify_all(candidates)
+}
+
+/// A page of the bundles marked at or below `ceiling`, in (created, id) order: the ranges of `by_tlp_v1` of each
+/// marking up to the ceiling, merged, so the rows above it are never read.
+fn list_within(tables: &ReadTables, query: &ListQuery, ceiling: Tlp) -> Result<Vec<Stored>, StoreError> {
+    use std::ops::Bound;
+    let during = "listing bundles by marking";
+    if query.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let (lower, upper) = page_bounds(query);
+    let mut ranges = Vec::new();
+    for code in 0..=tlp_code(ceiling) {
+        let lower = map_bound(&lower, |(created, id)| (code, *created, id));
+        let upper = match upper {
+            Bound::Unbounded => Bound::Included((code, u64::MAX, &ID_MAX)),
+            Bound::Excluded((created, _)) => Bound::Excluded((code, created, &ID_MIN)),
+            Bound::Included((created, _)) => Bound::Included((code, created, &ID_MAX)),
+        };
+        ranges.push(tables.by_tlp.range((lower, upper)).during(during)?);
+    }
+    let next = |range: &mut redb::Range<'_, TlpKey, ()>| -> Result<Option<(u64, [u8; 32])>, StoreError> {
+        match range.next() {
+            None => Ok(None),
+            Some(entry) => {
+                let (key, _) = entry.during(during)?;
+                let (_, created, id) = key.value();
+                Ok(Some((created, *id)))
+            }
+        }
+    };
+    let mut heads = Vec::with_capacity(ranges.len());
+    for range in &mut ranges {
+        heads.push(next(range)?);
+    }
+    let mut candidates = Vec::new();
+    while let Some((index, (_, id))) = heads
+        .iter()
+        .enumerate()
+        .filter_map(|(index, head)| head.map(|head| (index, head)))
+        .min_by_key(|(_, head)| *head)
+    {
+        heads[index] = next(&mut ranges[index])?;
+        if collect_candidate(tables, query, BundleId(id), "by_tlp_v1", &mut candidates)? {
             break;
         }
     }

@@ -20,7 +20,7 @@
 
 use std::collections::BTreeSet;
 
-use dims_protocol::{Body, BundleId, Content, NodeId};
+use dims_protocol::{Body, BundleId, Content, NodeId, Tlp};
 use redb::{
     ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction,
 };
@@ -46,6 +46,8 @@ pub(crate) type Id = &'static [u8; 32];
 pub(crate) type TimeKey = (u64, Id);
 /// `(origin, created, id)`: the key of `by_origin_v1`.
 pub(crate) type OriginKey = (Id, u64, Id);
+/// `(marking, created, id)`: the key of `by_tlp_v1`, the marking as [`tlp_code`] writes it.
+pub(crate) type TlpKey = (u8, u64, Id);
 /// `(run id, first entry)`: the key of `value_run_chunks_v1`.
 pub(crate) type ChunkKey = (u64, &'static Entry);
 /// `(entries, stale)`: the value of `value_runs_v1`, a run's size and how many of its entries name bundles purged
@@ -64,6 +66,9 @@ pub(crate) const BUNDLES: TableDefinition<Id, &[u8]> = TableDefinition::new("bun
 pub(crate) const BY_TIME: TableDefinition<TimeKey, ()> = TableDefinition::new("by_time_v1");
 /// (origin, created, id): each origin's bundles in creation order.
 pub(crate) const BY_ORIGIN: TableDefinition<OriginKey, ()> = TableDefinition::new("by_origin_v1");
+/// (marking, created, id): every bundle in creation order within its marking, so that a page for a reader capped
+/// at a ceiling (an API token's) reads only the markings at or below it and never steps over the rows above.
+pub(crate) const BY_TLP: TableDefinition<TlpKey, ()> = TableDefinition::new("by_tlp_v1");
 /// (expires, id): bundles that expire, soonest first, for the purge.
 pub(crate) const BY_EXPIRY: TableDefinition<TimeKey, ()> = TableDefinition::new("by_expiry_v1");
 /// Run id → (entries, stale): the directory of the value index's sorted runs. A run exists when its row does; its
@@ -87,9 +92,10 @@ pub(crate) const SUPERSESSIONS: TableDefinition<ReferenceKey, Id> = TableDefinit
 pub(crate) const OUTBOX: TableDefinition<OutboxKey, ()> = TableDefinition::new("outbox_v1");
 
 /// The names of every index table [`IndexRow`] writes, for reports.
-pub(crate) const INDEX_TABLES: [&str; 5] = [
+pub(crate) const INDEX_TABLES: [&str; 6] = [
     "by_time_v1",
     "by_origin_v1",
+    "by_tlp_v1",
     "by_expiry_v1",
     "retractions_v1",
     "supersessions_v1",
@@ -102,6 +108,8 @@ pub(crate) enum IndexRow {
     Time { created: u64, id: BundleId },
     /// In `by_origin_v1`.
     Origin { origin: NodeId, created: u64, id: BundleId },
+    /// In `by_tlp_v1`.
+    Tlp { tlp: Tlp, created: u64, id: BundleId },
     /// In `by_expiry_v1`.
     Expiry { expires: u64, id: BundleId },
     /// In `retractions_v1`: `id` retracts `target`.
@@ -126,6 +134,7 @@ impl IndexRow {
         match self {
             IndexRow::Time { .. } => "by_time_v1",
             IndexRow::Origin { .. } => "by_origin_v1",
+            IndexRow::Tlp { .. } => "by_tlp_v1",
             IndexRow::Expiry { .. } => "by_expiry_v1",
             IndexRow::Retraction { .. } => "retractions_v1",
             IndexRow::Supersession { .. } => "supersessions_v1",
@@ -137,11 +146,31 @@ impl IndexRow {
         match self {
             IndexRow::Time { id, .. }
             | IndexRow::Origin { id, .. }
+            | IndexRow::Tlp { id, .. }
             | IndexRow::Expiry { id, .. }
             | IndexRow::Retraction { id, .. }
             | IndexRow::Supersession { id, .. } => *id,
         }
     }
+}
+
+/// How `by_tlp_v1` writes a marking: its place in the order CLEAR < GREEN < AMBER < AMBER+STRICT < RED, so that
+/// the markings at or below a ceiling are the codes up to the ceiling's.
+pub(crate) fn tlp_code(tlp: Tlp) -> u8 {
+    match tlp {
+        Tlp::Clear => 0,
+        Tlp::Green => 1,
+        Tlp::Amber => 2,
+        Tlp::AmberStrict => 3,
+        Tlp::Red => 4,
+    }
+}
+
+/// The marking of a `by_tlp_v1` code; `None` for a code no build writes.
+pub(crate) fn tlp_of_code(code: u8) -> Option<Tlp> {
+    [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red]
+        .into_iter()
+        .find(|tlp| tlp_code(*tlp) == code)
 }
 
 /// Every indicator value a body carries, in normal text form ([`dims_protocol::IndicatorValue`]'s `Display`), without
@@ -182,7 +211,15 @@ pub(crate) fn for_each_indexed_value(body: &Body, mut visit: impl FnMut(&str)) {
 pub(crate) fn index_rows(id: BundleId, body: &Body) -> Vec<IndexRow> {
     let created = body.created;
     let origin = body.origin;
-    let mut rows = vec![IndexRow::Time { created, id }, IndexRow::Origin { origin, created, id }];
+    let mut rows = vec![
+        IndexRow::Time { created, id },
+        IndexRow::Origin { origin, created, id },
+        IndexRow::Tlp {
+            tlp: body.tlp,
+            created,
+            id,
+        },
+    ];
     if let Some(expires) = body.expires {
         rows.push(IndexRow::Expiry { expires, id });
     }
@@ -303,11 +340,12 @@ impl<K: redb::Key + 'static> EnvelopeTable<K> {
 /// Every table of the schema, by name: the bundle tables here, `rosters_v1` of `super::rosters`,
 /// `key_statements_v1` of `super::key_statements`, `sealed_v1` of `super::sealed` and the identity tables of
 /// `super::identity`.
-pub(crate) const ALL_TABLES: [&str; 18] = [
+pub(crate) const ALL_TABLES: [&str; 19] = [
     "meta_v1",
     "bundles_v1",
     "by_time_v1",
     "by_origin_v1",
+    "by_tlp_v1",
     "by_expiry_v1",
     "value_runs_v1",
     "value_run_chunks_v1",
@@ -333,6 +371,7 @@ pub(crate) struct WriteTables<'txn> {
     pub(crate) bundles: Table<'txn, Id, &'static [u8]>,
     pub(crate) by_time: Table<'txn, TimeKey, ()>,
     pub(crate) by_origin: Table<'txn, OriginKey, ()>,
+    pub(crate) by_tlp: Table<'txn, TlpKey, ()>,
     pub(crate) by_expiry: Table<'txn, TimeKey, ()>,
     pub(crate) value_runs: Table<'txn, u64, RunMeta>,
     pub(crate) value_chunks: Table<'txn, ChunkKey, &'static [u8]>,
@@ -353,6 +392,7 @@ impl<'txn> WriteTables<'txn> {
             bundles: open_write(txn, BUNDLES)?,
             by_time: open_write(txn, BY_TIME)?,
             by_origin: open_write(txn, BY_ORIGIN)?,
+            by_tlp: open_write(txn, BY_TLP)?,
             by_expiry: open_write(txn, BY_EXPIRY)?,
             value_runs: open_write(txn, VALUE_RUNS)?,
             value_chunks: open_write(txn, VALUE_CHUNKS)?,
@@ -382,6 +422,7 @@ impl<'txn> WriteTables<'txn> {
             IndexRow::Origin { origin, created, id } => {
                 self.by_origin.insert((&origin.0, *created, &id.0), ()).map(drop)
             }
+            IndexRow::Tlp { tlp, created, id } => self.by_tlp.insert((tlp_code(*tlp), *created, &id.0), ()).map(drop),
             IndexRow::Expiry { expires, id } => self.by_expiry.insert((*expires, &id.0), ()).map(drop),
             IndexRow::Retraction {
                 target,
@@ -414,6 +455,10 @@ impl<'txn> WriteTables<'txn> {
                 .by_origin
                 .remove((&origin.0, *created, &id.0))
                 .map(|old| old.is_some()),
+            IndexRow::Tlp { tlp, created, id } => self
+                .by_tlp
+                .remove((tlp_code(*tlp), *created, &id.0))
+                .map(|old| old.is_some()),
             IndexRow::Expiry { expires, id } => self.by_expiry.remove((*expires, &id.0)).map(|old| old.is_some()),
             IndexRow::Retraction {
                 target, created, id, ..
@@ -436,6 +481,7 @@ pub(crate) struct ReadTables {
     pub(crate) bundles: ReadOnlyTable<Id, &'static [u8]>,
     pub(crate) by_time: ReadOnlyTable<TimeKey, ()>,
     pub(crate) by_origin: ReadOnlyTable<OriginKey, ()>,
+    pub(crate) by_tlp: ReadOnlyTable<TlpKey, ()>,
     pub(crate) by_expiry: ReadOnlyTable<TimeKey, ()>,
     pub(crate) value_runs: ReadOnlyTable<u64, RunMeta>,
     pub(crate) value_chunks: ReadOnlyTable<ChunkKey, &'static [u8]>,
@@ -452,6 +498,7 @@ impl ReadTables {
             bundles: open_read(txn, BUNDLES)?,
             by_time: open_read(txn, BY_TIME)?,
             by_origin: open_read(txn, BY_ORIGIN)?,
+            by_tlp: open_read(txn, BY_TLP)?,
             by_expiry: open_read(txn, BY_EXPIRY)?,
             value_runs: open_read(txn, VALUE_RUNS)?,
             value_chunks: open_read(txn, VALUE_CHUNKS)?,
@@ -469,6 +516,10 @@ impl ReadTables {
             IndexRow::Origin { origin, created, id } => self
                 .by_origin
                 .get((&origin.0, *created, &id.0))
+                .map(|row| row.is_some()),
+            IndexRow::Tlp { tlp, created, id } => self
+                .by_tlp
+                .get((tlp_code(*tlp), *created, &id.0))
                 .map(|row| row.is_some()),
             IndexRow::Expiry { expires, id } => self.by_expiry.get((*expires, &id.0)).map(|row| row.is_some()),
             IndexRow::Retraction {
@@ -499,6 +550,7 @@ impl ReadTables {
         match table {
             "by_time_v1" => self.by_time.len(),
             "by_origin_v1" => self.by_origin.len(),
+            "by_tlp_v1" => self.by_tlp.len(),
             "by_expiry_v1" => self.by_expiry.len(),
             "retractions_v1" => self.retractions.len(),
             "supersessions_v1" => self.supersessions.len(),
@@ -529,6 +581,17 @@ impl ReadTables {
                     let (origin, created, id) = key.value();
                     rows.push(IndexRow::Origin {
                         origin: NodeId(*origin),
+                        created,
+                        id: BundleId(*id),
+                    });
+                }
+            }
+            "by_tlp_v1" => {
+                for entry in self.by_tlp.iter().during(during)? {
+                    let (key, _) = entry.during(during)?;
+                    let (code, created, id) = key.value();
+                    rows.push(IndexRow::Tlp {
+                        tlp: tlp_of_code(code).unwrap_or(Tlp::Red),
                         created,
                         id: BundleId(*id),
                     });

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Authenticated;
-use super::errors::{ApiError, ErrorBody};
+use super::errors::{ApiError, ErrorBody, QUOTED_CHARS, shorten, shorten_quotes};
 use super::{Api, BODY_LIMIT};
 
 /// The most labels a request or an indicator may carry.
@@ -30,6 +30,14 @@ pub const MAX_LABEL_CHARS: usize = 128;
 pub const MAX_PAGE: usize = 1000;
 /// The page size when `limit` is not given.
 pub const DEFAULT_PAGE: usize = 100;
+/// The longest cursor `after` takes, in characters.
+pub const MAX_CURSOR_CHARS: usize = 256;
+
+/// Publish bodies up to this size are decoded on the async worker that received them; larger ones on the blocking
+/// pool.
+const INLINE_DECODE: usize = 64 * 1024;
+/// How many large publish bodies are decoded at once in this process.
+static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
 const BODY_HINT: &str = "send a JSON object {\"tlp\": \"green\", \"audience\": \"federation\", \"indicators\": \
                          [{\"value\": \"198.51.100.7\"}]} or with \"text\" instead of \"indicators\"; the schema is \
@@ -123,8 +131,9 @@ pub enum Items {
 pub fn decode_publish(body: &[u8]) -> Result<PublishRequest, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let parsed: PublishBody = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
+        // Both the path and serde's message quote what was sent (an unknown field's name is in each): both are cut.
+        let path = shorten(&e.path().to_string(), QUOTED_CHARS);
+        let inner = shorten_quotes(&e.into_inner().to_string());
         let error = if path == "." || path.is_empty() {
             format!("the body is not a valid publish request: {inner}")
         } else {
@@ -240,18 +249,23 @@ pub struct Published {
     pub indicators: usize,
 }
 
-/// A place in the list order (creation time, then id), as `next` gives it and `after` takes it: `CREATED_MS.ID`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
-    /// The creation time of the last bundle of the previous page (or of the last one looked at).
-    pub created_ms: u64,
-    /// Its id.
-    pub id: BundleId,
+/// Where a list continues, as `next` gives it and `after` takes it: opaque text that only the node that wrote it
+/// can read (it seals the place in the list order for the token that asked), so a cursor reveals nothing about the
+/// bundles a page left out. This crate only checks its shape: 1 to [`MAX_CURSOR_CHARS`] characters of URL-safe
+/// base64.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor(String);
+
+impl Cursor {
+    /// The cursor's text, as the node wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.created_ms, self.id)
+        f.write_str(&self.0)
     }
 }
 
@@ -259,17 +273,14 @@ impl std::str::FromStr for Cursor {
     type Err = ApiError;
 
     fn from_str(text: &str) -> Result<Self, ApiError> {
-        let bad = || {
-            ApiError::bad_request(
-                format!("after: {:?} is not a cursor", text.chars().take(80).collect::<String>()),
+        let url_safe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if text.is_empty() || text.len() > MAX_CURSOR_CHARS || !text.chars().all(url_safe) {
+            return Err(ApiError::bad_request(
+                format!("after: {:?} is not a cursor", shorten(text, QUOTED_CHARS)),
                 "pass the `next` value of the previous page unchanged",
-            )
-        };
-        let (created, id) = text.split_once('.').ok_or_else(bad)?;
-        Ok(Cursor {
-            created_ms: created.parse().map_err(|_| bad())?,
-            id: id.parse().map_err(|_| bad())?,
-        })
+            ));
+        }
+        Ok(Cursor(text.to_owned()))
     }
 }
 
@@ -287,7 +298,7 @@ pub struct ListParams {
 }
 
 /// A checked list request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListRequest {
     /// Only bundles created at or after this time.
     pub since_ms: Option<u64>,
@@ -437,12 +448,24 @@ pub(crate) async fn publish<A: Api>(
         } else {
             ApiError::new(
                 rejection.status(),
-                format!("the request body could not be read: {}", rejection.body_text()),
+                format!(
+                    "the request body could not be read: {}",
+                    shorten_quotes(&rejection.body_text())
+                ),
                 "send the whole body with a correct Content-Length",
             )
         }
     })?;
-    let request = decode_publish(&body)?;
+    let request = if body.len() <= INLINE_DECODE {
+        decode_publish(&body)?
+    } else {
+        // Parsing up to a megabyte of JSON is CPU work: it runs on the blocking pool, a few at a time, rather than
+        // on the async workers that answer every other request.
+        let _decoding = DECODING.acquire().await.map_err(|e| ApiError::internal(&e))?;
+        tokio::task::spawn_blocking(move || decode_publish(&body))
+            .await
+            .map_err(|e| ApiError::internal(&e))??
+    };
     let published = api.publish(&caller, request).await?;
     Ok((StatusCode::CREATED, Json(published)))
 }
@@ -469,7 +492,7 @@ pub(crate) async fn list<A: Api>(
 ) -> Result<Json<BundlePage>, ApiError> {
     let Query(params) = params.map_err(|rejection| {
         ApiError::bad_request(
-            rejection.body_text(),
+            shorten_quotes(&rejection.body_text()),
             "since_ms and limit are whole numbers, after is the `next` of the previous page; nothing else is taken",
         )
     })?;
@@ -500,7 +523,7 @@ pub(crate) async fn get<A: Api>(
 ) -> Result<Json<BundleDetail>, ApiError> {
     let id: BundleId = id.parse().map_err(|_| {
         ApiError::bad_request(
-            format!("id: {:?} is not a bundle id", id.chars().take(80).collect::<String>()),
+            format!("id: {:?} is not a bundle id", shorten(&id, QUOTED_CHARS)),
             "a bundle id is 64 hex digits, as lists and publish answers give it",
         )
     })?;
@@ -560,15 +583,14 @@ mod tests {
     }
 
     #[test]
-    fn cursors_round_trip_and_bad_ones_are_named() {
-        let cursor = Cursor {
-            created_ms: 1_700_000_000_000,
-            id: BundleId([7; 32]),
-        };
-        assert_eq!(cursor.to_string().parse::<Cursor>(), Ok(cursor));
-        for bad in ["", "12", "x.00", "12.zz"] {
+    fn cursors_are_opaque_text_passed_through_and_bad_ones_are_named() {
+        let sealed = "AbC-_09";
+        assert_eq!(sealed.parse::<Cursor>().map(|c| c.to_string()), Ok(sealed.to_owned()));
+        let long = "a".repeat(MAX_CURSOR_CHARS + 1);
+        for bad in ["", "12.00", "a b", "a/b", "a+b", long.as_str()] {
             let error = bad.parse::<Cursor>().expect_err(bad);
             assert!(error.body().error.starts_with("after:"), "{error}");
+            assert!(error.body().error.len() < 200, "the cursor is quoted short");
         }
         let params = |limit| ListParams {
             limit: Some(limit),

@@ -2,12 +2,38 @@
 //!
 //! 4xx answers say what is wrong with the request and what to do; they never say whether a bundle the caller may not
 //! see exists (that is a 404 like any absent id). 5xx answers carry a generic message: the cause is logged by
-//! [`ApiError::internal`], never sent, since it may name paths or store details.
+//! [`ApiError::internal`], never sent, since it may name paths or store details. No answer repeats more than
+//! [`MAX_ERROR_CHARS`] of what it was sent: an error quotes values and field names [`shorten`]ed, and
+//! [`ApiError::new`] cuts whatever is still longer, so a hostile megabyte never comes back.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+/// The most characters of an `error` or `hint` an answer carries.
+pub const MAX_ERROR_CHARS: usize = 1024;
+
+/// How many characters of a quoted value or field name an error repeats.
+pub const QUOTED_CHARS: usize = 80;
+
+/// `text` cut to `max_chars` characters, with `…` marking a cut.
+pub fn shorten(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+/// A library's error message with every word (a run without spaces, which is where the quoted field names and
+/// values are) cut to [`QUOTED_CHARS`], so the message keeps its shape and loses only the bulk of what it quotes.
+pub fn shorten_quotes(message: &str) -> String {
+    message
+        .split(' ')
+        .map(|word| shorten(word, QUOTED_CHARS))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// The body of every error answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -26,13 +52,20 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error with any status.
+    /// An error with any status; `error` and `hint` are cut to [`MAX_ERROR_CHARS`].
     pub fn new(status: StatusCode, error: impl Into<String>, hint: impl Into<String>) -> Self {
+        let cut = |text: String| {
+            if text.len() > MAX_ERROR_CHARS {
+                shorten(&text, MAX_ERROR_CHARS)
+            } else {
+                text
+            }
+        };
         Self {
             status,
             body: ErrorBody {
-                error: error.into(),
-                hint: hint.into(),
+                error: cut(error.into()),
+                hint: cut(hint.into()),
             },
         }
     }

@@ -3,7 +3,9 @@
 //!
 //! Routes: `POST /api/v1/bundles` (publish), `GET /api/v1/bundles` (list, paged), `GET /api/v1/bundles/{id}`, and
 //! `GET /api/v1/openapi.json`. Every route but the document needs `Authorization: Bearer`; every error is JSON
-//! ([`ApiError`]); bodies are capped at [`BODY_LIMIT`].
+//! ([`ApiError`]); bodies are capped at [`BODY_LIMIT`], and a request that declares a longer one is answered 413
+//! before any of it is read. A request with two `Authorization` or two `Content-Type` headers is refused (400)
+//! rather than read by whichever copy a layer happens to pick.
 //!
 //! **Invariant: this crate decides nothing about visibility.** It checks the shape of requests and renders answers;
 //! who may see or publish what is the node's [`Api`] implementation's business, which asks the one policy function
@@ -19,7 +21,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dims_protocol::BundleId;
 
@@ -82,5 +87,30 @@ pub fn router<A: Api>(api: Arc<A>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(check_headers))
         .with_state(api)
+}
+
+/// The headers every route relies on, checked before any handler or extractor runs: `Authorization` and
+/// `Content-Type` at most once each, and a declared `Content-Length` within [`BODY_LIMIT`] (answered at once, not
+/// after the limit's worth of body was read).
+async fn check_headers(request: Request, next: Next) -> Response {
+    for (name, shown) in [(AUTHORIZATION, "Authorization"), (CONTENT_TYPE, "Content-Type")] {
+        if request.headers().get_all(&name).iter().nth(1).is_some() {
+            return ApiError::bad_request(
+                format!("the {shown} header is given more than once"),
+                format!("send one {shown} header"),
+            )
+            .into_response();
+        }
+    }
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| usize::try_from(length).map_or(true, |length| length > BODY_LIMIT)) {
+        return ApiError::too_large(BODY_LIMIT).into_response();
+    }
+    next.run(request).await
 }
