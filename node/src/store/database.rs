@@ -195,6 +195,7 @@ fn prepare_schema(database: &Database, path: &Path) -> Result<(), OpenError> {
                 .during("writing the schema version")
                 .map_err(setup)?;
             super::identity::create_tables(&txn).map_err(setup)?;
+            super::audit::create_tables(&txn).map_err(setup)?;
         }
         txn.commit()
             .map_err(|source| setup(StoreError::Commit { bundles: 0, source }))?;
@@ -241,5 +242,6 @@ fn missing_tables(database: &Database) -> Result<bool, StoreError> {
     let names = table_names(database)?;
     Ok(super::tables::ALL_TABLES
         .iter()
+        .chain(&super::audit::TABLES)
         .any(|table| !names.iter().any(|name| name == table)))
 }
