@@ -14,6 +14,9 @@
 //!   see is `None`, which the web layer answers 404 like an absent one. A list's `next` is sealed for the token
 //!   (`cursor`), because the place a page stopped at may be a bundle the token may not read.
 //!
+//! * Audit: a publish is recorded as the token's (through [`Service::acting_as`]); every answer that shows AMBER,
+//!   AMBER+STRICT or RED bundles is recorded before it is sent (`NodeApi::record_read`), by the token and the ids.
+//!
 //! Store reads run on the blocking pool; a store that is closed or reopening is 503, any other store failure 500
 //! with the cause logged.
 
@@ -34,7 +37,7 @@ use crate::clock;
 use crate::grant::{AuthError, TokenGrant};
 use crate::intake::{self, FreetextOptions};
 use crate::service::{Draft, PAGE_SCAN_BUDGET, PublishError, Service};
-use crate::store::{ListQuery, StoreError, Stored};
+use crate::store::{By, ListQuery, ReadKind, StoreError, Stored};
 
 /// The most API publishes waiting on the store at once; more are answered 503.
 pub const MAX_PUBLISHING: usize = 256;
@@ -91,6 +94,30 @@ impl NodeApi {
     }
 }
 
+impl NodeApi {
+    /// Records in the audit log that `grant` is being shown `bundles` (those AMBER and above), before they are
+    /// answered. Waits for room in the store's queue, not for the commit; a store that cannot take the entry refuses
+    /// the read (503), so no restricted content leaves unrecorded.
+    async fn record_read<'a>(
+        &self,
+        grant: &TokenGrant,
+        how: ReadKind,
+        bundles: impl IntoIterator<Item = &'a VerifiedBundle>,
+    ) -> Result<(), ApiError> {
+        self.service
+            .store()
+            .acting_as(audited(grant))
+            .record_read(how, bundles)
+            .await
+            .map_err(store_error)
+    }
+}
+
+/// Whom the audit log names for a request made with `grant`.
+fn audited(grant: &TokenGrant) -> By {
+    By::token(grant.id, grant.person())
+}
+
 impl Api for NodeApi {
     type Caller = TokenGrant;
 
@@ -131,6 +158,7 @@ impl Api for NodeApi {
         let what = what(bundle.body().tlp, &bundle.body().audience);
         let bundle = self
             .service
+            .acting_as(audited(grant))
             .publish_signed(bundle)
             .await
             .map_err(|error| publish_error(error, &what))?;
@@ -168,6 +196,8 @@ impl Api for NodeApi {
         let page = self
             .read(move |service| service.page_within(&query, Receiver::Member(&reader), now, budget))
             .await?;
+        self.record_read(grant, ReadKind::Page, page.bundles.iter().map(|stored| &stored.bundle))
+            .await?;
         Ok(BundlePage {
             bundles: page.bundles.iter().map(|stored| summary(&stored.bundle)).collect(),
             next: page.next.map(|place| self.cursors.seal(&token, place)),
@@ -179,6 +209,8 @@ impl Api for NodeApi {
         let now = clock::now_ms();
         let stored = self
             .read(move |service| service.get(&id, Receiver::Member(&reader), now))
+            .await?;
+        self.record_read(grant, ReadKind::Get, stored.iter().map(|stored| &stored.bundle))
             .await?;
         Ok(stored.map(|stored| detail(&stored)))
     }

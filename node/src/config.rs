@@ -30,6 +30,8 @@ pub struct Config {
     pub node: NodeSection,
     /// The store.
     pub store: StoreSection,
+    /// The audit log.
+    pub audit: AuditSection,
     /// The health and metrics listener.
     pub http: HttpSection,
     /// The REST API listener.
@@ -118,6 +120,22 @@ impl Default for StoreSection {
             max_batch: 512,
             max_delay_ms: 2,
             purge_interval_s: 300,
+        }
+    }
+}
+
+/// `[audit]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// How many days audit entries are kept; older ones are pruned (with a checkpoint) by the purge schedule.
+    pub retention_days: u32,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            retention_days: crate::store::audit::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -421,6 +439,7 @@ impl Config {
             store_max_batch: self.store.max_batch,
             store_max_delay: std::time::Duration::from_millis(self.store.max_delay_ms),
             purge_interval: std::time::Duration::from_secs(self.store.purge_interval_s.max(1)),
+            audit_retention: std::time::Duration::from_secs(u64::from(self.audit.retention_days.max(1)) * 86_400),
             http: self.http.enabled.then_some(listen),
             api: self.api.enabled.then_some(api),
             listeners: crate::http::Limits {
@@ -459,6 +478,8 @@ pub struct Settings {
     pub store_max_delay: std::time::Duration,
     /// How often expired bundles are purged.
     pub purge_interval: std::time::Duration,
+    /// How long audit entries are kept.
+    pub audit_retention: std::time::Duration,
     /// Where `/livez`, `/readyz` and `/metrics` are served, if at all.
     pub http: Option<SocketAddr>,
     /// Where the REST API is served, if at all.
@@ -521,6 +542,11 @@ max_batch = 512
 max_delay_ms = 2
 # How often expired bundles are purged, in seconds.
 purge_interval_s = 300
+
+[audit]
+# How many days audit log entries are kept (`dims audit list`); older ones are pruned with each purge, leaving a
+# checkpoint so that `dims audit verify` still checks the chain.
+retention_days = 365
 
 [http]
 # /livez, /readyz and /metrics. Metrics are not authenticated: keep this on loopback or a management network.

@@ -234,7 +234,8 @@ impl Node {
         Ok(())
     }
 
-    /// Purges expired bundles every `every`; a failed purge is logged and tried again at the next tick.
+    /// Purges expired bundles, and audit entries older than the store's retention, every `every`; a failed purge is
+    /// logged and tried again at the next tick.
     pub fn start_purge(&mut self, every: Duration) {
         let service = self.service.clone();
         self.workers.spawn("purge", move |context| async move {
@@ -251,6 +252,11 @@ impl Node {
                     Ok(0) => {}
                     Ok(purged) => info!(purged, "purged expired bundles"),
                     Err(e) => warn!(error = %e, "purging expired bundles failed; will retry"),
+                }
+                match service.store().prune_audit_at(crate::clock::now_ms()).await {
+                    Ok(0) => {}
+                    Ok(pruned) => info!(pruned, "pruned audit entries older than the retention"),
+                    Err(e) => warn!(error = %e, "pruning the audit log failed; will retry"),
                 }
             }
         });

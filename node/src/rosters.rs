@@ -36,7 +36,7 @@ use dims_protocol::{FederationId, NodeId};
 use tokio::sync::{Mutex, watch};
 use tracing::info;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Actor, By, Store, StoreError, Surface};
 
 /// What [`RosterBook::join`] or [`RosterBook::offer`] did with a roster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -270,8 +270,19 @@ impl RosterBook {
                 )
             }
         };
+        // Audit: an operator's pin is theirs; a successor a peer offered is taken by the node over the federation
+        // (its authority is the admins' signatures, not the peer that relayed it).
+        let by = if operator {
+            By::operator()
+        } else {
+            By {
+                actor: Actor::Node,
+                surface: Surface::Federation,
+            }
+        };
         self.inner
             .store
+            .acting_as(by)
             .pin_roster(&federation, verified.envelope().to_vec())
             .await?;
         self.inner
@@ -378,8 +389,11 @@ impl RosterBook {
         if outcome == StatementOutcome::AlreadyKnown {
             return Ok(outcome);
         }
+        // Audit: an operator's import is theirs; an offered statement is the act of the node whose key signed it.
+        let by = if operator { By::operator() } else { By::peer(key) };
         self.inner
             .store
+            .acting_as(by)
             .put_key_statement(key, statement.envelope().to_vec())
             .await?;
         let kind = match statement.kind() {

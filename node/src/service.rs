@@ -36,7 +36,7 @@ use crate::clock;
 use crate::grant::{AUTOMATION, AuthError, TokenGrant};
 use crate::rosters::RosterBook;
 use crate::store::RejectReason;
-use crate::store::{ListQuery, PutOutcome, PutRequest, Store, StoreError, Stored};
+use crate::store::{Actor, By, ListQuery, PutOutcome, PutRequest, Store, StoreError, Stored};
 
 /// How many new-bundle notifications a slow subscriber may fall behind before it misses some.
 const SUBSCRIPTION_DEPTH: usize = 1024;
@@ -223,6 +223,14 @@ impl Service {
         &self.store
     }
 
+    /// The same service acting for `by`: the audit log names `by` for what it changes and reads.
+    pub fn acting_as(&self, by: By) -> Service {
+        Service {
+            store: self.store.acting_as(by),
+            ..self.clone()
+        }
+    }
+
     /// Signs `draft` as this node at `now_ms` and stores it. Returns after the commit.
     ///
     /// Cancel safety: if the future is dropped after the request reached the writer, the bundle may still be
@@ -254,7 +262,7 @@ impl Service {
         // bundle, so a crash cannot lose a delivery that was acknowledged to the publisher.
         let outbox = bundle.body().audience.delivery_nodes(self.key.node_id());
         self.store
-            .put_requests(vec![PutRequest {
+            .publish_requests(vec![PutRequest {
                 bundle: bundle.clone(),
                 outbox,
             }])
@@ -538,8 +546,12 @@ impl Service {
             self.store.metrics().reject(RejectReason::Policy);
             return Err(IngestError::OriginNotEntitled { id, origin, reason });
         }
-        let outcome = self
-            .store
+        // Audit: what the node's own machinery ingests came over the federation, and is recorded as its origin's.
+        let store = match self.store.by().actor {
+            Actor::Node => self.store.acting_as(By::peer(origin)),
+            _ => self.store.clone(),
+        };
+        let outcome = store
             .put(bundle)
             .await
             .inspect_err(|_| self.store.metrics().reject(RejectReason::Storage))?;

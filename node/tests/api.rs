@@ -299,6 +299,74 @@ async fn tokens_publish_list_and_fetch_within_their_ceilings() {
     for id in [&green_id, &amber_id, &later_id] {
         assert!(listed.contains(id.as_str()), "{id} stored:\n{listed}");
     }
+
+    // The audit log names the operator for the tokens, the publisher's token for its publishes and for every
+    // answer that showed the AMBER bundle, and never the GREEN reader, whose reads were all below AMBER.
+    let entries = audit_entries(&node);
+    let by = |actor: &str, action: &str| -> Vec<&Value> {
+        entries
+            .iter()
+            .filter(|entry| entry["actor"] == actor && entry["action"] == action)
+            .collect()
+    };
+    let publisher_actor = format!("token:{}", token_id(&publisher));
+    let operator_tokens = entries
+        .iter()
+        .filter(|entry| entry["action"] == "token_create")
+        .inspect(|entry| {
+            assert!(
+                entry["actor"].as_str().is_some_and(|a| a.starts_with("operator")),
+                "{entry}"
+            );
+            assert_eq!(entry["surface"], "cli");
+        })
+        .count();
+    assert_eq!(operator_tokens, 2);
+    let published = by(&publisher_actor, "publish");
+    assert_eq!(published.len(), 3, "{entries:?}");
+    assert!(published.iter().all(|entry| entry["surface"] == "api"));
+    assert!(
+        published[1]["object"]
+            .as_str()
+            .is_some_and(|o| o.contains(&amber_id) && o.contains("amber"))
+    );
+    let reads = by(&publisher_actor, "read");
+    assert!(
+        reads.iter().any(|entry| entry["object"] == format!("get {amber_id}")),
+        "the fetch by id: {reads:?}"
+    );
+    assert!(
+        reads.iter().any(|entry| entry["object"] == format!("page {amber_id}")),
+        "the page that held it: {reads:?}"
+    );
+    assert!(reads.iter().all(|entry| {
+        entry["surface"] == "api"
+            && !entry["object"]
+                .as_str()
+                .is_some_and(|o| o.contains(&green_id) || o.contains(&later_id))
+    }));
+    let green_reader_actor = format!("token:{}", token_id(&green_reader));
+    assert!(
+        entries
+            .iter()
+            .all(|entry| entry["actor"] != green_reader_actor.as_str()),
+        "GREEN and CLEAR reads are not recorded: {entries:?}"
+    );
+    let verified = node.ok(&["audit", "verify"]);
+    assert!(verified.contains("audit log intact"), "{verified}");
+}
+
+/// `dims audit list --json`, one object per entry.
+fn audit_entries(node: &Node) -> Vec<Value> {
+    node.ok(&["audit", "list", "--json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect()
+}
+
+/// The public id of a token text `dims_<id>_<secret>`.
+fn token_id(token: &str) -> &str {
+    token.split('_').nth(1).expect("dims_<id>_<secret>")
 }
 
 /// Missing and forged tokens, invalid bodies, scope violations and oversized bodies are refused as JSON with their
@@ -413,6 +481,13 @@ async fn refusals_are_json_name_the_problem_and_store_nothing() {
         [created["id"].as_str().expect("id")]
     );
     running.stop();
+    // Only the one publish that was accepted is in the audit log: no refusal wrote an entry.
+    let publishes: Vec<Value> = audit_entries(&node)
+        .into_iter()
+        .filter(|entry| entry["action"] == "publish")
+        .collect();
+    assert_eq!(publishes.len(), 1, "{publishes:?}");
+    assert_eq!(publishes[0]["actor"], format!("token:{}", token_id(&org_only)));
 }
 
 /// The operations listener against DNS rebinding and cross-site requests: it answers only requests addressed to it

@@ -3,7 +3,9 @@
 //! lookups across many runs, during and after compaction, stale entries of purged bundles, and hash collisions), the
 //! integrity check (clean after many writes, and finding damage both ways, malformed runs included), group commit,
 //! failed commits (injected before the commit, and a real I/O failure under redb), backup and restore, reopening, the
-//! refusals on open, and pinned rosters (the trust rules of the roster book, durable across reopen and backup).
+//! refusals on open, pinned rosters (the trust rules of the roster book, durable across reopen and backup), and the
+//! audit log (its hash chain verified intact, and broken by an edit, a deletion or a move made in the file; pruning
+//! with a checkpoint; who and what each entry names; no entry for a refused or failed change).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,8 +13,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use dims_node::metrics::Metrics;
 use dims_node::store::{
-    BackupError, Faults, FileCheck, ListQuery, OpenError, Problem, PutOutcome, PutRequest, Status, Store, StoreConfig,
-    StoreError, StoreMetrics,
+    Action, Actor, AuditEntry, AuditQuery, BackupError, Breach, By, Faults, FileCheck, ListQuery, OpenError, Problem,
+    PutOutcome, PutRequest, ReadKind, Status, Store, StoreConfig, StoreError, StoreMetrics, Surface,
 };
 use dims_protocol::reconcile::SortedItems;
 use dims_protocol::samples::{self, SAMPLE_TIME};
@@ -1795,5 +1797,258 @@ async fn a_store_without_the_marking_index_gets_it_built_on_open() -> Result<()>
     };
     let listed: Vec<BundleId> = store.list(&capped)?.iter().map(|s| s.bundle.id()).collect();
     assert_eq!(listed, ids(&in_list_order(stored)));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The audit log
+
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_v1");
+
+/// An AMBER bundle for the node's own org, created at `created`.
+fn amber(key: &NodeKey, created: u64) -> VerifiedBundle {
+    let mut body = samples::indicator_bundle(key, 2, created);
+    body.tlp = Tlp::Amber;
+    body.audience = Audience::Org;
+    sign(key, body)
+}
+
+/// A store holding `count` audit entries: bundles published by the operator at the command line.
+async fn audited(count: u64) -> Result<Fixture> {
+    let fixture = Fixture::new()?;
+    let operator = fixture.store.acting_as(By::operator());
+    for n in 0..count {
+        operator
+            .publish_requests(vec![PutRequest::from(indicators(&origin_a(), 2, SAMPLE_TIME + n))])
+            .await?;
+    }
+    Ok(fixture)
+}
+
+/// Closes the fixture's store, changes `audit_v1` in the file with redb directly (as someone editing the file
+/// would), and opens the store again.
+fn tamper(fixture: Fixture, change: impl FnOnce(&mut redb::Table<u64, &[u8]>) -> Result<()>) -> Result<Fixture> {
+    let Fixture { dir, store, metrics } = fixture;
+    drop(store);
+    let path = store_path(&dir);
+    {
+        let database = redb::Database::open(&path)?;
+        let txn = database.begin_write()?;
+        {
+            let mut table = txn.open_table(AUDIT)?;
+            change(&mut table)?;
+        }
+        txn.commit()?;
+    }
+    let store = Store::open(&path, StoreConfig::default(), metrics.clone())?;
+    Ok(Fixture { dir, store, metrics })
+}
+
+fn entry_bytes(table: &redb::Table<u64, &[u8]>, seq: u64) -> Result<Vec<u8>> {
+    Ok(table.get(seq)?.context("the entry exists")?.value().to_vec())
+}
+
+/// Asserts that the chain is broken first at `seq` with `breach`, both for `verify_audit` and the integrity check.
+fn assert_broken(fixture: &Fixture, seq: u64, breach: Breach) -> Result<()> {
+    let broken = fixture.store.verify_audit()?.expect_err("the chain is broken");
+    assert_eq!((broken.seq, broken.breach), (seq, breach), "{broken}");
+    let report = fixture.store.check()?;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|problem| matches!(problem, Problem::Audit { seq: at, .. } if *at == seq)),
+        "the integrity check reports it: {report}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_intact_audit_chain_verifies_with_its_count_and_head() -> Result<()> {
+    let fixture = audited(4).await?;
+    let verified = fixture.store.verify_audit()?.expect("intact");
+    assert_eq!((verified.count, verified.first, verified.head_seq), (4, 1, 4));
+    let report = fixture.store.check()?;
+    assert!(report.is_ok() && report.audit_entries == 4, "{report}");
+    // The same chain after a reopen.
+    let head = verified.head_hash;
+    let fixture = tamper(fixture, |_| Ok(()))?;
+    assert_eq!(fixture.store.verify_audit()?.expect("intact").head_hash, head);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_edited_audit_entry_is_named() -> Result<()> {
+    for edited in [1, 2, 4] {
+        let fixture = tamper(audited(4).await?, |table| {
+            let mut entry: AuditEntry = cbor4ii::serde::from_slice(&entry_bytes(table, edited)?)?;
+            entry.actor = Actor::Node;
+            let bytes = cbor4ii::serde::to_vec(Vec::new(), &entry)?;
+            table.insert(edited, bytes.as_slice())?;
+            Ok(())
+        })?;
+        assert_broken(&fixture, edited, Breach::Edited)?;
+    }
+    // Bytes that no longer decode are an edit too.
+    let fixture = tamper(audited(3).await?, |table| {
+        table.insert(2, b"\xff\xff".as_slice())?;
+        Ok(())
+    })?;
+    assert_broken(&fixture, 2, Breach::Edited)
+}
+
+#[tokio::test]
+async fn a_deleted_audit_entry_is_named_missing() -> Result<()> {
+    for deleted in [1, 2, 4] {
+        let fixture = tamper(audited(4).await?, |table| {
+            table.remove(deleted)?;
+            Ok(())
+        })?;
+        assert_broken(&fixture, deleted, Breach::Missing)?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_audit_entry_under_another_number_is_out_of_order() -> Result<()> {
+    let fixture = tamper(audited(4).await?, |table| {
+        let second = entry_bytes(table, 2)?;
+        let third = entry_bytes(table, 3)?;
+        table.insert(2, third.as_slice())?;
+        table.insert(3, second.as_slice())?;
+        Ok(())
+    })?;
+    assert_broken(&fixture, 2, Breach::OutOfOrder)
+}
+
+#[tokio::test]
+async fn pruning_leaves_a_checkpoint_the_chain_verifies_from() -> Result<()> {
+    let fixture = audited(5).await?;
+    // Everything so far is older than "now + 1 s"; the newest entry stays to link the checkpoint.
+    let removed = fixture.store.prune_audit(dims_node::clock::now_ms() + 1_000).await?;
+    assert_eq!(removed, 4);
+    let verified = fixture.store.verify_audit()?.expect("intact after pruning");
+    assert_eq!((verified.count, verified.first, verified.head_seq), (2, 5, 6));
+    let entries = fixture.store.audit_entries(&AuditQuery::default())?;
+    assert!(
+        matches!(
+            entries[1].action,
+            Action::Pruned {
+                through: 4,
+                removed: 4,
+                ..
+            }
+        ),
+        "{entries:?}"
+    );
+    // More entries, and the chain still verifies; deleting the first one kept is found.
+    fixture.store.put(indicators(&origin_a(), 2, SAMPLE_TIME + 100)).await?;
+    assert_eq!(fixture.store.verify_audit()?.expect("intact").count, 3);
+    let fixture = tamper(fixture, |table| {
+        table.remove(5)?;
+        Ok(())
+    })?;
+    assert_broken(&fixture, 5, Breach::Missing)
+}
+
+#[tokio::test]
+async fn a_refused_or_failed_change_writes_no_audit_entry() -> Result<()> {
+    let faults = Faults::new();
+    let fixture = Fixture::with(StoreConfig {
+        faults: Some(faults.clone()),
+        ..StoreConfig::default()
+    })?;
+    let bundle = indicators(&origin_a(), 2, SAMPLE_TIME);
+    fixture.store.put(bundle.clone()).await?;
+    assert_eq!(fixture.store.audit_len()?, 1);
+    // A duplicate changes nothing; a refused identity change is refused; a failed group commit commits nothing.
+    assert_eq!(fixture.store.put(bundle).await?, PutOutcome::Duplicate);
+    let refused = fixture
+        .store
+        .revoke_token(dims_identity::token::TokenId([7; 8]), SAMPLE_TIME)
+        .await;
+    assert!(refused.is_err(), "an unknown token cannot be revoked");
+    faults.fail_commits(1);
+    let failed = fixture.store.put(indicators(&origin_a(), 2, SAMPLE_TIME + 1)).await;
+    assert!(failed.is_err(), "the injected failure fails the put");
+    assert_eq!(fixture.store.audit_len()?, 1);
+    assert!(fixture.store.verify_audit()?.is_ok());
+    Ok(())
+}
+
+#[tokio::test]
+async fn entries_name_who_did_what_and_reads_below_amber_are_not_recorded() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let token = dims_identity::token::TokenId([1, 2, 3, 4, 5, 6, 7, 8]);
+    let by_token = fixture.store.acting_as(By::token(token, None));
+    let restricted = amber(&origin_a(), SAMPLE_TIME);
+    let green = indicators(&origin_a(), 2, SAMPLE_TIME + 1);
+    by_token
+        .publish_requests(vec![PutRequest::from(restricted.clone())])
+        .await?;
+    fixture
+        .store
+        .acting_as(By::peer(origin_b().node_id()))
+        .put(green.clone())
+        .await?;
+    by_token.record_read(ReadKind::Page, [&restricted, &green]).await?;
+    by_token.record_read(ReadKind::Get, [&green]).await?;
+    // Reads are committed with the next group: a write waits for it.
+    fixture.store.put(indicators(&origin_a(), 2, SAMPLE_TIME + 2)).await?;
+    let entries = fixture.store.audit_entries(&AuditQuery::default())?;
+    let seen: Vec<(String, Surface, Action)> = entries
+        .into_iter()
+        .map(|entry| (entry.actor.to_string(), entry.surface, entry.action))
+        .collect();
+    let token_name = format!("token:{token}");
+    assert_eq!(
+        seen[..3],
+        [
+            (
+                token_name.clone(),
+                Surface::Api,
+                Action::Publish {
+                    bundle: restricted.id(),
+                    tlp: Tlp::Amber
+                }
+            ),
+            (
+                format!("peer:{}", origin_b().node_id()),
+                Surface::Federation,
+                Action::Receive {
+                    bundle: green.id(),
+                    tlp: Tlp::Green,
+                    origin: origin_a().node_id()
+                }
+            ),
+            (
+                token_name.clone(),
+                Surface::Api,
+                Action::Read {
+                    how: ReadKind::Page,
+                    bundles: vec![restricted.id()]
+                }
+            ),
+        ]
+    );
+    assert_eq!(seen.len(), 4, "the GREEN-only read left no entry: {seen:?}");
+    let only_token = fixture.store.audit_entries(&AuditQuery {
+        actor: Some("token".to_owned()),
+        ..AuditQuery::default()
+    })?;
+    assert_eq!(only_token.len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn backups_carry_the_audit_chain() -> Result<()> {
+    let fixture = audited(3).await?;
+    let head = fixture.store.verify_audit()?.expect("intact");
+    let backup = fixture.dir.path().join("backup.redb");
+    fixture.store.backup_to(&backup)?;
+    let restored = fixture.dir.path().join("restored.redb");
+    Store::restore_from(&backup, &restored)?;
+    let store = Store::open(&restored, StoreConfig::default(), StoreMetrics::default())?;
+    assert_eq!(store.verify_audit()?.expect("intact"), head);
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `dims bundles list|show` and `dims retract`. Listings go through the service core with this node as the
 //! receiver, so they show exactly what the policy lets the node itself hold; every bundle is shown with its TLP
-//! first.
+//! first. `show` of an AMBER bundle or above is recorded in the audit log as the operator's read.
 
 use std::process::ExitCode;
 
@@ -10,7 +10,7 @@ use dims_protocol::{BundleId, Content};
 use serde_json::json;
 
 use super::{Loaded, OutputArgs, runtime};
-use crate::store::{ListQuery, Stored};
+use crate::store::{ListQuery, ReadKind, Stored};
 
 /// `dims bundles ...`
 #[derive(Debug, Subcommand)]
@@ -87,6 +87,7 @@ pub fn run(loaded: Loaded, command: BundlesCommand) -> anyhow::Result<ExitCode> 
             }
             BundlesCommand::Show { id, output } => match service.get(&id, Receiver::Node(&view), now)? {
                 Some(stored) => {
+                    service.store().record_read(ReadKind::Get, [&stored.bundle]).await?;
                     print_bundle(&stored, output.json);
                     ExitCode::SUCCESS
                 }

@@ -1,6 +1,7 @@
 //! The `dims` command line: one clap tree, one module per command group. Every flag has an environment twin
 //! (`DIMS_...`, shown in `--help`); configuration keys are overridden with `DIMS_SECTION__KEY`.
 
+mod audit;
 mod auth;
 mod bench;
 mod bundles;
@@ -29,7 +30,7 @@ use dims_protocol::NodeKey;
 use crate::config::{Config, LogFormat, Overrides, Settings};
 use crate::node::{Node, Opening};
 use crate::service::Service;
-use crate::store::StoreConfig;
+use crate::store::{By, StoreConfig};
 
 /// dims: a federated threat-intelligence sharing node.
 ///
@@ -104,6 +105,9 @@ pub enum Command {
     /// Try the member login: OpenID Connect, then LDAP groups, org and roles.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
+    /// The audit log: who changed what, and who read AMBER and above; list it or verify its hash chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Output format for listings.
@@ -139,6 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Peers(command) => peers::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Tokens(command) => tokens::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Auth(command) => auth::run(&cli.config, &overrides, command),
+        Command::Audit(command) => audit::run(Loaded::new(&cli.config, &overrides)?, command),
     }
 }
 
@@ -177,6 +182,7 @@ impl Loaded {
             store_config: StoreConfig {
                 max_batch: self.settings.store_max_batch,
                 max_delay: self.settings.store_max_delay,
+                audit_retention: self.settings.audit_retention,
                 ..StoreConfig::default()
             },
             keys_dir,
@@ -189,9 +195,10 @@ impl Loaded {
         })?)
     }
 
-    /// Opens the store and builds the service core, for a command that works on the store directly.
+    /// Opens the store and builds the service core, for a command that works on the store directly. What it changes
+    /// and reads is recorded in the audit log as the operator's, at the command line.
     pub fn open_service(self) -> anyhow::Result<Service> {
-        Ok(self.open_node()?.service().clone())
+        Ok(self.open_node()?.service().acting_as(By::operator()))
     }
 }
 

@@ -13,7 +13,7 @@ use dims_protocol::{Tlp, VerifiedBundle};
 use super::bundles::parse_time;
 use super::publish::{InputFormat, PublishArgs};
 use super::{Loaded, runtime};
-use crate::store::ListQuery;
+use crate::store::{ListQuery, ReadKind};
 
 /// `dims export ...`
 #[derive(Debug, Subcommand)]
@@ -88,6 +88,11 @@ pub fn export(loaded: Loaded, command: ExportCommand) -> anyhow::Result<ExitCode
             }
         }
         let refs: Vec<&VerifiedBundle> = bundles.iter().collect();
+        // Audit: the operator's export of AMBER and above is recorded before anything is written out.
+        service
+            .store()
+            .record_read(ReadKind::Export, refs.iter().copied())
+            .await?;
         let export = dims_protocol::stix::export(&refs, &ExportContext::default())?;
         for skipped in &export.skipped {
             eprintln!("left out: {}: {}", skipped.bundle, skipped.reason);

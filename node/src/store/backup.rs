@@ -11,7 +11,7 @@
 //! backup passes the logical integrity check, and never overwrites: the node must be stopped and its old store moved
 //! away first.
 //!
-//! Every table of `tables.rs` must be copied here. A backup refuses to run if the source holds a table this module
+//! Every table of `tables.rs` (and the audit log's two, `audit.rs`) must be copied here. A backup refuses to run if the source holds a table this module
 //! does not know, so adding a table without adding it here fails loudly instead of losing data.
 
 use std::collections::BTreeSet;
@@ -47,7 +47,7 @@ pub(crate) fn copy_snapshot(source: &ReadTransaction, dest: &Path) -> Result<Bac
     if dest.exists() {
         return Err(BackupError::DestinationExists { path: dest.to_owned() });
     }
-    let known: BTreeSet<&str> = ALL_TABLES.into_iter().collect();
+    let known: BTreeSet<&str> = ALL_TABLES.into_iter().chain(super::audit::TABLES).collect();
     for table in source.list_tables().during("listing tables")? {
         if !known.contains(table.name()) {
             return Err(BackupError::UnknownTable {
@@ -131,6 +131,8 @@ fn write_copy(source: &ReadTransaction, partial: &Path) -> Result<BackupReport, 
     rows += copy_table(source, &txn, MEMBER_LOGINS)?;
     rows += copy_table(source, &txn, TRUST_GROUPS)?;
     rows += copy_table(source, &txn, MEMBER_CERTS)?;
+    rows += copy_table(source, &txn, super::audit::AUDIT)?;
+    rows += copy_table(source, &txn, super::audit::AUDIT_HEAD)?;
     txn.commit()
         .map_err(|source| StoreError::Commit { bundles: 0, source })?;
     database

@@ -187,7 +187,10 @@ fn prepare_schema(database: &Database, path: &Path) -> Result<(), OpenError> {
             let names = table_names(database).map_err(setup)?;
             let missing = |table: &str| !names.iter().any(|name| name == table);
             (
-                super::tables::ALL_TABLES.iter().any(|table| missing(table)),
+                super::tables::ALL_TABLES
+                    .iter()
+                    .chain(&super::audit::TABLES)
+                    .any(|table| missing(table)),
                 missing(BY_TLP.name()),
             )
         }
@@ -202,6 +205,7 @@ fn prepare_schema(database: &Database, path: &Path) -> Result<(), OpenError> {
                 .during("writing the schema version")
                 .map_err(setup)?;
             super::identity::create_tables(&txn).map_err(setup)?;
+            super::audit::create_tables(&txn).map_err(setup)?;
             if rebuild_tlp {
                 let rows = rebuild_by_tlp(&mut tables).map_err(setup)?;
                 info!(path = %path.display(), rows, "built the marking index by_tlp_v1 of a store that had none");

@@ -18,7 +18,7 @@
 //!
 //! Outbox rows are not checked: they belong to the federation and may outlive a purged bundle. The identity tables
 //! (tokens, members, logins, trust groups, certificates) are checked by `super::identity::check` on the same
-//! snapshot.
+//! snapshot, and the audit log's hash chain by `super::audit::check`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -52,6 +52,8 @@ pub struct IntegrityReport {
     pub stale_value_entries: u64,
     /// Rows per identity table (`tokens_v1`, `members_v1`, ...), as found.
     pub identity_rows: BTreeMap<&'static str, u64>,
+    /// Entries of the audit log, when its chain is intact (`audit_v1`).
+    pub audit_entries: u64,
     /// What is wrong, in the order found (at most 1,000 listed; see `problem_count`).
     pub problems: Vec<Problem>,
     /// How many problems there are in all.
@@ -78,8 +80,9 @@ impl fmt::Display for IntegrityReport {
         let identity: u64 = self.identity_rows.values().sum();
         write!(
             f,
-            "{} bundles, {rows} index rows ({} value runs, {} stale value entries), {identity} identity rows: ",
-            self.bundles, self.value_runs, self.stale_value_entries
+            "{} bundles, {rows} index rows ({} value runs, {} stale value entries), {identity} identity rows, {} audit \
+             entries: ",
+            self.bundles, self.value_runs, self.stale_value_entries, self.audit_entries
         )?;
         if self.is_ok() {
             f.write_str("ok")
@@ -146,6 +149,13 @@ pub enum Problem {
         /// What is wrong with it.
         what: String,
     },
+    /// The audit log's hash chain is broken (see `store::audit`).
+    Audit {
+        /// The first bad sequence number.
+        seq: u64,
+        /// What is wrong there.
+        what: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -163,6 +173,7 @@ impl fmt::Display for Problem {
             }
             Problem::BadRun { run, what } => write!(f, "{VALUE_INDEX}: run {run}: {what}"),
             Problem::Identity { table, key, what } => write!(f, "{table}: {key} {what}"),
+            Problem::Audit { seq, what } => write!(f, "audit_v1: entry {seq} is {what}"),
         }
     }
 }
@@ -232,6 +243,7 @@ pub(crate) fn check_snapshot(txn: &ReadTransaction) -> Result<IntegrityReport, S
     }
     check_values(&tables, values, &mut report)?;
     super::identity::check(txn, &mut report)?;
+    super::audit::check(txn, &mut report)?;
     Ok(report)
 }
 

@@ -12,8 +12,10 @@
 //! purge, compaction), `query` (reads and status), [`integrity`] (the logical check and redb's file check),
 //! [`backup`] (backup and restore), `database` (opening, schema check, reopen after a storage failure),
 //! [`error`](mod@error), [`faults`] (failure injection for tests), [`bench`](mod@bench) (raw redb baselines for
-//! `dims bench ingest`), and [`identity`] (tokens, members, trust groups and certificates, written by the same
-//! writer: [`Store::change_identity`] and the methods around it).
+//! `dims bench ingest`), [`identity`] (tokens, members, trust groups and certificates, written by the same
+//! writer: [`Store::change_identity`] and the methods around it), and [`audit`] (the hash-chained audit log: every
+//! change's entry is appended by the writer in the change's own transaction, named after the handle's
+//! [`Store::acting_as`]).
 //!
 //! Semantics in short:
 //! * A bundle is stored once; putting it again answers [`PutOutcome::Duplicate`], which is not an error.
@@ -28,6 +30,7 @@
 //!   background (size-tiered, each merge bounded to 2^20 entries and its own transaction); see `runs`. Lookups see
 //!   whole runs only, so they are exact during and after a merge.
 
+pub mod audit;
 pub mod backup;
 pub mod bench;
 mod database;
@@ -53,6 +56,7 @@ use dims_protocol::{BundleId, NodeId, VerifiedBundle};
 use tokio::sync::{mpsc, oneshot};
 use tracing::error;
 
+pub use audit::{Action, Actor, AuditEntry, AuditQuery, Breach, By, ChainBroken, ReadKind, Surface, Verified};
 pub use backup::BackupReport;
 pub use error::{BackupError, OpenError, StoreError};
 pub use faults::Faults;
@@ -63,7 +67,7 @@ pub use sealed::SealedRecord;
 pub use tables::SCHEMA_VERSION;
 
 use database::Core;
-use writer::Command;
+use writer::{Command, Request};
 
 /// How the store batches and caches. The defaults suit a node; tests shorten or lengthen the delay.
 #[derive(Clone, Debug)]
@@ -85,6 +89,8 @@ pub struct StoreConfig {
     pub merge_width: Option<usize>,
     /// Failure injection, for tests only. Production leaves it `None`.
     pub faults: Option<Faults>,
+    /// How long audit entries are kept ([`Store::prune_audit_at`]); `[audit] retention_days`.
+    pub audit_retention: Duration,
 }
 
 impl Default for StoreConfig {
@@ -96,6 +102,7 @@ impl Default for StoreConfig {
             cache_bytes: None,
             merge_width: Some(runs::MERGE_WIDTH),
             faults: None,
+            audit_retention: Duration::from_secs(u64::from(audit::DEFAULT_RETENTION_DAYS) * 86_400),
         }
     }
 }
@@ -229,16 +236,18 @@ impl Default for ListQuery {
 }
 
 /// A handle on the store. Clones share one database and one writer; the database closes when the last clone drops.
+/// Each handle also says who acts through it ([`Store::acting_as`]), for the audit log.
 #[derive(Clone)]
 pub struct Store {
     handle: Arc<Handle>,
+    by: Arc<By>,
 }
 
 /// The last clone's drop closes the channel, which stops the writer once it has drained the queue; the drop then waits
 /// for the thread, so that the database file is closed (and can be opened again) when the drop returns.
 struct Handle {
     core: Arc<Core>,
-    requests: Option<mpsc::Sender<Command>>,
+    requests: Option<mpsc::Sender<Request>>,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -281,6 +290,7 @@ impl Store {
                 requests: Some(sender),
                 writer: Some(writer),
             }),
+            by: Arc::new(By::node()),
         })
     }
 
@@ -315,6 +325,16 @@ impl Store {
     /// the queue, nothing was sent; once sent, the request is committed (or fails) whole, and only its answer is
     /// lost.
     pub async fn put_requests(&self, requests: Vec<PutRequest>) -> Result<Vec<PutOutcome>, StoreError> {
+        self.put_as(requests, false).await
+    }
+
+    /// Stores bundles this node has just signed, like [`Store::put_requests`]; the audit log records each newly
+    /// stored one as published (or retracting) by this handle's actor, where `put_requests` records it as received.
+    pub async fn publish_requests(&self, requests: Vec<PutRequest>) -> Result<Vec<PutOutcome>, StoreError> {
+        self.put_as(requests, true).await
+    }
+
+    async fn put_as(&self, requests: Vec<PutRequest>, publish: bool) -> Result<Vec<PutOutcome>, StoreError> {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
@@ -324,6 +344,7 @@ impl Store {
         self.send(Command::Put {
             outcomes: Vec::with_capacity(requests.len()),
             requests,
+            publish,
             reply,
         })
         .await?;
@@ -396,9 +417,14 @@ impl Store {
         query::bodies(&tables, ids)
     }
 
+    /// Sends a command to the writer, as done by this handle's actor (for the audit log).
     async fn send(&self, command: Command) -> Result<(), StoreError> {
         let requests = self.handle.requests.as_ref().ok_or(StoreError::Closed)?;
-        requests.send(command).await.map_err(|_| StoreError::Closed)
+        let request = Request {
+            by: Arc::clone(&self.by),
+            command,
+        };
+        requests.send(request).await.map_err(|_| StoreError::Closed)
     }
 
     /// One bundle, verified, with its status; `None` if not stored. Expired bundles are returned too (check

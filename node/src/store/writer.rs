@@ -23,6 +23,12 @@
 //! A change the identity rules refuse writes nothing and is answered with its refusal while the rest of the group
 //! commits; a storage failure fails the whole group, as for bundles.
 //!
+//! **Audit.** Every request carries the [`By`] of the handle that sent it. A change that took effect appends its
+//! audit entry (`super::audit`) in the same transaction, after it is applied: a refused change, a duplicate bundle
+//! and a failed group append nothing, and an acknowledged change always has its entry. Reads' entries
+//! ([`Command::Audit`]) and the pruning of old entries ride in the same batches; every entry of a batch carries the
+//! batch's commit time.
+//!
 //! **Failure.** If anything fails before or during the commit, the transaction is dropped (aborted), every request of
 //! the batch gets the same error, and none is acknowledged. When redb itself failed, the writer reopens the database
 //! before answering (see [`super::database`]), so the callers that see the error already face a recovered store and
@@ -33,11 +39,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use dims_protocol::{BundleId, Content, NodeId};
+use dims_protocol::{BundleId, Content, NodeId, Tlp};
 use redb::{Durability, ReadableTable, ReadableTableMetadata};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn};
 
+use super::audit::{Action, Appender, By};
 use super::database::Core;
 use super::error::{During, StoreError};
 use super::identity::{self, IdentityChange, IdentityError, IdentityTables};
@@ -47,12 +54,19 @@ use super::tables::{ID_MAX, ID_MIN, WriteTables, index_rows};
 use super::{CompactReport, PutOutcome, PutRequest};
 use crate::clock;
 
+/// A command and who sent it (for the audit log).
+pub(crate) struct Request {
+    pub(crate) by: Arc<By>,
+    pub(crate) command: Command,
+}
+
 /// A request to the writer, with the channel its answer goes back on and a place for the answer, filled while the
 /// batch is applied and sent only after the commit.
 pub(crate) enum Command {
-    /// Store bundles (with their outbox rows).
+    /// Store bundles (with their outbox rows); `publish` when this node just signed them.
     Put {
         requests: Vec<Prepared>,
+        publish: bool,
         reply: oneshot::Sender<Result<Vec<PutOutcome>, StoreError>>,
         outcomes: Vec<PutOutcome>,
     },
@@ -97,6 +111,14 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<(), IdentityError>>,
         outcome: Option<Result<(), IdentityError>>,
     },
+    /// Append an audit entry (a read); nobody waits for its commit.
+    Audit { action: Action },
+    /// Delete the audit entries committed before `before_ms` (see `super::audit`).
+    PruneAudit {
+        before_ms: u64,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+        removed: u64,
+    },
 }
 
 impl Command {
@@ -114,14 +136,16 @@ impl Command {
             | Command::PutKeyStatement { .. }
             | Command::PutSealed { .. }
             | Command::OutboxDone { .. }
-            | Command::Identity { .. } => 0,
+            | Command::Identity { .. }
+            | Command::Audit { .. }
+            | Command::PruneAudit { .. } => 0,
         }
     }
 }
 
 /// Starts the writer thread. It runs until every sender of `requests` is dropped, then drains what is queued, stops,
 /// and drops its share of the database.
-pub(crate) fn spawn(core: Arc<Core>, requests: mpsc::Receiver<Command>) -> std::io::Result<JoinHandle<()>> {
+pub(crate) fn spawn(core: Arc<Core>, requests: mpsc::Receiver<Request>) -> std::io::Result<JoinHandle<()>> {
     // The runtime is built (and dropped) on the writer thread: dropping a runtime on a thread that is itself inside
     // one panics, and `Store::open` may be called from async code. The handshake reports a failed build to `open`.
     let (started, outcome) = std::sync::mpsc::sync_channel(1);
@@ -150,7 +174,7 @@ pub(crate) fn spawn(core: Arc<Core>, requests: mpsc::Receiver<Command>) -> std::
 /// The writer's loop: compact while idle (or while a compaction was asked for), else collect and write a batch, and
 /// after a commit compact if a tier has grown too large. Between two merges the writer looks at the queue again, so
 /// waiting requests are served after at most one merge.
-fn run(core: &Core, mut requests: mpsc::Receiver<Command>, runtime: &tokio::runtime::Runtime) {
+fn run(core: &Core, mut requests: mpsc::Receiver<Request>, runtime: &tokio::runtime::Runtime) {
     let max_batch = core.config.max_batch.max(1);
     let max_delay = core.config.max_delay;
     // Callers of `Store::compact` waiting for the compaction to finish, and what it has done so far.
@@ -193,10 +217,10 @@ fn run(core: &Core, mut requests: mpsc::Receiver<Command>, runtime: &tokio::runt
             break;
         };
         let mut writes = Vec::with_capacity(batch.len());
-        for command in batch {
-            match command {
+        for request in batch {
+            match request.command {
                 Command::Compact { reply } => asked.push(reply),
-                other => writes.push(other),
+                _ => writes.push(request),
             }
         }
         // Under sustained load the writer is never idle: this keeps the number of runs bounded anyway.
@@ -272,19 +296,19 @@ fn try_compact(core: &Core, urgency: Urgency) -> Result<Option<runs::Merged>, St
 /// Waits for a first command, then gathers more until the batch is full or `max_delay` has passed since the first.
 /// `None` once the channel is closed and empty.
 async fn collect(
-    requests: &mut mpsc::Receiver<Command>,
+    requests: &mut mpsc::Receiver<Request>,
     max_batch: usize,
     max_delay: std::time::Duration,
-) -> Option<Vec<Command>> {
+) -> Option<Vec<Request>> {
     let first = requests.recv().await?;
     let deadline = tokio::time::Instant::from_std(clock::monotonic()) + max_delay;
-    let mut size = first.weight();
+    let mut size = first.command.weight();
     let mut batch = vec![first];
     while size < max_batch {
         match tokio::time::timeout_at(deadline, requests.recv()).await {
-            Ok(Some(command)) => {
-                size += command.weight();
-                batch.push(command);
+            Ok(Some(request)) => {
+                size += request.command.weight();
+                batch.push(request);
             }
             // Closed (the batch still gets written) or the deadline passed.
             Ok(None) | Err(_) => break,
@@ -294,8 +318,8 @@ async fn collect(
 }
 
 /// Applies, commits and answers one batch; whether it committed.
-fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
-    let bundles: usize = batch.iter().map(Command::bundles).sum();
+fn write_batch(core: &Core, mut batch: Vec<Request>) -> bool {
+    let bundles: usize = batch.iter().map(|request| request.command.bundles()).sum();
     let started = clock::monotonic();
     let result = apply_batch(core, &mut batch);
     let metrics = &core.metrics;
@@ -306,7 +330,7 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
     match result {
         Ok(held) => {
             metrics.bundles_held.set(i64::try_from(held).unwrap_or(i64::MAX));
-            for command in batch {
+            for Request { command, .. } in batch {
                 // A caller that stopped waiting does not undo the write: its send fails, and that is fine.
                 match command {
                     Command::Put { reply, outcomes, .. } => {
@@ -327,9 +351,12 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::OutboxDone { reply, removed, .. } => {
                         let _ = reply.send(Ok(removed));
                     }
-                    Command::Compact { .. } => {}
+                    Command::Compact { .. } | Command::Audit { .. } => {}
                     Command::Identity { reply, outcome, .. } => {
                         let _ = reply.send(outcome.unwrap_or(Ok(())));
+                    }
+                    Command::PruneAudit { reply, removed, .. } => {
+                        let _ = reply.send(Ok(removed));
                     }
                 }
             }
@@ -346,7 +373,7 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
             }
             let requests = batch.len();
             let failure = Arc::new(failure);
-            for command in batch {
+            for Request { command, .. } in batch {
                 let error = StoreError::BatchFailed {
                     requests,
                     source: Arc::clone(&failure),
@@ -370,6 +397,16 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
                     Command::Identity { reply, .. } => {
                         let _ = reply.send(Err(IdentityError::Store(error)));
                     }
+                    Command::PruneAudit { reply, .. } => {
+                        let _ = reply.send(Err(error));
+                    }
+                    Command::Audit { action } => {
+                        // The reader was answered already; the entry is lost with the batch, and said so here.
+                        warn!(
+                            action = action.name(),
+                            "an audit entry of a read was lost with a failed group commit"
+                        );
+                    }
                 }
             }
             false
@@ -380,32 +417,69 @@ fn write_batch(core: &Core, mut batch: Vec<Command>) -> bool {
 /// Writes every command of the batch in one transaction and commits it durably, filling in each command's answer.
 /// Returns the number of bundles held after the commit. Any error drops the transaction, which aborts it; the
 /// half-filled answers are then never sent.
-fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
+fn apply_batch(core: &Core, batch: &mut [Request]) -> Result<u64, StoreError> {
     let database = core.database_for_write()?;
     let mut txn = database.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
+    let at_ms = clock::now_ms();
     let held;
     {
         let mut tables = WriteTables::open(&txn)?;
+        let mut audit = Appender::open(&txn)?;
         // Opened only for a batch that changes them, so bundle batches pay nothing for them.
         let mut identity_tables = None;
-        for command in batch.iter_mut() {
+        for Request { by, command } in batch.iter_mut() {
             match command {
-                Command::Put { requests, outcomes, .. } => {
+                Command::Put {
+                    requests,
+                    outcomes,
+                    publish,
+                    ..
+                } => {
                     outcomes.clear();
                     for request in requests.iter() {
-                        outcomes.push(put_one(&mut tables, request)?);
+                        let outcome = put_one(&mut tables, request)?;
+                        if outcome == PutOutcome::Stored {
+                            audit.append(at_ms, by, request.action(*publish))?;
+                        }
+                        outcomes.push(outcome);
                     }
                 }
-                Command::Purge { now_ms, purged, .. } => *purged = purge(&mut tables, *now_ms)?,
+                Command::Purge { now_ms, purged, .. } => {
+                    *purged = purge(&mut tables, *now_ms)?;
+                    if *purged > 0 {
+                        audit.append(
+                            at_ms,
+                            by,
+                            Action::Purge {
+                                bundles: *purged as u64,
+                            },
+                        )?;
+                    }
+                }
                 Command::PinRoster {
                     federation, envelope, ..
-                } => super::rosters::ROSTERS.write(&mut tables.rosters, federation.as_str(), envelope)?,
+                } => {
+                    super::rosters::ROSTERS.write(&mut tables.rosters, federation.as_str(), envelope)?;
+                    let action = Action::RosterPin {
+                        federation: federation.clone(),
+                        digest: *blake3::hash(envelope).as_bytes(),
+                    };
+                    audit.append(at_ms, by, action)?;
+                }
                 Command::PutKeyStatement { key, envelope, .. } => {
                     super::key_statements::KEY_STATEMENTS.write(&mut tables.key_statements, &key.0, envelope)?;
+                    let action = Action::KeyStatement {
+                        key: *key,
+                        digest: *blake3::hash(envelope).as_bytes(),
+                    };
+                    audit.append(at_ms, by, action)?;
                 }
                 Command::PutSealed { id, value, stored, .. } => {
                     *stored = super::sealed::write(&mut tables.sealed, id, value)?;
+                    if *stored {
+                        audit.append(at_ms, by, Action::ReceiveSealed { bundle: *id })?;
+                    }
                 }
                 Command::OutboxDone { rows, removed, .. } => {
                     *removed = 0;
@@ -426,11 +500,20 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
                         Some(open) => open,
                         None => identity_tables.insert(IdentityTables::open(&txn)?),
                     };
-                    *outcome = Some(identity::apply(identity, change)?);
+                    let applied = identity::apply(identity, change)?;
+                    if applied.is_ok() {
+                        audit.append(at_ms, by, Action::of_identity(change))?;
+                    }
+                    *outcome = Some(applied);
+                }
+                Command::Audit { action } => audit.append(at_ms, by, action.clone())?,
+                Command::PruneAudit { before_ms, removed, .. } => {
+                    *removed = audit.prune(*before_ms, at_ms, by)?;
                 }
             }
         }
         tables.finish()?;
+        audit.finish()?;
         held = tables.bundles.len().during("counting bundles")?;
     }
     if core
@@ -444,7 +527,7 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
             what: "the group commit failed",
         });
     }
-    let bundles = batch.iter().map(Command::bundles).sum();
+    let bundles = batch.iter().map(|request| request.command.bundles()).sum();
     txn.commit().map_err(|source| StoreError::Commit { bundles, source })?;
     Ok(held)
 }
@@ -455,6 +538,7 @@ fn apply_batch(core: &Core, batch: &mut [Command]) -> Result<u64, StoreError> {
 pub(crate) struct Prepared {
     id: BundleId,
     origin: NodeId,
+    tlp: Tlp,
     envelope: Vec<u8>,
     rows: Vec<IndexRow>,
     values: Vec<runs::Entry>,
@@ -469,10 +553,36 @@ impl Prepared {
         Self {
             id,
             origin: bundle.body().origin,
+            tlp: bundle.body().tlp,
             envelope: bundle.envelope().to_vec(),
             rows: index_rows(id, bundle.body()),
             values: runs::entries(id, bundle.body()),
             outbox,
+        }
+    }
+}
+
+impl Prepared {
+    /// The audit entry of storing it: published (or retracting) when this node just signed it, else received.
+    fn action(&self, publish: bool) -> Action {
+        let retracted = self.rows.iter().find_map(|row| match row {
+            IndexRow::Retraction { target, .. } => Some(*target),
+            _ => None,
+        });
+        match (publish, retracted) {
+            (true, Some(target)) => Action::Retract {
+                bundle: self.id,
+                target,
+            },
+            (true, None) => Action::Publish {
+                bundle: self.id,
+                tlp: self.tlp,
+            },
+            (false, _) => Action::Receive {
+                bundle: self.id,
+                tlp: self.tlp,
+                origin: self.origin,
+            },
         }
     }
 }
