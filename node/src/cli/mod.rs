@@ -7,9 +7,11 @@ mod bundles;
 mod demo;
 mod doctor;
 mod federation;
+mod groups;
 mod ingest;
 mod init;
 pub mod keys;
+mod members;
 mod peers;
 mod publish;
 mod roster;
@@ -104,6 +106,12 @@ pub enum Command {
     /// Try the member login: OpenID Connect, then LDAP groups, org and roles.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
+    /// The node's members: add, list, show, suspend, reinstate, remove, and their OpenPGP certificates.
+    #[command(subcommand)]
+    Members(members::MembersCommand),
+    /// Trust groups and Trident's vetting: create, list, show, nominate, vouch, approve, suspend.
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
 }
 
 /// Output format for listings.
@@ -139,6 +147,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Peers(command) => peers::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Tokens(command) => tokens::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Auth(command) => auth::run(&cli.config, &overrides, command),
+        Command::Members(command) => members::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Groups(command) => groups::run(Loaded::new(&cli.config, &overrides)?, command),
     }
 }
 
