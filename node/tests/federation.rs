@@ -8,6 +8,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+#[path = "support/gpg.rs"]
+mod gpg;
+
 use dims_node::clock;
 use dims_node::federation::{FederationConfig, LinkFaults, SwarmTuning, TransportKind};
 use dims_node::node::Node;
@@ -15,6 +18,7 @@ use dims_node::service::{Draft, PublishError};
 use dims_protocol::policy::{NodeView, Receiver};
 use dims_protocol::roster::{AdminKey, NodeRole, Roster, RosterEntry, SignedRoster};
 use dims_protocol::{Audience, BundleId, Content, FederationId, Recipient, Tlp, samples};
+use gpg::Gpg;
 use tempfile::TempDir;
 
 /// Memory-transport ports unique within this process.
@@ -537,67 +541,6 @@ async fn a_key_on_no_roster_cannot_connect() {
     net.stop_all().await;
 }
 
-/// A throwaway GnuPG home: the member's own key lives here, never at any node.
-struct Gpg {
-    home: TempDir,
-}
-
-impl Gpg {
-    const GPG: &'static str = "/usr/bin/gpg";
-
-    fn new() -> Gpg {
-        assert!(
-            std::path::Path::new(Self::GPG).exists(),
-            "GnuPG is missing ({}): run `bash scripts/setup`, which installs it (scripts/setup.d/pgp.sh)",
-            Self::GPG
-        );
-        let home = tempfile::Builder::new()
-            .prefix("dims-gpg-")
-            .tempdir()
-            .expect("GNUPGHOME");
-        std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("private");
-        Gpg { home }
-    }
-
-    fn ok(&self, args: &[&str], input: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut child = std::process::Command::new(Self::GPG)
-            .env("GNUPGHOME", self.home.path())
-            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""])
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("gpg starts");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let input = input.to_vec();
-        let writer = std::thread::spawn(move || stdin.write_all(&input));
-        let output = child.wait_with_output().expect("gpg ends");
-        let _ = writer.join();
-        assert!(
-            output.status.success(),
-            "gpg {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    }
-
-    /// A member's key as a member would make it (ed25519 signing, cv25519 encryption); its armored public half.
-    fn member_key(&self, user_id: &str) -> Vec<u8> {
-        self.ok(&["--quick-gen-key", user_id, "ed25519", "sign", "0"], b"");
-        let listing = String::from_utf8(self.ok(&["--with-colons", "--list-keys", user_id], b"")).expect("utf-8");
-        let fingerprint = listing
-            .lines()
-            .find_map(|line| line.strip_prefix("fpr:"))
-            .and_then(|rest| rest.split(':').find(|f| !f.is_empty()))
-            .expect("a fingerprint")
-            .to_owned();
-        self.ok(&["--quick-add-key", &fingerprint, "cv25519", "encr", "0"], b"");
-        self.ok(&["--armor", "--export", &fingerprint], b"")
-    }
-}
-
 /// RED to one member of R1: N seals it to the member's certificate (which it asks R1 for) and signs it with its own
 /// OpenPGP key. R1 holds it only as ciphertext, which the member's own gpg decrypts into N's signed envelope; no
 /// other node holds anything of it, and no node holds it in clear but its origin.
@@ -626,6 +569,7 @@ async fn red_to_one_member_is_held_only_as_ciphertext_that_gpg_opens() {
             login: None,
             created_ms: clock::now_ms(),
             updated_ms: clock::now_ms(),
+            suspended: None,
         })
         .await
         .expect("member stored");

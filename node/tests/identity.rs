@@ -18,6 +18,8 @@ mod oidc_provider;
 #[path = "../../identity/tests/support/slapd.rs"]
 mod slapd;
 
+#[path = "support/gpg.rs"]
+mod gpg;
 #[path = "support/node.rs"]
 mod node_support;
 
@@ -41,6 +43,7 @@ use dims_node::service::{Draft, PublishError, Service};
 use dims_node::store::{IdentityError, ListQuery, Login, MemberRecord, Store, StoreConfig, StoreMetrics, VettingStep};
 use dims_protocol::policy::Receiver;
 use dims_protocol::{Audience, Content, FederationId, GroupId, MemberId, OrgId, Tlp, samples};
+use gpg::Gpg;
 use node_support::Node;
 use oidc_provider::Provider;
 use serde_json::Value;
@@ -381,6 +384,7 @@ fn member(seed: u8, name: &str, org: &str, login: Option<(&str, &str)>) -> Membe
         }),
         created_ms: 1_000,
         updated_ms: 1_000,
+        suspended: None,
     }
 }
 
@@ -770,4 +774,305 @@ async fn members_groups_and_certificates_are_stored_checked_and_backed_up() -> R
     );
     assert!(restored.check()?.is_ok());
     Ok(())
+}
+
+/// `dims members add NAME ...` with the login a portal will find; the new member's id.
+fn add_member(node: &Node, name: &str, email: &str, login: Option<(&str, &str)>) -> MemberId {
+    let mut args = vec![
+        "members",
+        "add",
+        "--name",
+        name,
+        "--email",
+        email,
+        "--time-zone",
+        "America/New_York",
+        "--airport",
+        "bos",
+    ];
+    if let Some((issuer, subject)) = login {
+        args.extend_from_slice(&["--issuer", issuer, "--subject", subject]);
+    }
+    let id = node.ok(&args);
+    id.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("stdout is the new member's id: {id:?}"))
+}
+
+/// One JSON object per line.
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect()
+}
+
+/// With the command line only: a member added with `dims members add`, their certificate (made by the machine's
+/// gpg) uploaded with `dims members cert upload`, a RED bundle published for them alone, handed out by
+/// `dims sealed list|export`; the member's own gpg decrypts it and finds the node's good signature (the node's
+/// certificate from `dims sealed cert`), and the plaintext is the node's signed bundle. The member is the record
+/// the portal's login finds.
+#[test]
+fn red_for_a_member_of_this_node_is_handed_out_sealed_to_their_own_gpg_key() {
+    let node = Node::init("north-soc");
+    let issuer = "https://id.north.example";
+    let alice = add_member(&node, "Alice Analyst", "alice@north.example", Some((issuer, "a7c1")));
+    let gpg = Gpg::new();
+    let public_key = gpg.member_key("Alice Analyst <alice@north.example>");
+    let key_file = node.root.join("alice.asc");
+    std::fs::write(&key_file, &public_key).expect("write the key");
+    let uploaded = node.ok(&[
+        "members",
+        "cert",
+        "upload",
+        &alice.to_string(),
+        key_file.to_str().expect("utf-8"),
+    ]);
+    let shown = node.ok(&["members", "cert", "show", &alice.to_string()]);
+    let fingerprint = shown
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("# fingerprint "))
+        .expect("the fingerprint line")
+        .to_owned();
+    assert!(uploaded.contains(&fingerprint), "{uploaded}");
+    assert!(shown.contains("BEGIN PGP PUBLIC KEY BLOCK"), "{shown}");
+    let profile = &json_lines(&node.ok(&["members", "show", &alice.to_string(), "--json"]))[0];
+    assert_eq!(profile["pgp_fingerprint"], fingerprint.as_str());
+    assert_eq!(profile["nearest_airport"], "BOS");
+    assert_eq!(profile["login"]["subject"], "a7c1");
+
+    let node_id = node
+        .ok(&["keys", "show"])
+        .lines()
+        .find_map(|line| line.strip_prefix("node id").map(|rest| rest.trim().to_owned()))
+        .expect("the node id");
+    let input = node.root.join("red.txt");
+    std::fs::write(
+        &input,
+        "Exfiltration to 198.51.100.23 seen on the water plant's SCADA gateway\n",
+    )
+    .expect("write");
+    let audience = format!("recipients:member:{node_id}/{alice}");
+    let published = node.ok(&[
+        "publish",
+        input.to_str().expect("utf-8"),
+        "--tlp",
+        "red",
+        "--audience",
+        &audience,
+    ]);
+    let bundle = published
+        .split_whitespace()
+        .nth(1)
+        .filter(|_| published.starts_with("published "))
+        .unwrap_or_else(|| panic!("published ID: {published}"))
+        .to_owned();
+    let listed = node.ok(&["sealed", "list"]);
+    assert!(
+        listed.contains(&bundle) && listed.contains(&format!("for {alice}")),
+        "{listed}"
+    );
+    let sealed_file = node.root.join("red.pgp");
+    node.ok(&[
+        "sealed",
+        "export",
+        &bundle,
+        "--out",
+        sealed_file.to_str().expect("utf-8"),
+    ]);
+    let sealed = std::fs::read(&sealed_file).expect("the sealed bundle");
+
+    // The member imports the node's certificate and decrypts with their own key.
+    gpg.ok(&["--import"], node.ok(&["sealed", "cert"]).as_bytes());
+    let status_file = gpg.home.path().join("status");
+    let plaintext = gpg.ok(
+        &["--status-file", status_file.to_str().expect("utf-8"), "--decrypt"],
+        &sealed,
+    );
+    let status = String::from_utf8_lossy(&std::fs::read(&status_file).expect("gpg status")).into_owned();
+    assert!(
+        status.contains("GOODSIG"),
+        "gpg sees the node's signature as good:\n{status}"
+    );
+    let verified = dims_protocol::decode_and_verify(&plaintext).expect("the envelope verifies");
+    assert_eq!(verified.id().to_string(), bundle);
+    assert_eq!(verified.body().tlp, Tlp::Red);
+    assert_eq!(verified.body().origin.to_string(), node_id);
+
+    // The member the CLI added is the one the portal's login finds, on (issuer, subject).
+    let service = node.service();
+    let found = service
+        .store()
+        .member_by_login(&Login {
+            issuer: issuer.to_owned(),
+            subject: "a7c1".to_owned(),
+        })
+        .expect("reads")
+        .expect("found by login");
+    assert_eq!(found.profile.id, alice);
+    assert!(service.store().check().expect("checks").is_ok());
+}
+
+/// Trident's vetting through the command line: a group with two founding admins, a candidate nominated and vouched
+/// for, an approval refused while vouches are missing (saying how many and what to run) and by a non-admin, then
+/// granted; listings parsed as JSON; a group block, a node-wide suspension that revokes tokens, and removal.
+#[test]
+fn trust_groups_are_vetted_through_the_command_line() {
+    let node = Node::init("north-soc");
+    let alice = add_member(&node, "Alice Analyst", "alice@north.example", None);
+    let bob = add_member(
+        &node,
+        "Bob Builder",
+        "bob@north.example",
+        Some(("https://id.north.example", "b0b5")),
+    );
+    let carol = add_member(&node, "Carol Operator", "carol@north.example", None);
+    let dave = add_member(&node, "Dave Candidate", "dave@north.example", None);
+    let [alice, bob, carol, dave] = [alice, bob, carol, dave].map(|id| id.to_string());
+    let taken = node.fails(&[
+        "members",
+        "add",
+        "--name",
+        "Eve",
+        "--email",
+        "eve@north.example",
+        "--issuer",
+        "https://id.north.example",
+        "--subject",
+        "b0b5",
+    ]);
+    assert!(taken.contains("already member") && taken.contains(&bob), "{taken}");
+    let bad = node.fails(&[
+        "members",
+        "add",
+        "--name",
+        "Eve",
+        "--email",
+        "eve@north.example",
+        "--airport",
+        "Boston",
+    ]);
+    assert!(bad.contains("--airport"), "{bad}");
+
+    node.ok(&[
+        "groups",
+        "create",
+        "water",
+        "--admin",
+        &alice,
+        "--admin",
+        &bob,
+        "--vouches-needed",
+        "2",
+    ]);
+    node.ok(&[
+        "groups",
+        "create",
+        "energy",
+        "--admin",
+        &alice,
+        "--pgp-required",
+        "false",
+        "--idle-days",
+        "never",
+    ]);
+    let nominated = node.ok(&["groups", "nominate", "water", &dave, "--by", &alice]);
+    assert!(nominated.contains("need 2 vouch"), "{nominated}");
+    let refused = node.fails(&[
+        "groups",
+        "vouch",
+        "water",
+        &dave,
+        "--by",
+        &carol,
+        "--attestation",
+        "met at FIRST",
+    ]);
+    assert!(
+        refused.contains("only active members") && refused.contains(&alice),
+        "{refused}"
+    );
+    let vouched = node.ok(&[
+        "groups",
+        "vouch",
+        "water",
+        &dave,
+        "--by",
+        &alice,
+        "--attestation",
+        "ran his SOC",
+    ]);
+    assert!(vouched.contains("has 1 of 2"), "{vouched}");
+    let refused = node.fails(&["groups", "approve", "water", &dave, "--by", &alice]);
+    assert!(
+        refused.contains(&format!(
+            "member {dave} needs 2 vouches, has 1: `dims groups vouch water {dave} --by MEMBER"
+        )),
+        "{refused}"
+    );
+    let vouched = node.ok(&[
+        "groups",
+        "vouch",
+        "water",
+        &dave,
+        "--by",
+        &bob,
+        "--attestation",
+        "colleague",
+    ]);
+    assert!(vouched.contains("vetted"), "{vouched}");
+    let refused = node.fails(&["groups", "approve", "water", &dave, "--by", &carol]);
+    assert!(refused.contains("only active group admins"), "{refused}");
+    let approved = node.ok(&["groups", "approve", "water", &dave, "--by", &alice]);
+    assert!(approved.contains("requires an OpenPGP key"), "{approved}");
+
+    let groups = json_lines(&node.ok(&["groups", "list", "--json"]));
+    let ids: Vec<&str> = groups.iter().map(|group| group["id"].as_str().expect("id")).collect();
+    assert_eq!(ids, ["energy", "water"]);
+    assert_eq!(groups[1]["members"]["active"], 2);
+    assert_eq!(groups[1]["members"]["approved"], 1);
+    assert_eq!(groups[0]["policy"]["idle_after_days"], Value::Null);
+    let water = &json_lines(&node.ok(&["groups", "show", "water", "--json"]))[0];
+    let candidate = water["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|member| member["member"] == dave.as_str())
+        .expect("dave");
+    assert_eq!(candidate["state"], "approved");
+    assert_eq!(candidate["vouches"].as_array().expect("vouches").len(), 2);
+    assert_eq!(candidate["approved_by"], alice.as_str());
+    assert!(node.ok(&["groups", "show", "water"]).contains("Dave Candidate"));
+    let members = json_lines(&node.ok(&["members", "list", "--json"]));
+    assert_eq!(members.len(), 4);
+    assert!(members.iter().all(|member| member["suspended"].is_null()));
+
+    // A group block, then node-wide suspension and removal.
+    node.ok(&["groups", "suspend", "water", &dave, "--by", &alice]);
+    assert!(node.ok(&["groups", "show", "water"]).contains("blocked"));
+    let refused = node.fails(&["members", "remove", &dave]);
+    assert!(
+        refused.contains("water") && refused.contains("vetting history"),
+        "{refused}"
+    );
+    node.create_token(&["--label", "carol-siem", "--member", &carol]);
+    let suspended = node.ok(&["members", "suspend", &carol, "--reason", "left the utility"]);
+    assert!(suspended.contains("1 token(s) revoked"), "{suspended}");
+    let tokens = json_lines(&node.ok(&["tokens", "list", "--json"]));
+    assert!(tokens.iter().all(|token| !token["revoked"].is_null()), "{tokens:?}");
+    let refused = node.fails(&["tokens", "create", "--label", "again", "--member", &carol]);
+    assert!(
+        refused.contains("suspended") && refused.contains("dims members reinstate"),
+        "{refused}"
+    );
+    let refused = node.fails(&["groups", "nominate", "energy", &carol, "--by", &alice]);
+    assert!(refused.contains("suspended"), "{refused}");
+    let shown = &json_lines(&node.ok(&["members", "show", &carol, "--json"]))[0];
+    assert_eq!(shown["suspended"]["reason"], "left the utility");
+    node.ok(&["members", "reinstate", &carol]);
+    let removed = node.ok(&["members", "remove", &carol]);
+    assert!(removed.contains("removed member"), "{removed}");
+    let refused = node.fails(&["members", "remove", &carol]);
+    assert!(refused.contains("no member"), "{refused}");
+    assert!(node.service().store().check().expect("checks").is_ok());
 }

@@ -8,9 +8,11 @@ mod bundles;
 mod demo;
 mod doctor;
 mod federation;
+mod groups;
 mod ingest;
 mod init;
 pub mod keys;
+mod members;
 mod peers;
 mod publish;
 mod roster;
@@ -108,6 +110,12 @@ pub enum Command {
     /// The audit log: who changed what, and who read AMBER and above; list it or verify its hash chain.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The node's members: add, list, show, suspend, reinstate, remove, and their OpenPGP certificates.
+    #[command(subcommand)]
+    Members(members::MembersCommand),
+    /// Trust groups and Trident's vetting: create, list, show, nominate, vouch, approve, suspend.
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
 }
 
 /// Output format for listings.
@@ -144,6 +152,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tokens(command) => tokens::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Auth(command) => auth::run(&cli.config, &overrides, command),
         Command::Audit(command) => audit::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Members(command) => members::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Groups(command) => groups::run(Loaded::new(&cli.config, &overrides)?, command),
     }
 }
 

@@ -316,6 +316,21 @@ pub enum Action {
         /// How many entries were deleted.
         removed: u64,
     },
+    /// A member suspended on this node (their tokens revoked with it).
+    MemberSuspend {
+        /// The member.
+        member: MemberId,
+    },
+    /// A suspended member reinstated.
+    MemberReinstate {
+        /// The member.
+        member: MemberId,
+    },
+    /// A member removed: record, login, certificate and tokens.
+    MemberRemove {
+        /// The member.
+        member: MemberId,
+    },
 }
 
 impl Action {
@@ -337,6 +352,9 @@ impl Action {
             Action::KeyStatement { .. } => "key_statement",
             Action::Read { .. } => "read",
             Action::Pruned { .. } => "pruned",
+            Action::MemberSuspend { .. } => "member_suspend",
+            Action::MemberReinstate { .. } => "member_reinstate",
+            Action::MemberRemove { .. } => "member_remove",
         }
     }
 
@@ -350,7 +368,11 @@ impl Action {
             Action::Purge { bundles } => format!("{bundles} bundles"),
             Action::TokenCreate { token, owner } => format!("{token} for {owner}"),
             Action::TokenRevoke { token } => token.to_string(),
-            Action::MemberPut { member } | Action::CertUpload { member } => member.to_string(),
+            Action::MemberPut { member }
+            | Action::CertUpload { member }
+            | Action::MemberSuspend { member }
+            | Action::MemberReinstate { member }
+            | Action::MemberRemove { member } => member.to_string(),
             Action::GroupCreate { group } => group.to_string(),
             Action::Vetting {
                 group,
@@ -385,6 +407,9 @@ impl Action {
                 member: record.profile.id,
             },
             IdentityChange::PutCert { member, .. } => Action::CertUpload { member: *member },
+            IdentityChange::SuspendMember { member, .. } => Action::MemberSuspend { member: *member },
+            IdentityChange::ReinstateMember { member, .. } => Action::MemberReinstate { member: *member },
+            IdentityChange::RemoveMember(member) => Action::MemberRemove { member: *member },
             IdentityChange::CreateGroup(group) => Action::GroupCreate {
                 group: group.id.clone(),
             },

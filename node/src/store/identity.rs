@@ -27,7 +27,14 @@
 //! passes [`Profile::check`]; a member's login row and the login row's member agree both ways; a profile's
 //! `pgp_fingerprint` is the fingerprint of the member's stored certificate, or empty when there is none (only an
 //! upload sets it); a stored certificate still parses as of its upload time; every member a token or a trust group
-//! names is stored.
+//! names is stored; a suspended member holds no unrevoked token.
+//!
+//! **Suspension** is the one field added to a v1 row since it was frozen: `MemberRecord::suspended` is left out of
+//! the row when absent, so every row of a member never suspended is exactly the frozen `members_v1` layout and old
+//! rows read as not suspended. A build that predates the field would read a suspended member as active, so a store
+//! that holds a suspension must not be opened by one. Removing a member deletes their rows (record, login,
+//! certificate, tokens) rather than marking them, and is refused while a trust group names them: a group's
+//! memberships and vouches are its vetting history, which a deletion would rewrite.
 
 use std::collections::BTreeSet;
 
@@ -90,6 +97,28 @@ pub struct MemberRecord {
     pub created_ms: u64,
     /// When it last changed (ms since the epoch).
     pub updated_ms: u64,
+    /// Set while the member is suspended on this node; only [`IdentityChange::SuspendMember`] and
+    /// [`IdentityChange::ReinstateMember`] change it. Left out of the row when absent, so the row of a member who was
+    /// never suspended is byte for byte the `members_v1` row it always was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<Suspension>,
+}
+
+impl MemberRecord {
+    /// Whether the member is suspended: a login that finds them must be refused, and they may hold no token and take
+    /// no vetting step until reinstated.
+    pub fn is_suspended(&self) -> bool {
+        self.suspended.is_some()
+    }
+}
+
+/// Why and since when a member is suspended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspension {
+    /// When (ms since the epoch).
+    pub since_ms: u64,
+    /// The operator's reason, for the record.
+    pub reason: String,
 }
 
 /// A member's OpenPGP certificate as stored: ASCII-armored, as [`MemberCert::parse`] accepted it at `uploaded_ms`.
@@ -159,6 +188,19 @@ pub enum VettingStep {
     },
 }
 
+impl VettingStep {
+    /// The members the step involves: its actor and its subject.
+    pub fn members(&self) -> Vec<MemberId> {
+        match self {
+            VettingStep::Nominate { by, candidate }
+            | VettingStep::Vouch { by, candidate, .. }
+            | VettingStep::Approve { by, candidate } => vec![*by, *candidate],
+            VettingStep::TakePart { member } => vec![*member],
+            VettingStep::Block { by, member } | VettingStep::Unblock { by, member } => vec![*by, *member],
+        }
+    }
+}
+
 /// A change to the identity tables, sent to the store's writer.
 #[derive(Clone, Debug)]
 pub enum IdentityChange {
@@ -180,6 +222,27 @@ pub enum IdentityChange {
         /// The certificate.
         cert: StoredCert,
     },
+    /// Suspends a member at `at_ms`: every token of theirs is revoked in the same transaction; until reinstated
+    /// they get no token and take no vetting step, and a login that finds them is refused. Suspending a suspended
+    /// member keeps the first suspension.
+    SuspendMember {
+        /// The member.
+        member: MemberId,
+        /// When.
+        at_ms: u64,
+        /// Why, for the record.
+        reason: String,
+    },
+    /// Lifts a member's suspension (their revoked tokens stay revoked).
+    ReinstateMember {
+        /// The member.
+        member: MemberId,
+        /// When.
+        at_ms: u64,
+    },
+    /// Deletes a member: their record, login row, certificate and tokens. Refused while a trust group names them,
+    /// because a group's memberships and vouches are its vetting history.
+    RemoveMember(MemberId),
     /// Stores a new trust group (refused if the id is taken).
     CreateGroup(Box<TrustGroup>),
     /// Applies a vetting step to a stored group at `now_ms`.
@@ -236,6 +299,32 @@ pub enum IdentityError {
     /// A vetting step was refused by the group's rules.
     #[error(transparent)]
     Vetting(#[from] VettingError),
+    /// The member is suspended, so they may not do this or have it done for them.
+    #[error("member {member} is suspended ({reason}): reinstate them first with `dims members reinstate {member}`")]
+    Suspended {
+        /// The member.
+        member: MemberId,
+        /// The recorded reason.
+        reason: String,
+    },
+    /// A suspension's reason is not one line of text.
+    #[error("invalid suspension reason: {0}")]
+    Reason(FieldError),
+    /// Reinstating a member who is not suspended.
+    #[error("member {0} is not suspended")]
+    NotSuspended(MemberId),
+    /// Removing a member whom trust groups name.
+    #[error(
+        "member {member} is named by trust group(s) {}, whose vetting history keeps them: block them there \
+         (`dims groups suspend GROUP {member} --by ADMIN`) or suspend them on this node (`dims members suspend {member}`)",
+        groups.join(", ")
+    )]
+    InGroups {
+        /// The member.
+        member: MemberId,
+        /// The groups that name them.
+        groups: Vec<String>,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -312,10 +401,15 @@ pub(crate) fn apply(tables: &mut IdentityTables<'_>, change: &IdentityChange) ->
             if tables.tokens.get(&record.id.0).during("reading a token")?.is_some() {
                 return Ok(Err(IdentityError::TokenExists(record.id)));
             }
-            if record.owner != AUTOMATION
-                && let Err(refusal) = tables.require_member(record.owner)?
-            {
-                return Ok(Err(refusal));
+            if record.owner != AUTOMATION {
+                match tables.require_member(record.owner)? {
+                    Err(refusal) => return Ok(Err(refusal)),
+                    Ok(member) => {
+                        if let Err(refusal) = not_suspended(&member) {
+                            return Ok(Err(refusal));
+                        }
+                    }
+                }
             }
             tables
                 .tokens
@@ -359,6 +453,23 @@ pub(crate) fn apply(tables: &mut IdentityTables<'_>, change: &IdentityChange) ->
                 .during("writing a member")?;
             Ok(Ok(()))
         }
+        IdentityChange::SuspendMember { member, at_ms, reason } => suspend(tables, *member, *at_ms, reason),
+        IdentityChange::ReinstateMember { member, at_ms } => {
+            let mut record = match tables.require_member(*member)? {
+                Ok(record) => record,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            if record.suspended.take().is_none() {
+                return Ok(Err(IdentityError::NotSuspended(*member)));
+            }
+            record.updated_ms = record.updated_ms.max(*at_ms);
+            tables
+                .members
+                .insert(&member.0, encode(&record).as_slice())
+                .during("writing a member")?;
+            Ok(Ok(()))
+        }
+        IdentityChange::RemoveMember(member) => remove_member(tables, *member),
         IdentityChange::CreateGroup(group) => {
             if tables
                 .groups
@@ -387,8 +498,10 @@ fn put_member(tables: &mut IdentityTables<'_>, record: &MemberRecord) -> Applied
     let id = record.profile.id;
     let existing = tables.member(id)?;
     let mut record = record.clone();
-    // The fingerprint is the stored certificate's: a profile edit cannot claim a key nobody uploaded.
+    // The fingerprint is the stored certificate's: a profile edit cannot claim a key nobody uploaded. Likewise a
+    // suspension is set and lifted only by its own changes, never by a profile edit.
     record.profile.pgp_fingerprint = tables.cert(id)?.map(|cert| cert.fingerprint);
+    record.suspended = existing.as_ref().and_then(|existing| existing.suspended.clone());
     if let Some(existing) = &existing {
         record.created_ms = existing.created_ms;
     }
@@ -439,7 +552,100 @@ fn put_member(tables: &mut IdentityTables<'_>, record: &MemberRecord) -> Applied
     Ok(Ok(()))
 }
 
+fn not_suspended(record: &MemberRecord) -> Result<(), IdentityError> {
+    match &record.suspended {
+        None => Ok(()),
+        Some(suspension) => Err(IdentityError::Suspended {
+            member: record.profile.id,
+            reason: suspension.reason.clone(),
+        }),
+    }
+}
+
+fn suspend(tables: &mut IdentityTables<'_>, member: MemberId, at_ms: u64, reason: &str) -> Applied {
+    let mut record = match tables.require_member(member)? {
+        Ok(record) => record,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    if record.suspended.is_some() {
+        return Ok(Ok(()));
+    }
+    if let Err(field) = dims_protocol::text::check_line("reason", reason, 256) {
+        return Ok(Err(IdentityError::Reason(field)));
+    }
+    let mut revoked = Vec::new();
+    for row in tables.tokens.iter().during("reading tokens")? {
+        let (key, value) = row.during("reading tokens")?;
+        let token: TokenRecord = decode("tokens_v1", TokenId(*key.value()), value.value())?;
+        if token.owner == member && token.revoked.is_none() {
+            revoked.push(token);
+        }
+    }
+    for mut token in revoked {
+        token.revoked = Some(at_ms);
+        tables
+            .tokens
+            .insert(&token.id.0, encode(&token).as_slice())
+            .during("writing a token")?;
+    }
+    record.suspended = Some(Suspension {
+        since_ms: at_ms,
+        reason: reason.to_owned(),
+    });
+    record.updated_ms = record.updated_ms.max(at_ms);
+    tables
+        .members
+        .insert(&member.0, encode(&record).as_slice())
+        .during("writing a member")?;
+    Ok(Ok(()))
+}
+
+fn remove_member(tables: &mut IdentityTables<'_>, member: MemberId) -> Applied {
+    let record = match tables.require_member(member)? {
+        Ok(record) => record,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let mut groups = Vec::new();
+    for row in tables.groups.iter().during("reading trust groups")? {
+        let (key, value) = row.during("reading trust groups")?;
+        let group: TrustGroup = decode("trust_groups_v1", key.value(), value.value())?;
+        if group.members.contains_key(&member) || group.admins.contains(&member) {
+            groups.push(group.id.to_string());
+        }
+    }
+    if !groups.is_empty() {
+        return Ok(Err(IdentityError::InGroups { member, groups }));
+    }
+    let mut tokens = Vec::new();
+    for row in tables.tokens.iter().during("reading tokens")? {
+        let (key, value) = row.during("reading tokens")?;
+        let token: TokenRecord = decode("tokens_v1", TokenId(*key.value()), value.value())?;
+        if token.owner == member {
+            tokens.push(token.id);
+        }
+    }
+    for id in tokens {
+        tables.tokens.remove(&id.0).during("removing a token")?;
+    }
+    if let Some(login) = &record.login {
+        tables
+            .logins
+            .remove((login.issuer.as_str(), login.subject.as_str()))
+            .during("removing a login")?;
+    }
+    tables.certs.remove(&member.0).during("removing a certificate")?;
+    tables.members.remove(&member.0).during("removing a member")?;
+    Ok(Ok(()))
+}
+
 fn vet(tables: &mut IdentityTables<'_>, group_id: &GroupId, step: &VettingStep, now_ms: u64) -> Applied {
+    for member in step.members() {
+        if let Some(record) = tables.member(member)?
+            && let Err(refusal) = not_suspended(&record)
+        {
+            return Ok(Err(refusal));
+        }
+    }
     let Some(row) = tables.groups.get(group_id.as_str()).during("reading a trust group")? else {
         return Ok(Err(IdentityError::UnknownGroup(group_id.clone())));
     };
@@ -516,6 +722,23 @@ impl Store {
     /// Stores or replaces a member.
     pub async fn put_member(&self, record: MemberRecord) -> Result<(), IdentityError> {
         self.change_identity(IdentityChange::PutMember(Box::new(record))).await
+    }
+
+    /// Suspends a member (see [`IdentityChange::SuspendMember`]).
+    pub async fn suspend_member(&self, member: MemberId, at_ms: u64, reason: String) -> Result<(), IdentityError> {
+        self.change_identity(IdentityChange::SuspendMember { member, at_ms, reason })
+            .await
+    }
+
+    /// Lifts a member's suspension.
+    pub async fn reinstate_member(&self, member: MemberId, at_ms: u64) -> Result<(), IdentityError> {
+        self.change_identity(IdentityChange::ReinstateMember { member, at_ms })
+            .await
+    }
+
+    /// Deletes a member with their login row, certificate and tokens (see [`IdentityChange::RemoveMember`]).
+    pub async fn remove_member(&self, member: MemberId) -> Result<(), IdentityError> {
+        self.change_identity(IdentityChange::RemoveMember(member)).await
     }
 
     /// Validates an uploaded certificate at `now_ms` with [`MemberCert::parse`] and stores it as `member`'s,
@@ -673,6 +896,7 @@ pub(crate) fn check(txn: &ReadTransaction, report: &mut IntegrityReport) -> Resu
     let groups_table = txn.open_table(TRUST_GROUPS).map_err(table_error("trust_groups_v1"))?;
 
     let mut members = BTreeSet::new();
+    let mut suspended = BTreeSet::new();
     let mut fingerprints = std::collections::BTreeMap::new();
     for row in members_table.iter().during(during)? {
         let (key, value) = row.during(during)?;
@@ -706,6 +930,9 @@ pub(crate) fn check(txn: &ReadTransaction, report: &mut IntegrityReport) -> Resu
                     format!("does not name member {id}, whose login it is"),
                 );
             }
+        }
+        if record.is_suspended() {
+            suspended.insert(id);
         }
         fingerprints.insert(id, (record.profile.pgp_fingerprint.clone(), record.login));
     }
@@ -788,6 +1015,11 @@ pub(crate) fn check(txn: &ReadTransaction, report: &mut IntegrityReport) -> Resu
                 "tokens_v1",
                 id.to_string(),
                 format!("acts for member {}, who is not stored", record.owner),
+            ),
+            Ok(record) if record.revoked.is_none() && suspended.contains(&record.owner) => problem(
+                "tokens_v1",
+                id.to_string(),
+                format!("is not revoked, but its member {} is suspended", record.owner),
             ),
             Ok(_) => {}
         }
@@ -875,6 +1107,7 @@ mod tests {
             }),
             created_ms: 1_000,
             updated_ms: 1_000,
+            suspended: None,
         }
     }
 
@@ -914,6 +1147,23 @@ mod tests {
         assert_eq!(
             decode::<TrustGroup>("trust_groups_v1", "g", &hex::decode(GROUP_V1).expect("hex")).expect("decodes"),
             group()
+        );
+    }
+
+    /// A suspension is the one field a `members_v1` row may carry beyond the frozen layout: present, it round-trips;
+    /// absent, the row is the frozen one (checked above).
+    #[test]
+    fn a_suspended_member_round_trips() {
+        let mut suspended = member();
+        suspended.suspended = Some(Suspension {
+            since_ms: 2_000,
+            reason: "left the utility".to_owned(),
+        });
+        let bytes = encode(&suspended);
+        assert_ne!(hex::encode(&bytes), MEMBER_V1);
+        assert_eq!(
+            decode::<MemberRecord>("members_v1", "m", &bytes).expect("decodes"),
+            suspended
         );
     }
 

@@ -60,7 +60,7 @@ pub use audit::{Action, Actor, AuditEntry, AuditQuery, Breach, By, ChainBroken, 
 pub use backup::BackupReport;
 pub use error::{BackupError, OpenError, StoreError};
 pub use faults::Faults;
-pub use identity::{IdentityChange, IdentityError, Login, MemberRecord, StoredCert, VettingStep};
+pub use identity::{IdentityChange, IdentityError, Login, MemberRecord, StoredCert, Suspension, VettingStep};
 pub use integrity::{FileCheck, IntegrityReport, Problem};
 pub use metrics::{RejectReason, StoreMetrics};
 pub use sealed::SealedRecord;
