@@ -20,7 +20,7 @@ impl Node {
         dims_node::keys::load(&self.root.join("node.key")).expect("node key")
     }
 
-    fn run_with_input(&self, args: &[&str], input: &str) -> Output {
+    fn run_with_input(&self, args: &[&str], input: impl AsRef<[u8]>) -> Output {
         let mut child = self
             .command()
             .args(args)
@@ -33,7 +33,7 @@ impl Node {
             .stdin
             .take()
             .expect("stdin")
-            .write_all(input.as_bytes())
+            .write_all(input.as_ref())
             .expect("write stdin");
         child.wait_with_output().expect("wait")
     }
@@ -256,6 +256,40 @@ fn bad_input_names_the_problem_and_stores_nothing() {
     assert!(!out.status.success(), "AMBER to a federation is refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("audience"));
     assert!(node.ok(&["bundles", "list", "--json"]).trim().is_empty());
+}
+
+/// `dims ingest` judges each line alone: a line that is not UTF-8, or longer than any envelope can be (read no
+/// further than that limit), is rejected by its number, and the lines after it are still ingested.
+#[test]
+fn ingest_rejects_bad_lines_by_number_and_goes_on() {
+    let node = Node::init("cert-ops");
+    let key = node.key();
+    let bundles: Vec<_> = (0..2)
+        .map(|i| {
+            key.sign(samples::indicator_bundle(&key, 3, samples::SAMPLE_TIME + i))
+                .expect("valid")
+        })
+        .collect();
+    let mut input = Vec::new();
+    input.extend_from_slice(format!("{}\n", hex::encode(bundles[0].envelope())).as_bytes());
+    input.extend_from_slice(b"0a1b\xff\xfe2c\n");
+    input.extend_from_slice(&vec![b'a'; 40 << 20]);
+    input.extend_from_slice(format!("\n{}\r\n", hex::encode(bundles[1].envelope())).as_bytes());
+    let out = node.run_with_input(&["ingest"], &input);
+    assert!(!out.status.success(), "a rejected line makes the exit status 1");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("stored {}", bundles[0].id()),
+            "rejected line 2: not UTF-8 (an invalid byte after 4 bytes)".to_owned(),
+            "rejected line 3: longer than 2097216 bytes, more than any hex envelope; skipped to its end".to_owned(),
+            format!("stored {}", bundles[1].id()),
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A tiny deterministic generator (xorshift64*), so the kill points replay from the printed seed.
