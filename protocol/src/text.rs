@@ -138,7 +138,10 @@ mod tests {
             ] {
                 let shown = error.to_string();
                 assert!(shown.contains(code), "{code}: {shown}");
-                assert!(shown.starts_with("invalid label") || shown.starts_with("invalid description"), "{shown}");
+                assert!(
+                    shown.starts_with("invalid label") || shown.starts_with("invalid description"),
+                    "{shown}"
+                );
             }
         }
         for fine in ["Ελληνικά", "עברית", "العربية", "日本語", "naïve café", "emoji 🛡"] {
