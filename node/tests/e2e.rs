@@ -118,6 +118,172 @@ fn init_refuses_to_overwrite_and_doctor_finds_problems() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("chmod 600"));
 }
 
+/// `dims ARGS` for `node` under umask 000, the loosest an operator's shell can have: what the node means to keep to
+/// its owner must not depend on the umask.
+fn run_with_open_umask(node: &Node, args: &[&str], input: &str) -> Output {
+    let mut command = node.command();
+    let dims = command.get_program().to_owned();
+    let mut shell = Command::new("sh");
+    shell
+        .arg("-c")
+        .arg("umask 000 && exec \"$@\"")
+        .arg("sh")
+        .arg(dims)
+        .args(command.get_args())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => shell.env(key, value),
+            None => shell.env_remove(key),
+        };
+    }
+    let mut child = shell.spawn().expect("spawn sh");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// The lines of `dims doctor` that report problems.
+fn doctor_problems(node: &Node) -> Vec<String> {
+    let out = node.run(&["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let problems: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("PROBLEM  "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(out.status.success(), problems.is_empty(), "{text}");
+    problems
+}
+
+/// `dims doctor` checks every key file `dims run` checks, and says what `dims run` would say: the node key, the
+/// node's OpenPGP key and the bridge key, each refused when others may read it.
+#[test]
+fn doctor_checks_every_key_file_that_run_checks() {
+    let node = Node::init("cert-ops");
+    let config = std::fs::read_to_string(node.config()).expect("config");
+    let config = config
+        .replace(
+            "# listen = [\"/ip4/0.0.0.0/tcp/4001\"]",
+            "listen = [\"/ip4/127.0.0.1/tcp/0\"]",
+        )
+        .replace("# [[bridge]]\n# from = \"us-sltt\"  ", "[[bridge]]\nfrom = \"us-sltt\"")
+        .replace("# to = \"us-sltt\"  ", "to = \"us-sltt\"")
+        .replace("# tlp = \"clear\"  ", "tlp = \"clear\"")
+        .replace("# redact = [", "redact = [");
+    std::fs::write(node.config(), config).expect("config");
+    let pgp = node.root.join("node.pgp");
+    dims_node::keys::load_or_create_pgp(&pgp, "test-node", samples::SAMPLE_TIME).expect("node.pgp");
+    let bridge = node.root.join("bridge.key");
+    std::fs::write(&bridge, format!("{}\n", "ab".repeat(64))).expect("bridge.key");
+    std::fs::set_permissions(&bridge, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    assert_eq!(doctor_problems(&node), Vec::<String>::new());
+
+    for (file, what) in [(&pgp, "node OpenPGP key"), (&bridge, "bridge key")] {
+        std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+        let sentence = format!(
+            "the {what} {} is readable by others (mode 644): run `chmod 600 {}`",
+            file.display(),
+            file.display()
+        );
+        assert_eq!(doctor_problems(&node), [format!("{what}: {sentence}")]);
+        let run = node.run(&["run"]);
+        assert!(!run.status.success(), "dims run refuses the {what}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains(&sentence), "dims run says what doctor says:\n{stderr}");
+        std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    }
+}
+
+/// The data folder is made 0700 and the store, its backups and exports of AMBER and above 0600, whatever the
+/// umask; `dims doctor` names a folder or store that others can read, with the command that fixes it.
+#[test]
+fn data_folder_store_backups_and_amber_exports_are_owner_only() {
+    let node = Node::init("cert-ops");
+    let data = node.root.join("data");
+    assert_eq!(mode(&data), 0o700, "dims init makes the data folder owner-only");
+    std::fs::remove_dir(&data).expect("remove data");
+    let out = run_with_open_umask(
+        &node,
+        &["publish", "--tlp", "amber", "--audience", "org", "-"],
+        "evil.example.com\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = data.join("dims.redb");
+    assert_eq!(mode(&data), 0o700, "the node makes its data folder owner-only");
+    assert_eq!(mode(&store), 0o600, "the store is owner-only");
+
+    let backup = node.root.join("backup.redb");
+    let amber = node.root.join("amber.json");
+    let green = node.root.join("green.json");
+    for (args, file, expected) in [
+        (
+            vec!["backup", "create", backup.to_str().expect("utf-8")],
+            &backup,
+            0o600,
+        ),
+        (
+            vec!["export", "stix", "-o", amber.to_str().expect("utf-8")],
+            &amber,
+            0o600,
+        ),
+        (
+            vec![
+                "export",
+                "stix",
+                "--tlp-max",
+                "green",
+                "-o",
+                green.to_str().expect("utf-8"),
+            ],
+            &green,
+            0o666,
+        ),
+    ] {
+        let out = run_with_open_umask(&node, &args, "");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(mode(file), expected, "{args:?}");
+    }
+    std::fs::write(&amber, "old").expect("write");
+    std::fs::set_permissions(&amber, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+    node.ok(&["export", "stix", "-o", amber.to_str().expect("utf-8")]);
+    assert_eq!(
+        mode(&amber),
+        0o600,
+        "an AMBER export over an existing file makes it owner-only"
+    );
+
+    assert_eq!(doctor_problems(&node), Vec::<String>::new());
+    std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&store, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+    assert_eq!(
+        doctor_problems(&node),
+        [
+            format!(
+                "data folder: {} is open to others (mode 755): run `chmod 700 {}`",
+                data.display(),
+                data.display()
+            ),
+            format!(
+                "store: {} is readable by others (mode 644): run `chmod 600 {}`",
+                store.display(),
+                store.display()
+            ),
+        ]
+    );
+}
+
 #[test]
 fn publish_list_show_export_retract_end_to_end() {
     let node = Node::init("cert-ops");

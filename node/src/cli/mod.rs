@@ -166,12 +166,9 @@ impl Loaded {
     /// the async runtime (the store's writer is a task). Fails with a clear message when a running node holds the
     /// store.
     pub fn open_node(self) -> anyhow::Result<Node> {
-        std::fs::create_dir_all(&self.settings.data_dir)
+        crate::files::create_private_dir(&self.settings.data_dir)
             .with_context(|| format!("creating the data folder {}", self.settings.data_dir.display()))?;
-        let keys_dir = match self.settings.key_file.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-            _ => PathBuf::from("."),
-        };
+        let keys_dir = crate::keys::keys_dir(&self.settings.key_file);
         Ok(Node::open(Opening {
             store: self.settings.store_path(),
             store_config: StoreConfig {
