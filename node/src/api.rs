@@ -109,6 +109,10 @@ impl Api for NodeApi {
                 PublishError::Invalid(e) => ApiError::bad_request(e.to_string(), "correct the field and send again"),
                 PublishError::Store(e) => store_error(e),
                 PublishError::Target(e) => ApiError::internal(&e),
+                not_joined @ PublishError::NotJoined { .. } => ApiError::bad_request(
+                    format!("audience: {not_joined}"),
+                    "publish to a federation this node has joined, or to the org or the community",
+                ),
                 above @ PublishError::AboveCeiling { ceiling, .. } => ApiError::forbidden(
                     above.to_string(),
                     format!(

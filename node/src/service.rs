@@ -27,7 +27,8 @@ use dims_protocol::key_statement::StatementKind;
 use dims_protocol::policy::{Denial, NodeView, Receiver, may_originate, may_receive};
 use dims_protocol::signing::{BundleError, SignError};
 use dims_protocol::{
-    Audience, Author, Body, BundleId, Content, Marking, NodeKey, Retraction, Tlp, VerifiedBundle, decode, verify_batch,
+    Audience, Author, Body, BundleId, Content, FederationId, Marking, NodeKey, Retraction, Tlp, VerifiedBundle, decode,
+    verify_batch,
 };
 use tokio::sync::broadcast;
 
@@ -94,6 +95,18 @@ pub enum PublishError {
         tlp: Tlp,
         /// This node's ceiling for the audience.
         ceiling: Tlp,
+    },
+    /// The audience is a federation whose roster this node has not pinned: it has no members to share with there.
+    #[error(
+        "this node has not joined federation {federation} (pinned: {pinned}): join it with `dims federation join \
+         ROSTER_FILE` first, or choose another audience",
+        pinned = if pinned.is_empty() { "none".to_owned() } else { pinned.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ") }
+    )]
+    NotJoined {
+        /// The audience's federation.
+        federation: FederationId,
+        /// The federations this node has pinned.
+        pinned: Vec<FederationId>,
     },
 }
 
@@ -233,6 +246,14 @@ impl Service {
                 bundle.body().origin
             )));
         }
+        if let Audience::Federation(federation) = &bundle.body().audience
+            && self.rosters.pinned(federation).is_none()
+        {
+            return Err(PublishError::NotJoined {
+                federation: federation.clone(),
+                pinned: self.rosters.federations(),
+            });
+        }
         self.check_own_ceiling(&bundle)?;
         if let Content::Retraction(retraction) = &bundle.body().content {
             self.check_own_target(retraction.target, "retract")?;
@@ -255,8 +276,9 @@ impl Service {
 
     /// Refuses a marking above this node's own ceiling for the audience: receivers check the origin's ceiling
     /// (`may_originate`) and would refuse it, leaving an outbox row retried forever and a bundle fetched and refused
-    /// at every reconciliation (found by the simulator's deterministic tier). A node on no roster for the audience
-    /// yet may still publish: the bundle waits, and spreads once the node joins.
+    /// at every reconciliation (found by the simulator's deterministic tier). A federation audience needs the
+    /// federation's roster pinned ([`PublishError::NotJoined`], checked before this); a node that has pinned it but
+    /// is not on it yet may still publish: the bundle waits, and spreads once a roster lists the node.
     fn check_own_ceiling(&self, bundle: &VerifiedBundle) -> Result<(), PublishError> {
         let marking = Marking::of(bundle.body());
         let me = self.node_view();

@@ -161,6 +161,7 @@ fn assert_error(answer: &(u16, Value), status: u16, names: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_publish_list_and_fetch_within_their_ceilings() {
     let node = Node::init("seattle-it");
+    node.join_alone("us-sltt");
     let publisher = create_token(
         &node,
         &[

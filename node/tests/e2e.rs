@@ -287,6 +287,7 @@ fn data_folder_store_backups_and_amber_exports_are_owner_only() {
 #[test]
 fn publish_list_show_export_retract_end_to_end() {
     let node = Node::init("cert-ops");
+    node.join_alone("us-sltt");
     let (text, values) = pasted_indicators(1000);
 
     let preview = node.run_with_input(
@@ -662,6 +663,7 @@ fn free_port() -> u16 {
 #[test]
 fn run_serves_health_and_metrics_and_stops_on_sigterm() {
     let node = Node::init("cert-ops");
+    node.join_alone("us-sltt");
     let out = node.run_with_input(
         &["publish", "--tlp", "clear", "--audience", "federation", "-"],
         "evil.example.com\n",
@@ -774,6 +776,51 @@ fn backup_and_restore_round_trip() {
     );
     node.ok(&["backup", "restore", "--force", backup.to_str().expect("utf-8")]);
     assert_eq!(node.ok(&["bundles", "list", "--json"]), before);
+}
+
+/// A node shares into a federation only once it has pinned that federation's roster: a publication to a federation
+/// it has not joined is refused, naming the federations it has pinned, and nothing is stored.
+#[test]
+fn publishing_to_a_federation_needs_its_roster_pinned() {
+    let node = Node::init("cert-ops");
+    let publish = |audience: &str| {
+        node.run_with_input(
+            &["publish", "--tlp", "green", "--audience", audience, "-"],
+            "evil.example.com\n",
+        )
+    };
+    let refused = |audience: &str, federation: &str, pinned: &str| {
+        let out = publish(audience);
+        assert!(!out.status.success(), "{audience} is refused");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("this node has not joined federation {federation}"))
+                && stderr.contains(&format!("(pinned: {pinned})"))
+                && stderr.contains("dims federation join"),
+            "{stderr}"
+        );
+    };
+    refused("federation", "us-sltt", "none");
+    refused("federation:elsewhere", "elsewhere", "none");
+    assert!(
+        node.ok(&["bundles", "list", "--json"]).trim().is_empty(),
+        "nothing is stored"
+    );
+
+    node.join_alone("us-sltt");
+    refused("federation:elsewhere", "elsewhere", "us-sltt");
+    assert!(
+        node.ok(&["bundles", "list", "--json"]).trim().is_empty(),
+        "nothing is stored"
+    );
+    let out = publish("federation");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = publish("community");
+    assert!(
+        out.status.success(),
+        "other audiences need no roster: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A GREEN bundle for `audience` in federation `federation`, signed by `origin`, as one hex line for `dims ingest`.
