@@ -4,6 +4,9 @@
 //! `/federation/check` (the self-test against every member, what `dims peers check` prints). The federation routes
 //! name peers and rosters but never a bundle or its content.
 //!
+//! `POST /tokens/revoke` revokes an API token on the running node at once (what `dims tokens revoke` asks while the
+//! node holds the store): it can only take access away, never grant it.
+//!
 //! These routes are unauthenticated and reveal nothing a marking protects (metric labels are closed sets), which is
 //! why the listener belongs on loopback or a management network. The REST API (`dims-web`, wired in
 //! [`crate::api`]) faces automation and has its own listener (`[api]`), so each can be exposed where it belongs.
@@ -21,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::federation::{Federation, PeerStatus, StatsSnapshot, checks};
 use crate::metrics::Metrics;
 use crate::rosters::RosterBook;
+use crate::service::Service;
 use crate::workers::{WorkerStatus, WorkerTable};
 
 /// What the operations routes read.
@@ -36,6 +40,8 @@ pub struct OpsState {
     pub rosters: Option<RosterBook>,
     /// Every worker's status (`/workers`).
     pub workers: WorkerTable,
+    /// The service core (`/tokens/revoke`), if the node has one to offer.
+    pub service: Option<Service>,
 }
 
 /// The operations routes, separate from [`serve`] so tests can call them without a socket.
@@ -48,6 +54,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/federation/peers", get(peers))
         .route("/federation/check", get(check))
         .route("/federation/forget", axum::routing::post(forget))
+        .route("/tokens/revoke", axum::routing::post(revoke_token))
         .with_state(state)
 }
 
@@ -143,6 +150,39 @@ async fn forget(
     match federation.forget(node).await {
         Ok(Ok(dropped)) => format!("forgot {node}: {dropped} pending deliveries dropped\n").into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+}
+
+/// The body of `POST /tokens/revoke`: the token's id (16 hex digits).
+#[derive(Debug, serde::Deserialize)]
+struct RevokeRequest {
+    id: String,
+}
+
+/// Revokes an API token at once. A JSON body is required, as for `/federation/forget`, so a web page cannot trigger
+/// it.
+async fn revoke_token(
+    State(state): State<OpsState>,
+    axum::Json(request): axum::Json<RevokeRequest>,
+) -> axum::response::Response {
+    let Some(service) = &state.service else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the node is not open yet\n").into_response();
+    };
+    let mut id = [0u8; 8];
+    if hex::decode_to_slice(&request.id, &mut id).is_err() {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("id: {:?} is not a token id: expected 16 hex digits\n", request.id),
+        )
+            .into_response();
+    }
+    let id = dims_identity::token::TokenId(id);
+    match service.revoke_token(id, crate::clock::now_ms()).await {
+        Ok(at_ms) => axum::Json(serde_json::json!({ "id": id.to_string(), "revoked_ms": at_ms })).into_response(),
+        Err(e @ crate::store::IdentityError::UnknownToken(_)) => {
+            (StatusCode::NOT_FOUND, format!("{e}\n")).into_response()
+        }
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     }
 }

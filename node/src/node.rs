@@ -255,6 +255,7 @@ impl Node {
             federation: self.federation.clone(),
             rosters: Some(self.rosters.clone()),
             workers: self.workers.table(),
+            service: Some(self.service.clone()),
         });
         self.listen("operations", addr, "http.listen", router).await
     }

@@ -351,6 +351,23 @@ impl Service {
         })
     }
 
+    /// Revokes the API token `id` at `now_ms`, durably, and returns when it was revoked (a token revoked before keeps
+    /// its first time). It takes effect at once: [`Service::authenticate_token`] reads the token's record from the
+    /// store on every request, so the next request with it is refused. Whatever surface revokes goes through here.
+    pub async fn revoke_token(
+        &self,
+        id: dims_identity::token::TokenId,
+        now_ms: u64,
+    ) -> Result<u64, crate::store::IdentityError> {
+        self.store.revoke_token(id, now_ms).await?;
+        tracing::info!(token = %id, "API token revoked");
+        Ok(self
+            .store
+            .token(&id)?
+            .and_then(|record| record.revoked)
+            .unwrap_or(now_ms))
+    }
+
     /// Signs a draft without storing it.
     pub fn sign(&self, draft: Draft, now_ms: u64) -> Result<VerifiedBundle, SignError> {
         sign_draft(&self.key, &self.author, draft, now_ms)
