@@ -121,7 +121,7 @@ fn init_refuses_to_overwrite_and_doctor_finds_problems() {
 /// `dims ARGS` for `node` under umask 000, the loosest an operator's shell can have: what the node means to keep to
 /// its owner must not depend on the umask.
 fn run_with_open_umask(node: &Node, args: &[&str], input: &str) -> Output {
-    let mut command = node.command();
+    let command = node.command();
     let dims = command.get_program().to_owned();
     let mut shell = Command::new("sh");
     shell
@@ -490,8 +490,10 @@ fn spawn_ingest(node: &Node) -> Child {
 }
 
 /// DESIGN §14: kill -9 at random points during ingest, restart, and check that every acknowledged bundle is there
-/// once, verifies, and that the indexes agree. Set DIMS_CRASH_SEED to replay a run and DIMS_CRASH_ROUNDS to change
-/// the number of kills (at least 50).
+/// once, verifies, and that the indexes agree. Every round writes bundles never written before (made on the fly
+/// from their index, so the run has no pool to use up) after replaying a few acknowledged ones. Set DIMS_CRASH_SEED
+/// to replay a run and DIMS_CRASH_ROUNDS to change the number of kills (at least 50, the default; the release check
+/// runs 1,000).
 #[test]
 fn acknowledged_bundles_survive_sigkill() {
     let seed = std::env::var("DIMS_CRASH_SEED")
@@ -504,33 +506,33 @@ fn acknowledged_bundles_survive_sigkill() {
         .unwrap_or(50)
         .max(50);
     println!("crash test seed {seed} (DIMS_CRASH_SEED={seed} replays it), {rounds} kills");
+    let started_ms = dims_node::clock::now_ms();
     let mut rng = Rng(seed | 1);
     let node = Node::init("cert-ops");
     let key = node.key();
-    let lines: Vec<(BundleId, String)> = (0..4000u64)
-        .map(|i| {
-            let bundle = key
-                .sign(samples::indicator_bundle(
-                    &key,
-                    1 + (i % 7) as u32,
-                    samples::SAMPLE_TIME + i,
-                ))
-                .expect("valid");
-            (bundle.id(), hex::encode(bundle.envelope()))
-        })
-        .collect();
-    if let Some(dump) = std::env::var_os("DIMS_CRASH_DUMP") {
-        let text: String = lines.iter().map(|(_, line)| format!("{line}\n")).collect();
-        std::fs::write(&dump, text).expect("dump lines");
+    // Bundle `i` is the same in every run with this seed: 1 to 7 indicators, created at a time that names it.
+    let salt = seed % 7;
+    let bundle = |i: u64| {
+        key.sign(samples::indicator_bundle(
+            &key,
+            1 + ((i + salt) % 7) as u32,
+            samples::SAMPLE_TIME + i,
+        ))
+        .expect("valid")
+    };
+    let dump = std::env::var_os("DIMS_CRASH_DUMP").map(|dump| {
         std::fs::copy(
             node.root.join("node.key"),
             std::path::Path::new(&dump).with_extension("key"),
         )
         .expect("dump key");
-    }
+        std::fs::File::create(&dump).expect("dump lines")
+    });
+    // The ids of the bundles written so far, by index.
+    let mut written: Vec<BundleId> = Vec::new();
     let acknowledged: Arc<Mutex<std::collections::BTreeSet<BundleId>>> = Arc::default();
-    let mut next = 0usize;
     let mut kills = 0;
+    let mut lines_sent = 0usize;
     while kills < rounds {
         let mut child = spawn_ingest(&node);
         let mut stdin = child.stdin.take().expect("stdin");
@@ -548,13 +550,35 @@ fn acknowledged_bundles_survive_sigkill() {
                 }
             }
         });
-        // Resend a few already acknowledged bundles (replays must be stored once), then new ones.
-        let replay_from = next.saturating_sub(rng.below(20) as usize);
-        let batch = 50 + rng.below(400) as usize;
-        let end = (next + batch).min(lines.len());
-        let writer_lines: Vec<String> = lines[replay_from..end].iter().map(|(_, line)| line.clone()).collect();
+        // Resend a few acknowledged bundles (replays must be stored once and answered as duplicates), then bundles
+        // never written before.
+        let replays: Vec<usize> = {
+            let acknowledged = acknowledged.lock().expect("lock");
+            (0..rng.below(20))
+                .filter_map(|_| {
+                    let index = rng.below(written.len().max(1) as u64) as usize;
+                    written.get(index).filter(|id| acknowledged.contains(id)).map(|_| index)
+                })
+                .collect()
+        };
+        let first_new = written.len();
+        let end = first_new + 50 + rng.below(400) as usize;
+        let mut round_lines = Vec::with_capacity(replays.len() + end - first_new);
+        for index in replays.into_iter().chain(first_new..end) {
+            let bundle = bundle(index as u64);
+            if index == written.len() {
+                written.push(bundle.id());
+            }
+            round_lines.push(hex::encode(bundle.envelope()));
+        }
+        if let Some(mut dump) = dump.as_ref() {
+            for line in &round_lines[round_lines.len() - (end - first_new)..] {
+                writeln!(dump, "{line}").expect("dump line");
+            }
+        }
+        lines_sent += round_lines.len();
         let writer = std::thread::spawn(move || {
-            for line in writer_lines {
+            for line in round_lines {
                 if writeln!(stdin, "{line}").is_err() {
                     break;
                 }
@@ -576,21 +600,21 @@ fn acknowledged_bundles_survive_sigkill() {
         kills += 1;
         if std::env::var_os("DIMS_CRASH_DEBUG").is_some() {
             eprintln!(
-                "round {kills}: sent {replay_from}..{end}, {} acknowledged",
+                "round {kills}: sent {first_new}..{end}, {} acknowledged",
                 acknowledged.lock().expect("lock").len()
             );
         }
         drop(writer.join());
         reader.join().expect("reader");
-        next = lines
-            .iter()
-            .position(|(id, _)| !acknowledged.lock().expect("lock").contains(id))
-            .unwrap_or(lines.len())
-            .min(end);
     }
 
     let acknowledged = acknowledged.lock().expect("lock").clone();
-    println!("{} bundles acknowledged across {kills} kills", acknowledged.len());
+    println!(
+        "{kills} kills in {:.0} s: {} bundles written ({lines_sent} lines with the replays), {} acknowledged",
+        (dims_node::clock::now_ms() - started_ms) as f64 / 1000.0,
+        written.len(),
+        acknowledged.len()
+    );
     assert!(
         acknowledged.len() > 100,
         "the kills must leave time to acknowledge bundles"
@@ -619,7 +643,21 @@ fn acknowledged_bundles_survive_sigkill() {
             assert_eq!(&stored.bundle.id(), id);
             dims_protocol::decode_and_verify(stored.bundle.envelope()).expect("a stored bundle verifies");
         }
-        assert!(store.count().expect("count") >= acknowledged.len() as u64);
+        let count = store.count().expect("count");
+        println!(
+            "all {} acknowledged bundles present and verifying; {count} stored of {} written",
+            acknowledged.len(),
+            written.len()
+        );
+        assert!(
+            count >= acknowledged.len() as u64,
+            "every acknowledged bundle is counted"
+        );
+        assert!(
+            count <= written.len() as u64,
+            "no bundle is stored twice: {count} stored, {} written",
+            written.len()
+        );
         drop(store);
     });
 }
