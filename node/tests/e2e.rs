@@ -21,22 +21,27 @@ impl Node {
     }
 
     fn run_with_input(&self, args: &[&str], input: impl AsRef<[u8]>) -> Output {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_ref())
-            .expect("write stdin");
-        child.wait_with_output().expect("wait")
+        let mut command = self.command();
+        command.args(args);
+        output_with_input(command, input.as_ref())
     }
+}
+
+/// Runs `command` with `input` on its standard input; its output.
+fn output_with_input(mut command: Command, input: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
 }
 
 fn venv_tool(name: &str) -> PathBuf {
@@ -122,32 +127,21 @@ fn init_refuses_to_overwrite_and_doctor_finds_problems() {
 /// its owner must not depend on the umask.
 fn run_with_open_umask(node: &Node, args: &[&str], input: &str) -> Output {
     let command = node.command();
-    let dims = command.get_program().to_owned();
     let mut shell = Command::new("sh");
     shell
         .arg("-c")
         .arg("umask 000 && exec \"$@\"")
         .arg("sh")
-        .arg(dims)
+        .arg(command.get_program())
         .args(command.get_args())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .args(args);
     for (key, value) in command.get_envs() {
         match value {
             Some(value) => shell.env(key, value),
             None => shell.env_remove(key),
         };
     }
-    let mut child = shell.spawn().expect("spawn sh");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("wait")
+    output_with_input(shell, input.as_bytes())
 }
 
 /// The lines of `dims doctor` that report problems.
