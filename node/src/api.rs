@@ -238,6 +238,10 @@ fn publish_error(error: PublishError, what: &str) -> ApiError {
                 "publish at {ceiling} or below: receivers refuse bundles above their origin's ceiling in the rosters"
             ),
         ),
+        not_joined @ PublishError::NotJoined { .. } => ApiError::bad_request(
+            format!("audience: {not_joined}"),
+            "publish to a federation this node has joined, or to the org or the community",
+        ),
         refused @ PublishError::RecipientCannotReceive { .. } => ApiError::bad_request(
             refused.to_string(),
             "name recipients the federation's rosters clear for this marking (dims peers list shows them)",

@@ -140,6 +140,7 @@ pub fn load_or_create_keys(path: &Path) -> anyhow::Result<RedactionKeys> {
         file.write_all(format!("{}\n", hex::encode(secret)).as_bytes())?;
         file.sync_all()?;
     }
+    crate::keys::check_private(crate::keys::KeyKind::Bridge, path)?;
     let text = std::fs::read_to_string(path).with_context(|| format!("reading the bridge key {}", path.display()))?;
     let mut secret = [0u8; 64];
     hex::decode_to_slice(text.trim(), &mut secret)

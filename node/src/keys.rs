@@ -22,6 +22,10 @@ pub enum KeyKind {
     Node,
     /// A federation admin's roster signing key.
     Admin,
+    /// The node's OpenPGP key (`node.pgp`): it signs RED sealed to members.
+    Pgp,
+    /// The redacting bridge's keys (`bridge.key`): Crypto-PAn and the org pseudonyms.
+    Bridge,
 }
 
 impl KeyKind {
@@ -29,6 +33,8 @@ impl KeyKind {
         match self {
             KeyKind::Node => "run `dims init` to create one or set node.key_file",
             KeyKind::Admin => "create one with `dims roster keygen --out FILE` or pass the right --admin-key",
+            KeyKind::Pgp => "move it away and start the node to make a new one (tell members its fingerprint)",
+            KeyKind::Bridge => "restore it from a backup, or move it away to make new keys at the next start",
         }
     }
 }
@@ -38,6 +44,8 @@ impl fmt::Display for KeyKind {
         f.write_str(match self {
             KeyKind::Node => "node key",
             KeyKind::Admin => "admin key",
+            KeyKind::Pgp => "node OpenPGP key",
+            KeyKind::Bridge => "bridge key",
         })
     }
 }
@@ -121,7 +129,7 @@ pub fn load_admin(path: &Path) -> Result<AdminKey, KeyError> {
 pub fn load_or_create_pgp(path: &Path, node_name: &str, now_ms: u64) -> anyhow::Result<NodeTsk> {
     use anyhow::Context;
     if path.exists() {
-        check_private(KeyKind::Node, path)?;
+        check_private(KeyKind::Pgp, path)?;
         let bytes = fs::read(path).with_context(|| format!("reading the node OpenPGP key {}", path.display()))?;
         return NodeTsk::from_bytes(&bytes)
             .with_context(|| format!("the node OpenPGP key {} is unusable", path.display()));
@@ -165,8 +173,31 @@ fn create_secret(kind: KeyKind, path: &Path) -> Result<[u8; 32], KeyError> {
     Ok(secret)
 }
 
-/// Refuses a key file that others may read.
-fn check_private(kind: KeyKind, path: &Path) -> Result<(), KeyError> {
+/// The key files a node reads besides its node key, all in the folder of its node key: `node.pgp` (made on first use
+/// by the federation) and `bridge.key` (made when a bridge first starts). `dims run` refuses each that others may
+/// read, and `dims doctor` checks each that exists.
+pub fn other_key_files(keys_dir: &Path) -> [(KeyKind, PathBuf); 2] {
+    [
+        (KeyKind::Pgp, keys_dir.join(PGP_FILE)),
+        (KeyKind::Bridge, keys_dir.join(BRIDGE_FILE)),
+    ]
+}
+
+/// The node's OpenPGP key file, in the folder of the node key.
+pub const PGP_FILE: &str = "node.pgp";
+/// The bridge's key file, in the folder of the node key.
+pub const BRIDGE_FILE: &str = "bridge.key";
+
+/// The folder of the node's other key files: the one that holds its node key.
+pub fn keys_dir(key_file: &Path) -> PathBuf {
+    match key_file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Refuses a key file that others may read (or that cannot be read).
+pub fn check_private(kind: KeyKind, path: &Path) -> Result<(), KeyError> {
     let read_error = |source| KeyError::Read {
         kind,
         path: path.to_owned(),

@@ -1,7 +1,8 @@
 //! A dims node: the service core behind the `dims` binary, and everything it runs.
 //!
 //! Map: [`node`] (the one start-up path: a node's store, rosters and service core, and its parts started as named
-//! [`workers`]), [`config`] (layered configuration), [`keys`] (the node and admin key files), [`clock`] (the only
+//! [`workers`]), [`config`] (layered configuration), [`keys`] (the node and admin key files), [`files`]
+//! (the data folder, store, backups and exports kept to the node's owner), [`clock`] (the only
 //! clock), [`store`] (redb, group commit; also tokens, members and trust groups), [`rosters`] (the pinned federation
 //! rosters), [`service`] (publish, ingest and queries, all through the policy function), [`federation`] (libp2p:
 //! gossip, addressed delivery, reconciliation), [`bridge`] (re-shares received bundles as signed redacted
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod federation;
+pub mod files;
 pub mod grant;
 pub mod http;
 pub mod intake;

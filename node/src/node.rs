@@ -221,11 +221,12 @@ impl Node {
 
     /// Starts the redacting bridge with `rules` (its keys in `bridge.key` beside the node's key, made on first use).
     pub fn start_bridge(&mut self, rules: Vec<crate::bridge::Rule>) -> Result<(), StartError> {
-        let keys =
-            crate::bridge::load_or_create_keys(&self.keys_dir.join("bridge.key")).map_err(|e| StartError::Key {
+        let keys = crate::bridge::load_or_create_keys(&self.keys_dir.join(crate::keys::BRIDGE_FILE)).map_err(|e| {
+            StartError::Key {
                 what: "the bridge key",
                 reason: format!("{e:#}"),
-            })?;
+            }
+        })?;
         let (service, keys) = (self.service.clone(), Arc::new(keys));
         self.workers.spawn("bridge", move |context| async move {
             crate::bridge::run(service, rules, keys, context.cancel().clone()).await;
@@ -283,6 +284,7 @@ impl Node {
             federation: self.federation.clone(),
             rosters: Some(self.rosters.clone()),
             workers: self.workers.table(),
+            service: Some(self.service.clone()),
         });
         self.listen("operations", addr, "http.listen", router).await
     }
@@ -345,7 +347,7 @@ impl Node {
         if let Some(sealing) = &self.sealing {
             return Ok(sealing.clone());
         }
-        let file = self.keys_dir.join("node.pgp");
+        let file = self.keys_dir.join(crate::keys::PGP_FILE);
         let pgp = crate::keys::load_or_create_pgp(&file, &self.name, crate::clock::now_ms()).map_err(|e| {
             StartError::Key {
                 what: "the node's OpenPGP key",

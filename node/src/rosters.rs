@@ -420,6 +420,11 @@ impl RosterBook {
         self.read_statements().values().cloned().collect()
     }
 
+    /// The federations whose rosters are pinned, in order.
+    pub fn federations(&self) -> Vec<FederationId> {
+        self.read().keys().cloned().collect()
+    }
+
     /// Every pinned roster, in federation order.
     pub fn rosters(&self) -> Vec<VerifiedRoster> {
         self.read().values().cloned().collect()

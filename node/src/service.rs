@@ -27,8 +27,8 @@ use dims_protocol::key_statement::StatementKind;
 use dims_protocol::policy::{Carriage, Denial, NodeView, Receiver, may_originate, may_receive};
 use dims_protocol::signing::{BundleError, SignError};
 use dims_protocol::{
-    Audience, Author, Body, BundleId, Content, Marking, NodeId, NodeKey, Retraction, Tlp, VerifiedBundle, decode,
-    verify_batch,
+    Audience, Author, Body, BundleId, Content, FederationId, Marking, NodeId, NodeKey, Retraction, Tlp, VerifiedBundle,
+    decode, verify_batch,
 };
 use tokio::sync::broadcast;
 
@@ -110,6 +110,18 @@ pub enum PublishError {
         ceiling: Tlp,
         /// The policy's reason.
         why: String,
+    },
+    /// The audience is a federation whose roster this node has not pinned: it has no members to share with there.
+    #[error(
+        "this node has not joined federation {federation} (pinned: {pinned}): join it with `dims federation join \
+         ROSTER_FILE` first, or choose another audience",
+        pinned = if pinned.is_empty() { "none".to_owned() } else { pinned.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ") }
+    )]
+    NotJoined {
+        /// The audience's federation.
+        federation: FederationId,
+        /// The federations this node has pinned.
+        pinned: Vec<FederationId>,
     },
 }
 
@@ -250,6 +262,14 @@ impl Service {
                 bundle.body().origin
             )));
         }
+        if let Audience::Federation(federation) = &bundle.body().audience
+            && self.rosters.pinned(federation).is_none()
+        {
+            return Err(PublishError::NotJoined {
+                federation: federation.clone(),
+                pinned: self.rosters.federations(),
+            });
+        }
         self.check_own_ceiling(&bundle)?;
         self.check_recipients(&bundle)?;
         if let Content::Retraction(retraction) = &bundle.body().content {
@@ -273,8 +293,9 @@ impl Service {
 
     /// Refuses a marking above this node's own ceiling for the audience: receivers check the origin's ceiling
     /// (`may_originate`) and would refuse it, leaving an outbox row retried forever and a bundle fetched and refused
-    /// at every reconciliation (found by the simulator's deterministic tier). A node on no roster for the audience
-    /// yet may still publish: the bundle waits, and spreads once the node joins.
+    /// at every reconciliation (found by the simulator's deterministic tier). A federation audience needs the
+    /// federation's roster pinned ([`PublishError::NotJoined`], checked before this); a node that has pinned it but
+    /// is not on it yet may still publish: the bundle waits, and spreads once a roster lists the node.
     fn check_own_ceiling(&self, bundle: &VerifiedBundle) -> Result<(), PublishError> {
         let marking = Marking::of(bundle.body());
         let me = self.node_view();
@@ -386,6 +407,23 @@ impl Service {
             scopes: record.scopes,
             groups,
         })
+    }
+
+    /// Revokes the API token `id` at `now_ms`, durably, and returns when it was revoked (a token revoked before keeps
+    /// its first time). It takes effect at once: [`Service::authenticate_token`] reads the token's record from the
+    /// store on every request, so the next request with it is refused. Whatever surface revokes goes through here.
+    pub async fn revoke_token(
+        &self,
+        id: dims_identity::token::TokenId,
+        now_ms: u64,
+    ) -> Result<u64, crate::store::IdentityError> {
+        self.store.revoke_token(id, now_ms).await?;
+        tracing::info!(token = %id, "API token revoked");
+        Ok(self
+            .store
+            .token(&id)?
+            .and_then(|record| record.revoked)
+            .unwrap_or(now_ms))
     }
 
     /// Signs a draft without storing it.

@@ -156,11 +156,61 @@ fn assert_error(answer: &(u16, Value), status: u16, names: &str) {
     );
 }
 
+/// A leaked token is revoked on a running node and refused from the next request: `dims tokens revoke` asks the
+/// running node (its store is in use) through the operations listener, and the node writes the revocation through
+/// its service, which every request's authentication reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_on_a_running_node_is_refused_at_once() {
+    let node = Node::init("seattle-it");
+    let leaked = create_token(&node, &["--label", "leaked"]);
+    let kept = create_token(&node, &["--label", "kept"]);
+    let mut running = Running::start(&node).await;
+    assert_eq!(running.get(Some(&leaked), "/api/v1/bundles").await.0, 200);
+
+    let id = leaked.split('_').nth(1).expect("token id");
+    let http = running.http.trim_start_matches("http://").to_owned();
+    let revoke = |id: &str| {
+        node.command()
+            .env("DIMS_HTTP__ENABLED", "true")
+            .env("DIMS_HTTP__LISTEN", &http)
+            .args(["tokens", "revoke", id])
+            .output()
+            .expect("run dims tokens revoke")
+    };
+    let out = revoke(id);
+    assert!(
+        out.status.success(),
+        "dims tokens revoke works while the node runs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("revoked token {id}")));
+    let (status, body) = running.get(Some(&leaked), "/api/v1/bundles").await;
+    assert_eq!(status, 401, "the revoked token is refused at once: {body}");
+    assert_eq!(
+        running.get(Some(&kept), "/api/v1/bundles").await.0,
+        200,
+        "other tokens still work"
+    );
+
+    let out = revoke("00000000000000ff");
+    assert!(!out.status.success(), "an unknown token is an error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no token 00000000000000ff"));
+    running.stop();
+    let listed = node.ok(&["tokens", "list", "--json"]);
+    let record = listed
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("JSON line"))
+        .find(|record| record["id"] == id)
+        .expect("listed");
+    assert!(!record["revoked"].is_null(), "the revocation is durable: {record}");
+}
+
 /// A publisher's GREEN and AMBER bundles, read back by a GREEN-ceiling reader (who sees only GREEN, and gets 404 for
 /// the AMBER one by id) and by an AMBER-ceiling reader (who sees both, page by page).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_publish_list_and_fetch_within_their_ceilings() {
     let node = Node::init("seattle-it");
+    node.join_alone("us-sltt");
     let publisher = create_token(
         &node,
         &[

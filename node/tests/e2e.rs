@@ -20,23 +20,28 @@ impl Node {
         dims_node::keys::load(&self.root.join("node.key")).expect("node key")
     }
 
-    fn run_with_input(&self, args: &[&str], input: &str) -> Output {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-        child.wait_with_output().expect("wait")
+    fn run_with_input(&self, args: &[&str], input: impl AsRef<[u8]>) -> Output {
+        let mut command = self.command();
+        command.args(args);
+        output_with_input(command, input.as_ref())
     }
+}
+
+/// Runs `command` with `input` on its standard input; its output.
+fn output_with_input(mut command: Command, input: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
 }
 
 fn venv_tool(name: &str) -> PathBuf {
@@ -118,9 +123,165 @@ fn init_refuses_to_overwrite_and_doctor_finds_problems() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("chmod 600"));
 }
 
+/// `dims ARGS` for `node` under umask 000, the loosest an operator's shell can have: what the node means to keep to
+/// its owner must not depend on the umask.
+fn run_with_open_umask(node: &Node, args: &[&str], input: &str) -> Output {
+    let command = node.command();
+    let mut shell = Command::new("sh");
+    shell
+        .arg("-c")
+        .arg("umask 000 && exec \"$@\"")
+        .arg("sh")
+        .arg(command.get_program())
+        .args(command.get_args())
+        .args(args);
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => shell.env(key, value),
+            None => shell.env_remove(key),
+        };
+    }
+    output_with_input(shell, input.as_bytes())
+}
+
+/// The lines of `dims doctor` that report problems.
+fn doctor_problems(node: &Node) -> Vec<String> {
+    let out = node.run(&["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let problems: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("PROBLEM  "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(out.status.success(), problems.is_empty(), "{text}");
+    problems
+}
+
+/// `dims doctor` checks every key file `dims run` checks, and says what `dims run` would say: the node key, the
+/// node's OpenPGP key and the bridge key, each refused when others may read it.
+#[test]
+fn doctor_checks_every_key_file_that_run_checks() {
+    let node = Node::init("cert-ops");
+    let config = std::fs::read_to_string(node.config()).expect("config");
+    let config = config
+        .replace(
+            "# listen = [\"/ip4/0.0.0.0/tcp/4001\"]",
+            "listen = [\"/ip4/127.0.0.1/tcp/0\"]",
+        )
+        .replace("# [[bridge]]\n# from = \"us-sltt\"  ", "[[bridge]]\nfrom = \"us-sltt\"")
+        .replace("# to = \"us-sltt\"  ", "to = \"us-sltt\"")
+        .replace("# tlp = \"clear\"  ", "tlp = \"clear\"")
+        .replace("# redact = [", "redact = [");
+    std::fs::write(node.config(), config).expect("config");
+    let pgp = node.root.join("node.pgp");
+    dims_node::keys::load_or_create_pgp(&pgp, "test-node", samples::SAMPLE_TIME).expect("node.pgp");
+    let bridge = node.root.join("bridge.key");
+    std::fs::write(&bridge, format!("{}\n", "ab".repeat(64))).expect("bridge.key");
+    std::fs::set_permissions(&bridge, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    assert_eq!(doctor_problems(&node), Vec::<String>::new());
+
+    for (file, what) in [(&pgp, "node OpenPGP key"), (&bridge, "bridge key")] {
+        std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+        let sentence = format!(
+            "the {what} {} is readable by others (mode 644): run `chmod 600 {}`",
+            file.display(),
+            file.display()
+        );
+        assert_eq!(doctor_problems(&node), [format!("{what}: {sentence}")]);
+        let run = node.run(&["run"]);
+        assert!(!run.status.success(), "dims run refuses the {what}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains(&sentence), "dims run says what doctor says:\n{stderr}");
+        std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    }
+}
+
+/// The data folder is made 0700 and the store, its backups and exports of AMBER and above 0600, whatever the
+/// umask; `dims doctor` names a folder or store that others can read, with the command that fixes it.
+#[test]
+fn data_folder_store_backups_and_amber_exports_are_owner_only() {
+    let node = Node::init("cert-ops");
+    let data = node.root.join("data");
+    assert_eq!(mode(&data), 0o700, "dims init makes the data folder owner-only");
+    std::fs::remove_dir(&data).expect("remove data");
+    let out = run_with_open_umask(
+        &node,
+        &["publish", "--tlp", "amber", "--audience", "org", "-"],
+        "evil.example.com\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = data.join("dims.redb");
+    assert_eq!(mode(&data), 0o700, "the node makes its data folder owner-only");
+    assert_eq!(mode(&store), 0o600, "the store is owner-only");
+
+    let backup = node.root.join("backup.redb");
+    let amber = node.root.join("amber.json");
+    let green = node.root.join("green.json");
+    for (args, file, expected) in [
+        (
+            vec!["backup", "create", backup.to_str().expect("utf-8")],
+            &backup,
+            0o600,
+        ),
+        (
+            vec!["export", "stix", "-o", amber.to_str().expect("utf-8")],
+            &amber,
+            0o600,
+        ),
+        (
+            vec![
+                "export",
+                "stix",
+                "--tlp-max",
+                "green",
+                "-o",
+                green.to_str().expect("utf-8"),
+            ],
+            &green,
+            0o666,
+        ),
+    ] {
+        let out = run_with_open_umask(&node, &args, "");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(mode(file), expected, "{args:?}");
+    }
+    std::fs::write(&amber, "old").expect("write");
+    std::fs::set_permissions(&amber, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+    node.ok(&["export", "stix", "-o", amber.to_str().expect("utf-8")]);
+    assert_eq!(
+        mode(&amber),
+        0o600,
+        "an AMBER export over an existing file makes it owner-only"
+    );
+
+    assert_eq!(doctor_problems(&node), Vec::<String>::new());
+    std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&store, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+    assert_eq!(
+        doctor_problems(&node),
+        [
+            format!(
+                "data folder: {} is open to others (mode 755): run `chmod 700 {}`",
+                data.display(),
+                data.display()
+            ),
+            format!(
+                "store: {} is readable by others (mode 644): run `chmod 600 {}`",
+                store.display(),
+                store.display()
+            ),
+        ]
+    );
+}
+
 #[test]
 fn publish_list_show_export_retract_end_to_end() {
     let node = Node::init("cert-ops");
+    node.join_alone("us-sltt");
     let (text, values) = pasted_indicators(1000);
 
     let preview = node.run_with_input(
@@ -258,6 +419,40 @@ fn bad_input_names_the_problem_and_stores_nothing() {
     assert!(node.ok(&["bundles", "list", "--json"]).trim().is_empty());
 }
 
+/// `dims ingest` judges each line alone: a line that is not UTF-8, or longer than any envelope can be (read no
+/// further than that limit), is rejected by its number, and the lines after it are still ingested.
+#[test]
+fn ingest_rejects_bad_lines_by_number_and_goes_on() {
+    let node = Node::init("cert-ops");
+    let key = node.key();
+    let bundles: Vec<_> = (0..2)
+        .map(|i| {
+            key.sign(samples::indicator_bundle(&key, 3, samples::SAMPLE_TIME + i))
+                .expect("valid")
+        })
+        .collect();
+    let mut input = Vec::new();
+    input.extend_from_slice(format!("{}\n", hex::encode(bundles[0].envelope())).as_bytes());
+    input.extend_from_slice(b"0a1b\xff\xfe2c\n");
+    input.extend_from_slice(&vec![b'a'; 40 << 20]);
+    input.extend_from_slice(format!("\n{}\r\n", hex::encode(bundles[1].envelope())).as_bytes());
+    let out = node.run_with_input(&["ingest"], &input);
+    assert!(!out.status.success(), "a rejected line makes the exit status 1");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("stored {}", bundles[0].id()),
+            "rejected line 2: not UTF-8 (an invalid byte after 4 bytes)".to_owned(),
+            "rejected line 3: longer than 2097216 bytes, more than any hex envelope; skipped to its end".to_owned(),
+            format!("stored {}", bundles[1].id()),
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A tiny deterministic generator (xorshift64*), so the kill points replay from the printed seed.
 struct Rng(u64);
 
@@ -289,8 +484,10 @@ fn spawn_ingest(node: &Node) -> Child {
 }
 
 /// DESIGN §14: kill -9 at random points during ingest, restart, and check that every acknowledged bundle is there
-/// once, verifies, and that the indexes agree. Set DIMS_CRASH_SEED to replay a run and DIMS_CRASH_ROUNDS to change
-/// the number of kills (at least 50).
+/// once, verifies, and that the indexes agree. Every round writes bundles never written before (made on the fly
+/// from their index, so the run has no pool to use up) after replaying a few acknowledged ones. Set DIMS_CRASH_SEED
+/// to replay a run and DIMS_CRASH_ROUNDS to change the number of kills (at least 50, the default; the release check
+/// runs 1,000).
 #[test]
 fn acknowledged_bundles_survive_sigkill() {
     let seed = std::env::var("DIMS_CRASH_SEED")
@@ -303,33 +500,33 @@ fn acknowledged_bundles_survive_sigkill() {
         .unwrap_or(50)
         .max(50);
     println!("crash test seed {seed} (DIMS_CRASH_SEED={seed} replays it), {rounds} kills");
+    let started_ms = dims_node::clock::now_ms();
     let mut rng = Rng(seed | 1);
     let node = Node::init("cert-ops");
     let key = node.key();
-    let lines: Vec<(BundleId, String)> = (0..4000u64)
-        .map(|i| {
-            let bundle = key
-                .sign(samples::indicator_bundle(
-                    &key,
-                    1 + (i % 7) as u32,
-                    samples::SAMPLE_TIME + i,
-                ))
-                .expect("valid");
-            (bundle.id(), hex::encode(bundle.envelope()))
-        })
-        .collect();
-    if let Some(dump) = std::env::var_os("DIMS_CRASH_DUMP") {
-        let text: String = lines.iter().map(|(_, line)| format!("{line}\n")).collect();
-        std::fs::write(&dump, text).expect("dump lines");
+    // Bundle `i` is the same in every run with this seed: 1 to 7 indicators, created at a time that names it.
+    let salt = seed % 7;
+    let bundle = |i: u64| {
+        key.sign(samples::indicator_bundle(
+            &key,
+            1 + ((i + salt) % 7) as u32,
+            samples::SAMPLE_TIME + i,
+        ))
+        .expect("valid")
+    };
+    let dump = std::env::var_os("DIMS_CRASH_DUMP").map(|dump| {
         std::fs::copy(
             node.root.join("node.key"),
             std::path::Path::new(&dump).with_extension("key"),
         )
         .expect("dump key");
-    }
+        std::fs::File::create(&dump).expect("dump lines")
+    });
+    // The ids of the bundles written so far, by index.
+    let mut written: Vec<BundleId> = Vec::new();
     let acknowledged: Arc<Mutex<std::collections::BTreeSet<BundleId>>> = Arc::default();
-    let mut next = 0usize;
     let mut kills = 0;
+    let mut lines_sent = 0usize;
     while kills < rounds {
         let mut child = spawn_ingest(&node);
         let mut stdin = child.stdin.take().expect("stdin");
@@ -347,13 +544,35 @@ fn acknowledged_bundles_survive_sigkill() {
                 }
             }
         });
-        // Resend a few already acknowledged bundles (replays must be stored once), then new ones.
-        let replay_from = next.saturating_sub(rng.below(20) as usize);
-        let batch = 50 + rng.below(400) as usize;
-        let end = (next + batch).min(lines.len());
-        let writer_lines: Vec<String> = lines[replay_from..end].iter().map(|(_, line)| line.clone()).collect();
+        // Resend a few acknowledged bundles (replays must be stored once and answered as duplicates), then bundles
+        // never written before.
+        let replays: Vec<usize> = {
+            let acknowledged = acknowledged.lock().expect("lock");
+            (0..rng.below(20))
+                .filter_map(|_| {
+                    let index = rng.below(written.len().max(1) as u64) as usize;
+                    written.get(index).filter(|id| acknowledged.contains(id)).map(|_| index)
+                })
+                .collect()
+        };
+        let first_new = written.len();
+        let end = first_new + 50 + rng.below(400) as usize;
+        let mut round_lines = Vec::with_capacity(replays.len() + end - first_new);
+        for index in replays.into_iter().chain(first_new..end) {
+            let bundle = bundle(index as u64);
+            if index == written.len() {
+                written.push(bundle.id());
+            }
+            round_lines.push(hex::encode(bundle.envelope()));
+        }
+        if let Some(mut dump) = dump.as_ref() {
+            for line in &round_lines[round_lines.len() - (end - first_new)..] {
+                writeln!(dump, "{line}").expect("dump line");
+            }
+        }
+        lines_sent += round_lines.len();
         let writer = std::thread::spawn(move || {
-            for line in writer_lines {
+            for line in round_lines {
                 if writeln!(stdin, "{line}").is_err() {
                     break;
                 }
@@ -375,21 +594,21 @@ fn acknowledged_bundles_survive_sigkill() {
         kills += 1;
         if std::env::var_os("DIMS_CRASH_DEBUG").is_some() {
             eprintln!(
-                "round {kills}: sent {replay_from}..{end}, {} acknowledged",
+                "round {kills}: sent {first_new}..{end}, {} acknowledged",
                 acknowledged.lock().expect("lock").len()
             );
         }
         drop(writer.join());
         reader.join().expect("reader");
-        next = lines
-            .iter()
-            .position(|(id, _)| !acknowledged.lock().expect("lock").contains(id))
-            .unwrap_or(lines.len())
-            .min(end);
     }
 
     let acknowledged = acknowledged.lock().expect("lock").clone();
-    println!("{} bundles acknowledged across {kills} kills", acknowledged.len());
+    println!(
+        "{kills} kills in {:.0} s: {} bundles written ({lines_sent} lines with the replays), {} acknowledged",
+        (dims_node::clock::now_ms() - started_ms) as f64 / 1000.0,
+        written.len(),
+        acknowledged.len()
+    );
     assert!(
         acknowledged.len() > 100,
         "the kills must leave time to acknowledge bundles"
@@ -421,7 +640,21 @@ fn acknowledged_bundles_survive_sigkill() {
             assert_eq!(&stored.bundle.id(), id);
             dims_protocol::decode_and_verify(stored.bundle.envelope()).expect("a stored bundle verifies");
         }
-        assert!(store.count().expect("count") >= acknowledged.len() as u64);
+        let count = store.count().expect("count");
+        println!(
+            "all {} acknowledged bundles present and verifying; {count} stored of {} written",
+            acknowledged.len(),
+            written.len()
+        );
+        assert!(
+            count >= acknowledged.len() as u64,
+            "every acknowledged bundle is counted"
+        );
+        assert!(
+            count <= written.len() as u64,
+            "no bundle is stored twice: {count} stored, {} written",
+            written.len()
+        );
         drop(store);
     });
 }
@@ -465,6 +698,7 @@ fn free_port() -> u16 {
 #[test]
 fn run_serves_health_and_metrics_and_stops_on_sigterm() {
     let node = Node::init("cert-ops");
+    node.join_alone("us-sltt");
     let out = node.run_with_input(
         &["publish", "--tlp", "clear", "--audience", "federation", "-"],
         "evil.example.com\n",
@@ -577,6 +811,51 @@ fn backup_and_restore_round_trip() {
     );
     node.ok(&["backup", "restore", "--force", backup.to_str().expect("utf-8")]);
     assert_eq!(node.ok(&["bundles", "list", "--json"]), before);
+}
+
+/// A node shares into a federation only once it has pinned that federation's roster: a publication to a federation
+/// it has not joined is refused, naming the federations it has pinned, and nothing is stored.
+#[test]
+fn publishing_to_a_federation_needs_its_roster_pinned() {
+    let node = Node::init("cert-ops");
+    let publish = |audience: &str| {
+        node.run_with_input(
+            &["publish", "--tlp", "green", "--audience", audience, "-"],
+            "evil.example.com\n",
+        )
+    };
+    let refused = |audience: &str, federation: &str, pinned: &str| {
+        let out = publish(audience);
+        assert!(!out.status.success(), "{audience} is refused");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("this node has not joined federation {federation}"))
+                && stderr.contains(&format!("(pinned: {pinned})"))
+                && stderr.contains("dims federation join"),
+            "{stderr}"
+        );
+    };
+    refused("federation", "us-sltt", "none");
+    refused("federation:elsewhere", "elsewhere", "none");
+    assert!(
+        node.ok(&["bundles", "list", "--json"]).trim().is_empty(),
+        "nothing is stored"
+    );
+
+    node.join_alone("us-sltt");
+    refused("federation:elsewhere", "elsewhere", "us-sltt");
+    assert!(
+        node.ok(&["bundles", "list", "--json"]).trim().is_empty(),
+        "nothing is stored"
+    );
+    let out = publish("federation");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = publish("community");
+    assert!(
+        out.status.success(),
+        "other audiences need no roster: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A GREEN bundle for `audience` in federation `federation`, signed by `origin`, as one hex line for `dims ingest`.

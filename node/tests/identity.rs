@@ -528,6 +528,7 @@ async fn tokens_are_created_listed_revoked_and_refused_when_revoked_or_expired()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tokens_ceiling_bounds_reads_and_its_audiences_bound_publishing() {
     let node = Node::init("seattle-it");
+    node.join_alone("us-sltt");
     let green = node.create_token(&["--label", "green-reader"]);
     let amber = node.create_token(&["--label", "amber-reader", "--tlp-ceiling", "amber"]);
     let publisher = node.create_token(&[

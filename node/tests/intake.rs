@@ -531,6 +531,44 @@ invoice.zip,,,,,,,,
     assert_eq!((outcome.duplicates, outcome.skipped_rows), (0, 0));
 }
 
+/// A header of a million columns: every message about them stays a line, counting the columns and naming the first
+/// few, shortened, instead of repeating the header.
+#[test]
+fn csv_messages_about_many_columns_are_summaries() {
+    let many = |first: &str| {
+        let mut header = String::from(first);
+        for index in 0..999_998 {
+            header.push_str(&format!(",extra{index}"));
+        }
+        header
+    };
+    let row = format!("evil.example,domain{}", ",x".repeat(999_998));
+    let outcome = imported(&format!("{}\n{row}\n", many("value,type")));
+    assert_eq!(outcome.indicators.len(), 1);
+    assert_eq!(
+        outcome.warnings[0].to_string(),
+        "ignored 999,998 columns (\"extra0\", \"extra1\", \"extra2\", \"extra3\", \"extra4\" and 999,993 more): \
+             dims reads only value (or indicator), type (or kind), labels (or tags), confidence, valid_from, valid_until, \
+         description (or comment), name"
+    );
+    let strict = csv(
+        format!("{}\n{row}\n", many("value,type")).as_bytes(),
+        CsvOptions {
+            strict_columns: true,
+            ..CsvOptions::default()
+        },
+    )
+    .expect_err("strict");
+    assert!(strict.to_string().len() < 400, "{strict}");
+    assert!(strict.to_string().contains("999,998 columns"), "{strict}");
+    let no_value = csv(format!("{}\nx,y\n", many("a,b")).as_bytes(), CsvOptions::default()).expect_err("no value");
+    assert!(no_value.to_string().len() < 400, "{no_value}");
+    assert!(no_value.to_string().contains("1,000,000 columns"), "{no_value}");
+    let long_name = format!("value,{}\nevil.example,x\n", "n".repeat(1_000_000));
+    let warning = imported(&long_name).warnings[0].to_string();
+    assert!(warning.len() < 300, "a column name is shortened too: {warning}");
+}
+
 #[test]
 fn csv_understands_misp_and_stix_type_names() {
     let input = "\
@@ -631,7 +669,7 @@ fn csv_refuses_bad_files_saying_what_to_do() {
         (
             b"evil.example\nbad.example\n",
             default,
-            "the header names no value column (it has \"evil.example\"): call the column of indicators `value` or \
+            "the header names no value column (it has columns \"evil.example\"): call the column of indicators `value` or \
              `indicator`, or import a plain list of values as freetext",
         ),
         (

@@ -184,7 +184,7 @@ fn check_name(name: &str) -> Result<(), KeyError> {
         && name.len() <= 200
         && !name
             .chars()
-            .any(|c| c.is_control() || matches!(c, '<' | '>' | '(' | ')'));
+            .any(|c| c.is_control() || dims_protocol::text::is_invisible(c) || matches!(c, '<' | '>' | '(' | ')'));
     if usable {
         Ok(())
     } else {

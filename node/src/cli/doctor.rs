@@ -1,6 +1,9 @@
 //! `dims doctor`: checks the configuration and the environment and says, for each problem, which key or file is at
 //! fault and how to fix it. Exits non-zero if anything is wrong, so scripts and service managers can gate on it.
 //!
+//! Every key file `dims run` reads is checked as `dims run` checks it (owner-only), in the same words; the data
+//! folder and the store must be owner-only too (modes 0700 and 0600), since the store holds AMBER and RED values.
+//!
 //! Member logins are checked too when configured: `[oidc]` by reading the provider's discovery document and keys,
 //! `[ldap]` by binding as the service account. A section that is absent is noted, not a problem: a node may run
 //! without logins (automation only). When a node runs with this configuration (its store is in use), each of its
@@ -56,12 +59,36 @@ pub fn run(path: &Path, overrides: &Overrides) -> anyhow::Result<ExitCode> {
         ),
         Err(e) => report(false, "node key", e.to_string()),
     }
+    // The other key files `dims run` reads, checked the same way and reported in the same words.
+    for (kind, file) in crate::keys::other_key_files(&crate::keys::keys_dir(&settings.key_file)) {
+        if file.exists() {
+            match crate::keys::check_private(kind, &file) {
+                Ok(()) => report(true, &kind.to_string(), format!("{} is owner-only", file.display())),
+                Err(e) => report(false, &kind.to_string(), e.to_string()),
+            }
+        }
+    }
     match check_writable(&settings.data_dir) {
-        Ok(()) => report(
-            true,
-            "data folder",
-            format!("{} is writable", settings.data_dir.display()),
-        ),
+        Ok(()) => match crate::files::open_to_others(&settings.data_dir) {
+            Ok(None) => report(
+                true,
+                "data folder",
+                format!("{} is writable and owner-only", settings.data_dir.display()),
+            ),
+            Ok(Some(mode)) => report(
+                false,
+                "data folder",
+                format!(
+                    "{dir} is open to others (mode {mode:o}): run `chmod 700 {dir}`",
+                    dir = settings.data_dir.display()
+                ),
+            ),
+            Err(e) => report(
+                false,
+                "data folder",
+                format!("cannot read the mode of {} ({e})", settings.data_dir.display()),
+            ),
+        },
         Err(e) => report(
             false,
             "data folder",
@@ -75,6 +102,22 @@ pub fn run(path: &Path, overrides: &Overrides) -> anyhow::Result<ExitCode> {
     let store_path = settings.store_path();
     let mut node_running = false;
     if store_path.exists() {
+        match crate::files::open_to_others(&store_path) {
+            Ok(None) => {}
+            Ok(Some(mode)) => report(
+                false,
+                "store",
+                format!(
+                    "{path} is readable by others (mode {mode:o}): run `chmod 600 {path}`",
+                    path = store_path.display()
+                ),
+            ),
+            Err(e) => report(
+                false,
+                "store",
+                format!("cannot read the mode of {} ({e})", store_path.display()),
+            ),
+        }
         let config = StoreConfig {
             max_batch: settings.store_max_batch,
             max_delay: settings.store_max_delay,

@@ -1,4 +1,5 @@
-//! `dims init`: a new node in a folder — a secret key (mode 0600), a commented `dims.toml` and a data folder.
+//! `dims init`: a new node in a folder — a secret key (mode 0600), a commented `dims.toml` and a data folder (mode
+//! 0700).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,7 +43,8 @@ pub fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    std::fs::create_dir_all(args.dir.join("data")).with_context(|| format!("creating {}", args.dir.display()))?;
+    crate::files::create_private_dir(&args.dir.join("data"))
+        .with_context(|| format!("creating {}", args.dir.display()))?;
     let key = crate::keys::create(&key_path)?;
     std::fs::write(
         &config_path,

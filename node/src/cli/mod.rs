@@ -181,12 +181,9 @@ impl Loaded {
     /// the async runtime (the store's writer is a task). Fails with a clear message when a running node holds the
     /// store.
     pub fn open_node(self) -> anyhow::Result<Node> {
-        std::fs::create_dir_all(&self.settings.data_dir)
+        crate::files::create_private_dir(&self.settings.data_dir)
             .with_context(|| format!("creating the data folder {}", self.settings.data_dir.display()))?;
-        let keys_dir = match self.settings.key_file.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-            _ => PathBuf::from("."),
-        };
+        let keys_dir = crate::keys::keys_dir(&self.settings.key_file);
         Ok(Node::open(Opening {
             store: self.settings.store_path(),
             store_config: StoreConfig {
@@ -210,6 +207,19 @@ impl Loaded {
     pub fn open_service(self) -> anyhow::Result<Service> {
         Ok(self.open_node()?.service().acting_as(By::operator()))
     }
+}
+
+/// The running node's operations cookie (`ops.cookie` in its data folder), which its state-changing operations routes
+/// need: readable only by the user that runs the node, on its machine.
+pub fn operations_cookie(settings: &Settings) -> anyhow::Result<String> {
+    let file = settings.data_dir.join(crate::http::COOKIE_FILE);
+    let cookie = std::fs::read_to_string(&file).with_context(|| {
+        format!(
+            "reading the operations cookie {}: run this as the user that runs the node, on its machine",
+            file.display()
+        )
+    })?;
+    Ok(cookie.trim().to_owned())
 }
 
 /// The folder relative paths in a configuration are resolved against.

@@ -79,16 +79,10 @@ pub fn run(loaded: Loaded, command: PeersCommand) -> anyhow::Result<ExitCode> {
                 })
             }
             PeersCommand::Forget(args) => {
-                let cookie_file = loaded.settings.data_dir.join(crate::http::COOKIE_FILE);
-                let cookie = std::fs::read_to_string(&cookie_file).with_context(|| {
-                    format!(
-                        "reading the operations cookie {}: run this as the user that runs the node, on its machine",
-                        cookie_file.display()
-                    )
-                })?;
+                let cookie = super::operations_cookie(&loaded.settings)?;
                 let response = client
                     .post(format!("{base}/federation/forget"))
-                    .bearer_auth(cookie.trim())
+                    .bearer_auth(cookie)
                     .header("content-type", "application/json")
                     .body(serde_json::to_vec(
                         &serde_json::json!({ "node": args.node.to_string() }),

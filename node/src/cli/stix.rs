@@ -101,7 +101,18 @@ pub fn export(loaded: Loaded, command: ExportCommand) -> anyhow::Result<ExitCode
         if args.output.as_os_str() == "-" {
             println!("{json}");
         } else {
-            std::fs::write(&args.output, json + "\n").with_context(|| format!("writing {}", args.output.display()))?;
+            // An export of AMBER or above is as private as the store it came from.
+            let write = |json: String| -> std::io::Result<()> {
+                if bundles.iter().any(|bundle| bundle.body().tlp >= Tlp::Amber) {
+                    use std::io::Write;
+                    let mut file = crate::files::create_private(&args.output)?;
+                    file.write_all(json.as_bytes())?;
+                    file.sync_all()
+                } else {
+                    std::fs::write(&args.output, json)
+                }
+            };
+            write(json + "\n").with_context(|| format!("writing {}", args.output.display()))?;
             eprintln!("exported {} bundles to {}", bundles.len(), args.output.display());
         }
         drop(service);

@@ -98,6 +98,9 @@ pub struct CreateArgs {
 
 /// Runs a tokens command.
 pub fn run(loaded: Loaded, command: TokensCommand) -> anyhow::Result<ExitCode> {
+    if let TokensCommand::Revoke { id } = &command {
+        return revoke(loaded, parse_id(id)?);
+    }
     runtime()?.block_on(async move {
         let org = loaded.settings.org.clone();
         let service = loaded.open_service()?;
@@ -158,18 +161,77 @@ pub fn run(loaded: Loaded, command: TokensCommand) -> anyhow::Result<ExitCode> {
                 }
                 ExitCode::SUCCESS
             }
-            TokensCommand::Revoke { id } => {
-                let id = parse_id(&id)?;
-                store.revoke_token(id, now).await?;
-                let revoked = store.token(&id)?.and_then(|record| record.revoked).unwrap_or(now);
-                println!("revoked token {id} (as of {})", time(revoked));
-                ExitCode::SUCCESS
-            }
+            TokensCommand::Revoke { .. } => unreachable!("revoked above"),
         };
         drop(store);
         drop(service);
         Ok(code)
     })
+}
+
+/// Revokes token `id`: in the store, or, while a running node holds the store, through that node's operations
+/// listener (`POST /tokens/revoke`), so that a leaked token is refused at once without stopping the node.
+fn revoke(loaded: Loaded, id: TokenId) -> anyhow::Result<ExitCode> {
+    let operations = loaded.settings.http;
+    let settings = loaded.settings.clone();
+    runtime()?.block_on(async move {
+        let revoked_ms = match loaded.open_service() {
+            Ok(service) => {
+                let revoked = service.revoke_token(id, crate::clock::now_ms()).await?;
+                drop(service);
+                revoked
+            }
+            Err(e) if is_in_use(&e) => {
+                let Some(address) = operations else {
+                    bail!(
+                        "{e:#}; and its operations listener is disabled (http.enabled = false), through which dims \
+                         tokens revoke asks a running node: enable it (DIMS_HTTP__ENABLED=true) and restart the node, \
+                         or stop the node and revoke again"
+                    );
+                };
+                revoke_on_running_node(address, &super::operations_cookie(&settings)?, id).await?
+            }
+            Err(e) => return Err(e),
+        };
+        println!("revoked token {id} (as of {})", time(revoked_ms));
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Whether opening the store failed because another process (the running node) holds it.
+fn is_in_use(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<crate::node::StartError>(),
+        Some(crate::node::StartError::Open(crate::store::OpenError::InUse { .. }))
+    )
+}
+
+/// Asks the node running at the operations listener `address` to revoke `id`, with its operations `cookie`; when it
+/// was revoked.
+async fn revoke_on_running_node(address: std::net::SocketAddr, cookie: &str, id: TokenId) -> anyhow::Result<u64> {
+    let url = format!("http://{address}/tokens/revoke");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("building the HTTP client")?;
+    let response = client
+        .post(&url)
+        .bearer_auth(cookie)
+        .header("content-type", "application/json")
+        .body(json!({ "id": id.to_string() }).to_string())
+        .send()
+        .await
+        .with_context(|| {
+            format!("the store is in use but {url} does not answer: is `dims run` running with this configuration?")
+        })?;
+    let status = response.status();
+    let body = response.text().await.context("reading the node's answer")?;
+    anyhow::ensure!(status.is_success(), "{}", body.trim());
+    let answer: serde_json::Value =
+        serde_json::from_str(&body).with_context(|| format!("{url} answered something this dims cannot read"))?;
+    answer["revoked_ms"]
+        .as_u64()
+        .with_context(|| format!("{url} answered without revoked_ms: {body}"))
 }
 
 /// A token id as `dims tokens list` shows it; a whole token is accepted too, and only its id is used.

@@ -77,8 +77,10 @@ pub struct RowError {
 pub enum CsvWarning {
     /// Header columns that dims does not read.
     IgnoredColumns {
-        /// Their names, as written.
-        names: Vec<String>,
+        /// How many.
+        count: usize,
+        /// The first few names, as written but shortened (a header may name a million columns).
+        first: Vec<String>,
     },
     /// A value on a warninglist (DESIGN §10: flagged, not dropped).
     Listed {
@@ -103,10 +105,10 @@ pub enum CsvWarning {
 impl fmt::Display for CsvWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CsvWarning::IgnoredColumns { names } => write!(
+            CsvWarning::IgnoredColumns { count, first } => write!(
                 f,
-                "ignored columns {}: dims reads only {ACCEPTED_COLUMNS}",
-                quoted_list(names)
+                "ignored {}: dims reads only {ACCEPTED_COLUMNS}",
+                ColumnList { count: *count, first }
             ),
             CsvWarning::Listed { line, value, warning } => write!(f, "line {line}: {value} is {warning}"),
             CsvWarning::Duplicate {
@@ -162,7 +164,7 @@ pub enum CsvError {
         second: String,
     },
     /// Columns dims does not read, with [`CsvOptions::strict_columns`].
-    #[error("unknown columns {names}: rename or remove them; dims reads {accepted}", accepted = ACCEPTED_COLUMNS)]
+    #[error("unknown {names}: rename or remove them; dims reads {accepted}", accepted = ACCEPTED_COLUMNS)]
     UnknownColumns {
         /// Their names, quoted.
         names: String,
@@ -202,12 +204,73 @@ fn bad_rows_message(rows: &[RowError], total: usize) -> String {
     }
 }
 
+/// How many column names a message repeats, and how many characters of each: a header is input, and may name a
+/// million columns or one of a megabyte, while a message stays a line.
+const SHOWN_COLUMNS: usize = 5;
+const SHOWN_NAME_CHARS: usize = 40;
+
+/// Column names for a message: `columns "a", "b"`, or past [`SHOWN_COLUMNS`] a count and the first few.
 fn quoted_list(names: &[String]) -> String {
+    ColumnList {
+        count: names.len(),
+        first: &shown_names(names),
+    }
+    .to_string()
+}
+
+/// The first [`SHOWN_COLUMNS`] names, each cut to [`SHOWN_NAME_CHARS`].
+fn shown_names(names: &[String]) -> Vec<String> {
     names
         .iter()
-        .map(|name| format!("{name:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .take(SHOWN_COLUMNS)
+        .map(|name| {
+            let mut shown: String = name.chars().take(SHOWN_NAME_CHARS).collect();
+            if shown.len() < name.len() {
+                shown.push('…');
+            }
+            shown
+        })
+        .collect()
+}
+
+/// `count` columns of which `first` are named.
+struct ColumnList<'a> {
+    count: usize,
+    first: &'a [String],
+}
+
+impl fmt::Display for ColumnList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quoted = self
+            .first
+            .iter()
+            .map(|name| format!("{name:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.count <= self.first.len() {
+            write!(f, "columns {quoted}")
+        } else {
+            write!(
+                f,
+                "{} columns ({quoted} and {} more)",
+                thousands(self.count),
+                thousands(self.count - self.first.len())
+            )
+        }
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(number: usize) -> String {
+    let digits = number.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// A column dims reads.
@@ -431,7 +494,10 @@ fn read_header(record: &::csv::ByteRecord, options: CsvOptions, outcome: &mut Cs
                 names: quoted_list(&unknown),
             });
         }
-        outcome.warnings.push(CsvWarning::IgnoredColumns { names: unknown });
+        outcome.warnings.push(CsvWarning::IgnoredColumns {
+            count: unknown.len(),
+            first: shown_names(&unknown),
+        });
     }
     Ok(Header { positions, names })
 }

@@ -105,6 +105,11 @@ fn partial_path(dest: &Path) -> PathBuf {
 }
 
 fn write_copy(source: &ReadTransaction, partial: &Path) -> Result<BackupReport, BackupError> {
+    // A backup holds what the store holds: owner-only from its first byte, whatever the umask.
+    crate::files::create_private(partial).map_err(|source| BackupError::Io {
+        path: partial.to_owned(),
+        source,
+    })?;
     let database = Builder::new()
         .create(partial)
         .map_err(|source| OpenError::from_database(partial.to_owned(), source))?;

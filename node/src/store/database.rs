@@ -9,6 +9,7 @@
 //! finish, closes the old handle and opens a new one.
 
 use std::fs::OpenOptions;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -42,7 +43,7 @@ impl Core {
     /// Opens the file at `path` (creating it and its tables if absent) and checks its schema.
     pub(crate) fn open(path: &Path, config: StoreConfig, metrics: StoreMetrics) -> Result<Self, OpenError> {
         if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| OpenError::Io {
+            crate::files::create_private_dir(parent).map_err(|source| OpenError::Io {
                 path: path.to_owned(),
                 source,
             })?;
@@ -128,18 +129,26 @@ impl Core {
     }
 }
 
-/// Opens or creates the redb file and brings its tables to the current schema.
+/// Opens or creates the redb file and brings its tables to the current schema. A file it creates is owner-only
+/// (mode 0600, whatever the umask): it holds AMBER and RED values.
 pub(crate) fn open_database(path: &Path, config: &StoreConfig) -> Result<Database, OpenError> {
+    let io_error = |source| OpenError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let new = !path.exists();
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(crate::files::PRIVATE_FILE)
         .open(path)
-        .map_err(|source| OpenError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        .map_err(io_error)?;
+    if new {
+        file.set_permissions(std::fs::Permissions::from_mode(crate::files::PRIVATE_FILE))
+            .map_err(io_error)?;
+    }
     let backend = FileBackend::new(file).map_err(|source| OpenError::from_database(path.to_owned(), source))?;
     let mut builder = Builder::new();
     if let Some(bytes) = config.cache_bytes {

@@ -67,4 +67,29 @@ impl Node {
         );
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
+
+    /// Pins a roster of `federation` (one admin, threshold 1) that lists this node alone, as a national member with
+    /// an AMBER ceiling: what a node needs before it shares into a federation.
+    #[allow(dead_code, reason = "not every test binary shares into a federation")]
+    pub fn join_alone(&self, federation: &str) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let admin_key = dir.path().join("admin.key");
+        let admin_key = admin_key.to_str().expect("utf-8");
+        let roster = dir.path().join("federation.roster");
+        let roster = roster.to_str().expect("utf-8");
+        let node_id = dims_node::keys::load(&self.root.join("node.key"))
+            .expect("node key")
+            .node_id()
+            .to_string();
+        let admin = self.ok(&["roster", "keygen", "--out", admin_key]).trim().to_owned();
+        #[rustfmt::skip]
+        self.ok(&["roster", "init", "--federation", federation, "--threshold", "1", "--admin", &admin, "--out", roster]);
+        #[rustfmt::skip]
+        self.ok(&[
+            "roster", "add", roster, "--node", &node_id, "--name", "Test", "--community", "Test", "--role", "national",
+            "--ceiling", "amber",
+        ]);
+        self.ok(&["roster", "sign", roster, "--admin-key", admin_key]);
+        self.ok(&["federation", "join", roster]);
+    }
 }

@@ -115,7 +115,7 @@ impl<'a> Obj<'a> {
 }
 
 /// Text made fit for a dims field: CRLF line breaks become LF, other control characters (which dims refuses) become
-/// spaces, and text over `max` characters is cut. Surrounding space is kept, so that dims text survives a round trip
+/// spaces, invisible and bidirectional control characters (refused too, see [`crate::text::INVISIBLE`]) are removed, and text over `max` characters is cut. Surrounding space is kept, so that dims text survives a round trip
 /// exactly; text that is nothing but space becomes `None`, since dims fields are never empty. The second value says
 /// what was changed, for a warning.
 pub(super) fn clean(text: &str, max: usize, multiline: bool) -> (Option<String>, Option<&'static str>) {
@@ -123,12 +123,15 @@ pub(super) fn clean(text: &str, max: usize, multiline: bool) -> (Option<String>,
     let normalised: String = text
         .replace("\r\n", "\n")
         .chars()
-        .map(|c| {
+        .filter_map(|c| {
             if c.is_control() && !(multiline && matches!(c, '\n' | '\t')) {
                 changed = Some("control characters replaced by spaces");
-                ' '
+                Some(' ')
+            } else if crate::text::is_invisible(c) {
+                changed = Some("invisible and bidirectional control characters removed");
+                None
             } else {
-                c
+                Some(c)
             }
         })
         .collect();
@@ -178,6 +181,17 @@ mod tests {
         assert_eq!(
             clean("abcdef", 4, false),
             (Some("abc…".to_owned()), Some("shortened to the dims limit"))
+        );
+        assert_eq!(
+            clean("invoice\u{202E}fdp.exe pay\u{200B}pal\u{FEFF}", 40, false),
+            (
+                Some("invoicefdp.exe paypal".to_owned()),
+                Some("invisible and bidirectional control characters removed")
+            )
+        );
+        assert_eq!(
+            crate::text::check_line("name", &clean("\u{2067}x\u{2069}", 10, false).0.expect("text"), 10),
+            Ok(())
         );
     }
 }
