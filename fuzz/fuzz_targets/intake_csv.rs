@@ -7,7 +7,13 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     for skip_bad_rows in [false, true] {
-        if let Ok(outcome) = csv(data, CsvOptions { skip_bad_rows, ..CsvOptions::default() }) {
+        if let Ok(outcome) = csv(
+            data,
+            CsvOptions {
+                skip_bad_rows,
+                ..CsvOptions::default()
+            },
+        ) {
             for indicator in outcome.indicators {
                 indicator.check().expect("imported indicators are valid");
             }

@@ -7,7 +7,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(statement) = VerifiedStatement::decode_and_verify(data) {
-        assert_eq!(statement.envelope(), data, "accepted a key statement that is not canonical");
+        assert_eq!(
+            statement.envelope(),
+            data,
+            "accepted a key statement that is not canonical"
+        );
         let _ = statement.statement().check();
     }
 });

@@ -7,7 +7,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(signed) = SignedRoster::decode(data) {
-        assert_eq!(signed.encode(), data, "accepted a roster envelope that is not canonical");
+        assert_eq!(
+            signed.encode(),
+            data,
+            "accepted a roster envelope that is not canonical"
+        );
         let _ = signed.signature_status();
         if let Ok(genesis) = VerifiedRoster::genesis(data) {
             assert_eq!(genesis.envelope(), data);
