@@ -8,8 +8,7 @@
 //! which is why the listener belongs on loopback or a management network. Two guards keep a web page the operator
 //! visits from using it: every route answers only requests whose `Host` is an IP address or `localhost` (with the
 //! listener's port), so a DNS-rebinding page (`Host: evil.example`) is refused 421; and the state-changing
-//! `POST /federation/forget` and `POST /tokens/revoke` (what `dims tokens revoke` asks while the node holds the
-//! store; it can only take access away) also need the *operations cookie*, a random secret `dims run` writes owner-only to
+//! `POST /federation/forget` also needs the *operations cookie*, a random secret `dims run` writes owner-only to
 //! [`COOKIE_FILE`] in the data folder at every start ([`write_cookie`]), sent as `Authorization: Bearer`; a browser
 //! page cannot read it, `dims peers forget` does. The REST API (`dims-web`, wired in
 //! [`crate::api`]) faces automation and has its own listener (`[api]`), so each can be exposed where it belongs.
@@ -27,7 +26,6 @@ use tokio_util::sync::CancellationToken;
 use crate::federation::{Federation, PeerStatus, StatsSnapshot, checks};
 use crate::metrics::Metrics;
 use crate::rosters::RosterBook;
-use crate::service::Service;
 use crate::workers::{WorkerStatus, WorkerTable};
 
 /// What the operations routes read.
@@ -43,8 +41,6 @@ pub struct OpsState {
     pub rosters: Option<RosterBook>,
     /// Every worker's status (`/workers`).
     pub workers: WorkerTable,
-    /// The service core (`/tokens/revoke`), if the node has one to offer.
-    pub service: Option<Service>,
     /// The operations cookie state-changing routes need; `None` refuses them all.
     pub cookie: Option<Arc<str>>,
 }
@@ -84,7 +80,6 @@ pub fn router(state: OpsState) -> Router {
         .route("/federation/peers", get(peers))
         .route("/federation/check", get(check))
         .route("/federation/forget", axum::routing::post(forget))
-        .route("/tokens/revoke", axum::routing::post(revoke_token))
         .layer(axum::middleware::from_fn(check_host))
         .with_state(state)
 }
@@ -250,49 +245,6 @@ fn has_cookie(state: &OpsState, headers: &axum::http::HeaderMap) -> bool {
         .and_then(|value| value.strip_prefix("Bearer "))
         .unwrap_or_default();
     blake3::hash(presented.as_bytes()) == blake3::hash(cookie.as_bytes())
-}
-
-/// The body of `POST /tokens/revoke`: the token's id (16 hex digits).
-#[derive(Debug, serde::Deserialize)]
-struct RevokeRequest {
-    id: String,
-}
-
-/// Revokes an API token at once. Like `/federation/forget`, it needs the operations cookie and a JSON body.
-async fn revoke_token(
-    State(state): State<OpsState>,
-    headers: axum::http::HeaderMap,
-    axum::Json(request): axum::Json<RevokeRequest>,
-) -> axum::response::Response {
-    if !has_cookie(&state, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            format!(
-                "POST /tokens/revoke needs the operations cookie: send `Authorization: Bearer` with the contents of \
-                 {COOKIE_FILE} in the node's data folder (dims tokens revoke does)\n"
-            ),
-        )
-            .into_response();
-    }
-    let Some(service) = &state.service else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "the node is not open yet\n").into_response();
-    };
-    let mut id = [0u8; 8];
-    if hex::decode_to_slice(&request.id, &mut id).is_err() {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!("id: {:?} is not a token id: expected 16 hex digits\n", request.id),
-        )
-            .into_response();
-    }
-    let id = dims_identity::token::TokenId(id);
-    match service.revoke_token(id, crate::clock::now_ms()).await {
-        Ok(at_ms) => axum::Json(serde_json::json!({ "id": id.to_string(), "revoked_ms": at_ms })).into_response(),
-        Err(e @ crate::store::IdentityError::UnknownToken(_)) => {
-            (StatusCode::NOT_FOUND, format!("{e}\n")).into_response()
-        }
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
-    }
 }
 
 fn not_federating() -> axum::response::Response {

@@ -9,13 +9,14 @@
 //! derivatives: an egress path, checked by `check_reshare`), [`grant`] (what an API token allows), [`login`] (the
 //! OpenID Connect login with LDAP roles that `dims auth test-login` walks), [`intake`] (freetext and CSV input),
 //! [`http`] (health, metrics, workers and federation status), [`api`] (the REST API over the service core),
-//! [`metrics`], and [`cli`] (the commands).
+//! [`metrics`], [`control`] (the command line's socket to a running node), and [`cli`] (the commands).
 
 pub mod api;
 pub mod bridge;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod federation;
 pub mod files;
 pub mod grant;

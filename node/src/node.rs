@@ -3,7 +3,7 @@
 //!
 //! A node opens its store, rosters and service core first ([`Node::open`]); every other part is a named worker
 //! ([`workers`]) started in this order by [`Node::start`] — federation, bridge, purge schedule, then the listeners
-//! (operations, REST API) that serve them — and stopped in the reverse order by [`Node::stop`], so listeners stop
+//! (operations, control socket, REST API) that serve them — and stopped in the reverse order by [`Node::stop`], so listeners stop
 //! taking requests before what they serve goes away, and the store (closed when the node is dropped) outlives
 //! everything that writes to it. Where the coming subsystems go: the portal and TAXII are listeners (started with the
 //! API); the flow collector, detectors, feeds and notifications are workers started before the listeners, after the
@@ -62,6 +62,24 @@ pub struct Plan {
     pub api: Option<(SocketAddr, Option<FederationId>)>,
     /// Timeouts and the connection cap of both listeners.
     pub listeners: crate::http::Limits,
+    /// The control socket the command line reaches the running node through, if any.
+    pub control: Option<ControlPlan>,
+}
+
+/// The control socket ([`crate::control`]) and what answers its requests.
+pub struct ControlPlan {
+    /// Where the socket is made (`control.sock` in the data folder).
+    pub socket: PathBuf,
+    /// Runs a command for the node: the command line's executor, which `dims run` passes in.
+    pub handler: crate::control::server::Handler,
+}
+
+impl std::fmt::Debug for ControlPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlan")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A part of the node did not start.
@@ -94,6 +112,9 @@ pub enum StartError {
         /// The error.
         source: std::io::Error,
     },
+    /// The control socket could not be bound.
+    #[error(transparent)]
+    Control(crate::control::server::BindError),
 }
 
 /// A node in this process: its store, rosters and service core, and the workers started on them.
@@ -188,6 +209,9 @@ impl Node {
         if let Some(addr) = plan.operations {
             let bound = self.start_operations(addr).await?;
             info!(%bound, "serving /livez, /readyz, /metrics, /workers and /federation/*");
+        }
+        if let Some(control) = plan.control {
+            self.start_control(control)?;
         }
         if let Some((addr, federation)) = plan.api {
             let bound = self.start_api(addr, federation).await?;
@@ -284,9 +308,19 @@ impl Node {
             federation: self.federation.clone(),
             rosters: Some(self.rosters.clone()),
             workers: self.workers.table(),
-            service: Some(self.service.clone()),
         });
         self.listen("operations", addr, "http.listen", router).await
+    }
+
+    /// Serves the control socket `plan` names (replacing one a killed node left), for the command line.
+    pub fn start_control(&mut self, plan: ControlPlan) -> Result<(), StartError> {
+        let listener = crate::control::server::bind(&plan.socket).map_err(StartError::Control)?;
+        info!(socket = %plan.socket.display(), "serving the command line on the control socket");
+        self.workers.spawn("control", move |context| async move {
+            crate::control::server::serve(listener, plan.socket, plan.handler, context.cancel().clone()).await;
+            Ok(())
+        });
+        Ok(())
     }
 
     /// Serves the REST API on `addr`; `federation` is what its audience `federation` means.

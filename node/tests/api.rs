@@ -2,136 +2,17 @@
 //! and HTTP requests from outside. Publishing, paged listing and fetching by id through the policy function capped at
 //! each token's ceiling; refusals as JSON with the right status and nothing stored; the OpenAPI document.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 #[path = "support/node.rs"]
 mod node_support;
+#[path = "support/running.rs"]
+mod running;
 
 use node_support::Node;
-
-/// A `dims run` process serving the API, stopped with SIGTERM (and checked to exit 0) by [`Running::stop`].
-struct Running {
-    child: Option<Child>,
-    api: String,
-    http: String,
-    client: reqwest::Client,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-impl Running {
-    async fn start(node: &Node) -> Running {
-        let api = format!("127.0.0.1:{}", free_port());
-        let http = format!("127.0.0.1:{}", free_port());
-        let child = node
-            .command()
-            .args(["--log-format", "json", "run"])
-            .env("DIMS_API__ENABLED", "true")
-            .env("DIMS_API__LISTEN", &api)
-            .env("DIMS_HTTP__ENABLED", "true")
-            .env("DIMS_HTTP__LISTEN", &http)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dims run");
-        let running = Running {
-            child: Some(child),
-            api: format!("http://{api}"),
-            http: format!("http://{http}"),
-            client: reqwest::Client::new(),
-        };
-        for _ in 0..200 {
-            if let Ok(answer) = running.client.get(format!("{}/readyz", running.http)).send().await
-                && answer.status() == 200
-            {
-                return running;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("dims run never became ready at {}", running.http);
-    }
-
-    /// Sends a request with `token` (if any); the status and the body as JSON (every answer of the API is JSON).
-    async fn send(&self, request: reqwest::RequestBuilder, token: Option<&str>) -> (u16, Value) {
-        let request = match token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        };
-        let answer = request.send().await.expect("the API answers");
-        let status = answer.status().as_u16();
-        let bytes = answer.bytes().await.expect("body");
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
-        (status, body)
-    }
-
-    async fn publish(&self, token: Option<&str>, body: &Value) -> (u16, Value) {
-        let request = self
-            .client
-            .post(format!("{}/api/v1/bundles", self.api))
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        self.send(request, token).await
-    }
-
-    async fn get(&self, token: Option<&str>, path: &str) -> (u16, Value) {
-        self.send(self.client.get(format!("{}{path}", self.api)), token).await
-    }
-
-    /// Every bundle id `token` lists, following `next` with pages of `limit`.
-    async fn list_all(&self, token: &str, limit: usize) -> Vec<String> {
-        let mut ids = Vec::new();
-        let mut after: Option<String> = None;
-        for _ in 0..100 {
-            let path = match &after {
-                Some(cursor) => format!("/api/v1/bundles?limit={limit}&after={cursor}"),
-                None => format!("/api/v1/bundles?limit={limit}"),
-            };
-            let (status, page) = self.get(Some(token), &path).await;
-            assert_eq!(status, 200, "{page}");
-            let bundles = page["bundles"].as_array().expect("bundles");
-            assert!(bundles.len() <= limit, "a page holds at most its limit");
-            ids.extend(bundles.iter().map(|b| b["id"].as_str().expect("id").to_owned()));
-            match page["next"].as_str() {
-                Some(next) => after = Some(next.to_owned()),
-                None => return ids,
-            }
-        }
-        panic!("paging never ended");
-    }
-
-    /// SIGTERM; the process must exit 0.
-    fn stop(&mut self) {
-        let child = self.child.take().expect("running");
-        let pid = child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let output = child.wait_with_output().expect("wait");
-        assert!(
-            output.status.success(),
-            "dims run exits 0 on SIGTERM: {:?}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+use running::Running;
 
 /// `dims tokens create ARGS`: the token text.
 fn create_token(node: &Node, args: &[&str]) -> String {
@@ -157,8 +38,8 @@ fn assert_error(answer: &(u16, Value), status: u16, names: &str) {
 }
 
 /// A leaked token is revoked on a running node and refused from the next request: `dims tokens revoke` asks the
-/// running node (its store is in use) through the operations listener, and the node writes the revocation through
-/// its service, which every request's authentication reads.
+/// running node (its store is in use) through its control socket, and the node writes the revocation through its
+/// service, which every request's authentication reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_revoked_on_a_running_node_is_refused_at_once() {
     let node = Node::init("seattle-it");
@@ -168,11 +49,8 @@ async fn a_token_revoked_on_a_running_node_is_refused_at_once() {
     assert_eq!(running.get(Some(&leaked), "/api/v1/bundles").await.0, 200);
 
     let id = leaked.split('_').nth(1).expect("token id");
-    let http = running.http.trim_start_matches("http://").to_owned();
     let revoke = |id: &str| {
         node.command()
-            .env("DIMS_HTTP__ENABLED", "true")
-            .env("DIMS_HTTP__LISTEN", &http)
             .args(["tokens", "revoke", id])
             .output()
             .expect("run dims tokens revoke")

@@ -748,7 +748,7 @@ fn run_serves_health_and_metrics_and_stops_on_sigterm() {
         .iter()
         .map(|w| w["name"].as_str().expect("a name"))
         .collect();
-    assert_eq!(names, ["purge", "operations"], "{workers:#}");
+    assert_eq!(names, ["purge", "operations", "control"], "{workers:#}");
     for worker in workers["workers"].as_array().expect("a list") {
         assert!(
             ["running", "idle"].contains(&worker["state"].as_str().expect("a state")),
@@ -1276,6 +1276,20 @@ fn three_dims_processes_federate_on_loopback() {
         assert!(out.status.success(), "peers check found problems: {report:#}");
         assert_eq!(report["members"].as_array().map(Vec::len), Some(2), "{report:#}");
     }
+    // While the three run: the southern region publishes through its running node (the control socket), and the
+    // federation carries it to the others, whose running nodes list it through theirs.
+    let lateral = published_id(&south.run_with_input(
+        &["publish", "--tlp", "green", "--audience", "federation", "-"],
+        "scanner at lateral.evil.example\n",
+    ));
+    wait_until(
+        "the GREEN bundle published through the running southern node at both others",
+        || {
+            [&national, &north]
+                .iter()
+                .all(|node| bundle_ids(node).contains(&lateral))
+        },
+    );
     for run in &mut running {
         let (status, logs) = run.stop();
         assert!(status.success(), "dims run exits 0 on SIGTERM: {status:?}\n{logs}");

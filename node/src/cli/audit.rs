@@ -2,17 +2,19 @@
 //! which surface, oldest first; `verify` walks the hash chain and exits non-zero naming the first bad entry. Neither
 //! is itself recorded: they show ids and names of actions, never content.
 
-use std::process::ExitCode;
+use std::io::Write;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use super::OutputArgs;
 use super::bundles::parse_time;
-use super::{Loaded, OutputArgs, runtime};
+use super::console::{Console, FAILURE, SUCCESS};
+use super::operation::Held;
 use crate::store::{AuditEntry, AuditQuery};
 
 /// `dims audit ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, serde::Serialize, serde::Deserialize)]
 pub enum AuditCommand {
     /// List audit entries, oldest first: sequence number, time, actor, surface, action and what it concerned.
     List(ListArgs),
@@ -22,7 +24,7 @@ pub enum AuditCommand {
 }
 
 /// `dims audit list` arguments.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 pub struct ListArgs {
     /// Only entries at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
     #[arg(long, env = "DIMS_AUDIT_SINCE", value_parser = parse_time)]
@@ -39,55 +41,53 @@ pub struct ListArgs {
 }
 
 /// Runs an audit command.
-pub fn run(loaded: Loaded, command: AuditCommand) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async move {
-        let service = loaded.open_service()?;
-        let store = service.store().clone();
-        let code = match command {
-            AuditCommand::List(args) => {
-                let query = AuditQuery {
-                    since_ms: args.since,
-                    actor: args.actor,
-                    limit: args.limit,
-                };
-                let entries = tokio::task::spawn_blocking(move || store.audit_entries(&query)).await??;
-                if !args.output.json {
-                    println!(
-                        "{:>8}  {:<24}  {:<30}  {:<10}  {:<14}  object",
-                        "seq", "time", "actor", "surface", "action"
-                    );
-                }
-                for entry in &entries {
-                    print_entry(entry, args.output.json);
-                }
-                ExitCode::SUCCESS
+pub async fn execute(on: &Held, command: AuditCommand, console: &mut Console) -> anyhow::Result<u8> {
+    let store = on.service.store().clone();
+    match command {
+        AuditCommand::List(args) => {
+            let query = AuditQuery {
+                since_ms: args.since,
+                actor: args.actor,
+                limit: args.limit,
+            };
+            let entries = tokio::task::spawn_blocking(move || store.audit_entries(&query)).await??;
+            if !args.output.json {
+                writeln!(
+                    console.out,
+                    "{:>8}  {:<24}  {:<30}  {:<10}  {:<14}  object",
+                    "seq", "time", "actor", "surface", "action"
+                )?;
             }
-            AuditCommand::Verify => match tokio::task::spawn_blocking(move || store.verify_audit()).await?? {
-                Ok(verified) => {
-                    println!(
-                        "audit log intact: {} entries ({} to {}), head {}",
-                        verified.count,
-                        verified.first,
-                        verified.head_seq,
-                        hex::encode(verified.head_hash)
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(broken) => {
-                    eprintln!(
-                        "{broken}\nthe audit log was altered outside dims: keep the store file for investigation and \
-                         compare it with a backup (dims backup)"
-                    );
-                    ExitCode::FAILURE
-                }
-            },
-        };
-        drop(service);
-        Ok(code)
-    })
+            for entry in &entries {
+                print_entry(entry, args.output.json, &mut console.out)?;
+            }
+            Ok(SUCCESS)
+        }
+        AuditCommand::Verify => match tokio::task::spawn_blocking(move || store.verify_audit()).await?? {
+            Ok(verified) => {
+                writeln!(
+                    console.out,
+                    "audit log intact: {} entries ({} to {}), head {}",
+                    verified.count,
+                    verified.first,
+                    verified.head_seq,
+                    hex::encode(verified.head_hash)
+                )?;
+                Ok(SUCCESS)
+            }
+            Err(broken) => {
+                writeln!(
+                    console.err,
+                    "{broken}\nthe audit log was altered outside dims: keep the store file for investigation and \
+                     compare it with a backup (dims backup)"
+                )?;
+                Ok(FAILURE)
+            }
+        },
+    }
 }
 
-fn print_entry(entry: &AuditEntry, json: bool) {
+fn print_entry(entry: &AuditEntry, json: bool, out: &mut impl Write) -> std::io::Result<()> {
     let time = dims_protocol::stix::time::format(entry.at_ms).unwrap_or_else(|_| entry.at_ms.to_string());
     if json {
         let row = json!({
@@ -100,9 +100,10 @@ fn print_entry(entry: &AuditEntry, json: bool) {
             "object": entry.action.object(),
             "prev": hex::encode(entry.prev),
         });
-        println!("{row}");
+        writeln!(out, "{row}")
     } else {
-        println!(
+        writeln!(
+            out,
             "{:>8}  {:<24}  {:<30}  {:<10}  {:<14}  {}",
             entry.seq,
             time,
@@ -110,6 +111,6 @@ fn print_entry(entry: &AuditEntry, json: bool) {
             entry.surface.name(),
             entry.action.name(),
             entry.action.object()
-        );
+        )
     }
 }

@@ -2,18 +2,20 @@
 //! receiver, so they show exactly what the policy lets the node itself hold; every bundle is shown with its TLP
 //! first. `show` of an AMBER bundle or above is recorded in the audit log as the operator's read.
 
-use std::process::ExitCode;
+use std::io::Write;
 
 use clap::{Args, Subcommand};
 use dims_protocol::policy::Receiver;
 use dims_protocol::{BundleId, Content};
 use serde_json::json;
 
-use super::{Loaded, OutputArgs, runtime};
+use super::OutputArgs;
+use super::console::{Console, FAILURE, SUCCESS};
+use super::operation::Held;
 use crate::store::{ListQuery, ReadKind, Stored};
 
 /// `dims bundles ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, serde::Serialize, serde::Deserialize)]
 pub enum BundlesCommand {
     /// List bundles by creation time, newest last.
     List(ListArgs),
@@ -28,7 +30,7 @@ pub enum BundlesCommand {
 }
 
 /// `dims bundles list` arguments.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 pub struct ListArgs {
     /// Only bundles created at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
     #[arg(long, env = "DIMS_LIST_SINCE", value_parser = parse_time)]
@@ -45,7 +47,7 @@ pub struct ListArgs {
 }
 
 /// `dims retract` arguments.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 pub struct RetractArgs {
     /// The bundle to retract (it must have been published by this node).
     pub id: BundleId,
@@ -60,57 +62,51 @@ pub fn parse_time(text: &str) -> Result<u64, String> {
 }
 
 /// Runs a bundles command.
-pub fn run(loaded: Loaded, command: BundlesCommand) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async move {
-        let service = loaded.open_service()?;
-        let view = service.node_view();
-        let now = crate::clock::now_ms();
-        let code = match command {
-            BundlesCommand::List(args) => {
-                let query = ListQuery {
-                    since_ms: args.since,
-                    limit: args.limit,
-                    include_hidden: args.all,
-                    ..ListQuery::default()
-                };
-                let bundles = service.list(&query, Receiver::Node(&view), now)?;
-                if !args.output.json {
-                    println!(
-                        "{:<64}  {:<24}  {:<16}  {:<10}  {:<16}  items",
-                        "id", "created", "tlp", "audience", "kind"
-                    );
-                }
-                for stored in &bundles {
-                    print_row(stored, args.output.json);
-                }
-                ExitCode::SUCCESS
+pub async fn execute(on: &Held, command: BundlesCommand, console: &mut Console) -> anyhow::Result<u8> {
+    let service = &on.service;
+    let view = service.node_view();
+    let now = crate::clock::now_ms();
+    let out = &mut console.out;
+    match command {
+        BundlesCommand::List(args) => {
+            let query = ListQuery {
+                since_ms: args.since,
+                limit: args.limit,
+                include_hidden: args.all,
+                ..ListQuery::default()
+            };
+            let bundles = service.list(&query, Receiver::Node(&view), now)?;
+            if !args.output.json {
+                writeln!(
+                    out,
+                    "{:<64}  {:<24}  {:<16}  {:<10}  {:<16}  items",
+                    "id", "created", "tlp", "audience", "kind"
+                )?;
             }
-            BundlesCommand::Show { id, output } => match service.get(&id, Receiver::Node(&view), now)? {
-                Some(stored) => {
-                    service.store().record_read(ReadKind::Get, [&stored.bundle]).await?;
-                    print_bundle(&stored, output.json);
-                    ExitCode::SUCCESS
-                }
-                None => {
-                    eprintln!("no bundle {id} here (or not one this node may show)");
-                    ExitCode::FAILURE
-                }
-            },
-        };
-        drop(service);
-        Ok(code)
-    })
+            for stored in &bundles {
+                print_row(stored, args.output.json, out)?;
+            }
+            Ok(SUCCESS)
+        }
+        BundlesCommand::Show { id, output } => match service.get(&id, Receiver::Node(&view), now)? {
+            Some(stored) => {
+                service.store().record_read(ReadKind::Get, [&stored.bundle]).await?;
+                print_bundle(&stored, output.json, out)?;
+                Ok(SUCCESS)
+            }
+            None => {
+                writeln!(console.err, "no bundle {id} here (or not one this node may show)")?;
+                Ok(FAILURE)
+            }
+        },
+    }
 }
 
 /// Retracts a bundle of this node.
-pub fn retract(loaded: Loaded, args: RetractArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async move {
-        let service = loaded.open_service()?;
-        let retraction = service.retract(args.id, args.reason, crate::clock::now_ms()).await?;
-        println!("retracted {} with {}", args.id, retraction.id());
-        drop(service);
-        Ok(ExitCode::SUCCESS)
-    })
+pub async fn retract(on: &Held, args: RetractArgs, console: &mut Console) -> anyhow::Result<u8> {
+    let retraction = on.service.retract(args.id, args.reason, crate::clock::now_ms()).await?;
+    writeln!(console.out, "retracted {} with {}", args.id, retraction.id())?;
+    Ok(SUCCESS)
 }
 
 fn time(ms: u64) -> String {
@@ -134,7 +130,7 @@ fn items(content: &Content) -> usize {
     }
 }
 
-fn print_row(stored: &Stored, json: bool) {
+fn print_row(stored: &Stored, json: bool, out: &mut impl Write) -> std::io::Result<()> {
     let bundle = &stored.bundle;
     let body = bundle.body();
     if json {
@@ -148,9 +144,10 @@ fn print_row(stored: &Stored, json: bool) {
             "origin": body.origin.to_string(),
             "status": status(stored),
         });
-        println!("{row}");
+        writeln!(out, "{row}")?;
     } else {
-        println!(
+        writeln!(
+            out,
             "{}  {:<24}  {:<16}  {:<10}  {:<16}  {}{}",
             bundle.id(),
             time(body.created),
@@ -163,11 +160,12 @@ fn print_row(stored: &Stored, json: bool) {
             } else {
                 format!("  ({})", status(stored))
             }
-        );
+        )?;
     }
+    Ok(())
 }
 
-fn print_bundle(stored: &Stored, json: bool) {
+fn print_bundle(stored: &Stored, json: bool, out: &mut impl Write) -> std::io::Result<()> {
     let bundle = &stored.bundle;
     let body = bundle.body();
     let indicators: Vec<_> = body
@@ -191,52 +189,55 @@ fn print_bundle(stored: &Stored, json: bool) {
             "kind": body.content.kind(),
             "indicators": indicators,
         });
-        println!("{value:#}");
-        return;
+        return writeln!(out, "{value:#}");
     }
-    println!("{}", body.tlp.label());
-    println!("id          {}", bundle.id());
-    println!("origin      {}", body.origin);
-    println!(
+    writeln!(out, "{}", body.tlp.label())?;
+    writeln!(out, "id          {}", bundle.id())?;
+    writeln!(out, "origin      {}", body.origin)?;
+    writeln!(
+        out,
         "author      {}{}",
         body.author.org,
         body.author.member.map(|m| format!(" / {m}")).unwrap_or_default()
-    );
-    println!("created     {}", time(body.created));
+    )?;
+    writeln!(out, "created     {}", time(body.created))?;
     if let Some(expires) = body.expires {
-        println!("expires     {}", time(expires));
+        writeln!(out, "expires     {}", time(expires))?;
     }
-    println!("audience    {}", body.audience);
+    writeln!(out, "audience    {}", body.audience)?;
     if let Some(previous) = body.supersedes {
-        println!("supersedes  {previous}");
+        writeln!(out, "supersedes  {previous}")?;
     }
     if let Some(provenance) = &body.derived_from {
-        println!(
+        writeln!(
+            out,
             "derived     from {} of {} ({:?})",
             provenance.original, provenance.origin, provenance.redaction
-        );
+        )?;
     }
-    println!("status      {}", status(stored));
-    println!("content     {}", body.content.kind());
+    writeln!(out, "status      {}", status(stored))?;
+    writeln!(out, "content     {}", body.content.kind())?;
     match &body.content {
-        Content::Sitrep(sitrep) => println!("  {}\n  {}", sitrep.title, sitrep.summary),
-        Content::CourseOfAction(action) => println!("  {}", action.title),
-        Content::IncidentReport(report) => println!("  {} ({:?})", report.title, report.status),
-        Content::Retraction(retraction) => println!("  retracts {}: {}", retraction.target, retraction.reason),
+        Content::Sitrep(sitrep) => writeln!(out, "  {}\n  {}", sitrep.title, sitrep.summary)?,
+        Content::CourseOfAction(action) => writeln!(out, "  {}", action.title)?,
+        Content::IncidentReport(report) => writeln!(out, "  {} ({:?})", report.title, report.status)?,
+        Content::Retraction(retraction) => writeln!(out, "  retracts {}: {}", retraction.target, retraction.reason)?,
         Content::Sightings(list) => {
             for sighting in list {
-                println!(
+                writeln!(
+                    out,
                     "  {} x {} ({} .. {})",
                     sighting.count,
                     sighting.indicator.value,
                     time(sighting.first_seen),
                     time(sighting.last_seen)
-                );
+                )?;
             }
         }
         Content::Indicators(_) => {}
     }
     for indicator in body.content.indicators() {
-        println!("  {:<7} {}", indicator.value.kind().name(), indicator.value);
+        writeln!(out, "  {:<7} {}", indicator.value.kind().name(), indicator.value)?;
     }
+    Ok(())
 }

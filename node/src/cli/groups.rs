@@ -7,7 +7,6 @@
 //! portal records; a group that requires OpenPGP keys lets nobody become active without one.
 
 use std::io::Write;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -15,12 +14,14 @@ use dims_identity::vetting::{GroupPolicy, MemberState, TrustGroup, VettingError}
 use dims_protocol::{GroupId, MemberId};
 use serde_json::{Value, json};
 
-use super::{Loaded, OutputArgs, runtime};
+use super::OutputArgs;
+use super::console::{Console, SUCCESS};
+use super::operation::Held;
 use crate::service::Service;
 use crate::store::{IdentityError, VettingStep};
 
 /// `dims groups ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, serde::Serialize, serde::Deserialize)]
 pub enum GroupsCommand {
     /// Create a trust group with its founding admins (active members from the start) and its policy.
     Create(CreateArgs),
@@ -64,7 +65,7 @@ pub enum GroupsCommand {
 }
 
 /// `dims groups create` arguments.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 pub struct CreateArgs {
     /// The group's id, a slug such as water-utilities.
     #[arg(env = "DIMS_GROUPS_ID")]
@@ -84,7 +85,7 @@ pub struct CreateArgs {
 }
 
 /// The group, the member a step is about, and who takes it.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 pub struct StepArgs {
     /// The group.
     #[arg(env = "DIMS_GROUPS_ID")]
@@ -97,26 +98,14 @@ pub struct StepArgs {
     pub by: MemberId,
 }
 
-/// Runs a groups command against the store (the node must not be running).
-pub fn run(loaded: Loaded, command: GroupsCommand) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async move {
-        let service = loaded.open_service()?;
-        let now = crate::clock::now_ms();
-        let mut out = std::io::stdout().lock();
-        execute(&service, command, now, &mut out).await?;
-        out.flush()?;
-        drop(service);
-        Ok(ExitCode::SUCCESS)
-    })
+/// Runs a groups command.
+pub async fn execute(on: &Held, command: GroupsCommand, console: &mut Console) -> anyhow::Result<u8> {
+    apply(&on.service, command, crate::clock::now_ms(), &mut console.out).await?;
+    Ok(SUCCESS)
 }
 
 /// Runs one groups command over `service` at `now_ms`, writing what it shows to `out`.
-pub async fn execute(
-    service: &Service,
-    command: GroupsCommand,
-    now_ms: u64,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
+pub async fn apply(service: &Service, command: GroupsCommand, now_ms: u64, out: &mut impl Write) -> anyhow::Result<()> {
     match command {
         GroupsCommand::Create(args) => create(service, args, now_ms, out).await,
         GroupsCommand::List { output } => list(service, output.json, now_ms, out),

@@ -10,9 +10,8 @@
 //! Each command's logic is a function over the [`Service`] and a writer, so the same code can later answer through a
 //! running node's control socket; [`run`] only opens the store and reads files.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -20,12 +19,14 @@ use dims_identity::directory::{Contact, Profile};
 use dims_protocol::{MemberId, OrgId};
 use serde_json::{Value, json};
 
-use super::{Loaded, OutputArgs, runtime};
+use super::OutputArgs;
+use super::console::{Console, SUCCESS};
+use super::operation::Held;
 use crate::service::Service;
 use crate::store::{Login, MemberRecord};
 
 /// `dims members ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, serde::Serialize, serde::Deserialize)]
 pub enum MembersCommand {
     /// Add a member; prints the new member's id (a UUID) on standard output.
     Add(AddArgs),
@@ -73,7 +74,7 @@ pub enum MembersCommand {
 }
 
 /// `dims members cert ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, serde::Serialize, serde::Deserialize)]
 pub enum CertCommand {
     /// Upload a member's certificate (ASCII-armored or binary; `-` reads standard input). It is validated (a usable
     /// encryption subkey, not expired or revoked, accepted algorithms) and replaces any earlier one.
@@ -95,7 +96,7 @@ pub enum CertCommand {
 }
 
 /// `dims members add` arguments: an Ops-Trust profile and the login it is found under.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 pub struct AddArgs {
     /// Full name.
     #[arg(long, env = "DIMS_MEMBERS_NAME")]
@@ -123,50 +124,33 @@ pub struct AddArgs {
     pub subject: Option<String>,
 }
 
-/// Runs a members command against the store (the node must not be running).
-pub fn run(loaded: Loaded, command: MembersCommand) -> anyhow::Result<ExitCode> {
-    let node_org = loaded.settings.org.clone();
-    runtime()?.block_on(async move {
-        let service = loaded.open_service()?;
-        let now = crate::clock::now_ms();
-        let mut out = std::io::stdout().lock();
-        match command {
-            MembersCommand::Add(args) => {
-                add(&service, args, &node_org, now, &mut out).await?;
-            }
-            MembersCommand::List { output } => list(&service, output.json, &mut out)?,
-            MembersCommand::Show { member, output } => show(&service, member, output.json, &mut out)?,
-            MembersCommand::Suspend { member, reason } => suspend(&service, member, reason, now, &mut out).await?,
-            MembersCommand::Reinstate { member } => {
-                service.store().reinstate_member(member, now).await?;
-                writeln!(
-                    out,
-                    "reinstated member {member}; create new tokens for them if they need any"
-                )?;
-            }
-            MembersCommand::Remove { member } => remove(&service, member, &mut out).await?,
-            MembersCommand::Cert(CertCommand::Upload { member, file }) => {
-                let bytes = read_input(&file)?;
-                upload_cert(&service, member, &bytes, now, &mut out).await?;
-            }
-            MembersCommand::Cert(CertCommand::Show { member }) => show_cert(&service, member, &mut out)?,
+/// Runs a members command.
+pub async fn execute(on: &Held, command: MembersCommand, console: &mut Console) -> anyhow::Result<u8> {
+    let service = &on.service;
+    let now = crate::clock::now_ms();
+    let out = &mut console.out;
+    match command {
+        MembersCommand::Add(args) => {
+            add(service, args, &on.settings.org, now, out).await?;
         }
-        out.flush()?;
-        drop(service);
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-fn read_input(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    if file.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("reading standard input")?;
-        Ok(bytes)
-    } else {
-        std::fs::read(file).with_context(|| format!("reading {}", file.display()))
+        MembersCommand::List { output } => list(service, output.json, out)?,
+        MembersCommand::Show { member, output } => show(service, member, output.json, out)?,
+        MembersCommand::Suspend { member, reason } => suspend(service, member, reason, now, out).await?,
+        MembersCommand::Reinstate { member } => {
+            service.store().reinstate_member(member, now).await?;
+            writeln!(
+                out,
+                "reinstated member {member}; create new tokens for them if they need any"
+            )?;
+        }
+        MembersCommand::Remove { member } => remove(service, member, out).await?,
+        MembersCommand::Cert(CertCommand::Upload { member, file }) => {
+            let bytes = console.read_input(&file)?;
+            upload_cert(service, member, &bytes, now, &mut console.out).await?;
+        }
+        MembersCommand::Cert(CertCommand::Show { member }) => show_cert(service, member, out)?,
     }
+    Ok(SUCCESS)
 }
 
 /// A new random (version 4) member id; never the nil id that names automation.

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod bench;
 mod bundles;
+pub mod console;
 mod demo;
 mod doctor;
 mod federation;
@@ -13,6 +14,7 @@ mod ingest;
 mod init;
 pub mod keys;
 mod members;
+pub mod operation;
 mod peers;
 mod publish;
 mod roster;
@@ -33,6 +35,7 @@ use crate::config::{Config, LogFormat, Overrides, Settings};
 use crate::node::{Node, Opening};
 use crate::service::Service;
 use crate::store::{By, StoreConfig};
+use operation::{Operation, operate};
 
 /// dims: a federated threat-intelligence sharing node.
 ///
@@ -119,7 +122,7 @@ pub enum Command {
 }
 
 /// Output format for listings.
-#[derive(Debug, Clone, Copy, Args)]
+#[derive(Debug, Clone, Copy, Args, serde::Serialize, serde::Deserialize)]
 pub struct OutputArgs {
     /// Print JSON (one object per line for listings) instead of a table.
     #[arg(long, env = "DIMS_JSON")]
@@ -136,24 +139,29 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor => doctor::run(&cli.config, &overrides),
         Command::Keys(command) => keys::run(&cli.config, &overrides, command),
         Command::Run => run::run(Loaded::new(&cli.config, &overrides)?),
-        Command::Publish(args) => publish::run(Loaded::new(&cli.config, &overrides)?, args),
-        Command::Bundles(command) => bundles::run(Loaded::new(&cli.config, &overrides)?, command),
-        Command::Retract(args) => bundles::retract(Loaded::new(&cli.config, &overrides)?, args),
-        Command::Export(command) => stix::export(Loaded::new(&cli.config, &overrides)?, command),
-        Command::Import(command) => stix::import(Loaded::new(&cli.config, &overrides)?, command),
-        Command::Backup(command) => store_admin::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Publish(args) => operate(&cli.config, &overrides, Operation::Publish(args)),
+        Command::Bundles(command) => operate(&cli.config, &overrides, Operation::Bundles(command)),
+        Command::Retract(args) => operate(&cli.config, &overrides, Operation::Retract(args)),
+        Command::Export(command) => operate(&cli.config, &overrides, Operation::Export(command)),
+        Command::Import(command) => operate(&cli.config, &overrides, Operation::Import(command)),
+        Command::Backup(store_admin::BackupCommand::Create { path }) => {
+            operate(&cli.config, &overrides, Operation::BackupCreate { path })
+        }
+        Command::Backup(store_admin::BackupCommand::Restore { path, force }) => {
+            store_admin::restore(Loaded::new(&cli.config, &overrides)?, path, force)
+        }
         Command::Ingest(args) => ingest::run(Loaded::new(&cli.config, &overrides)?, args),
         Command::Bench(command) => bench::run(command),
         Command::Roster(command) => roster::run(command),
         Command::Federation(command) => federation::run(Loaded::new(&cli.config, &overrides)?, command),
         Command::Demo(args) => demo::run(args),
-        Command::Sealed(command) => sealed::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Sealed(command) => operate(&cli.config, &overrides, Operation::Sealed(command)),
         Command::Peers(command) => peers::run(Loaded::new(&cli.config, &overrides)?, command),
-        Command::Tokens(command) => tokens::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Tokens(command) => operate(&cli.config, &overrides, Operation::Tokens(command)),
         Command::Auth(command) => auth::run(&cli.config, &overrides, command),
-        Command::Audit(command) => audit::run(Loaded::new(&cli.config, &overrides)?, command),
-        Command::Members(command) => members::run(Loaded::new(&cli.config, &overrides)?, command),
-        Command::Groups(command) => groups::run(Loaded::new(&cli.config, &overrides)?, command),
+        Command::Audit(command) => operate(&cli.config, &overrides, Operation::Audit(command)),
+        Command::Members(command) => operate(&cli.config, &overrides, Operation::Members(command)),
+        Command::Groups(command) => operate(&cli.config, &overrides, Operation::Groups(command)),
     }
 }
 
@@ -168,12 +176,27 @@ pub struct Loaded {
 impl Loaded {
     /// Loads and validates the configuration at `path`, then the key it names, and starts logging.
     pub fn new(path: &Path, overrides: &Overrides) -> anyhow::Result<Self> {
-        let config = Config::load(path, overrides)?;
-        let settings = config.validate(&config_dir(path))?;
-        init_logging(&settings);
+        let settings = load_settings(path, overrides)?;
         let key = crate::keys::load(&settings.key_file)?;
         Ok(Self { settings, key })
     }
+}
+
+/// Loads and validates the configuration at `path` and starts logging; the key is not read (a command the running
+/// node carries out does not need it).
+pub fn load_settings(path: &Path, overrides: &Overrides) -> anyhow::Result<Settings> {
+    let config = Config::load(path, overrides)?;
+    let settings = config.validate(&config_dir(path))?;
+    init_logging(&settings);
+    Ok(settings)
+}
+
+/// Whether opening the store failed because another process (the running node) holds it.
+pub fn is_in_use(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<crate::node::StartError>(),
+        Some(crate::node::StartError::Open(crate::store::OpenError::InUse { .. }))
+    )
 }
 
 impl Loaded {

@@ -2,21 +2,21 @@
 //! parsed and checked before anything is stored: a bad line or field is an error that names it, and nothing of the
 //! input is published. `--dry-run` shows what would be published.
 
-use std::io::Read;
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use dims_protocol::content::MAX_INDICATORS;
 use dims_protocol::{Audience, Content, Indicator, Tlp};
 
-use super::{Loaded, runtime};
+use super::console::{Console, SUCCESS};
+use super::operation::Held;
 use crate::intake;
 use crate::service::Draft;
 
 /// What the input is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum InputFormat {
     /// Decide from the content: JSON is STIX, a header with a `value` or `indicator` column is CSV, else free text.
     Auto,
@@ -29,7 +29,7 @@ pub enum InputFormat {
 }
 
 /// `dims publish` arguments.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 pub struct PublishArgs {
     /// The file to read; `-` for standard input.
     #[arg(env = "DIMS_PUBLISH_INPUT", default_value = "-")]
@@ -57,9 +57,9 @@ pub struct PublishArgs {
 }
 
 /// Parses, previews or publishes.
-pub fn run(loaded: Loaded, args: PublishArgs) -> anyhow::Result<ExitCode> {
-    let settings = loaded.settings.clone();
-    let input = read_input(&args.input)?;
+pub async fn execute(on: &Held, args: PublishArgs, console: &mut Console) -> anyhow::Result<u8> {
+    let settings = &on.settings;
+    let input = console.read_input(&args.input)?;
     let tlp = args.tlp.unwrap_or(settings.default_tlp);
     let audience = match &args.audience {
         Some(text) => intake::audience::parse(text, settings.federation.as_ref())
@@ -72,10 +72,11 @@ pub fn run(loaded: Loaded, args: PublishArgs) -> anyhow::Result<ExitCode> {
         InputFormat::Auto => sniff(&input),
         chosen => chosen,
     };
+    let err = &mut console.err;
     let drafts = match format {
-        InputFormat::Stix => stix_drafts(&loaded, &input, tlp, &audience)?,
+        InputFormat::Stix => stix_drafts(on, &input, tlp, &audience, err)?,
         _ => {
-            let indicators = indicators(format, &input, &args)?;
+            let indicators = indicators(format, &input, &args, err)?;
             if indicators.is_empty() {
                 bail!("no indicators found in {}: nothing to publish", args.input.display());
             }
@@ -91,57 +92,40 @@ pub fn run(loaded: Loaded, args: PublishArgs) -> anyhow::Result<ExitCode> {
                 .collect()
         }
     };
-    runtime()?.block_on(async move {
-        let now = crate::clock::now_ms();
-        if args.dry_run {
-            // Signing without a store checks every field exactly as publishing would, and works while the node runs.
-            let author = dims_protocol::Author {
-                org: loaded.settings.org.clone(),
-                member: None,
-            };
-            for draft in drafts {
-                print_preview(&crate::service::sign_draft(&loaded.key, &author, draft, now)?);
-            }
-            println!("dry run: nothing was stored");
-            return Ok(ExitCode::SUCCESS);
+    let now = crate::clock::now_ms();
+    let service = &on.service;
+    // Sign every draft before storing the first, so that an invalid one stores nothing; signing checks every field
+    // exactly as publishing does, so a dry run stops here.
+    let signed = drafts
+        .into_iter()
+        .map(|draft| service.sign(draft, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let out = &mut console.out;
+    if args.dry_run {
+        for bundle in &signed {
+            print_preview(bundle, out)?;
         }
-        let service = loaded.open_service()?;
-        // Sign every draft before storing the first, so that an invalid one stores nothing.
-        let signed = drafts
-            .into_iter()
-            .map(|draft| service.sign(draft, now))
-            .collect::<Result<Vec<_>, _>>()?;
-        for bundle in signed {
-            let bundle = service.publish_signed(bundle).await?;
-            let body = bundle.body();
-            println!(
-                "published {} ({} {}, {}, audience {})",
-                bundle.id(),
-                body.content.indicators().len().max(1),
-                if body.content.indicators().is_empty() {
-                    body.content.kind()
-                } else {
-                    "indicators"
-                },
-                body.tlp,
-                body.audience.kind()
-            );
-        }
-        drop(service);
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-fn read_input(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
-    let mut input = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .read_to_end(&mut input)
-            .context("reading standard input")?;
-    } else {
-        input = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        writeln!(out, "dry run: nothing was stored")?;
+        return Ok(SUCCESS);
     }
-    Ok(input)
+    for bundle in signed {
+        let bundle = service.publish_signed(bundle).await?;
+        let body = bundle.body();
+        writeln!(
+            out,
+            "published {} ({} {}, {}, audience {})",
+            bundle.id(),
+            body.content.indicators().len().max(1),
+            if body.content.indicators().is_empty() {
+                body.content.kind()
+            } else {
+                "indicators"
+            },
+            body.tlp,
+            body.audience.kind()
+        )?;
+    }
+    Ok(SUCCESS)
 }
 
 /// Guesses the format: JSON is STIX; a first line naming a value column is CSV; anything else is free text.
@@ -160,7 +144,12 @@ pub fn sniff(input: &[u8]) -> InputFormat {
     }
 }
 
-fn indicators(format: InputFormat, input: &[u8], args: &PublishArgs) -> anyhow::Result<Vec<Indicator>> {
+fn indicators(
+    format: InputFormat,
+    input: &[u8],
+    args: &PublishArgs,
+    err: &mut impl Write,
+) -> anyhow::Result<Vec<Indicator>> {
     let mut found = match format {
         InputFormat::Csv => {
             let options = intake::CsvOptions {
@@ -169,10 +158,10 @@ fn indicators(format: InputFormat, input: &[u8], args: &PublishArgs) -> anyhow::
             };
             let outcome = intake::csv(input, options)?;
             for warning in &outcome.warnings {
-                eprintln!("warning: {warning}");
+                writeln!(err, "warning: {warning}")?;
             }
             for skipped in &outcome.skipped {
-                eprintln!("skipped: {skipped}");
+                writeln!(err, "skipped: {skipped}")?;
             }
             outcome.indicators
         }
@@ -180,10 +169,10 @@ fn indicators(format: InputFormat, input: &[u8], args: &PublishArgs) -> anyhow::
             let text = std::str::from_utf8(input).context("free text must be UTF-8")?;
             let outcome = intake::freetext(text, intake::FreetextOptions::default());
             for rejected in &outcome.rejected {
-                eprintln!("invalid: {rejected}");
+                writeln!(err, "invalid: {rejected}")?;
             }
             if let Some(cut) = &outcome.cut {
-                eprintln!("warning: {cut}");
+                writeln!(err, "warning: {cut}")?;
             }
             if !outcome.rejected.is_empty() && !args.skip_invalid {
                 bail!(
@@ -194,7 +183,7 @@ fn indicators(format: InputFormat, input: &[u8], args: &PublishArgs) -> anyhow::
             }
             for found in &outcome.indicators {
                 for warning in &found.warnings {
-                    eprintln!("warning: line {}: {} is {warning}", found.line, found.value);
+                    writeln!(err, "warning: line {}: {} is {warning}", found.line, found.value)?;
                 }
             }
             outcome
@@ -216,20 +205,26 @@ fn indicators(format: InputFormat, input: &[u8], args: &PublishArgs) -> anyhow::
     Ok(found)
 }
 
-fn stix_drafts(loaded: &Loaded, input: &[u8], tlp: Tlp, audience: &Audience) -> anyhow::Result<Vec<Draft>> {
+fn stix_drafts(
+    on: &Held,
+    input: &[u8],
+    tlp: Tlp,
+    audience: &Audience,
+    err: &mut impl Write,
+) -> anyhow::Result<Vec<Draft>> {
     let author = dims_protocol::Author {
-        org: loaded.settings.org.clone(),
+        org: on.settings.org.clone(),
         member: None,
     };
-    let mut ctx = dims_protocol::stix::ImportContext::new(loaded.key.node_id(), author, crate::clock::now_ms());
+    let mut ctx = dims_protocol::stix::ImportContext::new(on.service.node_view().id, author, crate::clock::now_ms());
     ctx.default_tlp = tlp;
     ctx.default_audience = audience.clone();
     let outcome = dims_protocol::stix::import(input, &ctx)?;
     for unsupported in &outcome.unsupported {
-        eprintln!("skipped: {unsupported}");
+        writeln!(err, "skipped: {unsupported}")?;
     }
     for warning in &outcome.warnings {
-        eprintln!("warning: {warning}");
+        writeln!(err, "warning: {warning}")?;
     }
     if outcome.drafts.is_empty() {
         bail!("the STIX input holds nothing dims can publish (see the skipped objects above)");
@@ -247,16 +242,18 @@ fn stix_drafts(loaded: &Loaded, input: &[u8], tlp: Tlp, audience: &Audience) -> 
         .collect())
 }
 
-fn print_preview(bundle: &dims_protocol::VerifiedBundle) {
+fn print_preview(bundle: &dims_protocol::VerifiedBundle, out: &mut impl Write) -> std::io::Result<()> {
     let body = bundle.body();
-    println!(
+    writeln!(
+        out,
         "{} {} for {} ({})",
         body.tlp,
         body.content.kind(),
         body.audience.kind(),
         bundle.envelope().len()
-    );
+    )?;
     for indicator in body.content.indicators() {
-        println!("  {:<7} {}", indicator.value.kind().name(), indicator.value);
+        writeln!(out, "  {:<7} {}", indicator.value.kind().name(), indicator.value)?;
     }
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! `dims run`: the node until SIGINT or SIGTERM. It builds a [`crate::node::Node`] from the configuration and starts
 //! what the configuration enables through the node's one start-up path: federation with the roster members it holds
 //! (when `federation.listen` is set), the redacting bridge (`[[bridge]]`), the purge schedule, the operations listener
-//! (health, metrics, workers, federation status) and the REST API (when `api.enabled`). On a signal it stops taking
+//! (health, metrics, workers, federation status), the control socket through which the store commands of the command
+//! line reach it, and the REST API (when `api.enabled`). On a signal it stops taking
 //! work (readiness goes false), stops the workers in reverse order (listeners finish their in-flight requests), lets
 //! the writer commit what it holds, and exits 0.
 
@@ -12,13 +13,19 @@ use tracing::info;
 
 use super::{Loaded, runtime};
 use crate::federation::{FederationConfig, TransportKind};
-use crate::node::Plan;
+use crate::node::{ControlPlan, Plan};
 
 /// Runs the node.
 pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         let settings = loaded.settings.clone();
         let mut node = loaded.open_node()?;
+        // Loaded before the start so that `dims sealed` through the control socket has it.
+        let sealing = node.load_sealing()?;
+        let control = ControlPlan {
+            socket: settings.data_dir.join(crate::control::SOCKET_FILE),
+            handler: super::operation::handler(settings.clone(), node.service().clone(), Some(sealing)),
+        };
         let plan = Plan {
             federation: (!settings.federation_listen.is_empty()).then(|| FederationConfig {
                 transport: TransportKind::Tcp,
@@ -32,6 +39,7 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
             operations: settings.http,
             api: settings.api.map(|addr| (addr, settings.federation.clone())),
             listeners: settings.listeners,
+            control: Some(control),
         };
         if let Err(e) = node.start(plan).await {
             node.stop().await;

@@ -12,7 +12,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -21,13 +20,14 @@ use dims_protocol::audience::Recipient;
 use dims_protocol::policy::{Carriage, MemberView, Receiver, may_receive};
 use dims_protocol::{BundleId, Marking, MemberId, Tlp, VerifiedBundle};
 
-use super::{Loaded, runtime};
+use super::console::{Console, SUCCESS};
+use super::operation::Held;
 use crate::federation::Sealing;
 use crate::service::Service;
-use crate::store::ListQuery;
+use crate::store::{ListQuery, ReadKind};
 
 /// `dims sealed ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, serde::Serialize, serde::Deserialize)]
 pub enum SealedCommand {
     /// The RED bundles held for members: sealed ones from other nodes (id, origin, members, size, arrival), then
     /// this node's own RED for its members (sealed when exported).
@@ -39,7 +39,7 @@ pub enum SealedCommand {
 }
 
 /// `dims sealed export`
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 pub struct ExportArgs {
     /// The bundle id.
     #[arg(env = "DIMS_SEALED_ID")]
@@ -52,35 +52,32 @@ pub struct ExportArgs {
     pub member: Option<MemberId>,
 }
 
-/// Runs a sealed command. The node must not be running (the store is held by one process).
-pub fn run(loaded: Loaded, command: SealedCommand) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async move {
-        let mut node = loaded.open_node()?;
-        let service = node.service().clone();
-        let mut stdout = std::io::stdout().lock();
-        match command {
-            SealedCommand::List => list(&service, &mut stdout)?,
-            SealedCommand::Export(args) => {
-                let sealing = node.load_sealing()?;
-                let message = export(&service, &sealing, args.id, args.member, crate::clock::now_ms())?;
-                match &args.out {
-                    Some(path) => {
-                        std::fs::write(path, &message).with_context(|| format!("writing {}", path.display()))?;
-                    }
-                    None => stdout.write_all(&message)?,
+/// Runs a sealed command.
+pub async fn execute(on: &Held, command: SealedCommand, console: &mut Console) -> anyhow::Result<u8> {
+    let service = &on.service;
+    match command {
+        SealedCommand::List => list(service, &mut console.out)?,
+        SealedCommand::Export(args) => {
+            let message = export(service, on.sealing()?, args.id, args.member, crate::clock::now_ms()).await?;
+            match &args.out {
+                Some(path) => {
+                    let path = console.path(path);
+                    std::fs::write(&path, &message).with_context(|| format!("writing {}", path.display()))?;
                 }
-            }
-            SealedCommand::Cert => {
-                let sealing = node.load_sealing()?;
-                eprintln!("# this node's OpenPGP certificate {}", sealing.0.fingerprint());
-                stdout.write_all(sealing.0.cert().to_armored()?.as_bytes())?;
+                None => console.out.write_all(&message)?,
             }
         }
-        stdout.flush()?;
-        drop(service);
-        drop(node);
-        Ok(ExitCode::SUCCESS)
-    })
+        SealedCommand::Cert => {
+            let sealing = on.sealing()?;
+            writeln!(
+                console.err,
+                "# this node's OpenPGP certificate {}",
+                sealing.0.fingerprint()
+            )?;
+            console.out.write_all(sealing.0.cert().to_armored()?.as_bytes())?;
+        }
+    }
+    Ok(SUCCESS)
 }
 
 /// The members of this node that `bundle` names, when it is this node's own RED; empty otherwise.
@@ -144,7 +141,7 @@ pub fn list(service: &Service, out: &mut impl Write) -> anyhow::Result<()> {
 
 /// `dims sealed export`: the sealed message for `id`, as received from another node, or this node's own RED sealed
 /// now to its named local members (`only`: one of them).
-pub fn export(
+pub async fn export(
     service: &Service,
     sealing: &Sealing,
     id: BundleId,
@@ -207,6 +204,8 @@ pub fn export(
         let cert: MemberCert = stored_cert.cert()?;
         certs.push(cert);
     }
+    // The operator handles only ciphertext, but handing RED out is recorded as an export of it.
+    store.record_read(ReadKind::Export, [&stored.bundle]).await?;
     Ok(seal(
         stored.bundle.envelope(),
         &certs,

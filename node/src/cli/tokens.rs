@@ -2,7 +2,7 @@
 //! node keeps only the hash of its secret (see `dims_identity::token`), so a lost token is revoked and replaced,
 //! never recovered.
 
-use std::process::ExitCode;
+use std::io::Write;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -10,11 +10,13 @@ use dims_identity::token::{AudienceScope, Scopes, TokenId, TokenRecord};
 use dims_protocol::{MemberId, Tlp};
 use serde_json::json;
 
-use super::{Loaded, OutputArgs, runtime};
+use super::OutputArgs;
+use super::console::{Console, SUCCESS};
+use super::operation::Held;
 use crate::grant::AUTOMATION;
 
 /// `dims tokens ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, serde::Serialize, serde::Deserialize)]
 pub enum TokensCommand {
     /// Create a token. Its text (`dims_<id>_<secret>`) is printed once on standard output; store it now.
     Create(CreateArgs),
@@ -32,7 +34,7 @@ pub enum TokensCommand {
 }
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum ScopeArg {
     /// Search, fetch, export, TAXII GET.
     Read,
@@ -41,7 +43,7 @@ pub enum ScopeArg {
 }
 
 /// Which audiences a token may publish to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum AudienceArg {
     /// The author's org only.
     Org,
@@ -65,7 +67,7 @@ impl From<AudienceArg> for AudienceScope {
 }
 
 /// `dims tokens create` arguments.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 pub struct CreateArgs {
     /// What the token is for, for people reading `dims tokens list` (siem-export, misp-sync).
     #[arg(long, env = "DIMS_TOKENS_LABEL")]
@@ -97,141 +99,75 @@ pub struct CreateArgs {
 }
 
 /// Runs a tokens command.
-pub fn run(loaded: Loaded, command: TokensCommand) -> anyhow::Result<ExitCode> {
-    if let TokensCommand::Revoke { id } = &command {
-        return revoke(loaded, parse_id(id)?);
+pub async fn execute(on: &Held, command: TokensCommand, console: &mut Console) -> anyhow::Result<u8> {
+    let store = on.service.store();
+    let now = crate::clock::now_ms();
+    let (out, err) = (&mut console.out, &mut console.err);
+    match command {
+        TokensCommand::Create(args) => {
+            let expires = parse_expiry(&args.expires, now).map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
+            let publish = args.scopes.contains(&ScopeArg::Publish);
+            if publish && args.audiences.is_empty() {
+                bail!("--scopes publish needs --audience: name the audiences the token may publish to");
+            }
+            if !publish && !args.audiences.is_empty() {
+                bail!("--audience only matters with --scopes publish: add publish, or leave --audience out");
+            }
+            let scopes = Scopes {
+                read: args.scopes.contains(&ScopeArg::Read),
+                publish,
+                tlp_ceiling: args.tlp_ceiling,
+                audiences: args.audiences.iter().copied().map(AudienceScope::from).collect(),
+            };
+            let (owner, owner_org) = match args.member {
+                Some(member) => {
+                    let record = store
+                        .member(&member)?
+                        .with_context(|| format!("--member {member}: no such member on this node"))?;
+                    (member, record.profile.org)
+                }
+                None => (AUTOMATION, on.settings.org.clone()),
+            };
+            let random = crate::keys::random_bytes::<40>()?;
+            let (text, record) =
+                dims_identity::token::issue(&random, args.label, owner, owner_org, scopes, now, expires);
+            store.put_token(record.clone()).await?;
+            writeln!(
+                err,
+                "created token {} ({}) for {}: {}; ceiling {}; expires {}",
+                record.id,
+                record.label,
+                owner_of(&record),
+                scopes_text(&record.scopes),
+                record.scopes.tlp_ceiling.label(),
+                record.expires.map_or_else(|| "never".to_owned(), time),
+            )?;
+            writeln!(
+                err,
+                "the token follows; it is shown only now (dims keeps only its hash):"
+            )?;
+            writeln!(out, "{text}")?;
+        }
+        TokensCommand::List { output } => {
+            let tokens = store.tokens()?;
+            if !output.json {
+                writeln!(
+                    out,
+                    "{:<16}  {:<20}  {:<40}  {:<18}  {:<34}  {:<24}  for",
+                    "id", "label", "scopes", "ceiling", "expires", "revoked"
+                )?;
+            }
+            for record in &tokens {
+                print_row(record, now, output.json, out)?;
+            }
+        }
+        TokensCommand::Revoke { id } => {
+            // Through the running node this takes effect at once: its API reads the same store.
+            let revoked = on.service.revoke_token(parse_id(&id)?, now).await?;
+            writeln!(out, "revoked token {} (as of {})", parse_id(&id)?, time(revoked))?;
+        }
     }
-    runtime()?.block_on(async move {
-        let org = loaded.settings.org.clone();
-        let service = loaded.open_service()?;
-        let store = service.store().clone();
-        let now = crate::clock::now_ms();
-        let code = match command {
-            TokensCommand::Create(args) => {
-                let expires = parse_expiry(&args.expires, now).map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
-                let publish = args.scopes.contains(&ScopeArg::Publish);
-                if publish && args.audiences.is_empty() {
-                    bail!("--scopes publish needs --audience: name the audiences the token may publish to");
-                }
-                if !publish && !args.audiences.is_empty() {
-                    bail!("--audience only matters with --scopes publish: add publish, or leave --audience out");
-                }
-                let scopes = Scopes {
-                    read: args.scopes.contains(&ScopeArg::Read),
-                    publish,
-                    tlp_ceiling: args.tlp_ceiling,
-                    audiences: args.audiences.iter().copied().map(AudienceScope::from).collect(),
-                };
-                let (owner, owner_org) = match args.member {
-                    Some(member) => {
-                        let record = store
-                            .member(&member)?
-                            .with_context(|| format!("--member {member}: no such member on this node"))?;
-                        (member, record.profile.org)
-                    }
-                    None => (AUTOMATION, org),
-                };
-                let random = crate::keys::random_bytes::<40>()?;
-                let (text, record) =
-                    dims_identity::token::issue(&random, args.label, owner, owner_org, scopes, now, expires);
-                store.put_token(record.clone()).await?;
-                eprintln!(
-                    "created token {} ({}) for {}: {}; ceiling {}; expires {}",
-                    record.id,
-                    record.label,
-                    owner_of(&record),
-                    scopes_text(&record.scopes),
-                    record.scopes.tlp_ceiling.label(),
-                    record.expires.map_or_else(|| "never".to_owned(), time),
-                );
-                eprintln!("the token follows; it is shown only now (dims keeps only its hash):");
-                println!("{text}");
-                ExitCode::SUCCESS
-            }
-            TokensCommand::List { output } => {
-                let tokens = store.tokens()?;
-                if !output.json {
-                    println!(
-                        "{:<16}  {:<20}  {:<40}  {:<18}  {:<34}  {:<24}  for",
-                        "id", "label", "scopes", "ceiling", "expires", "revoked"
-                    );
-                }
-                for record in &tokens {
-                    print_row(record, now, output.json);
-                }
-                ExitCode::SUCCESS
-            }
-            TokensCommand::Revoke { .. } => unreachable!("revoked above"),
-        };
-        drop(store);
-        drop(service);
-        Ok(code)
-    })
-}
-
-/// Revokes token `id`: in the store, or, while a running node holds the store, through that node's operations
-/// listener (`POST /tokens/revoke`), so that a leaked token is refused at once without stopping the node.
-fn revoke(loaded: Loaded, id: TokenId) -> anyhow::Result<ExitCode> {
-    let operations = loaded.settings.http;
-    let settings = loaded.settings.clone();
-    runtime()?.block_on(async move {
-        let revoked_ms = match loaded.open_service() {
-            Ok(service) => {
-                let revoked = service.revoke_token(id, crate::clock::now_ms()).await?;
-                drop(service);
-                revoked
-            }
-            Err(e) if is_in_use(&e) => {
-                let Some(address) = operations else {
-                    bail!(
-                        "{e:#}; and its operations listener is disabled (http.enabled = false), through which dims \
-                         tokens revoke asks a running node: enable it (DIMS_HTTP__ENABLED=true) and restart the node, \
-                         or stop the node and revoke again"
-                    );
-                };
-                revoke_on_running_node(address, &super::operations_cookie(&settings)?, id).await?
-            }
-            Err(e) => return Err(e),
-        };
-        println!("revoked token {id} (as of {})", time(revoked_ms));
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// Whether opening the store failed because another process (the running node) holds it.
-fn is_in_use(error: &anyhow::Error) -> bool {
-    matches!(
-        error.downcast_ref::<crate::node::StartError>(),
-        Some(crate::node::StartError::Open(crate::store::OpenError::InUse { .. }))
-    )
-}
-
-/// Asks the node running at the operations listener `address` to revoke `id`, with its operations `cookie`; when it
-/// was revoked.
-async fn revoke_on_running_node(address: std::net::SocketAddr, cookie: &str, id: TokenId) -> anyhow::Result<u64> {
-    let url = format!("http://{address}/tokens/revoke");
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .context("building the HTTP client")?;
-    let response = client
-        .post(&url)
-        .bearer_auth(cookie)
-        .header("content-type", "application/json")
-        .body(json!({ "id": id.to_string() }).to_string())
-        .send()
-        .await
-        .with_context(|| {
-            format!("the store is in use but {url} does not answer: is `dims run` running with this configuration?")
-        })?;
-    let status = response.status();
-    let body = response.text().await.context("reading the node's answer")?;
-    anyhow::ensure!(status.is_success(), "{}", body.trim());
-    let answer: serde_json::Value =
-        serde_json::from_str(&body).with_context(|| format!("{url} answered something this dims cannot read"))?;
-    answer["revoked_ms"]
-        .as_u64()
-        .with_context(|| format!("{url} answered without revoked_ms: {body}"))
+    Ok(SUCCESS)
 }
 
 /// A token id as `dims tokens list` shows it; a whole token is accepted too, and only its id is used.
@@ -323,7 +259,7 @@ fn owner_of(record: &TokenRecord) -> String {
     }
 }
 
-fn print_row(record: &TokenRecord, now: u64, json: bool) {
+fn print_row(record: &TokenRecord, now: u64, json: bool, out: &mut impl Write) -> std::io::Result<()> {
     let expired = record.expires.is_some_and(|at| at <= now);
     if json {
         let row = json!({
@@ -340,15 +276,15 @@ fn print_row(record: &TokenRecord, now: u64, json: bool) {
             "member": (record.owner != AUTOMATION).then(|| record.owner.to_string()),
             "org": record.org.as_str(),
         });
-        println!("{row}");
-        return;
+        return writeln!(out, "{row}");
     }
     let expires = match record.expires {
         None => "never".to_owned(),
         Some(at) if expired => format!("{} (expired)", time(at)),
         Some(at) => time(at),
     };
-    println!(
+    writeln!(
+        out,
         "{}  {:<20}  {:<40}  {:<18}  {:<34}  {:<24}  {}",
         record.id,
         record.label,
@@ -357,7 +293,7 @@ fn print_row(record: &TokenRecord, now: u64, json: bool) {
         expires,
         record.revoked.map_or_else(|| "no".to_owned(), time),
         owner_of(record),
-    );
+    )
 }
 
 #[cfg(test)]
