@@ -873,6 +873,11 @@ fn red_for_a_member_of_this_node_is_handed_out_sealed_to_their_own_gpg_key() {
         listed.contains(&bundle) && listed.contains(&format!("for {alice}")),
         "{listed}"
     );
+    let rows = json_lines(&node.ok(&["sealed", "list", "--json"]));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["id"], bundle.as_str());
+    assert_eq!(rows[0]["members"][0], alice.to_string());
+    assert_eq!(rows[0]["sealed"], "on_export");
     let sealed_file = node.root.join("red.pgp");
     node.ok(&[
         "sealed",

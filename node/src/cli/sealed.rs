@@ -31,7 +31,11 @@ use crate::store::{ListQuery, ReadKind};
 pub enum SealedCommand {
     /// The RED bundles held for members: sealed ones from other nodes (id, origin, members, size, arrival), then
     /// this node's own RED for its members (sealed when exported).
-    List,
+    List {
+        /// Output.
+        #[command(flatten)]
+        output: super::OutputArgs,
+    },
     /// Write one RED bundle as a binary OpenPGP message to a file or standard output, for its member to decrypt.
     Export(ExportArgs),
     /// Print this node's OpenPGP certificate (ASCII-armored): what members import to verify sealed bundles.
@@ -56,7 +60,7 @@ pub struct ExportArgs {
 pub async fn execute(on: &Held, command: SealedCommand, console: &mut Console) -> anyhow::Result<u8> {
     let service = &on.service;
     match command {
-        SealedCommand::List => list(service, &mut console.out)?,
+        SealedCommand::List { output } => list(service, output.json, &mut console.out)?,
         SealedCommand::Export(args) => {
             let message = export(service, on.sealing()?, args.id, args.member, crate::clock::now_ms()).await?;
             match &args.out {
@@ -97,19 +101,27 @@ fn local_recipients(service: &Service, bundle: &VerifiedBundle) -> Vec<MemberId>
         .collect()
 }
 
-/// `dims sealed list`.
-pub fn list(service: &Service, out: &mut impl Write) -> anyhow::Result<()> {
+/// `dims sealed list`: received sealed RED first, then this node's own RED for its members.
+pub fn list(service: &Service, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    let ids = |members: &[MemberId]| members.iter().map(ToString::to_string).collect::<Vec<_>>();
     for record in service.store().sealed_all()? {
-        let members: Vec<String> = record.members.iter().map(ToString::to_string).collect();
-        writeln!(
-            out,
-            "{}  from {}  for {}  {} bytes  received {}",
-            record.id,
-            record.origin,
-            members.join(","),
-            record.ciphertext.len(),
-            super::roster::time(record.received_ms)
-        )?;
+        let (members, received) = (ids(&record.members), super::roster::time(record.received_ms));
+        if json {
+            let row = serde_json::json!({
+                "id": record.id.to_string(), "from": record.origin.to_string(), "members": members,
+                "sealed": "received", "bytes": record.ciphertext.len(), "received": received,
+            });
+            writeln!(out, "{row}")?;
+        } else {
+            writeln!(
+                out,
+                "{}  from {}  for {}  {} bytes  received {received}",
+                record.id,
+                record.origin,
+                members.join(","),
+                record.ciphertext.len(),
+            )?;
+        }
     }
     let me = service.node_view().id;
     let mut query = ListQuery {
@@ -123,14 +135,21 @@ pub fn list(service: &Service, out: &mut impl Write) -> anyhow::Result<()> {
             if members.is_empty() || stored.status.is_hidden() {
                 continue;
             }
-            let members: Vec<String> = members.iter().map(ToString::to_string).collect();
-            writeln!(
-                out,
-                "{}  from this node  for {}  sealed on export  published {}",
-                stored.bundle.id(),
-                members.join(","),
-                super::roster::time(stored.bundle.body().created)
-            )?;
+            let (members, published) = (ids(&members), super::roster::time(stored.bundle.body().created));
+            if json {
+                let row = serde_json::json!({
+                    "id": stored.bundle.id().to_string(), "from": me.to_string(), "members": members,
+                    "sealed": "on_export", "published": published,
+                });
+                writeln!(out, "{row}")?;
+            } else {
+                writeln!(
+                    out,
+                    "{}  from this node  for {}  sealed on export  published {published}",
+                    stored.bundle.id(),
+                    members.join(","),
+                )?;
+            }
         }
         match page.last() {
             Some(last) if page.len() == query.limit => query.after = Some(last.cursor()),
