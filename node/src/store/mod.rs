@@ -189,7 +189,7 @@ impl Stored {
     }
 }
 
-/// A page request in (created, id) order.
+/// A page request in (created, id) order, or the reverse with [`ListQuery::newest_first`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListQuery {
     /// Only bundles created at or after this time (ms).
@@ -198,8 +198,11 @@ pub struct ListQuery {
     pub until_ms: Option<u64>,
     /// At most this many bundles.
     pub limit: usize,
-    /// Continue after this (created, id), the last of the previous page ([`Stored::cursor`]).
+    /// Continue after this (created, id), the last of the previous page ([`Stored::cursor`]): later ones, or with
+    /// [`ListQuery::newest_first`] earlier ones.
     pub after: Option<(u64, BundleId)>,
+    /// Newest first (the portal's index), rather than oldest first (paging for sync and export).
+    pub newest_first: bool,
     /// Include retracted and superseded bundles.
     pub include_hidden: bool,
     /// Only bundles marked at or below this, read through the marking index (`by_tlp_v1`) so that a reader capped
@@ -228,6 +231,7 @@ impl Default for ListQuery {
             until_ms: None,
             limit: 100,
             after: None,
+            newest_first: false,
             include_hidden: false,
             max_tlp: None,
             now_ms: None,

@@ -120,19 +120,39 @@ fn admitted(query: &ListQuery, bundle: &Unverified, status: &Status) -> bool {
 /// A bound on (created, id).
 type PageBound = std::ops::Bound<(u64, [u8; 32])>;
 
-/// The lower and upper key bounds of a page in (created, id) order.
+/// The lower and upper key bounds of a page in (created, id) order; newest first, `after` bounds it from above.
 fn page_bounds(query: &ListQuery) -> (PageBound, PageBound) {
     use std::ops::Bound;
     let since = query.since_ms.unwrap_or(0);
+    let until = query.until_ms.map(|until| (until, ID_MIN));
+    if query.newest_first {
+        let lower = Bound::Included((since, ID_MIN));
+        let upper = match (query.after.map(|(created, id)| (created, id.0)), until) {
+            (Some(after), Some(until)) if after < until => Bound::Excluded(after),
+            (Some(after), None) => Bound::Excluded(after),
+            (_, Some(until)) => Bound::Excluded(until),
+            (None, None) => Bound::Unbounded,
+        };
+        return (lower, upper);
+    }
     let lower = match query.after {
         Some((created, id)) if (created, id.0) >= (since, ID_MIN) => Bound::Excluded((created, id.0)),
         _ => Bound::Included((since, ID_MIN)),
     };
-    let upper = match query.until_ms {
-        Some(until) => Bound::Excluded((until, ID_MIN)),
+    let upper = match until {
+        Some(until) => Bound::Excluded(until),
         None => Bound::Unbounded,
     };
     (lower, upper)
+}
+
+/// `range` in the query's order.
+fn ordered<'a, I: DoubleEndedIterator + 'a>(query: &ListQuery, range: I) -> Box<dyn Iterator<Item = I::Item> + 'a> {
+    if query.newest_first {
+        Box::new(range.rev())
+    } else {
+        Box::new(range)
+    }
 }
 
 /// A page of all bundles in (created, id) order, or of those marked at most [`ListQuery::max_tlp`].
@@ -148,7 +168,7 @@ pub(crate) fn list(tables: &ReadTables, query: &ListQuery) -> Result<Vec<Stored>
     if query.limit == 0 {
         return Ok(Vec::new());
     }
-    for entry in tables.by_time.range((lower, upper)).during(during)? {
+    for entry in ordered(query, tables.by_time.range((lower, upper)).during(during)?) {
         let (key, _) = entry.during(during)?;
         let id = BundleId(*key.value().1);
         if collect_candidate(tables, query, id, "by_time_v1", &mut candidates)? {
@@ -172,13 +192,16 @@ fn list_within(tables: &ReadTables, query: &ListQuery, ceiling: Tlp) -> Result<V
         let lower = map_bound(&lower, |(created, id)| (code, *created, id));
         let upper = match upper {
             Bound::Unbounded => Bound::Included((code, u64::MAX, &ID_MAX)),
-            Bound::Excluded((created, _)) => Bound::Excluded((code, created, &ID_MIN)),
-            Bound::Included((created, _)) => Bound::Included((code, created, &ID_MAX)),
+            // The id matters: newest first, the bound is the place the last page stopped.
+            Bound::Excluded((created, ref id)) => Bound::Excluded((code, created, id)),
+            Bound::Included((created, ref id)) => Bound::Included((code, created, id)),
         };
         ranges.push(tables.by_tlp.range((lower, upper)).during(during)?);
     }
+    let newest_first = query.newest_first;
     let next = |range: &mut redb::Range<'_, TlpKey, ()>| -> Result<Option<(u64, [u8; 32])>, StoreError> {
-        match range.next() {
+        let entry = if newest_first { range.next_back() } else { range.next() };
+        match entry {
             None => Ok(None),
             Some(entry) => {
                 let (key, _) = entry.during(during)?;
@@ -192,11 +215,15 @@ fn list_within(tables: &ReadTables, query: &ListQuery, ceiling: Tlp) -> Result<V
         heads.push(next(range)?);
     }
     let mut candidates = Vec::new();
+    // Merge the ranges: the smallest head first, or the largest when newest first.
     while let Some((index, (_, id))) = heads
         .iter()
         .enumerate()
         .filter_map(|(index, head)| head.map(|head| (index, head)))
-        .min_by_key(|(_, head)| *head)
+        .reduce(|best, candidate| match (candidate.1 < best.1) != newest_first {
+            true => candidate,
+            false => best,
+        })
     {
         heads[index] = next(&mut ranges[index])?;
         if collect_candidate(tables, query, BundleId(id), "by_tlp_v1", &mut candidates)? {
@@ -213,14 +240,14 @@ pub(crate) fn by_origin(tables: &ReadTables, origin: NodeId, query: &ListQuery) 
     let lower = map_bound(&lower, |(created, id)| (&origin.0, *created, id));
     let upper = match upper {
         std::ops::Bound::Unbounded => std::ops::Bound::Included((&origin.0, u64::MAX, &ID_MAX)),
-        std::ops::Bound::Excluded((created, _)) => std::ops::Bound::Excluded((&origin.0, created, &ID_MIN)),
-        std::ops::Bound::Included((created, _)) => std::ops::Bound::Included((&origin.0, created, &ID_MAX)),
+        std::ops::Bound::Excluded((created, ref id)) => std::ops::Bound::Excluded((&origin.0, created, id)),
+        std::ops::Bound::Included((created, ref id)) => std::ops::Bound::Included((&origin.0, created, id)),
     };
     let mut candidates = Vec::new();
     if query.limit == 0 {
         return Ok(Vec::new());
     }
-    for entry in tables.by_origin.range((lower, upper)).during(during)? {
+    for entry in ordered(query, tables.by_origin.range((lower, upper)).during(during)?) {
         let (key, _) = entry.during(during)?;
         let id = BundleId(*key.value().2);
         if collect_candidate(tables, query, id, "by_origin_v1", &mut candidates)? {
