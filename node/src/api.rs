@@ -31,7 +31,7 @@ use dims_web::api::{
 };
 use tokio::sync::Semaphore;
 
-mod cursor;
+pub(crate) mod cursor;
 
 use crate::clock;
 use crate::grant::{AuthError, TokenGrant};

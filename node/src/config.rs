@@ -36,6 +36,8 @@ pub struct Config {
     pub http: HttpSection,
     /// The REST API listener.
     pub api: ApiSection,
+    /// The member portal's listener.
+    pub portal: PortalSection,
     /// Timeouts and connection caps of the HTTP listeners (operations and REST API).
     pub listeners: ListenersSection,
     /// Logging.
@@ -179,7 +181,34 @@ impl Default for ApiSection {
     }
 }
 
-/// `[listeners]`: what each HTTP listener (operations and REST API) allows a client.
+/// `[portal]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalSection {
+    /// Whether `dims run` serves the member portal. Needs `[oidc]` (members log in there) and, for anyone to get a
+    /// role, `[ldap]`.
+    pub enabled: bool,
+    /// The address to listen on. The session cookie is `Secure`: browsers send it over HTTPS, and to loopback over
+    /// plain HTTP; beyond loopback, put a TLS-terminating proxy in front.
+    pub listen: String,
+    /// A session unused this many minutes ends.
+    pub idle_minutes: u64,
+    /// A session ends this many hours after login whatever happens.
+    pub max_hours: u64,
+}
+
+impl Default for PortalSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:8472".to_owned(),
+            idle_minutes: 30,
+            max_hours: 12,
+        }
+    }
+}
+
+/// `[listeners]`: what each HTTP listener (operations, REST API and portal) allows a client.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenersSection {
@@ -339,6 +368,21 @@ impl Config {
             problem: "an address and port such as 127.0.0.1:8471".to_owned(),
             env: "DIMS_API__LISTEN",
         })?;
+        let portal: SocketAddr = self.portal.listen.parse().map_err(|_| ConfigError::Invalid {
+            key: "portal.listen",
+            value: self.portal.listen.clone(),
+            problem: "an address and port such as 127.0.0.1:8472".to_owned(),
+            env: "DIMS_PORTAL__LISTEN",
+        })?;
+        if self.portal.enabled && self.oidc.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "portal.enabled",
+                value: "true".to_owned(),
+                problem: "an [oidc] section too: members log in to the portal through the community's provider"
+                    .to_owned(),
+                env: "DIMS_PORTAL__ENABLED",
+            });
+        }
         let default_tlp: Tlp = self.publish.default_tlp.parse().map_err(|_| ConfigError::Invalid {
             key: "publish.default_tlp",
             value: self.publish.default_tlp.clone(),
@@ -442,6 +486,13 @@ impl Config {
             audit_retention: std::time::Duration::from_secs(u64::from(self.audit.retention_days.max(1)) * 86_400),
             http: self.http.enabled.then_some(listen),
             api: self.api.enabled.then_some(api),
+            portal: self.portal.enabled.then(|| PortalListen {
+                listen: portal,
+                timeouts: dims_identity::session::Timeouts {
+                    idle_ms: self.portal.idle_minutes.max(1).saturating_mul(60_000),
+                    absolute_ms: self.portal.max_hours.max(1).saturating_mul(3_600_000),
+                },
+            }),
             listeners: crate::http::Limits {
                 header_timeout: std::time::Duration::from_millis(self.listeners.header_timeout_ms.max(1)),
                 body_timeout: std::time::Duration::from_millis(self.listeners.body_timeout_ms.max(1)),
@@ -459,6 +510,15 @@ impl Config {
             ldap,
         })
     }
+}
+
+/// The portal's listener and session timeouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortalListen {
+    /// The address.
+    pub listen: SocketAddr,
+    /// Session timeouts.
+    pub timeouts: dims_identity::session::Timeouts,
 }
 
 /// Validated runtime settings.
@@ -484,6 +544,8 @@ pub struct Settings {
     pub http: Option<SocketAddr>,
     /// Where the REST API is served, if at all.
     pub api: Option<SocketAddr>,
+    /// Where the member portal is served and how long its sessions last, if it is on.
+    pub portal: Option<PortalListen>,
     /// Timeouts and connection cap of both listeners.
     pub listeners: crate::http::Limits,
     /// Log format.
@@ -558,6 +620,14 @@ listen = "127.0.0.1:8470"
 # Requests need a token from `dims tokens create`. Plain HTTP: beyond loopback, put a TLS proxy in front of it.
 enabled = false
 listen = "127.0.0.1:8471"
+
+[portal]
+# The member portal: members log in through [oidc], their roles come from [ldap] groups at every login. The session
+# cookie is Secure: served on loopback it works over plain HTTP; beyond loopback, put a TLS proxy in front of it.
+enabled = false
+listen = "127.0.0.1:8472"
+idle_minutes = 30
+max_hours = 12
 
 [listeners]
 # Both listeners above: a connection that has not sent a whole request head within header_timeout_ms is closed, a

@@ -304,11 +304,11 @@ pub async fn serve(
             () = cancel.cancelled() => break,
             slot = Arc::clone(&slots).acquire_owned() => slot.map_err(std::io::Error::other)?,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             biased;
             () = cancel.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // The client gave up between its connect and our accept: nothing to serve.
                 Err(e) if matches!(
                     e.kind(),
@@ -317,7 +317,9 @@ pub async fn serve(
                 Err(e) => return Err(e),
             },
         };
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        // The client's address, for handlers that rate-limit per source (the portal's login).
+        let router = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let service = hyper_util::service::TowerToHyperService::new(router);
         let connection = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
         // Ends with its connection; the graceful shutdown below tells it to finish and waits for it.
         tokio::spawn(async move {

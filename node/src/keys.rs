@@ -103,6 +103,15 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], KeyError> {
     Ok(bytes)
 }
 
+/// A new random (version 4) member id; never the nil id that names automation. `dims members add` and a member's
+/// first portal login make them.
+pub fn new_member_id() -> Result<dims_protocol::MemberId, KeyError> {
+    let mut bytes = random_bytes::<16>()?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Ok(dims_protocol::MemberId(bytes))
+}
+
 /// Creates a new key file at `path`, refusing to overwrite one. The file is created with mode 0600.
 pub fn create(path: &Path) -> Result<NodeKey, KeyError> {
     create_secret(KeyKind::Node, path).map(|secret| NodeKey::from_secret(&secret))
@@ -228,4 +237,15 @@ fn load_secret(kind: KeyKind, path: &Path) -> Result<[u8; 32], KeyError> {
         path: path.to_owned(),
     })?;
     Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn new_member_ids_are_version_4_uuids() {
+        let id = super::new_member_id().expect("randomness").to_string();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4", "{id}");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+    }
 }

@@ -26,6 +26,7 @@ pub mod keys;
 pub mod login;
 pub mod metrics;
 pub mod node;
+pub mod portal;
 pub mod rosters;
 pub mod service;
 pub mod store;

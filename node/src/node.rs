@@ -3,7 +3,7 @@
 //!
 //! A node opens its store, rosters and service core first ([`Node::open`]); every other part is a named worker
 //! ([`workers`]) started in this order by [`Node::start`] — federation, bridge, purge schedule, then the listeners
-//! (operations, control socket, REST API) that serve them — and stopped in the reverse order by [`Node::stop`], so listeners stop
+//! (operations, control socket, REST API, portal) that serve them — and stopped in the reverse order by [`Node::stop`], so listeners stop
 //! taking requests before what they serve goes away, and the store (closed when the node is dropped) outlives
 //! everything that writes to it. Where the coming subsystems go: the portal and TAXII are listeners (started with the
 //! API); the flow collector, detectors, feeds and notifications are workers started before the listeners, after the
@@ -64,6 +64,8 @@ pub struct Plan {
     pub listeners: crate::http::Limits,
     /// The control socket the command line reaches the running node through, if any.
     pub control: Option<ControlPlan>,
+    /// The member portal's listener and login settings, if it is on.
+    pub portal: Option<(SocketAddr, crate::portal::PortalSettings)>,
 }
 
 /// The control socket ([`crate::control`]) and what answers its requests.
@@ -72,6 +74,14 @@ pub struct ControlPlan {
     pub socket: PathBuf,
     /// Runs a command for the node: the command line's executor, which `dims run` passes in.
     pub handler: crate::control::server::Handler,
+}
+
+impl std::fmt::Debug for crate::portal::PortalSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortalSettings")
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for ControlPlan {
@@ -217,6 +227,10 @@ impl Node {
             let bound = self.start_api(addr, federation).await?;
             info!(%bound, "serving the REST API under /api/v1 (OpenAPI document at /api/v1/openapi.json)");
         }
+        if let Some((addr, settings)) = plan.portal {
+            let bound = self.start_portal(addr, settings).await?;
+            info!(%bound, "serving the member portal");
+        }
         self.ready.store(true, Ordering::Release);
         Ok(())
     }
@@ -331,6 +345,17 @@ impl Node {
     ) -> Result<SocketAddr, StartError> {
         let router = crate::api::NodeApi::new(self.service.clone(), federation).router();
         self.listen("api", addr, "api.listen", router).await
+    }
+
+    /// Serves the member portal on `addr`.
+    pub async fn start_portal(
+        &mut self,
+        addr: SocketAddr,
+        settings: crate::portal::PortalSettings,
+    ) -> Result<SocketAddr, StartError> {
+        let portal = crate::portal::NodePortal::new(self.service.clone(), settings, self.federation.clone());
+        let router = dims_web::portal::router(Arc::new(portal));
+        self.listen("portal", addr, "portal.listen", router).await
     }
 
     async fn listen(

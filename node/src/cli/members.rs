@@ -153,14 +153,6 @@ pub async fn execute(on: &Held, command: MembersCommand, console: &mut Console) 
     Ok(SUCCESS)
 }
 
-/// A new random (version 4) member id; never the nil id that names automation.
-fn new_member_id() -> anyhow::Result<MemberId> {
-    let mut bytes = crate::keys::random_bytes::<16>()?;
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    Ok(MemberId(bytes))
-}
-
 /// `dims members add`: stores the profile (and login row) and writes the new id.
 pub async fn add(
     service: &Service,
@@ -169,7 +161,7 @@ pub async fn add(
     now_ms: u64,
     out: &mut impl Write,
 ) -> anyhow::Result<MemberId> {
-    let id = new_member_id()?;
+    let id = crate::keys::new_member_id()?;
     let login = match (args.issuer, args.subject) {
         (Some(issuer), Some(subject)) => {
             let login = Login { issuer, subject };
@@ -399,17 +391,4 @@ pub fn show_cert(service: &Service, member: MemberId, out: &mut impl Write) -> a
         writeln!(out)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn new_ids_are_version_4_uuids() {
-        let id = new_member_id().expect("randomness").to_string();
-        assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4", "{id}");
-        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
-    }
 }

@@ -2,7 +2,7 @@
 //! what the configuration enables through the node's one start-up path: federation with the roster members it holds
 //! (when `federation.listen` is set), the redacting bridge (`[[bridge]]`), the purge schedule, the operations listener
 //! (health, metrics, workers, federation status), the control socket through which the store commands of the command
-//! line reach it, and the REST API (when `api.enabled`). On a signal it stops taking
+//! line reach it, the REST API (when `api.enabled`) and the member portal (when `portal.enabled`). On a signal it stops taking
 //! work (readiness goes false), stops the workers in reverse order (listeners finish their in-flight requests), lets
 //! the writer commit what it holds, and exits 0.
 
@@ -14,6 +14,7 @@ use tracing::info;
 use super::{Loaded, runtime};
 use crate::federation::{FederationConfig, TransportKind};
 use crate::node::{ControlPlan, Plan};
+use crate::portal::PortalSettings;
 
 /// Runs the node.
 pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
@@ -40,6 +41,17 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
             api: settings.api.map(|addr| (addr, settings.federation.clone())),
             listeners: settings.listeners,
             control: Some(control),
+            portal: match (settings.portal, settings.oidc.clone()) {
+                (Some(portal), Some(oidc)) => Some((
+                    portal.listen,
+                    PortalSettings {
+                        oidc,
+                        ldap: settings.ldap.clone(),
+                        timeouts: portal.timeouts,
+                    },
+                )),
+                _ => None,
+            },
         };
         if let Err(e) = node.start(plan).await {
             node.stop().await;

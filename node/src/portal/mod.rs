@@ -1,0 +1,561 @@
+//! The node's side of the member portal: [`NodePortal`] implements `dims_web::portal::Portal` over the service core,
+//! the OpenID Connect login with LDAP roles ([`crate::login`]) and the session store (`dims_identity::session`).
+//!
+//! * **Login.** `/login/start` discovers the provider on first use (and again after a failure, so a provider that
+//!   was down at start-up does not need a restart), and binds the login's `state` to the browser. The callback must
+//!   come back with that state; the identity crate checks `iss` (RFC 9207), the nonce, PKCE and the token's
+//!   signature, refreshing the provider's keys for an unknown `kid`. The directory is asked at every login: its
+//!   groups are the member's roles for this session, and a login without roles (no directory answer, no group that
+//!   grants one) gets no session. Both steps are rate-limited per client address ([`LOGINS_PER_MINUTE`]).
+//! * **Members.** A login is the member whose (issuer, subject) it carries; the first login of someone new creates
+//!   the record (name and e-mail from the claims, org from the directory or else this node's), the same record `dims
+//!   members add --issuer --subject` makes ahead of time. A suspended member is refused and their sessions ended.
+//! * **Sessions** are server-side with idle and absolute timeouts; logging in replaces the browser's session id;
+//!   logout ends it here. They live in memory: a restart of `dims run` logs everyone out (left to do: keep them in
+//!   the store).
+//! * **Reading.** Every page asks the policy function as the member ([`MemberView`]: their org and active trust
+//!   groups, ceiling RED); a bundle they may not see is `None`, which the portal shows like an absent one. The index's
+//!   `after` cursor is sealed for the member, since the place a page stopped may be a bundle they may not see. Reads
+//!   of AMBER and above are recorded in the audit log as the member's, through the portal.
+
+mod render;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+
+use axum::http::StatusCode;
+use dims_identity::directory::{Contact, Profile};
+use dims_identity::ldap::Directory;
+use dims_identity::oidc::OidcSettings;
+use dims_identity::session::{SessionId, Sessions, Timeouts};
+use dims_protocol::policy::{MemberView, Receiver};
+use dims_protocol::{BundleId, MemberId, Tlp};
+use dims_web::portal::{
+    BundleView, Dashboard, FederationGlance, IndexFilters, IndexPage, LoginRedirect, NewSession, Portal, PortalError,
+    TlpTag, Viewer,
+};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tracing::{info, warn};
+
+use crate::api::cursor::CursorKeys;
+use crate::federation::Federation;
+use crate::login::{DirectoryAnswer, TestLogin};
+use crate::service::Service;
+use crate::store::{Actor, By, ListQuery, Login, MemberRecord, ReadKind, Stored, Surface};
+
+/// Logins (starts and callbacks) one client address may make per minute.
+pub const LOGINS_PER_MINUTE: u32 = 20;
+/// The most sessions held at once.
+pub const MAX_SESSIONS: usize = 10_000;
+/// Rows per index page.
+pub const PAGE_ROWS: usize = 50;
+/// The most rows one index page or dashboard looks at, so a filter that matches little cannot scan the whole store.
+pub const SCAN_BUDGET: usize = 5_000;
+/// How many of the newest bundles the dashboard counts.
+pub const DASHBOARD_WINDOW: usize = 1_000;
+
+/// What the portal needs besides the service core.
+pub struct PortalSettings {
+    /// The OpenID Connect relying party's settings (`[oidc]`).
+    pub oidc: OidcSettings,
+    /// The directory (`[ldap]`), if configured: without one no login has roles, so nobody gets in.
+    pub ldap: Option<Directory>,
+    /// Session timeouts.
+    pub timeouts: Timeouts,
+}
+
+/// The portal over a node's service core.
+pub struct NodePortal {
+    service: Service,
+    settings: PortalSettings,
+    federation: Option<Federation>,
+    login: tokio::sync::OnceCell<TestLogin>,
+    sessions: Mutex<Sessions>,
+    /// The roles each member's latest login resolved to (a session shows its member's).
+    roles: Mutex<HashMap<MemberId, Vec<String>>>,
+    /// Each member's previous dashboard visit, for "new since".
+    visits: Mutex<HashMap<MemberId, u64>>,
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    cursors: CursorKeys,
+}
+
+impl NodePortal {
+    /// The portal of `service`; `federation` is the running federation layer, for the dashboard's glance.
+    pub fn new(service: Service, settings: PortalSettings, federation: Option<Federation>) -> Self {
+        let cursors = CursorKeys::derive(&service.derive_key("dims 2026 portal index cursors"));
+        let per_minute = NonZeroU32::new(LOGINS_PER_MINUTE).expect("non-zero");
+        Self {
+            service,
+            sessions: Mutex::new(Sessions::new(settings.timeouts, MAX_SESSIONS)),
+            settings,
+            federation,
+            login: tokio::sync::OnceCell::new(),
+            roles: Mutex::new(HashMap::new()),
+            visits: Mutex::new(HashMap::new()),
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            cursors,
+        }
+    }
+
+    /// The relying party, discovered on first use.
+    async fn relying_party(&self) -> Result<&TestLogin, PortalError> {
+        self.login
+            .get_or_try_init(|| TestLogin::discover(&self.settings.oidc, self.settings.ldap.clone()))
+            .await
+            .map_err(|e| {
+                warn!(error = %e, "the portal cannot reach the OpenID provider");
+                PortalError::unavailable(
+                    "The community's login provider cannot be reached right now, so nobody can log in. Try again in \
+                     a few minutes; if it persists, tell the node's operators.",
+                )
+            })
+    }
+
+    fn limit(&self, source: SocketAddr) -> Result<(), PortalError> {
+        self.limiter.check_key(&source.ip()).map_err(|_| {
+            PortalError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many logins",
+                format!(
+                    "More than {LOGINS_PER_MINUTE} login attempts came from your address in a minute. Wait a minute \
+                     and try again."
+                ),
+            )
+        })
+    }
+
+    /// The member who owns `login`, made on their first login.
+    async fn member_for(
+        &self,
+        login: Login,
+        claims_name: Option<String>,
+        email: Option<String>,
+        org: Option<dims_protocol::OrgId>,
+    ) -> Result<MemberRecord, PortalError> {
+        let store = self.service.store();
+        if let Some(record) = store.member_by_login(&login).map_err(unavailable)? {
+            return Ok(record);
+        }
+        let now = crate::clock::now_ms();
+        let id = crate::keys::new_member_id().map_err(unavailable)?;
+        let name = claims_name
+            .filter(|name| dims_protocol::text::check_line("name", name, 128).is_ok())
+            .unwrap_or_else(|| format!("member {}", &login.subject.chars().take(24).collect::<String>()));
+        let record = MemberRecord {
+            profile: Profile {
+                id,
+                name,
+                org: org.unwrap_or_else(|| self.service.author().org.clone()),
+                time_zone: None,
+                nearest_airport: None,
+                contact: Contact {
+                    email,
+                    ..Contact::default()
+                },
+                pgp_fingerprint: None,
+            },
+            login: Some(login),
+            created_ms: now,
+            updated_ms: now,
+            suspended: None,
+        };
+        let mut record = record;
+        if record.profile.check().is_err() {
+            // A provider's e-mail claim this node cannot store is dropped rather than blocking the login.
+            record.profile.contact.email = None;
+        }
+        self.store_new_member(record).await
+    }
+
+    async fn store_new_member(&self, record: MemberRecord) -> Result<MemberRecord, PortalError> {
+        let by = By {
+            actor: Actor::Member(record.profile.id),
+            surface: Surface::Portal,
+        };
+        self.service
+            .store()
+            .acting_as(by)
+            .put_member(record.clone())
+            .await
+            .map_err(unavailable)?;
+        info!(member = %record.profile.id, "a member's first portal login made their record");
+        Ok(record)
+    }
+
+    /// The policy's view of `viewer`.
+    fn reader(&self, viewer: &Viewer) -> Result<MemberView, PortalError> {
+        let member: MemberId = viewer
+            .member
+            .parse()
+            .map_err(|_| PortalError::login_needed("log in again"))?;
+        let store = self.service.store();
+        let record = store
+            .member(&member)
+            .map_err(unavailable)?
+            .ok_or_else(|| PortalError::login_needed("log in again"))?;
+        Ok(MemberView {
+            node: self.service.node_view(),
+            member,
+            org: record.profile.org,
+            groups: store
+                .active_groups(member, crate::clock::now_ms())
+                .map_err(unavailable)?,
+            ceiling: Tlp::Red,
+        })
+    }
+
+    /// The service acting as the member, through the portal (for the audit log).
+    fn as_member(&self, member: MemberId) -> Service {
+        self.service.acting_as(By {
+            actor: Actor::Member(member),
+            surface: Surface::Portal,
+        })
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> PortalError {
+    warn!(error = %error, "a portal request failed on the node");
+    PortalError::unavailable("The node could not answer just now. Try again in a moment.")
+}
+
+impl Portal for NodePortal {
+    async fn begin_login(&self, source: SocketAddr) -> Result<LoginRedirect, PortalError> {
+        self.limit(source)?;
+        let start = self.relying_party().await?.begin(crate::clock::now_ms());
+        Ok(LoginRedirect {
+            url: start.authorize_url.to_string(),
+            state: start.state,
+        })
+    }
+
+    async fn finish_login(
+        &self,
+        query: &str,
+        bound: Option<&str>,
+        previous: Option<&str>,
+        source: SocketAddr,
+    ) -> Result<NewSession, PortalError> {
+        self.limit(source)?;
+        let refused = |message: &str| PortalError::new(StatusCode::FORBIDDEN, "Login refused", message);
+        let mut callback = self.settings.oidc.redirect_url().clone();
+        callback.set_query(Some(query));
+        let state = callback
+            .query_pairs()
+            .find(|(key, _)| key == "state")
+            .map(|(_, value)| value.into_owned());
+        // The callback must come back to the browser that started the login (login CSRF).
+        if state.is_none() || state.as_deref() != bound {
+            return Err(refused(
+                "This login was not started in this browser, or it took too long. Start again from the login page.",
+            ));
+        }
+        let login = self.relying_party().await?;
+        let report = login.finish(&callback, crate::clock::now_ms()).await.map_err(|e| {
+            info!(error = %e, "a portal login was refused");
+            refused(&format!(
+                "The provider's answer was not accepted ({e}). Start again from the login page."
+            ))
+        })?;
+        if let DirectoryAnswer::Failed(reason) = &report.directory {
+            warn!(%reason, "the directory failed during a portal login; no session granted");
+            return Err(PortalError::unavailable(
+                "Your groups could not be read from the directory, so no access was granted. Try again in a few \
+                 minutes; if it persists, tell the node's operators.",
+            ));
+        }
+        let roles: Vec<String> = report.roles().iter().map(|role| role.as_str().to_owned()).collect();
+        if roles.is_empty() {
+            return Err(refused(
+                "Your account has no role on this node: no directory group of yours grants one. Ask the node's \
+                 operators to add you to the right group.",
+            ));
+        }
+        let identity = report.identity.clone();
+        let record = self
+            .member_for(
+                Login {
+                    issuer: identity.issuer,
+                    subject: identity.subject,
+                },
+                report.name.clone(),
+                report.email.clone(),
+                report.org().cloned(),
+            )
+            .await?;
+        let member = record.profile.id;
+        if record.is_suspended() {
+            self.sessions.lock().expect("sessions").end_all_of(member);
+            return Err(refused(
+                "Your membership on this node is suspended. Ask the node's operators.",
+            ));
+        }
+        let random = crate::keys::random_bytes::<64>().map_err(unavailable)?;
+        let previous = previous.and_then(SessionId::parse);
+        let (_, cookie) = self
+            .sessions
+            .lock()
+            .expect("sessions")
+            .login(member, previous, &random, crate::clock::now_ms())
+            .map_err(|e| PortalError::unavailable(e.to_string()))?;
+        self.roles.lock().expect("roles").insert(member, roles);
+        info!(%member, "portal login");
+        Ok(NewSession { set_cookie: cookie })
+    }
+
+    async fn viewer(&self, session: Option<&str>) -> Result<Viewer, PortalError> {
+        let id = session.and_then(SessionId::parse);
+        let (member, csrf) = {
+            let mut sessions = self.sessions.lock().expect("sessions");
+            let session = sessions
+                .touch(id, crate::clock::now_ms())
+                .map_err(|e| PortalError::login_needed(e.to_string()))?;
+            (session.member, session.csrf.clone())
+        };
+        let record = self
+            .service
+            .store()
+            .member(&member)
+            .map_err(unavailable)?
+            .ok_or_else(|| PortalError::login_needed("log in again"))?;
+        if record.is_suspended() {
+            self.sessions.lock().expect("sessions").end_all_of(member);
+            return Err(PortalError::login_needed("suspended"));
+        }
+        let roles = self
+            .roles
+            .lock()
+            .expect("roles")
+            .get(&member)
+            .cloned()
+            .unwrap_or_default();
+        Ok(Viewer {
+            member: member.to_string(),
+            name: record.profile.name,
+            org: record.profile.org.to_string(),
+            roles,
+            csrf,
+        })
+    }
+
+    async fn logout(&self, session: &str) {
+        self.sessions
+            .lock()
+            .expect("sessions")
+            .logout(SessionId::parse(session));
+    }
+
+    async fn dashboard(&self, viewer: &Viewer) -> Result<Dashboard, PortalError> {
+        let reader = self.reader(viewer)?;
+        let now = crate::clock::now_ms();
+        let last_visit = self.visits.lock().expect("visits").insert(reader.member, now);
+        let service = self.service.clone();
+        let query = ListQuery {
+            limit: DASHBOARD_WINDOW,
+            newest_first: true,
+            now_ms: Some(now),
+            ..ListQuery::default()
+        };
+        let reader_for_scan = reader.clone();
+        let page = tokio::task::spawn_blocking(move || {
+            service.page_within(&query, Receiver::Member(&reader_for_scan), now, SCAN_BUDGET)
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+        let mut by_tlp: Vec<(TlpTag, u64)> = Vec::new();
+        let mut by_kind: Vec<(String, u64)> = Vec::new();
+        for stored in &page.bundles {
+            let body = stored.bundle.body();
+            match by_tlp.iter_mut().find(|(tag, _)| tag.0 == body.tlp) {
+                Some((_, count)) => *count += 1,
+                None => by_tlp.push((TlpTag(body.tlp), 1)),
+            }
+            match by_kind.iter_mut().find(|(kind, _)| kind == body.content.kind()) {
+                Some((_, count)) => *count += 1,
+                None => by_kind.push((body.content.kind().to_owned(), 1)),
+            }
+        }
+        by_tlp.sort_by_key(|(tag, _)| tag.0);
+        by_kind.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let new_since_visit = page
+            .bundles
+            .iter()
+            .filter(|stored| last_visit.is_none_or(|at| stored.bundle.body().created > at))
+            .count() as u64;
+        let recent: Vec<Stored> = page.bundles.iter().take(10).cloned().collect();
+        self.as_member(reader.member)
+            .store()
+            .record_read(ReadKind::Page, recent.iter().map(|stored| &stored.bundle))
+            .await
+            .map_err(unavailable)?;
+        let federation = match &self.federation {
+            None => FederationGlance::default(),
+            Some(federation) => {
+                let stats = federation.stats();
+                let me = self.service.node_view().id;
+                let members = self
+                    .service
+                    .rosters()
+                    .entries()
+                    .iter()
+                    .filter(|(_, entry)| entry.node != me)
+                    .map(|(_, entry)| entry.node)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len() as u64;
+                FederationGlance {
+                    federating: true,
+                    connected: stats.peers_connected,
+                    members,
+                    outbox: stats.outbox_depth,
+                }
+            }
+        };
+        Ok(Dashboard {
+            total: page.bundles.len() as u64,
+            new_since_visit,
+            last_visit: last_visit.map(render::time),
+            by_tlp,
+            by_kind,
+            recent: recent.iter().map(render::row).collect(),
+            federation,
+        })
+    }
+
+    async fn index(&self, viewer: &Viewer, filters: &IndexFilters) -> Result<IndexPage, PortalError> {
+        let reader = self.reader(viewer)?;
+        let member_key = reader.member.0;
+        let now = crate::clock::now_ms();
+        let problem = |text: String| {
+            Ok(IndexPage {
+                problem: Some(text),
+                ..IndexPage::default()
+            })
+        };
+        let tlp = match filters.tlp.as_deref().map(str::parse::<Tlp>) {
+            None => None,
+            Some(Ok(tlp)) => Some(tlp),
+            Some(Err(_)) => {
+                return problem("The marking filter is not one of clear, green, amber, amber+strict, red.".into());
+            }
+        };
+        let since_ms = match filters.since.as_deref() {
+            None => None,
+            Some(day) => match dims_protocol::stix::time::parse(&format!("{day}T00:00:00Z")) {
+                Ok(ms) => Some(ms),
+                Err(_) => return problem(format!("The date {day:?} is not a day like 2026-11-01.")),
+            },
+        };
+        let status = filters.status.clone().unwrap_or_else(|| "active".to_owned());
+        if !["active", "all", "retracted", "superseded"].contains(&status.as_str()) {
+            return problem("The status filter is not one of active, all, retracted, superseded.".into());
+        }
+        let after = match filters.after.as_deref() {
+            None => None,
+            Some(text) => match self.cursors.open(&member_key, text) {
+                Some(place) => Some(place),
+                None => return problem("The page link has expired. Start again from the first page.".into()),
+            },
+        };
+        let mut query = ListQuery {
+            since_ms,
+            limit: PAGE_ROWS,
+            after,
+            newest_first: true,
+            include_hidden: status != "active",
+            max_tlp: tlp,
+            now_ms: Some(now),
+            ..ListQuery::default()
+        };
+        let service = self.service.clone();
+        let filters = filters.clone();
+        let scan_reader = reader.clone();
+        let (rows, next) = tokio::task::spawn_blocking(move || -> Result<_, crate::store::StoreError> {
+            let wanted = |stored: &Stored| {
+                let body = stored.bundle.body();
+                tlp.is_none_or(|tlp| body.tlp == tlp)
+                    && filters.kind.as_deref().is_none_or(|kind| body.content.kind() == kind)
+                    && filters.org.as_deref().is_none_or(|org| body.author.org.as_str() == org)
+                    && match status.as_str() {
+                        "retracted" => stored.status.retracted_by.is_some(),
+                        "superseded" => stored.status.superseded_by.is_some(),
+                        _ => true,
+                    }
+            };
+            let mut rows = Vec::new();
+            let mut scanned = 0;
+            loop {
+                let page = service.page_within(&query, Receiver::Member(&scan_reader), now, SCAN_BUDGET)?;
+                scanned += page.bundles.len().max(1);
+                for stored in page.bundles {
+                    if rows.len() == PAGE_ROWS {
+                        return Ok((rows, Some(query.after.expect("a page after a full one"))));
+                    }
+                    query.after = Some(stored.cursor());
+                    if wanted(&stored) {
+                        rows.push(stored);
+                    }
+                }
+                match page.next {
+                    None => return Ok((rows, None)),
+                    Some(next) => query.after = Some(next),
+                }
+                if rows.len() == PAGE_ROWS || scanned >= SCAN_BUDGET {
+                    return Ok((rows, query.after));
+                }
+            }
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+        self.as_member(reader.member)
+            .store()
+            .record_read(ReadKind::Page, rows.iter().map(|stored| &stored.bundle))
+            .await
+            .map_err(unavailable)?;
+        Ok(IndexPage {
+            rows: rows.iter().map(render::row).collect(),
+            next: next.map(|place| self.cursors.seal(&member_key, place)),
+            problem: None,
+        })
+    }
+
+    async fn bundle(&self, viewer: &Viewer, id: BundleId) -> Result<Option<BundleView>, PortalError> {
+        let reader = self.reader(viewer)?;
+        let now = crate::clock::now_ms();
+        let Some(stored) = self
+            .service
+            .get(&id, Receiver::Member(&reader), now)
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        // Related: other bundles the member may see that carry one of this one's values (the first 20 values).
+        let mut related: Vec<Stored> = Vec::new();
+        for value in render::values(&stored.bundle.body().content).iter().take(20) {
+            for other in self
+                .service
+                .search_value(value, Receiver::Member(&reader), now)
+                .map_err(unavailable)?
+            {
+                if other.bundle.id() != id && !related.iter().any(|seen| seen.bundle.id() == other.bundle.id()) {
+                    related.push(other);
+                }
+            }
+            if related.len() >= 20 {
+                break;
+            }
+        }
+        related.truncate(20);
+        self.as_member(reader.member)
+            .store()
+            .record_read(
+                ReadKind::Get,
+                std::iter::once(&stored.bundle).chain(related.iter().map(|stored| &stored.bundle)),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(render::view(&stored, related.iter().map(render::row).collect())))
+    }
+}

@@ -1,0 +1,147 @@
+//! Stored bundles turned into the portal's views (`dims_web::portal::views`): what a member reads on a page, from a
+//! bundle the policy function already let them see. Values are shown as stored; escaping is the templates' job.
+
+use dims_protocol::audience::Recipient;
+use dims_protocol::{Audience, Content, VerifiedBundle};
+use dims_web::portal::pages::title_of;
+use dims_web::portal::{BundleRow, BundleView, IndicatorRow, SightingRow, TlpTag};
+
+use crate::store::Stored;
+
+/// RFC 3339 of `ms`.
+pub fn time(ms: u64) -> String {
+    dims_protocol::stix::time::format(ms).unwrap_or_else(|_| ms.to_string())
+}
+
+/// `active`, `retracted` or `superseded`.
+fn status(stored: &Stored) -> &'static str {
+    if stored.status.retracted_by.is_some() {
+        "retracted"
+    } else if stored.status.superseded_by.is_some() {
+        "superseded"
+    } else {
+        "active"
+    }
+}
+
+/// A report's title, if the content has one.
+fn report_title(content: &Content) -> Option<&str> {
+    match content {
+        Content::Sitrep(sitrep) => Some(&sitrep.title),
+        Content::CourseOfAction(action) => Some(&action.title),
+        Content::IncidentReport(report) => Some(&report.title),
+        Content::Retraction(retraction) => Some(&retraction.reason),
+        Content::Indicators(_) | Content::Sightings(_) => None,
+    }
+}
+
+/// The values a bundle carries, in order: its indicators', or its sightings'.
+pub fn values(content: &Content) -> Vec<String> {
+    match content {
+        Content::Sightings(list) => list.iter().map(|s| s.indicator.value.to_string()).collect(),
+        other => other.indicators().iter().map(|i| i.value.to_string()).collect(),
+    }
+}
+
+/// The list row of `stored`.
+pub fn row(stored: &Stored) -> BundleRow {
+    let body = stored.bundle.body();
+    let values = values(&body.content);
+    BundleRow {
+        id: stored.bundle.id().to_string(),
+        tlp: TlpTag(body.tlp),
+        kind: body.content.kind().to_owned(),
+        title: title_of(report_title(&body.content), &values),
+        org: body.author.org.to_string(),
+        origin: BundleRow::short_node(&body.origin.to_string()),
+        created: time(body.created),
+        items: values.len(),
+        status: status(stored).to_owned(),
+    }
+}
+
+/// Who a bundle is for, in words.
+pub fn audience_words(bundle: &VerifiedBundle) -> String {
+    let body = bundle.body();
+    match &body.audience {
+        Audience::Org => format!("the author's organisation only ({})", body.author.org),
+        Audience::Community => "this node's community".to_owned(),
+        Audience::Federation(federation) => format!("every member node of the federation {federation}"),
+        Audience::Recipients(list) => {
+            let named: Vec<String> = list
+                .iter()
+                .map(|recipient| match recipient {
+                    Recipient::Node(node) => format!("node {}", BundleRow::short_node(&node.to_string())),
+                    Recipient::Org(_, org) => format!("organisation {org}"),
+                    Recipient::Group(_, group) => format!("trust group {group}"),
+                    Recipient::Member(_, member) => format!("member {member}"),
+                })
+                .collect();
+            format!("named recipients: {}", named.join(", "))
+        }
+    }
+}
+
+/// The whole view of `stored`, with `related` bundles (already filtered for the viewer).
+pub fn view(stored: &Stored, related: Vec<BundleRow>) -> BundleView {
+    let body = stored.bundle.body();
+    let indicators = body
+        .content
+        .indicators()
+        .iter()
+        .map(|indicator| IndicatorRow {
+            kind: indicator.value.kind().name().to_owned(),
+            value: indicator.value.to_string(),
+            labels: indicator.labels.clone(),
+            warning: crate::intake::warninglist::check(&indicator.value)
+                .first()
+                .map(ToString::to_string),
+        })
+        .collect();
+    let sightings = match &body.content {
+        Content::Sightings(list) => list
+            .iter()
+            .map(|sighting| SightingRow {
+                value: sighting.indicator.value.to_string(),
+                count: u64::from(sighting.count),
+                first_seen: time(sighting.first_seen),
+                last_seen: time(sighting.last_seen),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let text = match &body.content {
+        Content::Sitrep(sitrep) => Some(match &sitrep.body {
+            Some(more) => format!("{}\n\n{more}", sitrep.summary),
+            None => sitrep.summary.clone(),
+        }),
+        Content::CourseOfAction(action) => action.description.clone().or_else(|| action.action.clone()),
+        Content::IncidentReport(report) => Some(format!("Status: {:?}", report.status)),
+        Content::Retraction(retraction) => Some(format!("Retracts {}: {}", retraction.target, retraction.reason)),
+        Content::Indicators(_) | Content::Sightings(_) => None,
+    };
+    BundleView {
+        row: row(stored),
+        audience: audience_words(&stored.bundle),
+        origin_full: body.origin.to_string(),
+        author_member: body.author.member.map(|member| member.to_string()),
+        expires: body.expires.map(time),
+        supersedes: body.supersedes.map(|id| id.to_string()),
+        derived_from: body.derived_from.as_ref().map(|provenance| {
+            format!(
+                "{} of node {}{}",
+                provenance.original,
+                BundleRow::short_node(&provenance.origin.to_string()),
+                if provenance.redaction.is_some() {
+                    ", redacted"
+                } else {
+                    ""
+                }
+            )
+        }),
+        text,
+        indicators,
+        sightings,
+        related,
+    }
+}

@@ -1,0 +1,403 @@
+//! The member portal through HTTP, against a real `dims run` with a real `oidc-provider` and a real slapd (both
+//! started here on loopback, from `fixtures/`): members log in through the provider with their directory groups; a
+//! member of another org is refused an org-only AMBER bundle by id and by index with the very page an absent id
+//! gets; state changes need the session's CSRF token and a same-site origin; the session id changes at login and
+//! logout ends it on the server; a login callback that did not start in this browser gets no session; strings from a
+//! report render inert; every answer carries the security headers.
+//!
+//! Without slapd, node or the npm package these tests fail and say to run `bash scripts/setup`; they never skip.
+
+#[path = "support/node.rs"]
+mod node_support;
+#[allow(dead_code)]
+#[path = "../../identity/tests/support/oidc_provider.rs"]
+mod oidc_provider;
+#[allow(dead_code)]
+#[path = "../../identity/tests/support/slapd.rs"]
+mod slapd;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use node_support::Node;
+use oidc_provider::Provider;
+use slapd::Slapd;
+use url::Url;
+
+/// A browser's view of the portal: its cookies for the portal's origin, kept by hand (the session cookie is
+/// `Secure`, which browsers honour on loopback over plain HTTP).
+struct Browser {
+    base: String,
+    http: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+}
+
+/// An answer: status, `Location`, body and the headers that matter here.
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    body: String,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Browser {
+    fn new(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Answer {
+        let request = match self.cookies.is_empty() {
+            true => request,
+            false => request.header("cookie", self.cookie_header()),
+        };
+        let response = request.send().await.expect("the portal answers");
+        for set in response.headers().get_all("set-cookie") {
+            let set = set.to_str().expect("ascii");
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if value.is_empty() || attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Answer {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().expect("ascii").to_owned()),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> Answer {
+        let mut request = self.http.post(format!("{}{path}", self.base)).form(form);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        self.send(request).await
+    }
+
+    fn session(&self) -> Option<&String> {
+        self.cookies.get("__Host-dims-session")
+    }
+
+    /// Logs in as `login` at the provider: start, the provider's pages, the callback. The callback's answer.
+    async fn log_in(&mut self, login: &str) -> Answer {
+        let start = self.get("/login/start").await;
+        assert_eq!(start.status, 303, "{}", start.body);
+        let authorize = Url::parse(start.location.as_deref().expect("to the provider")).expect("url");
+        let callback = oidc_provider::browse_to_callback(&authorize, login, &format!("{}/auth/callback", self.base))
+            .await
+            .expect("the provider's pages");
+        let path = &callback.as_str()[self.base.len()..];
+        self.get(path).await
+    }
+
+    /// The CSRF token in the page's logout form.
+    fn csrf_in(page: &str) -> String {
+        let marker = r#"name="csrf" value=""#;
+        let at = page.find(marker).expect("a form with the CSRF token") + marker.len();
+        page[at..].split('"').next().expect("value").to_owned()
+    }
+}
+
+/// A `dims run` process, killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ldap_section(slapd: &Slapd, password_file: &Path) -> String {
+    format!(
+        r#"
+[ldap]
+url = "{url}"
+tls = "none"
+bind_dn = "{service}"
+bind_password_file = "{password}"
+
+[ldap.users]
+base = "ou=people,dc=dims,dc=test"
+
+[ldap.roles]
+admin = ["cn=dims-admins,ou=groups,dc=dims,dc=test"]
+publisher = ["cn=dims-publishers,ou=groups,dc=dims,dc=test"]
+member = ["cn=dims-members,ou=groups,dc=dims,dc=test"]
+read-only = ["cn=dims-readers,ou=groups,dc=dims,dc=test"]
+
+[ldap.org]
+source = "attribute"
+attribute = "o"
+"#,
+        url = slapd.url(),
+        service = slapd::SERVICE_DN,
+        password = password_file.display(),
+    )
+}
+
+fn published_id(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    text.lines()
+        .find_map(|line| line.strip_prefix("published "))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no published line: {text}"))
+        .to_owned()
+}
+
+fn with_input(node: &Node, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = node
+        .command()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dims");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    child.wait_with_output().expect("wait")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
+    let slapd = Slapd::start().unwrap_or_else(|e| panic!("cannot start the test slapd: {e:#}"));
+    let port = oidc_provider::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let provider = Provider::start(&format!("{base}/auth/callback"), &[]).await;
+    let node = Node::init("seattle-it");
+    let secret = node.root.join("oidc-client-secret");
+    std::fs::write(&secret, "dims-test-secret\n").expect("secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let mut config = std::fs::read_to_string(node.config()).expect("config");
+    config.push_str(&format!(
+        "\n[oidc]\nissuer = \"{}\"\nclient_id = \"dims\"\nclient_secret = {{ file = \"{}\" }}\nredirect_url = \
+         \"{base}/auth/callback\"\n",
+        provider.issuer,
+        secret.display()
+    ));
+    config.push_str(&ldap_section(&slapd, &slapd.service_password_file()));
+    std::fs::write(node.config(), config).expect("config");
+
+    // Published before the node runs, by the node's org (seattle-it): an org-only AMBER bundle, a GREEN one for the
+    // community, and a report whose title is markup.
+    let amber = published_id(&with_input(
+        &node,
+        &["publish", "--tlp", "amber", "--audience", "org", "-"],
+        "org-only.evil.example\n",
+    ));
+    let green = published_id(&with_input(
+        &node,
+        &["publish", "--tlp", "green", "--audience", "community", "-"],
+        "community.evil.example\n",
+    ));
+    let report = serde_json::json!({
+        "type": "bundle", "id": "bundle--5f1b0a4e-3b0c-4c8e-9d0e-2a7c1b9e0f11",
+        "objects": [{
+            "type": "report", "spec_version": "2.1", "id": "report--0c6f5e0a-9a53-4a7e-8d10-6b8f5f1f2b3c",
+            "created": "2026-11-30T10:00:00.000Z", "modified": "2026-11-30T10:00:00.000Z",
+            "name": "<script>alert(1)</script><a href=\"javascript:alert(2)\">click</a>",
+            "description": "<img src=x onerror=alert(3)>", "published": "2026-11-30T10:00:00.000Z",
+            "object_refs": ["indicator--7d2f3c0a-1b4e-4f6a-8c9d-0e1f2a3b4c5d"]
+        }, {
+            "type": "indicator", "spec_version": "2.1", "id": "indicator--7d2f3c0a-1b4e-4f6a-8c9d-0e1f2a3b4c5d",
+            "created": "2026-11-30T10:00:00.000Z", "modified": "2026-11-30T10:00:00.000Z",
+            "pattern": "[domain-name:value = 'markup.evil.example']", "pattern_type": "stix",
+            "valid_from": "2026-11-30T10:00:00.000Z"
+        }]
+    });
+    let hostile = published_id(&with_input(
+        &node,
+        &["import", "stix", "--tlp", "green", "--audience", "community", "-"],
+        &report.to_string(),
+    ));
+
+    let running = Running(
+        node.command()
+            .arg("run")
+            .env("DIMS_PORTAL__ENABLED", "true")
+            .env("DIMS_PORTAL__LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dims run"),
+    );
+    let mut alice = Browser::new(&base);
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/login")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Not logged in: every page sends the browser to the login page.
+    let answer = alice.get("/bundles").await;
+    assert_eq!((answer.status, answer.location.as_deref()), (303, Some("/login")));
+    let login_page = alice.get("/login").await;
+    assert_eq!(login_page.status, 200);
+    for (header, expected) in [
+        ("content-security-policy", "frame-ancestors 'none'"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("cache-control", "no-store"),
+    ] {
+        let value = login_page
+            .headers
+            .get(header)
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        assert!(
+            value.as_deref().is_some_and(|v| v.contains(expected)),
+            "{header}: {value:?}"
+        );
+    }
+    assert!(
+        !login_page.headers["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .contains("unsafe-inline"),
+        "no inline script or style"
+    );
+
+    // A session id planted before login (fixation) is replaced at login.
+    let planted = "ab".repeat(32);
+    alice.cookies.insert("__Host-dims-session".into(), planted.clone());
+    let callback = alice.log_in("alice").await;
+    assert_eq!(
+        (callback.status, callback.location.as_deref()),
+        (303, Some("/")),
+        "{}",
+        callback.body
+    );
+    let session = alice.session().expect("a session").clone();
+    assert_ne!(session, planted, "the session id changes at login");
+    assert!(
+        !alice.cookies.contains_key("__Host-dims-login"),
+        "the login's state is spent"
+    );
+
+    let dashboard = alice.get("/").await;
+    assert_eq!(dashboard.status, 200, "{}", dashboard.body);
+    assert!(dashboard.body.contains("seattle-it"), "the member's org is shown");
+    let index = alice.get("/bundles").await;
+    assert_eq!(index.status, 200);
+    for id in [&amber, &green, &hostile] {
+        assert!(index.body.contains(id.as_str()), "alice's index lists {id}");
+    }
+    let amber_page = alice.get(&format!("/bundles/{amber}")).await;
+    assert_eq!(amber_page.status, 200);
+    let banner = amber_page.body.find("TLP:AMBER").expect("the banner");
+    assert!(
+        banner < amber_page.body.find("org-only.evil.example").expect("the value"),
+        "the marking comes first"
+    );
+    let filtered = alice.get("/bundles?tlp=green").await;
+    assert!(
+        filtered.body.contains(&green) && !filtered.body.contains(&amber),
+        "the TLP filter"
+    );
+
+    // Strings from a report render as text.
+    let hostile_page = alice.get(&format!("/bundles/{hostile}")).await;
+    assert_eq!(hostile_page.status, 200);
+    assert!(
+        hostile_page.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{}",
+        hostile_page.body
+    );
+    for live in ["<script>alert", "<img src=x", "href=\"javascript:"] {
+        assert!(!hostile_page.body.contains(live), "{live} is live in the page");
+    }
+
+    // CSRF: a logout without the token, or from another origin, changes nothing.
+    let csrf = Browser::csrf_in(&dashboard.body);
+    let refused = alice.post("/logout", &[("csrf", "0")], None).await;
+    assert_eq!(refused.status, 403);
+    let cross = alice
+        .post("/logout", &[("csrf", &csrf)], Some("http://evil.example"))
+        .await;
+    assert_eq!(
+        cross.status, 403,
+        "a cross-origin POST with a valid session and token is refused"
+    );
+    assert_eq!(alice.get("/").await.status, 200, "still logged in");
+
+    // Bob, of another org: alice's org-only AMBER bundle reads exactly like one that does not exist.
+    let mut bob = Browser::new(&base);
+    let callback = bob.log_in("bob").await;
+    assert_eq!(callback.status, 303, "{}", callback.body);
+    let refused = bob.get(&format!("/bundles/{amber}")).await;
+    let absent = bob.get(&format!("/bundles/{}", "0".repeat(64))).await;
+    assert_eq!(refused.status, 404);
+    assert_eq!(
+        (refused.status, &refused.body),
+        (absent.status, &absent.body),
+        "same page as an absent id"
+    );
+    let index = bob.get("/bundles").await;
+    assert!(
+        index.body.contains(&green) && !index.body.contains(&amber),
+        "bob's index"
+    );
+    let related = bob.get(&format!("/bundles/{green}")).await;
+    assert!(!related.body.contains(&amber), "nor among related bundles");
+    for filter in ["tlp=amber", "status=all", "org=seattle-it"] {
+        let page = bob.get(&format!("/bundles?{filter}")).await;
+        assert!(!page.body.contains(&amber), "bob's index with {filter}");
+    }
+
+    // Logout ends the session on the server: the old cookie is worth nothing afterwards.
+    let logout = alice.post("/logout", &[("csrf", &csrf)], None).await;
+    assert_eq!((logout.status, logout.location.as_deref()), (303, Some("/login")));
+    alice.cookies.insert("__Host-dims-session".into(), session);
+    let after = alice.get("/").await;
+    assert_eq!((after.status, after.location.as_deref()), (303, Some("/login")));
+
+    // A callback that did not start in this browser gets no session.
+    let mut mallory = Browser::new(&base);
+    let start = mallory.get("/login/start").await;
+    let authorize = Url::parse(start.location.as_deref().expect("provider")).expect("url");
+    let callback = oidc_provider::browse_to_callback(&authorize, "bob", &format!("{base}/auth/callback"))
+        .await
+        .expect("provider");
+    let mut victim = Browser::new(&base);
+    let answer = victim.get(&callback.as_str()[base.len()..]).await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert!(victim.session().is_none());
+    drop(running);
+}

@@ -1,0 +1,206 @@
+//! The member portal (DESIGN §8): server-rendered pages over the narrow interface [`Portal`] the node implements,
+//! like the REST API over [`crate::api::Api`].
+//!
+//! **Invariant: this module decides nothing about visibility.** It parses requests, checks the session cookie's
+//! shape, the CSRF token and the request's origin, and renders what the node answers; which bundles a member may
+//! see, and whether a session is valid, is the node's business (the policy function, the session store). A bundle the
+//! member may not see is answered exactly like one that does not exist: the same page and status.
+//!
+//! Every answer carries a Content-Security-Policy with no inline script or style (`default-src 'none'`; the one
+//! stylesheet from `'self'`), `frame-ancestors 'none'`, `nosniff`, `Referrer-Policy: same-origin` and
+//! `Cache-Control: no-store` (pages hold marked content). Every core flow works without JavaScript: pages are HTML
+//! forms and links. State changes are POSTs that need the session's CSRF token, and a POST whose `Origin` or
+//! `Sec-Fetch-Site` says it came from another site is refused 403 before any handler runs.
+//!
+//! [`views`] holds the data the node fills; [`pages`] the templates and handlers.
+
+pub mod pages;
+pub mod views;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use dims_protocol::BundleId;
+
+pub use self::views::{
+    BundleRow, BundleView, Dashboard, FederationGlance, IndexFilters, IndexPage, IndicatorRow, SightingRow, TlpTag,
+    Viewer,
+};
+
+/// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere, never framed.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+/// The cookie that binds a login under way to the browser that started it: the callback must come back with it.
+pub const LOGIN_COOKIE: &str = "__Host-dims-login";
+
+/// A login just started.
+#[derive(Debug)]
+pub struct LoginRedirect {
+    /// The provider's authorization URL.
+    pub url: String,
+    /// The login's `state`, kept in [`LOGIN_COOKIE`] until the callback.
+    pub state: String,
+}
+
+/// A login that worked: the session cookie to set.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The `Set-Cookie` value.
+    pub set_cookie: String,
+}
+
+/// Why a page cannot be shown, as the member reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortalError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A short title.
+    pub title: String,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl PortalError {
+    /// A page with `status`, `title` and `message`.
+    pub fn new(status: StatusCode, title: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            title: title.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Not logged in (or the session ended): the page sends the browser to the login page.
+    pub fn login_needed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Log in", message)
+    }
+
+    /// The one answer for "absent" and "not yours to see".
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing here, or nothing you may see. Check the address, or find it from the bundle index.",
+        )
+    }
+
+    /// Something failed on the node; the member can only try again.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", message)
+    }
+}
+
+/// What the portal needs from the node. Every method that shows bundles answers through the policy function for the
+/// viewer; the portal passes the viewer back as it got it.
+pub trait Portal: Send + Sync + 'static {
+    /// Starts a login for a browser at `source`: where to send it, and the state to bind to it (or an error page:
+    /// rate-limited, provider unreachable).
+    fn begin_login(&self, source: SocketAddr) -> impl Future<Output = Result<LoginRedirect, PortalError>> + Send;
+
+    /// Finishes a login from the callback's query string, for the browser that holds `bound` (the state
+    /// [`Portal::begin_login`] bound to it; a callback that does not match it is refused), replacing the session it
+    /// had (`previous`): the new session, or why none was granted (nothing is granted on a provider or directory
+    /// failure).
+    fn finish_login(
+        &self,
+        query: &str,
+        bound: Option<&str>,
+        previous: Option<&str>,
+        source: SocketAddr,
+    ) -> impl Future<Output = Result<NewSession, PortalError>> + Send;
+
+    /// The member behind a session cookie's value, the session marked used; or why not.
+    fn viewer(&self, session: Option<&str>) -> impl Future<Output = Result<Viewer, PortalError>> + Send;
+
+    /// Ends the session on the server.
+    fn logout(&self, session: &str) -> impl Future<Output = ()> + Send;
+
+    /// The viewer's dashboard (and their visit is recorded for "new since").
+    fn dashboard(&self, viewer: &Viewer) -> impl Future<Output = Result<Dashboard, PortalError>> + Send;
+
+    /// One page of the bundles the viewer may see, filtered.
+    fn index(
+        &self,
+        viewer: &Viewer,
+        filters: &IndexFilters,
+    ) -> impl Future<Output = Result<IndexPage, PortalError>> + Send;
+
+    /// One bundle, if it exists and the viewer may see it; `None` otherwise, whichever the reason.
+    fn bundle(
+        &self,
+        viewer: &Viewer,
+        id: BundleId,
+    ) -> impl Future<Output = Result<Option<BundleView>, PortalError>> + Send;
+}
+
+/// The portal's routes over `portal`, separate from any listener so tests can call them without a socket.
+pub fn router<P: Portal>(portal: Arc<P>) -> Router {
+    Router::new()
+        .route("/", get(pages::dashboard::<P>))
+        .route("/login", get(pages::login_page::<P>))
+        .route("/login/start", get(pages::login_start::<P>))
+        .route("/auth/callback", get(pages::callback::<P>))
+        .route("/logout", post(pages::logout::<P>))
+        .route("/bundles", get(pages::index::<P>))
+        .route("/bundles/{id}", get(pages::bundle::<P>))
+        .route("/static/dims.css", get(pages::stylesheet))
+        .fallback(|| async { pages::error_page(&PortalError::not_found(), None) })
+        .layer(middleware::from_fn(same_origin_posts))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(portal)
+}
+
+/// The headers of every answer (see the module doc).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Refuses (403) a state-changing request that says it came from another site: `Sec-Fetch-Site` other than
+/// `same-origin` or `none` (browsers send it), or an `Origin` whose host is not the `Host` asked for. The CSRF token
+/// is checked as well, by each handler: this stops a cross-site form before it reaches one.
+async fn same_origin_posts(request: Request, next: Next) -> Response {
+    if request.method() == Method::GET || request.method() == Method::HEAD {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let cross_site = matches!(site, Some(site) if site != "same-origin" && site != "none");
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let foreign_origin = match (origin, host) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, rest)| rest) != Some(host),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if cross_site || foreign_origin {
+        let error = PortalError::new(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "This form was sent from another site. Nothing was changed. Use the portal's own pages.",
+        );
+        return pages::error_page(&error, None).into_response();
+    }
+    next.run(request).await
+}

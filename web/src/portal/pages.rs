@@ -1,0 +1,395 @@
+//! The portal's pages: askama templates (in `web/templates/`, compiled in, HTML-escaped) and the handlers that fill
+//! them from the [`Portal`]. A handler finds the viewer first; without a session the browser is sent to `/login`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use dims_identity::session::COOKIE_NAME;
+use dims_protocol::{BundleId, Tlp};
+use serde::Deserialize;
+
+use super::views::{BundleRow, BundleView, Dashboard, IndexFilters, IndexPage, Viewer};
+use super::{LOGIN_COOKIE, Portal, PortalError};
+
+/// The stylesheet, compiled in.
+const STYLESHEET: &str = include_str!("../../static/dims.css");
+
+/// The bundle kinds the index offers as filters.
+pub const KINDS: [&str; 6] = [
+    "indicators",
+    "sitrep",
+    "incident_report",
+    "course_of_action",
+    "sightings",
+    "retraction",
+];
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    title: &'a str,
+    message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    note: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    board: &'a Dashboard,
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    filters: &'a IndexFilters,
+    page: &'a IndexPage,
+    tlps: Vec<(String, String)>,
+    kinds: Vec<String>,
+    statuses: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "bundle.html")]
+struct BundleTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    view: &'a BundleView,
+}
+
+/// Renders `template` as a page with `status`.
+fn page(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a portal template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+        }
+    }
+}
+
+/// The error page for `error`, with the viewer's header when there is one. A login that is needed sends the browser
+/// to the login page instead.
+pub fn error_page(error: &PortalError, viewer: Option<&Viewer>) -> Response {
+    if error.status == StatusCode::UNAUTHORIZED {
+        return Redirect::to("/login").into_response();
+    }
+    page(
+        error.status,
+        &ErrorTemplate {
+            viewer,
+            section: "",
+            title: &error.title,
+            message: &error.message,
+        },
+    )
+}
+
+/// The value of cookie `name` in a request, if it has one.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(found, _)| *found == name)
+        .map(|(_, value)| value)
+}
+
+/// The session cookie's value in a request, if it has one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE_NAME)
+}
+
+/// The viewer of a request, or the answer that replaces the page (the login page).
+async fn viewer_or_login<P: Portal>(portal: &P, headers: &HeaderMap) -> Result<Viewer, Response> {
+    portal
+        .viewer(session_cookie(headers))
+        .await
+        .map_err(|error| error_page(&error, None))
+}
+
+/// `GET /`.
+pub async fn dashboard<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    match portal.dashboard(&viewer).await {
+        Ok(board) => page(
+            StatusCode::OK,
+            &DashboardTemplate {
+                viewer: Some(&viewer),
+                section: "dashboard",
+                board: &board,
+            },
+        ),
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+/// `GET /login`: the login page (a logged-in member goes to the dashboard).
+pub async fn login_page<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
+    if portal.viewer(session_cookie(&headers)).await.is_ok() {
+        return Redirect::to("/").into_response();
+    }
+    page(
+        StatusCode::OK,
+        &LoginTemplate {
+            viewer: None,
+            section: "",
+            note: None,
+        },
+    )
+}
+
+/// `GET /login/start`: to the provider.
+pub async fn login_start<P: Portal>(
+    State(portal): State<Arc<P>>,
+    ConnectInfo(source): ConnectInfo<SocketAddr>,
+) -> Response {
+    match portal.begin_login(source).await {
+        Ok(login) => {
+            let mut response = Redirect::to(&login.url).into_response();
+            // Ten minutes to log in at the provider; Lax, so the provider's redirect back brings it.
+            let bound = format!(
+                "{LOGIN_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600",
+                login.state
+            );
+            match HeaderValue::from_str(&bound) {
+                Ok(bound) => {
+                    response.headers_mut().insert(header::SET_COOKIE, bound);
+                    response
+                }
+                Err(_) => login_problem(&PortalError::unavailable("the login could not be started")),
+            }
+        }
+        Err(error) => login_problem(&error),
+    }
+}
+
+/// `GET /auth/callback`: back from the provider; a new session, or the login page saying what went wrong.
+pub async fn callback<P: Portal>(
+    State(portal): State<Arc<P>>,
+    ConnectInfo(source): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let bound = cookie(&headers, LOGIN_COOKIE);
+    let outcome = portal
+        .finish_login(&query, bound, session_cookie(&headers), source)
+        .await;
+    let mut response = match outcome {
+        Ok(session) => match HeaderValue::from_str(&session.set_cookie) {
+            Ok(cookie) => {
+                let mut response = Redirect::to("/").into_response();
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+                response
+            }
+            Err(_) => login_problem(&PortalError::unavailable("the session could not be set")),
+        },
+        Err(error) => login_problem(&error),
+    };
+    // The login's state is used up either way.
+    let spent = format!("{LOGIN_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
+    if let Ok(spent) = HeaderValue::from_str(&spent) {
+        response.headers_mut().append(header::SET_COOKIE, spent);
+    }
+    response
+}
+
+/// The login page with `error` on it, at the error's status.
+fn login_problem(error: &PortalError) -> Response {
+    let note = format!("{}: {}", error.title, error.message);
+    page(
+        if error.status == StatusCode::UNAUTHORIZED {
+            StatusCode::FORBIDDEN
+        } else {
+            error.status
+        },
+        &LoginTemplate {
+            viewer: None,
+            section: "",
+            note: Some(&note),
+        },
+    )
+}
+
+/// A form that changes state: its CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    /// The session's token.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// Whether `presented` is the viewer's CSRF token, compared in constant time.
+pub fn csrf_matches(viewer: &Viewer, presented: &str) -> bool {
+    let (a, b) = (viewer.csrf.as_bytes(), presented.as_bytes());
+    a.len() == b.len() && !a.is_empty() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The answer to a form whose CSRF token is wrong: nothing changed.
+fn csrf_refused(viewer: &Viewer) -> Response {
+    error_page(
+        &PortalError::new(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "This form is stale or came from another site (its CSRF token is wrong); nothing was changed. Reload the \
+             page and try again.",
+        ),
+        Some(viewer),
+    )
+}
+
+/// `POST /logout`: ends the session on the server and clears the cookie.
+pub async fn logout<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    if !csrf_matches(&viewer, &form.csrf) {
+        return csrf_refused(&viewer);
+    }
+    if let Some(session) = session_cookie(&headers) {
+        portal.logout(session).await;
+    }
+    let mut response = Redirect::to("/login").into_response();
+    if let Ok(clear) = HeaderValue::from_str(&dims_identity::session::Sessions::clearing_cookie()) {
+        response.headers_mut().insert(header::SET_COOKIE, clear);
+    }
+    response
+}
+
+/// `GET /bundles`: the index.
+pub async fn index<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    filters: Result<Query<IndexFilters>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    let (filters, problem) = match filters {
+        Ok(Query(filters)) => (filters, None),
+        Err(_) => (
+            IndexFilters::default(),
+            Some("The filters in the address could not be read; showing everything.".to_owned()),
+        ),
+    };
+    let mut result = match portal.index(&viewer, &filters).await {
+        Ok(page) => page,
+        Err(error) => return error_page(&error, Some(&viewer)),
+    };
+    if result.problem.is_none() {
+        result.problem = problem;
+    }
+    let tlps = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red]
+        .iter()
+        .map(|tlp| (tlp.name().to_owned(), tlp.label().to_owned()))
+        .collect();
+    page(
+        StatusCode::OK,
+        &IndexTemplate {
+            viewer: Some(&viewer),
+            section: "bundles",
+            filters: &filters,
+            page: &result,
+            tlps,
+            kinds: KINDS.iter().map(|kind| (*kind).to_owned()).collect(),
+            statuses: ["active", "all", "retracted", "superseded"]
+                .iter()
+                .map(|status| (*status).to_owned())
+                .collect(),
+        },
+    )
+}
+
+/// `GET /bundles/{id}`: one bundle; the same "not found" page for an absent id, a malformed one and one the viewer
+/// may not see.
+pub async fn bundle<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    let Ok(id) = id.parse::<BundleId>() else {
+        return error_page(&PortalError::not_found(), Some(&viewer));
+    };
+    match portal.bundle(&viewer, id).await {
+        Ok(Some(view)) => page(
+            StatusCode::OK,
+            &BundleTemplate {
+                viewer: Some(&viewer),
+                section: "bundles",
+                view: &view,
+            },
+        ),
+        Ok(None) => error_page(&PortalError::not_found(), Some(&viewer)),
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+/// `GET /static/dims.css`.
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// A row's title from a report title or its first values, cut to a readable length.
+pub fn title_of(title: Option<&str>, values: &[String]) -> String {
+    const MAX: usize = 120;
+    let text = match title {
+        Some(title) if !title.trim().is_empty() => title.to_owned(),
+        _ if values.is_empty() => "(no indicators)".to_owned(),
+        _ => {
+            let shown: Vec<&str> = values.iter().take(3).map(String::as_str).collect();
+            let more = values.len().saturating_sub(shown.len());
+            if more > 0 {
+                format!("{} and {more} more", shown.join(", "))
+            } else {
+                shown.join(", ")
+            }
+        }
+    };
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+impl BundleRow {
+    /// The short form of a node id shown in lists (its first 12 hex digits).
+    pub fn short_node(node: &str) -> String {
+        node.chars().take(12).collect()
+    }
+}

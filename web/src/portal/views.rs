@@ -1,0 +1,245 @@
+//! What the node hands the portal to render: plain data, already decided. The node fills these through the policy
+//! function for the session's member; the portal only lays them out, escaping every string (askama escapes HTML by
+//! default), so a value that came from a peer renders as text however it is written.
+
+use dims_protocol::Tlp;
+use serde::Deserialize;
+
+/// The logged-in member, as every page shows them.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    /// Their member id.
+    pub member: String,
+    /// Their name.
+    pub name: String,
+    /// Their organisation.
+    pub org: String,
+    /// Their roles on this node (`admin`, `publisher`, `member`, `read-only`).
+    pub roles: Vec<String>,
+    /// The session's CSRF token, put in every form.
+    pub csrf: String,
+}
+
+impl Viewer {
+    /// Whether they hold `role`.
+    pub fn has(&self, role: &str) -> bool {
+        self.roles.iter().any(|held| held == role)
+    }
+}
+
+/// A marking as the portal shows it: FIRST's label and a class for its colours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlpTag(pub Tlp);
+
+impl TlpTag {
+    /// `TLP:AMBER+STRICT`.
+    pub fn label(&self) -> &'static str {
+        self.0.label()
+    }
+
+    /// The stylesheet class: `tlp-clear`, `tlp-green`, `tlp-amber`, `tlp-amber-strict`, `tlp-red`.
+    pub fn class(&self) -> &'static str {
+        match self.0 {
+            Tlp::Clear => "tlp-clear",
+            Tlp::Green => "tlp-green",
+            Tlp::Amber => "tlp-amber",
+            Tlp::AmberStrict => "tlp-amber-strict",
+            Tlp::Red => "tlp-red",
+        }
+    }
+
+    /// What the marking asks of the reader, in FIRST's words, shortened.
+    pub fn meaning(&self) -> &'static str {
+        match self.0 {
+            Tlp::Clear => "Disclosure is not limited.",
+            Tlp::Green => "Limited disclosure: share within the community, not publicly.",
+            Tlp::Amber => {
+                "Limited disclosure: share within your organisation and its clients, on a need-to-know basis."
+            }
+            Tlp::AmberStrict => "Limited disclosure: share within your organisation only.",
+            Tlp::Red => "For the eyes and ears of the named recipients only: do not share further.",
+        }
+    }
+}
+
+/// One bundle in a list.
+#[derive(Clone, Debug)]
+pub struct BundleRow {
+    /// Its id (64 hex digits).
+    pub id: String,
+    /// Its marking.
+    pub tlp: TlpTag,
+    /// `indicators`, `sitrep`, `incident-report`, ...
+    pub kind: String,
+    /// A line that says what it is: a report's title, or its first indicators.
+    pub title: String,
+    /// The author's org.
+    pub org: String,
+    /// The node that published it (short form).
+    pub origin: String,
+    /// When it was made (RFC 3339).
+    pub created: String,
+    /// How many indicators or sightings it holds.
+    pub items: usize,
+    /// `active`, `retracted` or `superseded`.
+    pub status: String,
+}
+
+/// The dashboard.
+#[derive(Clone, Debug, Default)]
+pub struct Dashboard {
+    /// How many bundles the member may see in all.
+    pub total: u64,
+    /// How many arrived since their last visit.
+    pub new_since_visit: u64,
+    /// Their previous visit (RFC 3339), if any.
+    pub last_visit: Option<String>,
+    /// Counts by marking, most restrictive last.
+    pub by_tlp: Vec<(TlpTag, u64)>,
+    /// Counts by kind.
+    pub by_kind: Vec<(String, u64)>,
+    /// The newest bundles.
+    pub recent: Vec<BundleRow>,
+    /// The federation at a glance.
+    pub federation: FederationGlance,
+}
+
+/// The federation in one line.
+#[derive(Clone, Debug, Default)]
+pub struct FederationGlance {
+    /// Whether this node federates at all.
+    pub federating: bool,
+    /// Peers connected now.
+    pub connected: u64,
+    /// Roster members other than this node.
+    pub members: u64,
+    /// Deliveries waiting in the outbox.
+    pub outbox: u64,
+}
+
+/// The bundle index's filters, kept in the URL (`/bundles?tlp=amber&kind=sitrep`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct IndexFilters {
+    /// Only this marking (`clear`, `green`, `amber`, `amber+strict`, `red`).
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub tlp: Option<String>,
+    /// Only this kind.
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub kind: Option<String>,
+    /// Only from this author org.
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub org: Option<String>,
+    /// `active` (default), `all`, `retracted`, `superseded`.
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub status: Option<String>,
+    /// Only made on or after this day (`2026-11-01`).
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub since: Option<String>,
+    /// The page: newest first, continuing after this cursor.
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub after: Option<String>,
+}
+
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?;
+    Ok(text.filter(|text| !text.trim().is_empty()))
+}
+
+impl IndexFilters {
+    /// The query string of these filters with `after` replaced, for the next page's link.
+    pub fn with_after(&self, after: &str) -> String {
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for (key, value) in [
+            ("tlp", &self.tlp),
+            ("kind", &self.kind),
+            ("org", &self.org),
+            ("status", &self.status),
+            ("since", &self.since),
+        ] {
+            if let Some(value) = value {
+                pairs.push((key, value));
+            }
+        }
+        pairs.push(("after", after));
+        pairs
+            .iter()
+            .map(|(key, value)| format!("{key}={}", encode(value)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// One page of the index.
+#[derive(Clone, Debug, Default)]
+pub struct IndexPage {
+    /// The bundles, newest first.
+    pub rows: Vec<BundleRow>,
+    /// The cursor of the next page, if there is one.
+    pub next: Option<String>,
+    /// Why a filter was not understood, if one was not (the page then shows no rows).
+    pub problem: Option<String>,
+}
+
+/// One indicator in a bundle.
+#[derive(Clone, Debug)]
+pub struct IndicatorRow {
+    /// `ipv4`, `domain`, `url`, ...
+    pub kind: String,
+    /// The value as stored (never refanged or rewritten for display).
+    pub value: String,
+    /// Its labels.
+    pub labels: Vec<String>,
+    /// Why it is on a warninglist, if it is (flagged, never dropped).
+    pub warning: Option<String>,
+}
+
+/// A sighting in a bundle.
+#[derive(Clone, Debug)]
+pub struct SightingRow {
+    /// The indicator seen.
+    pub value: String,
+    /// How many times.
+    pub count: u64,
+    /// First and last seen (RFC 3339).
+    pub first_seen: String,
+    /// Last seen.
+    pub last_seen: String,
+}
+
+/// One bundle, whole.
+#[derive(Clone, Debug)]
+pub struct BundleView {
+    /// The summary (marking, kind, title, author, dates, status).
+    pub row: BundleRow,
+    /// Who it is for, in words.
+    pub audience: String,
+    /// The origin node, in full.
+    pub origin_full: String,
+    /// The author member, if one is named.
+    pub author_member: Option<String>,
+    /// When it stops being valid, if it does.
+    pub expires: Option<String>,
+    /// What it replaces.
+    pub supersedes: Option<String>,
+    /// What it was redacted from, if it is a derivative: the original id, its origin and how.
+    pub derived_from: Option<String>,
+    /// A report's text: summary or description, if it has one.
+    pub text: Option<String>,
+    /// Its indicators.
+    pub indicators: Vec<IndicatorRow>,
+    /// Its sightings.
+    pub sightings: Vec<SightingRow>,
+    /// Other bundles the member may see that share a value with it.
+    pub related: Vec<BundleRow>,
+}
