@@ -255,6 +255,23 @@ impl Service {
     /// Stores a bundle this node has already signed (with [`Service::sign`]), so that a caller publishing many can
     /// check them all before storing the first. Same guarantees as [`Service::publish`].
     pub async fn publish_signed(&self, bundle: VerifiedBundle) -> Result<VerifiedBundle, PublishError> {
+        self.check_publishable(&bundle)?;
+        // Bundles for named recipients owe each other node an addressed delivery: the outbox rows commit with the
+        // bundle, so a crash cannot lose a delivery that was acknowledged to the publisher.
+        let outbox = bundle.body().audience.delivery_nodes(self.key.node_id());
+        self.store
+            .publish_requests(vec![PutRequest {
+                bundle: bundle.clone(),
+                outbox,
+            }])
+            .await?;
+        self.notify(bundle.id());
+        Ok(bundle)
+    }
+
+    /// Every check [`Service::publish_signed`] makes before it stores `bundle`, and nothing else: what the portal's
+    /// preview runs so that it refuses exactly what publishing would.
+    pub fn check_publishable(&self, bundle: &VerifiedBundle) -> Result<(), PublishError> {
         if bundle.body().origin != self.key.node_id() {
             return Err(PublishError::Target(format!(
                 "bundle {} was signed by {}, not by this node: ingest it instead",
@@ -270,25 +287,15 @@ impl Service {
                 pinned: self.rosters.federations(),
             });
         }
-        self.check_own_ceiling(&bundle)?;
-        self.check_recipients(&bundle)?;
+        self.check_own_ceiling(bundle)?;
+        self.check_recipients(bundle)?;
         if let Content::Retraction(retraction) = &bundle.body().content {
             self.check_own_target(retraction.target, "retract")?;
         }
         if let Some(target) = bundle.body().supersedes {
             self.check_own_target(target, "update")?;
         }
-        // Bundles for named recipients owe each other node an addressed delivery: the outbox rows commit with the
-        // bundle, so a crash cannot lose a delivery that was acknowledged to the publisher.
-        let outbox = bundle.body().audience.delivery_nodes(self.key.node_id());
-        self.store
-            .publish_requests(vec![PutRequest {
-                bundle: bundle.clone(),
-                outbox,
-            }])
-            .await?;
-        self.notify(bundle.id());
-        Ok(bundle)
+        Ok(())
     }
 
     /// Refuses a marking above this node's own ceiling for the audience: receivers check the origin's ceiling
@@ -373,6 +380,12 @@ impl Service {
             member: grant.person(),
         };
         Ok(sign_draft(&self.key, &author, draft, now_ms)?)
+    }
+
+    /// Signs `draft` at `now_ms` as this node for `author` (a member of this node publishing through the portal),
+    /// nothing stored.
+    pub fn sign_as(&self, author: &Author, draft: Draft, now_ms: u64) -> Result<VerifiedBundle, SignError> {
+        sign_draft(&self.key, author, draft, now_ms)
     }
 
     /// Checks the `Authorization` header of a request (`Bearer dims_<id>_<secret>`; tokens anywhere else are

@@ -344,8 +344,99 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
         assert!(!hostile_page.body.contains(live), "{live} is live in the page");
     }
 
-    // CSRF: a logout without the token, or from another origin, changes nothing.
+    // Publish a SITREP from pasted, defanged text: preview first (nothing stored), then publish what was previewed.
     let csrf = Browser::csrf_in(&dashboard.body);
+    let form = alice.get("/publish").await;
+    assert_eq!(form.status, 200);
+    let sitrep = [
+        ("csrf", csrf.as_str()),
+        ("tlp", "amber"),
+        ("audience", "org"),
+        ("kind", "sitrep"),
+        ("title", "Phishing wave against city payroll"),
+        (
+            "summary",
+            "Lures lead to a fake login portal; block and look for past contacts.",
+        ),
+        (
+            "text",
+            "seen hxxp://payroll-login[.]evil[.]example/sso from 203.0.113.77 and 999.1.1.1",
+        ),
+        ("labels", "phishing"),
+    ];
+    let preview = alice.post("/publish/preview", &sitrep, None).await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    for shown in [
+        "http://payroll-login.evil.example/sso",
+        "203.0.113.77",
+        "999.1.1.1",
+        "Publish</button>",
+    ] {
+        assert!(
+            preview.body.contains(shown),
+            "the preview shows {shown}: {}",
+            preview.body
+        );
+    }
+    let index_before = alice.get("/bundles").await;
+    let illegal = alice
+        .post(
+            "/publish/preview",
+            &[
+                ("csrf", csrf.as_str()),
+                ("tlp", "red"),
+                ("audience", "community"),
+                ("kind", "indicators"),
+                ("text", "203.0.113.78"),
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        illegal.body.contains("cannot go to") && !illegal.body.contains("Publish</button>"),
+        "{}",
+        illegal.body
+    );
+    let published = alice.post("/publish", &sitrep, None).await;
+    assert_eq!(published.status, 303, "{}", published.body);
+    let location = published.location.expect("to the new bundle");
+    let sitrep_id = location.trim_start_matches("/bundles/").to_owned();
+    let page = alice.get(&location).await;
+    assert!(page.body.contains("TLP:AMBER") && page.body.contains("Phishing wave against city payroll"));
+    assert!(
+        !index_before.body.contains(&sitrep_id),
+        "nothing was stored by the previews"
+    );
+    assert!(
+        alice.get("/bundles").await.body.contains(&sitrep_id),
+        "the index lists it"
+    );
+
+    // Search several values at once: grouped per value, and the values found nowhere listed.
+    let found = alice
+        .post(
+            "/search",
+            &[
+                ("csrf", csrf.as_str()),
+                (
+                    "values",
+                    "203.0.113.77\norg-only[.]evil[.]example\nnothing-here.example",
+                ),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert!(found.body.contains("2 of 3 values found"), "{}", found.body);
+    assert!(
+        found.body.contains(&sitrep_id) && found.body.contains(&amber),
+        "{}",
+        found.body
+    );
+    let nowhere = found.body.find("Found nowhere").expect("the missing values");
+    assert!(found.body[nowhere..].contains("nothing-here.example"));
+
+    // CSRF: a logout without the token, or from another origin, changes nothing.
     let refused = alice.post("/logout", &[("csrf", "0")], None).await;
     assert_eq!(refused.status, 403);
     let cross = alice
@@ -380,6 +471,24 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
         let page = bob.get(&format!("/bundles?{filter}")).await;
         assert!(!page.body.contains(&amber), "bob's index with {filter}");
     }
+
+    let bob_csrf = Browser::csrf_in(&index.body);
+    let search = bob
+        .post(
+            "/search",
+            &[
+                ("csrf", bob_csrf.as_str()),
+                ("values", "org-only.evil.example 203.0.113.77"),
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        search.body.contains("0 of 2 values found"),
+        "bob's search: {}",
+        search.body
+    );
+    assert!(!search.body.contains(&amber) && !search.body.contains(&sitrep_id));
 
     // Logout ends the session on the server: the old cookie is worth nothing afterwards.
     let logout = alice.post("/logout", &[("csrf", &csrf)], None).await;

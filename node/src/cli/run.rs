@@ -48,6 +48,7 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
                         oidc,
                         ldap: settings.ldap.clone(),
                         timeouts: portal.timeouts,
+                        federation: settings.federation.clone(),
                     },
                 )),
                 _ => None,

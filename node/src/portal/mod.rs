@@ -18,6 +18,7 @@
 //!   `after` cursor is sealed for the member, since the place a page stopped may be a bundle they may not see. Reads
 //!   of AMBER and above are recorded in the audit log as the member's, through the portal.
 
+mod publish;
 mod render;
 
 use std::collections::HashMap;
@@ -34,7 +35,7 @@ use dims_protocol::policy::{MemberView, Receiver};
 use dims_protocol::{BundleId, MemberId, Tlp};
 use dims_web::portal::{
     BundleView, Dashboard, FederationGlance, IndexFilters, IndexPage, LoginRedirect, NewSession, Portal, PortalError,
-    TlpTag, Viewer,
+    Preview, PublishForm, SearchResults, TlpTag, Viewer,
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing::{info, warn};
@@ -53,6 +54,10 @@ pub const MAX_SESSIONS: usize = 10_000;
 pub const PAGE_ROWS: usize = 50;
 /// The most rows one index page or dashboard looks at, so a filter that matches little cannot scan the whole store.
 pub const SCAN_BUDGET: usize = 5_000;
+/// The most values one search takes.
+pub const MAX_SEARCH_VALUES: usize = 10_000;
+/// How many bundles a search shows per value.
+pub const SEARCH_ROWS_PER_VALUE: usize = 20;
 /// How many of the newest bundles the dashboard counts.
 pub const DASHBOARD_WINDOW: usize = 1_000;
 
@@ -64,6 +69,8 @@ pub struct PortalSettings {
     pub ldap: Option<Directory>,
     /// Session timeouts.
     pub timeouts: Timeouts,
+    /// What the audience `federation` means in the publish form (`publish.federation`).
+    pub federation: Option<dims_protocol::FederationId>,
 }
 
 /// The portal over a node's service core.
@@ -203,6 +210,15 @@ impl NodePortal {
                 .active_groups(member, crate::clock::now_ms())
                 .map_err(unavailable)?,
             ceiling: Tlp::Red,
+        })
+    }
+
+    /// The author a viewer publishes as: their org (from their record) and themselves.
+    fn author_of(&self, viewer: &Viewer) -> Result<dims_protocol::Author, PortalError> {
+        let reader = self.reader(viewer)?;
+        Ok(dims_protocol::Author {
+            org: reader.org,
+            member: Some(reader.member),
         })
     }
 
@@ -557,5 +573,101 @@ impl Portal for NodePortal {
             .await
             .map_err(unavailable)?;
         Ok(Some(render::view(&stored, related.iter().map(render::row).collect())))
+    }
+
+    async fn preview(&self, viewer: &Viewer, form: &PublishForm) -> Result<Preview, PortalError> {
+        let author = self.author_of(viewer)?;
+        let (preview, _) = publish::prepare(
+            &self.service,
+            &author,
+            self.settings.federation.as_ref(),
+            form,
+            crate::clock::now_ms(),
+        );
+        Ok(preview)
+    }
+
+    async fn publish(&self, viewer: &Viewer, form: &PublishForm) -> Result<BundleId, PortalError> {
+        let author = self.author_of(viewer)?;
+        if !viewer.has("publisher") && !viewer.has("admin") {
+            return Err(PortalError::new(
+                StatusCode::FORBIDDEN,
+                "Not a publisher",
+                "Publishing needs the publisher role, which a directory group gives. Ask the node's operators.",
+            ));
+        }
+        let now = crate::clock::now_ms();
+        let (preview, draft) = publish::prepare(&self.service, &author, self.settings.federation.as_ref(), form, now);
+        let Some(draft) = draft else {
+            return Err(PortalError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Not publishable",
+                preview.problems.join(" "),
+            ));
+        };
+        let member = author.member.expect("a portal author is a member");
+        let service = self.as_member(member);
+        let bundle = service
+            .sign_as(&author, draft, now)
+            .map_err(|e| PortalError::new(StatusCode::UNPROCESSABLE_ENTITY, "Not publishable", e.to_string()))?;
+        let bundle = service.publish_signed(bundle).await.map_err(|e| match e {
+            crate::service::PublishError::Store(_) => unavailable(e),
+            other => PortalError::new(StatusCode::UNPROCESSABLE_ENTITY, "Not publishable", other.to_string()),
+        })?;
+        info!(%member, id = %bundle.id(), "published through the portal");
+        Ok(bundle.id())
+    }
+
+    async fn search(&self, viewer: &Viewer, text: &str) -> Result<SearchResults, PortalError> {
+        let reader = self.reader(viewer)?;
+        let found = crate::intake::freetext(text, crate::intake::FreetextOptions { max: MAX_SEARCH_VALUES });
+        let mut results = SearchResults {
+            asked: found.indicators.len(),
+            rejected: found.rejected.iter().map(ToString::to_string).collect(),
+            ..SearchResults::default()
+        };
+        if let Some(cut) = &found.cut {
+            results.rejected.push(cut.to_string());
+        }
+        let service = self.service.clone();
+        let values: Vec<(String, String)> = found
+            .indicators
+            .iter()
+            .map(|found| (found.value.to_string(), found.value.kind().name().to_owned()))
+            .collect();
+        let now = crate::clock::now_ms();
+        let scan_reader = reader.clone();
+        let hits = tokio::task::spawn_blocking(move || -> Result<_, crate::store::StoreError> {
+            let mut hits = Vec::with_capacity(values.len());
+            for (value, kind) in values {
+                let mut bundles = service.search_value(&value, Receiver::Member(&scan_reader), now)?;
+                bundles.sort_by_key(|stored| std::cmp::Reverse(stored.cursor()));
+                bundles.truncate(SEARCH_ROWS_PER_VALUE);
+                hits.push((value, kind, bundles));
+            }
+            Ok(hits)
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+        let shown: Vec<&dims_protocol::VerifiedBundle> = hits
+            .iter()
+            .flat_map(|(_, _, bundles)| bundles.iter().map(|stored| &stored.bundle))
+            .collect();
+        self.as_member(reader.member)
+            .store()
+            .record_read(ReadKind::Page, shown)
+            .await
+            .map_err(unavailable)?;
+        for (value, kind, bundles) in hits {
+            if bundles.is_empty() {
+                results.missing.push(value);
+            } else {
+                results
+                    .found
+                    .push((value, kind, bundles.iter().map(render::row).collect()));
+            }
+        }
+        Ok(results)
     }
 }

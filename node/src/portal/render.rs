@@ -62,9 +62,13 @@ pub fn row(stored: &Stored) -> BundleRow {
 
 /// Who a bundle is for, in words.
 pub fn audience_words(bundle: &VerifiedBundle) -> String {
-    let body = bundle.body();
-    match &body.audience {
-        Audience::Org => format!("the author's organisation only ({})", body.author.org),
+    audience_of(&bundle.body().audience, &bundle.body().author.org)
+}
+
+/// `audience` in words, for a bundle by `org`.
+pub fn audience_of(audience: &Audience, org: &dims_protocol::OrgId) -> String {
+    match audience {
+        Audience::Org => format!("the author's organisation only ({org})"),
         Audience::Community => "this node's community".to_owned(),
         Audience::Federation(federation) => format!("every member node of the federation {federation}"),
         Audience::Recipients(list) => {

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -30,8 +30,8 @@ use axum::routing::{get, post};
 use dims_protocol::BundleId;
 
 pub use self::views::{
-    BundleRow, BundleView, Dashboard, FederationGlance, IndexFilters, IndexPage, IndicatorRow, SightingRow, TlpTag,
-    Viewer,
+    BundleRow, BundleView, Dashboard, FederationGlance, IndexFilters, IndexPage, IndicatorRow, Preview, PublishForm,
+    SearchResults, SightingRow, TlpTag, Viewer,
 };
 
 /// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere, never framed.
@@ -49,6 +49,9 @@ pub struct LoginRedirect {
     /// The login's `state`, kept in [`LOGIN_COOKIE`] until the callback.
     pub state: String,
 }
+
+/// The largest form the portal reads (a search pastes up to 10,000 values).
+pub const FORM_LIMIT: usize = 2 << 20;
 
 /// A login that worked: the session cookie to set.
 #[derive(Debug)]
@@ -139,6 +142,21 @@ pub trait Portal: Send + Sync + 'static {
         viewer: &Viewer,
         id: BundleId,
     ) -> impl Future<Output = Result<Option<BundleView>, PortalError>> + Send;
+
+    /// What publishing `form` as the viewer would store and who would get it; nothing is stored.
+    fn preview(&self, viewer: &Viewer, form: &PublishForm)
+    -> impl Future<Output = Result<Preview, PortalError>> + Send;
+
+    /// Publishes `form` as the viewer (refused unless their roles allow publishing); the new bundle's id. A form that
+    /// is not publishable as it stands is refused with 422, and the page shows the preview's problems again.
+    fn publish(
+        &self,
+        viewer: &Viewer,
+        form: &PublishForm,
+    ) -> impl Future<Output = Result<BundleId, PortalError>> + Send;
+
+    /// The bundles the viewer may see that carry each of the values in `text` (pasted, defanged or not).
+    fn search(&self, viewer: &Viewer, text: &str) -> impl Future<Output = Result<SearchResults, PortalError>> + Send;
 }
 
 /// The portal's routes over `portal`, separate from any listener so tests can call them without a socket.
@@ -151,8 +169,13 @@ pub fn router<P: Portal>(portal: Arc<P>) -> Router {
         .route("/logout", post(pages::logout::<P>))
         .route("/bundles", get(pages::index::<P>))
         .route("/bundles/{id}", get(pages::bundle::<P>))
+        .route("/publish", get(pages::publish_form::<P>).post(pages::publish::<P>))
+        .route("/publish/preview", post(pages::preview::<P>))
+        .route("/search", get(pages::search_form::<P>).post(pages::search::<P>))
         .route("/static/dims.css", get(pages::stylesheet))
         .fallback(|| async { pages::error_page(&PortalError::not_found(), None) })
+        // A search of 10,000 pasted values is about 1 MiB of text.
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(middleware::from_fn(same_origin_posts))
         .layer(middleware::from_fn(security_headers))
         .with_state(portal)

@@ -13,7 +13,9 @@ use dims_identity::session::COOKIE_NAME;
 use dims_protocol::{BundleId, Tlp};
 use serde::Deserialize;
 
-use super::views::{BundleRow, BundleView, Dashboard, IndexFilters, IndexPage, Viewer};
+use super::views::{
+    BundleRow, BundleView, Dashboard, IndexFilters, IndexPage, Preview, PublishForm, SearchResults, Viewer,
+};
 use super::{LOGIN_COOKIE, Portal, PortalError};
 
 /// The stylesheet, compiled in.
@@ -308,10 +310,7 @@ pub async fn index<P: Portal>(
     if result.problem.is_none() {
         result.problem = problem;
     }
-    let tlps = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red]
-        .iter()
-        .map(|tlp| (tlp.name().to_owned(), tlp.label().to_owned()))
-        .collect();
+    let tlps = tlp_options();
     page(
         StatusCode::OK,
         &IndexTemplate {
@@ -392,4 +391,173 @@ impl BundleRow {
     pub fn short_node(node: &str) -> String {
         node.chars().take(12).collect()
     }
+}
+
+#[derive(Template)]
+#[template(path = "publish.html")]
+struct PublishTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    form: &'a PublishForm,
+    tlps: Vec<(String, String)>,
+    preview: Option<&'a Preview>,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    text: &'a str,
+    results: Option<&'a SearchResults>,
+}
+
+/// The markings, in order, as (value, label) pairs for a select.
+fn tlp_options() -> Vec<(String, String)> {
+    [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red]
+        .iter()
+        .map(|tlp| (tlp.name().to_owned(), tlp.label().to_owned()))
+        .collect()
+}
+
+fn publish_page(viewer: &Viewer, form: &PublishForm, preview: Option<&Preview>, status: StatusCode) -> Response {
+    page(
+        status,
+        &PublishTemplate {
+            viewer: Some(viewer),
+            section: "publish",
+            form,
+            tlps: tlp_options(),
+            preview,
+        },
+    )
+}
+
+/// `GET /publish`: the empty form (GREEN to the community by default).
+pub async fn publish_form<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    let form = PublishForm {
+        tlp: "green".to_owned(),
+        audience: "community".to_owned(),
+        kind: "indicators".to_owned(),
+        ..PublishForm::default()
+    };
+    publish_page(&viewer, &form, None, StatusCode::OK)
+}
+
+/// `POST /publish/preview`: what would be stored and who would get it; nothing is stored.
+pub async fn preview<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Form(form): Form<PublishForm>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    if !csrf_matches(&viewer, &form.csrf) {
+        return csrf_refused(&viewer);
+    }
+    match portal.preview(&viewer, &form).await {
+        Ok(preview) => publish_page(&viewer, &form, Some(&preview), StatusCode::OK),
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+/// `POST /publish`: publishes what was previewed, then shows the new bundle; problems go back to the preview.
+pub async fn publish<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Form(form): Form<PublishForm>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    if !csrf_matches(&viewer, &form.csrf) {
+        return csrf_refused(&viewer);
+    }
+    match portal.publish(&viewer, &form).await {
+        Ok(id) => Redirect::to(&format!("/bundles/{id}")).into_response(),
+        Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            let preview = portal.preview(&viewer, &form).await.unwrap_or_else(|_| Preview {
+                problems: vec![error.message.clone()],
+                ..Preview::default()
+            });
+            publish_page(&viewer, &form, Some(&preview), StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+/// A search form: the pasted values.
+#[derive(Debug, Deserialize)]
+pub struct SearchForm {
+    /// The session's CSRF token (a search changes nothing, but it is a POST, and it is recorded as a read).
+    #[serde(default)]
+    pub csrf: String,
+    /// The values, one or many per line, defanged or not.
+    #[serde(default)]
+    pub values: String,
+}
+
+/// A search in the address (`/search?q=...`), for a link to one value.
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    /// The values.
+    #[serde(default)]
+    pub q: Option<String>,
+}
+
+/// `GET /search`: the form, and the results of `?q=` when given.
+pub async fn search_form<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    let text = query.ok().and_then(|Query(query)| query.q).unwrap_or_default();
+    search_results(&*portal, &viewer, &text).await
+}
+
+/// `POST /search`: many values at once.
+pub async fn search<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Form(form): Form<SearchForm>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    if !csrf_matches(&viewer, &form.csrf) {
+        return csrf_refused(&viewer);
+    }
+    search_results(&*portal, &viewer, &form.values).await
+}
+
+async fn search_results<P: Portal>(portal: &P, viewer: &Viewer, text: &str) -> Response {
+    let results = if text.trim().is_empty() {
+        None
+    } else {
+        match portal.search(viewer, text).await {
+            Ok(results) => Some(results),
+            Err(error) => return error_page(&error, Some(viewer)),
+        }
+    };
+    page(
+        StatusCode::OK,
+        &SearchTemplate {
+            viewer: Some(viewer),
+            section: "search",
+            text,
+            results: results.as_ref(),
+        },
+    )
 }

@@ -243,3 +243,65 @@ pub struct BundleView {
     /// Other bundles the member may see that share a value with it.
     pub related: Vec<BundleRow>,
 }
+
+/// The publish form as the member filled it in; sent again, hidden, from the preview to publish exactly what was
+/// previewed.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct PublishForm {
+    /// The session's CSRF token.
+    #[serde(default)]
+    pub csrf: String,
+    /// `clear`, `green`, `amber`, `amber+strict` or `red`.
+    #[serde(default)]
+    pub tlp: String,
+    /// The audience in `dims publish --audience` syntax (`org`, `community`, `federation`, `recipients:...`).
+    #[serde(default)]
+    pub audience: String,
+    /// `indicators`, `sitrep` or `course_of_action`.
+    #[serde(default)]
+    pub kind: String,
+    /// A report's title.
+    #[serde(default)]
+    pub title: String,
+    /// A report's summary.
+    #[serde(default)]
+    pub summary: String,
+    /// Free text holding the indicators (defanged or not; types are detected).
+    #[serde(default)]
+    pub text: String,
+    /// Labels for every indicator, comma-separated.
+    #[serde(default)]
+    pub labels: String,
+}
+
+/// What publishing the form would store, and who would get it.
+#[derive(Clone, Debug, Default)]
+pub struct Preview {
+    /// The marking.
+    pub tlp: Option<TlpTag>,
+    /// Who it is for, in words.
+    pub audience: String,
+    /// The kind of bundle.
+    pub kind: String,
+    /// The indicators found, as they will be stored (refanged, typed, flagged).
+    pub indicators: Vec<IndicatorRow>,
+    /// Tokens that looked like indicators but are not valid, with why.
+    pub rejected: Vec<String>,
+    /// Who receives it, class by class.
+    pub receivers: Vec<String>,
+    /// What must change before it can be published; empty when it can.
+    pub problems: Vec<String>,
+}
+
+/// The values of one search, each with the bundles that carry it.
+#[derive(Clone, Debug, Default)]
+pub struct SearchResults {
+    /// Values found, each with its type and the bundles the member may see that carry it.
+    pub found: Vec<(String, String, Vec<BundleRow>)>,
+    /// Values found in no bundle the member may see.
+    pub missing: Vec<String>,
+    /// Tokens that were not values at all.
+    pub rejected: Vec<String>,
+    /// How many distinct values were asked.
+    pub asked: usize,
+}

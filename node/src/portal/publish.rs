@@ -1,0 +1,214 @@
+//! The portal's publish form turned into a draft, checked the way publishing checks it, and described for the
+//! preview: the indicators as they will be stored, the tokens left out, who receives the bundle, and every problem
+//! that must be fixed first. The preview and the publish run the same [`prepare`], so what is published is what was
+//! previewed.
+
+use dims_protocol::audience::{Recipient, check_audience};
+use dims_protocol::content::{CourseOfAction, Sitrep};
+use dims_protocol::{Audience, Author, Content, FederationId, Indicator, Tlp};
+use dims_web::portal::{IndicatorRow, Preview, PublishForm, TlpTag};
+
+use crate::intake::{self, FreetextOptions};
+use crate::service::{Draft, Service};
+
+/// The longest title and summary a report takes from the form.
+const MAX_TITLE: usize = 256;
+const MAX_SUMMARY: usize = 4096;
+
+/// The draft of `form` for `author`, if it can be published, and its preview either way.
+pub fn prepare(
+    service: &Service,
+    author: &Author,
+    federation: Option<&FederationId>,
+    form: &PublishForm,
+    now_ms: u64,
+) -> (Preview, Option<Draft>) {
+    let mut preview = Preview {
+        kind: form.kind.clone(),
+        ..Preview::default()
+    };
+    let tlp = match form.tlp.parse::<Tlp>() {
+        Ok(tlp) => {
+            preview.tlp = Some(TlpTag(tlp));
+            Some(tlp)
+        }
+        Err(_) => {
+            preview
+                .problems
+                .push("Choose a marking: clear, green, amber, amber+strict or red.".to_owned());
+            None
+        }
+    };
+    let audience = match intake::audience::parse(form.audience.trim(), federation) {
+        Ok(audience) => Some(audience),
+        Err(e) => {
+            preview.problems.push(format!("For: {e}"));
+            None
+        }
+    };
+    if let (Some(tlp), Some(audience)) = (tlp, &audience) {
+        if let Err(e) = check_audience(tlp, audience) {
+            preview
+                .problems
+                .push(format!("{} cannot go to {audience}: {e}", tlp.label()));
+        }
+        preview.audience = crate::portal::render::audience_of(audience, &author.org);
+        preview.receivers = receivers(service, tlp, audience, author);
+    }
+
+    let labels: Vec<String> = form
+        .labels
+        .split(',')
+        .map(str::trim)
+        .filter(|label| !label.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for label in &labels {
+        if let Err(e) = dims_protocol::text::check_line("label", label, 128) {
+            preview.problems.push(format!("Labels: {e}"));
+        }
+    }
+    let found = intake::freetext(&form.text, FreetextOptions::default());
+    preview.rejected = found.rejected.iter().map(ToString::to_string).collect();
+    if let Some(cut) = &found.cut {
+        preview.problems.push(format!("Indicators: {cut}"));
+    }
+    let indicators: Vec<Indicator> = found
+        .indicators
+        .iter()
+        .map(|found| {
+            let mut indicator = Indicator::new(found.value.clone());
+            indicator.labels.extend(labels.iter().cloned());
+            indicator.normalise();
+            indicator
+        })
+        .collect();
+    preview.indicators = indicators
+        .iter()
+        .map(|indicator| IndicatorRow {
+            kind: indicator.value.kind().name().to_owned(),
+            value: indicator.value.to_string(),
+            labels: indicator.labels.clone(),
+            warning: intake::warninglist::check(&indicator.value)
+                .first()
+                .map(ToString::to_string),
+        })
+        .collect();
+
+    let title = form.title.trim().to_owned();
+    let summary = form.summary.trim().to_owned();
+    let content = match form.kind.as_str() {
+        "indicators" => {
+            if indicators.is_empty() {
+                preview.problems.push("Indicators: none found in the text.".to_owned());
+            }
+            Content::Indicators(indicators)
+        }
+        "sitrep" | "course_of_action" => {
+            if title.is_empty() {
+                preview.problems.push("A report needs a title.".to_owned());
+            } else if let Err(e) = dims_protocol::text::check_line("title", &title, MAX_TITLE) {
+                preview.problems.push(format!("Title: {e}"));
+            }
+            if summary.chars().count() > MAX_SUMMARY {
+                preview
+                    .problems
+                    .push(format!("The summary is longer than {MAX_SUMMARY} characters."));
+            }
+            if form.kind == "sitrep" {
+                if summary.is_empty() {
+                    preview.problems.push("A SITREP needs a summary.".to_owned());
+                }
+                Content::Sitrep(Sitrep {
+                    body: None,
+                    title,
+                    summary,
+                    indicators,
+                })
+            } else {
+                Content::CourseOfAction(CourseOfAction {
+                    title,
+                    action: None,
+                    indicators,
+                    description: (!summary.is_empty()).then_some(summary),
+                })
+            }
+        }
+        other => {
+            preview
+                .problems
+                .push(format!("{other:?} is not a kind this form publishes."));
+            return (preview, None);
+        }
+    };
+    let (Some(tlp), Some(audience)) = (tlp, audience) else {
+        return (preview, None);
+    };
+    if !preview.problems.is_empty() {
+        return (preview, None);
+    }
+    let draft = Draft {
+        tlp,
+        audience,
+        content,
+        supersedes: None,
+        expires: None,
+    };
+    // Sign it (every field checked as publishing checks it) and ask the node's publishing checks, storing nothing.
+    match service.sign_as(author, draft.clone(), now_ms) {
+        Err(e) => preview.problems.push(e.to_string()),
+        Ok(bundle) => {
+            if let Err(e) = service.check_publishable(&bundle) {
+                preview.problems.push(e.to_string());
+            }
+        }
+    }
+    let ready = preview.problems.is_empty();
+    (preview, ready.then_some(draft))
+}
+
+/// Who receives a bundle marked `tlp` for `audience`, class by class.
+fn receivers(service: &Service, tlp: Tlp, audience: &Audience, author: &Author) -> Vec<String> {
+    let me = service.node_view().id;
+    match audience {
+        Audience::Org => vec![format!("members of {} on this node; no other node", author.org)],
+        Audience::Community => vec!["the members of this node's community; no other node".to_owned()],
+        Audience::Federation(federation) => {
+            let entries = service.rosters().entries();
+            let (admitted, below): (Vec<_>, Vec<_>) = entries
+                .iter()
+                .filter(|(id, entry)| id == federation && entry.node != me)
+                .partition(|(_, entry)| entry.ceiling >= tlp);
+            let mut lines = vec![format!(
+                "{} other node{} of the federation {federation}, by gossip, and their members",
+                admitted.len(),
+                if admitted.len() == 1 { "" } else { "s" }
+            )];
+            if !below.is_empty() {
+                lines.push(format!(
+                    "not {} node{} whose roster ceiling is below {}",
+                    below.len(),
+                    if below.len() == 1 { "" } else { "s" },
+                    tlp.label()
+                ));
+            }
+            lines
+        }
+        Audience::Recipients(list) => list
+            .iter()
+            .map(|recipient| match recipient {
+                Recipient::Node(node) if *node == me => "this node".to_owned(),
+                Recipient::Node(node) => format!("node {} (addressed delivery)", short(node)),
+                Recipient::Org(node, org) => format!("organisation {org} at node {}", short(node)),
+                Recipient::Group(node, group) => {
+                    format!("the active members of trust group {group} at node {}", short(node))
+                }
+                Recipient::Member(node, member) => format!("member {member} at node {}", short(node)),
+            })
+            .collect(),
+    }
+}
+
+fn short(node: &dims_protocol::NodeId) -> String {
+    node.to_string().chars().take(12).collect()
+}
