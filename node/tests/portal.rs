@@ -436,6 +436,67 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
     let nowhere = found.body.find("Found nowhere").expect("the missing values");
     assert!(found.body[nowhere..].contains("nothing-here.example"));
 
+    // Triage and export a selection from the index.
+    let marked = alice
+        .post(
+            "/bundles/bulk",
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "relevant"),
+                ("id", amber.as_str()),
+                ("back", "/bundles?tlp=amber"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (marked.status, marked.location.as_deref()),
+        (303, Some("/bundles?tlp=amber"))
+    );
+    let relevant = alice.get("/bundles?triage=relevant").await;
+    assert!(
+        relevant.body.contains(&amber) && !relevant.body.contains(&green),
+        "{}",
+        relevant.body
+    );
+    let fresh = alice.get("/bundles?triage=new").await;
+    assert!(fresh.body.contains(&green) && !fresh.body.contains(&amber));
+    let export = alice
+        .post(
+            "/bundles/bulk",
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "export-stix"),
+                ("id", amber.as_str()),
+                ("id", green.as_str()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(export.status, 200);
+    assert!(export.body.contains("org-only.evil.example") && export.body.contains("community.evil.example"));
+    let csv = alice
+        .post(
+            "/bundles/bulk",
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "export-csv"),
+                ("id", green.as_str()),
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        csv.body.starts_with("value,type,tlp,bundle,created,labels\n"),
+        "{}",
+        csv.body
+    );
+    assert!(
+        csv.body.contains("community.evil.example,domain,green,"),
+        "{}",
+        csv.body
+    );
+
     // CSRF: a logout without the token, or from another origin, changes nothing.
     let refused = alice.post("/logout", &[("csrf", "0")], None).await;
     assert_eq!(refused.status, 403);
@@ -473,6 +534,32 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
     }
 
     let bob_csrf = Browser::csrf_in(&index.body);
+    // Nor by triage or export of a selection: alice's bundle is passed over exactly as an absent id is.
+    let before = bob.get("/bundles?triage=relevant&status=all").await.body;
+    for id in [amber.as_str(), &"0".repeat(64)] {
+        let marked = bob
+            .post(
+                "/bundles/bulk",
+                &[("csrf", bob_csrf.as_str()), ("action", "relevant"), ("id", id)],
+                None,
+            )
+            .await;
+        assert_eq!((marked.status, marked.location.as_deref()), (303, Some("/bundles")));
+    }
+    assert_eq!(bob.get("/bundles?triage=relevant&status=all").await.body, before);
+    let export = bob
+        .post(
+            "/bundles/bulk",
+            &[
+                ("csrf", bob_csrf.as_str()),
+                ("action", "export-stix"),
+                ("id", amber.as_str()),
+                ("id", green.as_str()),
+            ],
+            None,
+        )
+        .await;
+    assert!(export.body.contains("community.evil.example") && !export.body.contains("org-only.evil.example"));
     let search = bob
         .post(
             "/search",

@@ -34,8 +34,8 @@ use dims_identity::session::{SessionId, Sessions, Timeouts};
 use dims_protocol::policy::{MemberView, Receiver};
 use dims_protocol::{BundleId, MemberId, Tlp};
 use dims_web::portal::{
-    BundleView, Dashboard, FederationGlance, IndexFilters, IndexPage, LoginRedirect, NewSession, Portal, PortalError,
-    Preview, PublishForm, SearchResults, TlpTag, Viewer,
+    BulkAction, BundleView, Dashboard, Download, FederationGlance, IndexFilters, IndexPage, LoginRedirect, NewSession,
+    Portal, PortalError, Preview, PublishForm, SearchResults, TlpTag, Viewer,
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing::{info, warn};
@@ -44,7 +44,7 @@ use crate::api::cursor::CursorKeys;
 use crate::federation::Federation;
 use crate::login::{DirectoryAnswer, TestLogin};
 use crate::service::Service;
-use crate::store::{Actor, By, ListQuery, Login, MemberRecord, ReadKind, Stored, Surface};
+use crate::store::{Actor, By, ListQuery, Login, MemberRecord, ReadKind, Stored, Surface, TriageState};
 
 /// Logins (starts and callbacks) one client address may make per minute.
 pub const LOGINS_PER_MINUTE: u32 = 20;
@@ -82,8 +82,6 @@ pub struct NodePortal {
     sessions: Mutex<Sessions>,
     /// The roles each member's latest login resolved to (a session shows its member's).
     roles: Mutex<HashMap<MemberId, Vec<String>>>,
-    /// Each member's previous dashboard visit, for "new since".
-    visits: Mutex<HashMap<MemberId, u64>>,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     cursors: CursorKeys,
 }
@@ -100,7 +98,6 @@ impl NodePortal {
             federation,
             login: tokio::sync::OnceCell::new(),
             roles: Mutex::new(HashMap::new()),
-            visits: Mutex::new(HashMap::new()),
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             cursors,
         }
@@ -220,6 +217,17 @@ impl NodePortal {
             org: reader.org,
             member: Some(reader.member),
         })
+    }
+
+    /// The list rows of `bundles` in `member`'s triage states.
+    fn rows(&self, member: MemberId, bundles: &[Stored]) -> Result<Vec<dims_web::portal::BundleRow>, PortalError> {
+        let ids: Vec<BundleId> = bundles.iter().map(|stored| stored.bundle.id()).collect();
+        let states = self.service.store().triage(member, &ids).map_err(unavailable)?;
+        Ok(bundles
+            .iter()
+            .zip(states)
+            .map(|(stored, state)| render::row(stored, state))
+            .collect())
     }
 
     /// The service acting as the member, through the portal (for the audit log).
@@ -365,7 +373,9 @@ impl Portal for NodePortal {
     async fn dashboard(&self, viewer: &Viewer) -> Result<Dashboard, PortalError> {
         let reader = self.reader(viewer)?;
         let now = crate::clock::now_ms();
-        let last_visit = self.visits.lock().expect("visits").insert(reader.member, now);
+        let store = self.as_member(reader.member).store().clone();
+        let last_visit = store.last_visit(reader.member).map_err(unavailable)?;
+        store.record_visit(reader.member, now).await.map_err(unavailable)?;
         let service = self.service.clone();
         let query = ListQuery {
             limit: DASHBOARD_WINDOW,
@@ -393,6 +403,18 @@ impl Portal for NodePortal {
                 None => by_kind.push((body.content.kind().to_owned(), 1)),
             }
         }
+        let ids: Vec<BundleId> = page.bundles.iter().map(|stored| stored.bundle.id()).collect();
+        let states = store.triage(reader.member, &ids).map_err(unavailable)?;
+        let by_triage = ["new", "seen", "relevant", "not_relevant"]
+            .into_iter()
+            .map(|name| {
+                let count = states
+                    .iter()
+                    .filter(|state| state.map_or("new", TriageState::name) == name)
+                    .count() as u64;
+                (name.to_owned(), count)
+            })
+            .collect();
         by_tlp.sort_by_key(|(tag, _)| tag.0);
         by_kind.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let new_since_visit = page
@@ -434,7 +456,8 @@ impl Portal for NodePortal {
             last_visit: last_visit.map(render::time),
             by_tlp,
             by_kind,
-            recent: recent.iter().map(render::row).collect(),
+            by_triage,
+            recent: self.rows(reader.member, &recent)?,
             federation,
         })
     }
@@ -461,6 +484,14 @@ impl Portal for NodePortal {
             Some(day) => match dims_protocol::stix::time::parse(&format!("{day}T00:00:00Z")) {
                 Ok(ms) => Some(ms),
                 Err(_) => return problem(format!("The date {day:?} is not a day like 2026-11-01.")),
+            },
+        };
+        let triage = match filters.triage.as_deref() {
+            None => None,
+            Some("new") => Some(None),
+            Some(name) => match TriageState::from_name(name) {
+                Some(state) => Some(Some(state)),
+                None => return problem("The triage filter is not one of new, seen, relevant, not_relevant.".into()),
             },
         };
         let status = filters.status.clone().unwrap_or_else(|| "active".to_owned());
@@ -504,12 +535,19 @@ impl Portal for NodePortal {
             loop {
                 let page = service.page_within(&query, Receiver::Member(&scan_reader), now, SCAN_BUDGET)?;
                 scanned += page.bundles.len().max(1);
-                for stored in page.bundles {
+                let states = match triage {
+                    None => vec![None; page.bundles.len()],
+                    Some(_) => {
+                        let ids: Vec<BundleId> = page.bundles.iter().map(|stored| stored.bundle.id()).collect();
+                        service.store().triage(scan_reader.member, &ids)?
+                    }
+                };
+                for (stored, state) in page.bundles.into_iter().zip(states) {
                     if rows.len() == PAGE_ROWS {
                         return Ok((rows, Some(query.after.expect("a page after a full one"))));
                     }
                     query.after = Some(stored.cursor());
-                    if wanted(&stored) {
+                    if wanted(&stored) && triage.is_none_or(|wanted| wanted == state) {
                         rows.push(stored);
                     }
                 }
@@ -531,7 +569,7 @@ impl Portal for NodePortal {
             .await
             .map_err(unavailable)?;
         Ok(IndexPage {
-            rows: rows.iter().map(render::row).collect(),
+            rows: self.rows(reader.member, &rows)?,
             next: next.map(|place| self.cursors.seal(&member_key, place)),
             problem: None,
         })
@@ -572,7 +610,77 @@ impl Portal for NodePortal {
             )
             .await
             .map_err(unavailable)?;
-        Ok(Some(render::view(&stored, related.iter().map(render::row).collect())))
+        let state = self
+            .service
+            .store()
+            .triage(reader.member, &[id])
+            .map_err(unavailable)?
+            .pop()
+            .flatten();
+        let related = self.rows(reader.member, &related)?;
+        Ok(Some(render::view(&stored, state, related)))
+    }
+
+    async fn bulk(
+        &self,
+        viewer: &Viewer,
+        ids: &[BundleId],
+        action: BulkAction,
+    ) -> Result<Option<Download>, PortalError> {
+        let reader = self.reader(viewer)?;
+        let now = crate::clock::now_ms();
+        // Only what the member may see is touched; any other id is passed over as an absent one is.
+        let mut visible = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(stored) = self
+                .service
+                .get(id, Receiver::Member(&reader), now)
+                .map_err(unavailable)?
+            {
+                visible.push(stored);
+            }
+        }
+        let service = self.as_member(reader.member);
+        match action {
+            BulkAction::Triage(state) => {
+                let state = state.and_then(TriageState::from_name);
+                let ids: Vec<BundleId> = visible.iter().map(|stored| stored.bundle.id()).collect();
+                if !ids.is_empty() {
+                    service
+                        .store()
+                        .set_triage(reader.member, ids, state)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                Ok(None)
+            }
+            BulkAction::ExportStix | BulkAction::ExportCsv => {
+                service
+                    .store()
+                    .record_read(ReadKind::Export, visible.iter().map(|stored| &stored.bundle))
+                    .await
+                    .map_err(unavailable)?;
+                let stamp = render::time(now).replace([':', '.'], "");
+                if action == BulkAction::ExportStix {
+                    let bundles: Vec<&dims_protocol::VerifiedBundle> =
+                        visible.iter().map(|stored| &stored.bundle).collect();
+                    let export = dims_protocol::stix::export(&bundles, &dims_protocol::stix::ExportContext::default())
+                        .map_err(unavailable)?;
+                    let body = serde_json::to_vec_pretty(&export.bundle).map_err(unavailable)?;
+                    Ok(Some(Download {
+                        content_type: "application/stix+json;version=2.1",
+                        filename: format!("dims-selection-{stamp}.json"),
+                        body,
+                    }))
+                } else {
+                    Ok(Some(Download {
+                        content_type: "text/csv; charset=utf-8",
+                        filename: format!("dims-selection-{stamp}.csv"),
+                        body: render::csv(&visible).map_err(unavailable)?,
+                    }))
+                }
+            }
+        }
     }
 
     async fn preview(&self, viewer: &Viewer, form: &PublishForm) -> Result<Preview, PortalError> {
@@ -663,9 +771,7 @@ impl Portal for NodePortal {
             if bundles.is_empty() {
                 results.missing.push(value);
             } else {
-                results
-                    .found
-                    .push((value, kind, bundles.iter().map(render::row).collect()));
+                results.found.push((value, kind, self.rows(reader.member, &bundles)?));
             }
         }
         Ok(results)

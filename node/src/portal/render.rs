@@ -6,7 +6,7 @@ use dims_protocol::{Audience, Content, VerifiedBundle};
 use dims_web::portal::pages::title_of;
 use dims_web::portal::{BundleRow, BundleView, IndicatorRow, SightingRow, TlpTag};
 
-use crate::store::Stored;
+use crate::store::{Stored, TriageState};
 
 /// RFC 3339 of `ms`.
 pub fn time(ms: u64) -> String {
@@ -43,8 +43,8 @@ pub fn values(content: &Content) -> Vec<String> {
     }
 }
 
-/// The list row of `stored`.
-pub fn row(stored: &Stored) -> BundleRow {
+/// The list row of `stored`, in the viewer's triage state `triage`.
+pub fn row(stored: &Stored, triage: Option<TriageState>) -> BundleRow {
     let body = stored.bundle.body();
     let values = values(&body.content);
     BundleRow {
@@ -57,6 +57,7 @@ pub fn row(stored: &Stored) -> BundleRow {
         created: time(body.created),
         items: values.len(),
         status: status(stored).to_owned(),
+        triage: triage.map_or("new", TriageState::name).to_owned(),
     }
 }
 
@@ -86,8 +87,8 @@ pub fn audience_of(audience: &Audience, org: &dims_protocol::OrgId) -> String {
     }
 }
 
-/// The whole view of `stored`, with `related` bundles (already filtered for the viewer).
-pub fn view(stored: &Stored, related: Vec<BundleRow>) -> BundleView {
+/// The whole view of `stored` in the viewer's triage state, with `related` bundles (already filtered for the viewer).
+pub fn view(stored: &Stored, triage: Option<TriageState>, related: Vec<BundleRow>) -> BundleView {
     let body = stored.bundle.body();
     let indicators = body
         .content
@@ -125,7 +126,7 @@ pub fn view(stored: &Stored, related: Vec<BundleRow>) -> BundleView {
         Content::Indicators(_) | Content::Sightings(_) => None,
     };
     BundleView {
-        row: row(stored),
+        row: row(stored, triage),
         audience: audience_words(&stored.bundle),
         origin_full: body.origin.to_string(),
         author_member: body.author.member.map(|member| member.to_string()),
@@ -147,5 +148,33 @@ pub fn view(stored: &Stored, related: Vec<BundleRow>) -> BundleView {
         indicators,
         sightings,
         related,
+    }
+}
+
+/// The indicators of `bundles` as CSV: `value,type,tlp,bundle,created,labels`, one row per indicator.
+pub fn csv(bundles: &[Stored]) -> Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["value", "type", "tlp", "bundle", "created", "labels"])?;
+    for stored in bundles {
+        let body = stored.bundle.body();
+        for indicator in body.content.indicators() {
+            writer.write_record([
+                indicator.value.to_string(),
+                indicator.value.kind().name().to_owned(),
+                body.tlp.name().to_owned(),
+                stored.bundle.id().to_string(),
+                time(body.created),
+                inert_cell(&indicator.labels.join(";")),
+            ])?;
+        }
+    }
+    writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// A cell a spreadsheet will not run: one starting with `=`, `+`, `-`, `@` (a formula) gets a leading `'`.
+fn inert_cell(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_owned(),
     }
 }

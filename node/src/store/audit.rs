@@ -283,6 +283,15 @@ pub enum Action {
         /// The member it concerns.
         member: MemberId,
     },
+    /// A member marked bundles in their triage (their own view; what they were is in `triage_v1`).
+    Triage {
+        /// The member.
+        member: MemberId,
+        /// The state they set: `seen`, `relevant`, `not_relevant` or `new`.
+        state: String,
+        /// How many bundles.
+        bundles: u64,
+    },
     /// A federation roster pinned (joined or updated).
     RosterPin {
         /// The federation.
@@ -348,6 +357,7 @@ impl Action {
             Action::CertUpload { .. } => "cert_upload",
             Action::GroupCreate { .. } => "group_create",
             Action::Vetting { .. } => "vetting",
+            Action::Triage { .. } => "triage",
             Action::RosterPin { .. } => "roster_pin",
             Action::KeyStatement { .. } => "key_statement",
             Action::Read { .. } => "read",
@@ -380,6 +390,7 @@ impl Action {
                 by,
                 member,
             } => format!("{group}: {by} {step} {member}"),
+            Action::Triage { member, state, bundles } => format!("{member} marked {bundles} {state}"),
             Action::RosterPin { federation, digest } => format!("{federation} {}", hex::encode(&digest[..8])),
             Action::KeyStatement { key, digest } => format!("{key} {}", hex::encode(&digest[..8])),
             Action::Read { how, bundles } => {
@@ -395,9 +406,9 @@ impl Action {
         }
     }
 
-    /// The entry of an identity change.
-    pub(crate) fn of_identity(change: &IdentityChange) -> Self {
-        match change {
+    /// The entry of an identity change; `None` for a change that is not audited (a dashboard visit).
+    pub(crate) fn of_identity(change: &IdentityChange) -> Option<Self> {
+        Some(match change {
             IdentityChange::PutToken(record) => Action::TokenCreate {
                 token: record.id,
                 owner: record.owner,
@@ -429,7 +440,13 @@ impl Action {
                     member,
                 }
             }
-        }
+            IdentityChange::Triage { member, bundles, state } => Action::Triage {
+                member: *member,
+                state: state.map_or("new", |state| state.name()).to_owned(),
+                bundles: bundles.len() as u64,
+            },
+            IdentityChange::Visit { .. } => return None,
+        })
     }
 }
 

@@ -42,7 +42,7 @@ use dims_identity::directory::Profile;
 use dims_identity::pgp::{MemberCert, UploadError};
 use dims_identity::token::{TokenId, TokenRecord};
 use dims_identity::vetting::{MemberState, TrustGroup, VettingError};
-use dims_protocol::{FieldError, GroupId, MemberId};
+use dims_protocol::{BundleId, FieldError, GroupId, MemberId};
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,7 @@ use tokio::sync::oneshot;
 use super::Store;
 use super::error::{During, StoreError};
 use super::integrity::{IntegrityReport, Problem};
+use super::triage::{self, TRIAGE, TriageState, VISITS};
 use super::writer::Command;
 
 /// Token id → CBOR [`TokenRecord`].
@@ -254,6 +255,22 @@ pub enum IdentityChange {
         /// The time of the step (ms since the epoch).
         now_ms: u64,
     },
+    /// Sets a member's triage state of some bundles (`None`: new again); see [`super::triage`].
+    Triage {
+        /// The member.
+        member: MemberId,
+        /// The bundles.
+        bundles: Vec<BundleId>,
+        /// The state.
+        state: Option<TriageState>,
+    },
+    /// Records a member's dashboard visit at `at_ms` (not audited).
+    Visit {
+        /// The member.
+        member: MemberId,
+        /// When.
+        at_ms: u64,
+    },
 }
 
 /// Why an identity change or lookup failed. Apart from [`IdentityError::Store`], nothing of the change was written.
@@ -361,6 +378,8 @@ pub(crate) struct IdentityTables<'txn> {
     logins: Table<'txn, (&'static str, &'static str), &'static [u8; 16]>,
     groups: Table<'txn, &'static str, &'static [u8]>,
     certs: Table<'txn, &'static [u8; 16], &'static [u8]>,
+    triage: Table<'txn, (&'static [u8; 16], &'static [u8; 32]), u8>,
+    visits: Table<'txn, &'static [u8; 16], u64>,
 }
 
 impl<'txn> IdentityTables<'txn> {
@@ -372,6 +391,8 @@ impl<'txn> IdentityTables<'txn> {
             logins: txn.open_table(MEMBER_LOGINS).map_err(table_error("member_logins_v1"))?,
             groups: txn.open_table(TRUST_GROUPS).map_err(table_error("trust_groups_v1"))?,
             certs: txn.open_table(MEMBER_CERTS).map_err(table_error("member_certs_v1"))?,
+            triage: txn.open_table(TRIAGE).map_err(table_error("triage_v1"))?,
+            visits: txn.open_table(VISITS).map_err(table_error("member_visits_v1"))?,
         })
     }
 
@@ -433,6 +454,20 @@ pub(crate) fn apply(tables: &mut IdentityTables<'_>, change: &IdentityChange) ->
             Ok(Ok(()))
         }
         IdentityChange::PutMember(record) => put_member(tables, record),
+        IdentityChange::Triage { member, bundles, state } => {
+            if let Err(refusal) = tables.require_member(*member)? {
+                return Ok(Err(refusal));
+            }
+            triage::set(&mut tables.triage, *member, bundles, *state)?;
+            Ok(Ok(()))
+        }
+        IdentityChange::Visit { member, at_ms } => {
+            if let Err(refusal) = tables.require_member(*member)? {
+                return Ok(Err(refusal));
+            }
+            tables.visits.insert(&member.0, *at_ms).during("writing a visit")?;
+            Ok(Ok(()))
+        }
         IdentityChange::PutCert { member, cert } => {
             let mut record = match tables.require_member(*member)? {
                 Ok(record) => record,
@@ -634,6 +669,7 @@ fn remove_member(tables: &mut IdentityTables<'_>, member: MemberId) -> Applied {
             .during("removing a login")?;
     }
     tables.certs.remove(&member.0).during("removing a certificate")?;
+    triage::forget(&mut tables.triage, &mut tables.visits, member)?;
     tables.members.remove(&member.0).during("removing a member")?;
     Ok(Ok(()))
 }
@@ -717,6 +753,34 @@ impl Store {
     /// Revokes a token at `at_ms` (a revoked token keeps its first revocation time).
     pub async fn revoke_token(&self, id: TokenId, at_ms: u64) -> Result<(), IdentityError> {
         self.change_identity(IdentityChange::RevokeToken { id, at_ms }).await
+    }
+
+    /// Sets `member`'s triage state of `bundles` (`None`: new again).
+    pub async fn set_triage(
+        &self,
+        member: MemberId,
+        bundles: Vec<BundleId>,
+        state: Option<TriageState>,
+    ) -> Result<(), IdentityError> {
+        self.change_identity(IdentityChange::Triage { member, bundles, state })
+            .await
+    }
+
+    /// Records `member`'s dashboard visit at `at_ms`.
+    pub async fn record_visit(&self, member: MemberId, at_ms: u64) -> Result<(), IdentityError> {
+        self.change_identity(IdentityChange::Visit { member, at_ms }).await
+    }
+
+    /// `member`'s triage state of each of `bundles`, in order (`None`: new to them).
+    pub fn triage(&self, member: MemberId, bundles: &[BundleId]) -> Result<Vec<Option<TriageState>>, StoreError> {
+        let snapshot = self.handle.core.snapshot()?;
+        triage::states(&snapshot.txn, member, bundles)
+    }
+
+    /// `member`'s previous dashboard visit, if any.
+    pub fn last_visit(&self, member: MemberId) -> Result<Option<u64>, StoreError> {
+        let snapshot = self.handle.core.snapshot()?;
+        triage::last_visit(&snapshot.txn, member)
     }
 
     /// Stores or replaces a member.

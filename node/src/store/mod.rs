@@ -45,6 +45,7 @@ mod rosters;
 mod runs;
 mod sealed;
 mod tables;
+pub mod triage;
 mod writer;
 
 use std::path::Path;
@@ -65,6 +66,7 @@ pub use integrity::{FileCheck, IntegrityReport, Problem};
 pub use metrics::{RejectReason, StoreMetrics};
 pub use sealed::SealedRecord;
 pub use tables::SCHEMA_VERSION;
+pub use triage::TriageState;
 
 use database::Core;
 use writer::{Command, Request};

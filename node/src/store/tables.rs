@@ -338,9 +338,9 @@ impl<K: redb::Key + 'static> EnvelopeTable<K> {
 }
 
 /// Every table of the schema, by name: the bundle tables here, `rosters_v1` of `super::rosters`,
-/// `key_statements_v1` of `super::key_statements`, `sealed_v1` of `super::sealed` and the identity tables of
-/// `super::identity`.
-pub(crate) const ALL_TABLES: [&str; 19] = [
+/// `key_statements_v1` of `super::key_statements`, `sealed_v1` of `super::sealed`, the identity tables of
+/// `super::identity` and the members' own triage tables of `super::triage`.
+pub(crate) const ALL_TABLES: [&str; 21] = [
     "meta_v1",
     "bundles_v1",
     "by_time_v1",
@@ -360,6 +360,8 @@ pub(crate) const ALL_TABLES: [&str; 19] = [
     "member_logins_v1",
     "trust_groups_v1",
     "member_certs_v1",
+    "triage_v1",
+    "member_visits_v1",
 ];
 
 /// Every table, open for writing inside one transaction, and the value entries of the bundles stored in it so far.

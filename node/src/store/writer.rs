@@ -501,8 +501,10 @@ fn apply_batch(core: &Core, batch: &mut [Request]) -> Result<u64, StoreError> {
                         None => identity_tables.insert(IdentityTables::open(&txn)?),
                     };
                     let applied = identity::apply(identity, change)?;
-                    if applied.is_ok() {
-                        audit.append(at_ms, by, Action::of_identity(change))?;
+                    if applied.is_ok()
+                        && let Some(action) = Action::of_identity(change)
+                    {
+                        audit.append(at_ms, by, action)?;
                     }
                     *outcome = Some(applied);
                 }

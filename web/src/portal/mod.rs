@@ -30,8 +30,8 @@ use axum::routing::{get, post};
 use dims_protocol::BundleId;
 
 pub use self::views::{
-    BundleRow, BundleView, Dashboard, FederationGlance, IndexFilters, IndexPage, IndicatorRow, Preview, PublishForm,
-    SearchResults, SightingRow, TlpTag, Viewer,
+    BulkAction, BundleRow, BundleView, Dashboard, Download, FederationGlance, IndexFilters, IndexPage, IndicatorRow,
+    Preview, PublishForm, SearchResults, SightingRow, TlpTag, Viewer,
 };
 
 /// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere, never framed.
@@ -155,6 +155,15 @@ pub trait Portal: Send + Sync + 'static {
         form: &PublishForm,
     ) -> impl Future<Output = Result<BundleId, PortalError>> + Send;
 
+    /// Applies `action` to the bundles `ids` that the viewer may see (the others are passed over exactly as ids
+    /// that do not exist): a triage change answers `None`, an export the file.
+    fn bulk(
+        &self,
+        viewer: &Viewer,
+        ids: &[BundleId],
+        action: BulkAction,
+    ) -> impl Future<Output = Result<Option<Download>, PortalError>> + Send;
+
     /// The bundles the viewer may see that carry each of the values in `text` (pasted, defanged or not).
     fn search(&self, viewer: &Viewer, text: &str) -> impl Future<Output = Result<SearchResults, PortalError>> + Send;
 }
@@ -169,6 +178,7 @@ pub fn router<P: Portal>(portal: Arc<P>) -> Router {
         .route("/logout", post(pages::logout::<P>))
         .route("/bundles", get(pages::index::<P>))
         .route("/bundles/{id}", get(pages::bundle::<P>))
+        .route("/bundles/bulk", post(pages::bulk::<P>))
         .route("/publish", get(pages::publish_form::<P>).post(pages::publish::<P>))
         .route("/publish/preview", post(pages::preview::<P>))
         .route("/search", get(pages::search_form::<P>).post(pages::search::<P>))

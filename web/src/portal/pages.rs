@@ -14,7 +14,7 @@ use dims_protocol::{BundleId, Tlp};
 use serde::Deserialize;
 
 use super::views::{
-    BundleRow, BundleView, Dashboard, IndexFilters, IndexPage, Preview, PublishForm, SearchResults, Viewer,
+    BulkAction, BundleRow, BundleView, Dashboard, IndexFilters, IndexPage, Preview, PublishForm, SearchResults, Viewer,
 };
 use super::{LOGIN_COOKIE, Portal, PortalError};
 
@@ -61,11 +61,13 @@ struct DashboardTemplate<'a> {
 struct IndexTemplate<'a> {
     viewer: Option<&'a Viewer>,
     section: &'a str,
+    back: String,
     filters: &'a IndexFilters,
     page: &'a IndexPage,
     tlps: Vec<(String, String)>,
     kinds: Vec<String>,
     statuses: Vec<String>,
+    triages: Vec<String>,
 }
 
 #[derive(Template)]
@@ -291,6 +293,7 @@ pub async fn index<P: Portal>(
     State(portal): State<Arc<P>>,
     headers: HeaderMap,
     filters: Result<Query<IndexFilters>, axum::extract::rejection::QueryRejection>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
     let viewer = match viewer_or_login(&*portal, &headers).await {
         Ok(viewer) => viewer,
@@ -316,6 +319,10 @@ pub async fn index<P: Portal>(
         &IndexTemplate {
             viewer: Some(&viewer),
             section: "bundles",
+            back: match &raw {
+                Some(query) => format!("/bundles?{query}"),
+                None => "/bundles".to_owned(),
+            },
             filters: &filters,
             page: &result,
             tlps,
@@ -323,6 +330,10 @@ pub async fn index<P: Portal>(
             statuses: ["active", "all", "retracted", "superseded"]
                 .iter()
                 .map(|status| (*status).to_owned())
+                .collect(),
+            triages: ["new", "seen", "relevant", "not_relevant"]
+                .iter()
+                .map(|state| (*state).to_owned())
                 .collect(),
         },
     )
@@ -560,4 +571,59 @@ async fn search_results<P: Portal>(portal: &P, viewer: &Viewer, text: &str) -> R
             results: results.as_ref(),
         },
     )
+}
+
+/// The most bundles one bulk action takes.
+pub const MAX_BULK: usize = 1_000;
+
+/// `POST /bundles/bulk`: the index's selection (`id`, repeated), triaged or exported.
+pub async fn bulk<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    let (mut csrf, mut action, mut back, mut ids) = (String::new(), None, None, Vec::new());
+    for (key, value) in form_urlencoded::parse(&body) {
+        match &*key {
+            "csrf" => csrf = value.into_owned(),
+            "action" => action = BulkAction::parse(&value),
+            "back" => back = Some(value.into_owned()),
+            // An id that is not one is passed over, as one the viewer may not see is.
+            "id" => ids.extend(value.parse::<BundleId>().ok()),
+            _ => {}
+        }
+    }
+    if !csrf_matches(&viewer, &csrf) {
+        return csrf_refused(&viewer);
+    }
+    let Some(action) = action else {
+        return error_page(
+            &PortalError::new(
+                StatusCode::BAD_REQUEST,
+                "No action",
+                "Choose what to do with the selected bundles.",
+            ),
+            Some(&viewer),
+        );
+    };
+    ids.truncate(MAX_BULK);
+    match portal.bulk(&viewer, &ids, action).await {
+        Ok(Some(download)) => (
+            [
+                (header::CONTENT_TYPE, download.content_type.to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}\"", download.filename.replace('"', "")),
+                ),
+            ],
+            download.body,
+        )
+            .into_response(),
+        // Back to the page the selection was made on (only a path of this portal), else the index.
+        Ok(None) => {
+            let back = back.filter(|back| back.starts_with("/bundles") && !back.starts_with("//"));
+            Redirect::to(back.as_deref().unwrap_or("/bundles")).into_response()
+        }
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
 }

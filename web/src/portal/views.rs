@@ -83,6 +83,8 @@ pub struct BundleRow {
     pub items: usize,
     /// `active`, `retracted` or `superseded`.
     pub status: String,
+    /// The viewer's triage state: `new`, `seen`, `relevant` or `not_relevant`.
+    pub triage: String,
 }
 
 /// The dashboard.
@@ -98,6 +100,8 @@ pub struct Dashboard {
     pub by_tlp: Vec<(TlpTag, u64)>,
     /// Counts by kind.
     pub by_kind: Vec<(String, u64)>,
+    /// Counts by the viewer's triage state.
+    pub by_triage: Vec<(String, u64)>,
     /// The newest bundles.
     pub recent: Vec<BundleRow>,
     /// The federation at a glance.
@@ -135,6 +139,9 @@ pub struct IndexFilters {
     /// Only made on or after this day (`2026-11-01`).
     #[serde(default, deserialize_with = "empty_is_none")]
     pub since: Option<String>,
+    /// Only those in this triage state of the viewer's (`new`, `seen`, `relevant`, `not_relevant`).
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub triage: Option<String>,
     /// The page: newest first, continuing after this cursor.
     #[serde(default, deserialize_with = "empty_is_none")]
     pub after: Option<String>,
@@ -155,6 +162,7 @@ impl IndexFilters {
             ("org", &self.org),
             ("status", &self.status),
             ("since", &self.since),
+            ("triage", &self.triage),
         ] {
             if let Some(value) = value {
                 pairs.push((key, value));
@@ -304,4 +312,41 @@ pub struct SearchResults {
     pub rejected: Vec<String>,
     /// How many distinct values were asked.
     pub asked: usize,
+}
+
+/// What to do with the bundles selected in the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BulkAction {
+    /// Set the viewer's triage state (`None`: new again).
+    Triage(Option<&'static str>),
+    /// Download the selection as a STIX 2.1 bundle.
+    ExportStix,
+    /// Download the selection's indicators as CSV.
+    ExportCsv,
+}
+
+impl BulkAction {
+    /// The action a form's `action` field names.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "seen" => BulkAction::Triage(Some("seen")),
+            "relevant" => BulkAction::Triage(Some("relevant")),
+            "not_relevant" => BulkAction::Triage(Some("not_relevant")),
+            "new" => BulkAction::Triage(None),
+            "export-stix" => BulkAction::ExportStix,
+            "export-csv" => BulkAction::ExportCsv,
+            _ => return None,
+        })
+    }
+}
+
+/// A file to download.
+#[derive(Clone, Debug)]
+pub struct Download {
+    /// Its media type.
+    pub content_type: &'static str,
+    /// Its file name.
+    pub filename: String,
+    /// Its bytes.
+    pub body: Vec<u8>,
 }
