@@ -52,6 +52,11 @@ impl SessionId {
         hex::decode_to_slice(text, &mut bytes).ok()?;
         Some(Self(bytes))
     }
+
+    /// The cookie value (what [`SessionId::parse`] reads).
+    pub fn to_cookie_value(self) -> String {
+        hex::encode(self.0)
+    }
 }
 
 /// What the server keeps about a session.

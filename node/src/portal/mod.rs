@@ -103,6 +103,24 @@ impl NodePortal {
         }
     }
 
+    /// Opens a session for `member` with `roles` without a provider, as `dims demo`'s development login and the
+    /// portal benchmark do; the session cookie's value. Never routed: a running node's portal logs in only through
+    /// the provider.
+    pub fn open_session(&self, member: MemberId, roles: &[&str]) -> Result<String, PortalError> {
+        let random = crate::keys::random_bytes::<64>().map_err(unavailable)?;
+        let (id, _) = self
+            .sessions
+            .lock()
+            .expect("sessions")
+            .login(member, None, &random, crate::clock::now_ms())
+            .map_err(|e| PortalError::unavailable(e.to_string()))?;
+        self.roles
+            .lock()
+            .expect("roles")
+            .insert(member, roles.iter().map(|role| (*role).to_owned()).collect());
+        Ok(id.to_cookie_value())
+    }
+
     /// The relying party, discovered on first use.
     async fn relying_party(&self) -> Result<&TestLogin, PortalError> {
         self.login
