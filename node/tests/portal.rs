@@ -7,6 +7,8 @@
 //!
 //! Without slapd, node or the npm package these tests fail and say to run `bash scripts/setup`; they never skip.
 
+#[path = "support/gpg.rs"]
+mod gpg;
 #[path = "support/node.rs"]
 mod node_support;
 #[allow(dead_code)]
@@ -496,6 +498,60 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
         "{}",
         csv.body
     );
+
+    // The directory, and alice's own profile and OpenPGP certificate.
+    let directory = alice.get("/members").await;
+    assert_eq!(directory.status, 200);
+    assert!(
+        directory.body.contains("(you)"),
+        "alice's first login made her record: {}",
+        directory.body
+    );
+    let saved = alice
+        .post(
+            "/profile",
+            &[
+                ("csrf", csrf.as_str()),
+                ("time_zone", "America/Los_Angeles"),
+                ("airport", "sea"),
+                ("email", "alice@example.org"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(saved.body.contains("Your profile was saved") && saved.body.contains("SEA"));
+    let refused = alice
+        .post("/profile", &[("csrf", csrf.as_str()), ("airport", "Boston")], None)
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("nearest_airport"),
+        "the field is named: {}",
+        refused.body
+    );
+    let bad_cert = alice
+        .post(
+            "/profile/cert",
+            &[
+                ("csrf", csrf.as_str()),
+                ("armored", "-----BEGIN PGP PUBLIC KEY BLOCK-----\nnot one\n"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(bad_cert.status, 422, "{}", bad_cert.body);
+    let gpg = gpg::Gpg::new();
+    let cert = String::from_utf8(gpg.member_key("Alice <alice@example.org>")).expect("armored");
+    let stored = alice
+        .post(
+            "/profile/cert",
+            &[("csrf", csrf.as_str()), ("armored", cert.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    assert!(stored.body.contains("certificate was stored") && stored.body.contains("BEGIN PGP PUBLIC KEY BLOCK"));
 
     // CSRF: a logout without the token, or from another origin, changes nothing.
     let refused = alice.post("/logout", &[("csrf", "0")], None).await;

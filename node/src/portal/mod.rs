@@ -34,8 +34,8 @@ use dims_identity::session::{SessionId, Sessions, Timeouts};
 use dims_protocol::policy::{MemberView, Receiver};
 use dims_protocol::{BundleId, MemberId, Tlp};
 use dims_web::portal::{
-    BulkAction, BundleView, Dashboard, Download, FederationGlance, IndexFilters, IndexPage, LoginRedirect, NewSession,
-    Portal, PortalError, Preview, PublishForm, SearchResults, TlpTag, Viewer,
+    BulkAction, BundleView, Dashboard, Download, FederationGlance, IndexFilters, IndexPage, LoginRedirect, MemberCard,
+    NewSession, Portal, PortalError, Preview, ProfileForm, PublishForm, SearchResults, TlpTag, Viewer,
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing::{info, warn};
@@ -234,6 +234,35 @@ impl NodePortal {
         Ok(dims_protocol::Author {
             org: reader.org,
             member: Some(reader.member),
+        })
+    }
+
+    /// The directory card of `record`, with their certificate when `with_cert`.
+    fn card(&self, viewer: &Viewer, record: &MemberRecord, with_cert: bool) -> Result<MemberCard, PortalError> {
+        let profile = &record.profile;
+        let armored = match with_cert {
+            true => self
+                .service
+                .store()
+                .member_cert(&profile.id)
+                .map_err(unavailable)?
+                .map(|cert| cert.armored),
+            false => None,
+        };
+        Ok(MemberCard {
+            id: profile.id.to_string(),
+            name: profile.name.clone(),
+            org: profile.org.to_string(),
+            time_zone: profile.time_zone.clone(),
+            airport: profile.nearest_airport.clone(),
+            email: profile.contact.email.clone(),
+            phone: profile.contact.phone.clone(),
+            sms: profile.contact.sms.clone(),
+            im: profile.contact.im.clone(),
+            fingerprint: profile.pgp_fingerprint.clone(),
+            armored,
+            suspended: record.is_suspended(),
+            is_viewer: profile.id.to_string() == viewer.member,
         })
     }
 
@@ -793,5 +822,73 @@ impl Portal for NodePortal {
             }
         }
         Ok(results)
+    }
+
+    async fn members(&self, viewer: &Viewer) -> Result<Vec<MemberCard>, PortalError> {
+        self.reader(viewer)?;
+        let admin = viewer.has("admin");
+        let mut records = self.service.store().members().map_err(unavailable)?;
+        records.retain(|record| admin || !record.is_suspended());
+        records.sort_by(|a, b| a.profile.name.to_lowercase().cmp(&b.profile.name.to_lowercase()));
+        records.iter().map(|record| self.card(viewer, record, false)).collect()
+    }
+
+    async fn member(&self, viewer: &Viewer, id: &str) -> Result<Option<MemberCard>, PortalError> {
+        self.reader(viewer)?;
+        let Ok(id) = id.parse::<MemberId>() else {
+            return Ok(None);
+        };
+        let Some(record) = self.service.store().member(&id).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        if record.is_suspended() && !viewer.has("admin") {
+            return Ok(None);
+        }
+        self.card(viewer, &record, true).map(Some)
+    }
+
+    async fn update_profile(&self, viewer: &Viewer, form: &ProfileForm) -> Result<(), PortalError> {
+        let reader = self.reader(viewer)?;
+        let store = self.as_member(reader.member).store().clone();
+        let mut record = store
+            .member(&reader.member)
+            .map_err(unavailable)?
+            .ok_or_else(|| PortalError::login_needed("log in again"))?;
+        let given = |text: &str| {
+            let text = text.trim();
+            (!text.is_empty()).then(|| text.to_owned())
+        };
+        let profile = &mut record.profile;
+        profile.time_zone = given(&form.time_zone);
+        profile.nearest_airport = given(&form.airport).map(|code| code.to_ascii_uppercase());
+        profile.contact.email = given(&form.email);
+        profile.contact.phone = given(&form.phone);
+        profile.contact.sms = given(&form.sms);
+        profile.contact.im = given(&form.im);
+        if let Err(field) = profile.check() {
+            return Err(PortalError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Not saved",
+                field.to_string(),
+            ));
+        }
+        record.updated_ms = crate::clock::now_ms();
+        store.put_member(record).await.map_err(|e| match e {
+            crate::store::IdentityError::Store(_) => unavailable(e),
+            other => PortalError::new(StatusCode::UNPROCESSABLE_ENTITY, "Not saved", other.to_string()),
+        })
+    }
+
+    async fn upload_cert(&self, viewer: &Viewer, armored: &str) -> Result<(), PortalError> {
+        let reader = self.reader(viewer)?;
+        let store = self.as_member(reader.member).store().clone();
+        store
+            .upload_cert(reader.member, armored.as_bytes(), crate::clock::now_ms())
+            .await
+            .map(drop)
+            .map_err(|e| match e {
+                crate::store::IdentityError::Store(_) => unavailable(e),
+                other => PortalError::new(StatusCode::UNPROCESSABLE_ENTITY, "Not stored", other.to_string()),
+            })
     }
 }

@@ -30,8 +30,8 @@ use axum::routing::{get, post};
 use dims_protocol::BundleId;
 
 pub use self::views::{
-    BulkAction, BundleRow, BundleView, Dashboard, Download, FederationGlance, IndexFilters, IndexPage, IndicatorRow,
-    Preview, PublishForm, SearchResults, SightingRow, TlpTag, Viewer,
+    BulkAction, BundleRow, BundleView, CertForm, Dashboard, Download, FederationGlance, IndexFilters, IndexPage,
+    IndicatorRow, MemberCard, Preview, ProfileForm, PublishForm, SearchResults, SightingRow, TlpTag, Viewer,
 };
 
 /// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere, never framed.
@@ -164,6 +164,24 @@ pub trait Portal: Send + Sync + 'static {
         action: BulkAction,
     ) -> impl Future<Output = Result<Option<Download>, PortalError>> + Send;
 
+    /// The member directory: everyone on this node (suspended members only for node admins).
+    fn members(&self, viewer: &Viewer) -> impl Future<Output = Result<Vec<MemberCard>, PortalError>> + Send;
+
+    /// One member's card, with their certificate; `None` when there is no such member (or a suspended one, to a
+    /// viewer who is not a node admin).
+    fn member(&self, viewer: &Viewer, id: &str)
+    -> impl Future<Output = Result<Option<MemberCard>, PortalError>> + Send;
+
+    /// Changes the viewer's own profile; a field that does not check out is refused with 422 naming it.
+    fn update_profile(
+        &self,
+        viewer: &Viewer,
+        form: &ProfileForm,
+    ) -> impl Future<Output = Result<(), PortalError>> + Send;
+
+    /// Stores the viewer's own OpenPGP certificate, validated as `identity::pgp` does (422 naming the problem).
+    fn upload_cert(&self, viewer: &Viewer, armored: &str) -> impl Future<Output = Result<(), PortalError>> + Send;
+
     /// The bundles the viewer may see that carry each of the values in `text` (pasted, defanged or not).
     fn search(&self, viewer: &Viewer, text: &str) -> impl Future<Output = Result<SearchResults, PortalError>> + Send;
 }
@@ -182,6 +200,10 @@ pub fn router<P: Portal>(portal: Arc<P>) -> Router {
         .route("/publish", get(pages::publish_form::<P>).post(pages::publish::<P>))
         .route("/publish/preview", post(pages::preview::<P>))
         .route("/search", get(pages::search_form::<P>).post(pages::search::<P>))
+        .route("/members", get(pages::members::<P>))
+        .route("/members/{id}", get(pages::member::<P>))
+        .route("/profile", get(pages::profile::<P>).post(pages::update_profile::<P>))
+        .route("/profile/cert", post(pages::upload_cert::<P>))
         .route("/static/dims.css", get(pages::stylesheet))
         .fallback(|| async { pages::error_page(&PortalError::not_found(), None) })
         // A search of 10,000 pasted values is about 1 MiB of text.

@@ -14,7 +14,8 @@ use dims_protocol::{BundleId, Tlp};
 use serde::Deserialize;
 
 use super::views::{
-    BulkAction, BundleRow, BundleView, Dashboard, IndexFilters, IndexPage, Preview, PublishForm, SearchResults, Viewer,
+    BulkAction, BundleRow, BundleView, CertForm, Dashboard, IndexFilters, IndexPage, MemberCard, Preview, ProfileForm,
+    PublishForm, SearchResults, Viewer,
 };
 use super::{LOGIN_COOKIE, Portal, PortalError};
 
@@ -623,6 +624,156 @@ pub async fn bulk<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap, b
         Ok(None) => {
             let back = back.filter(|back| back.starts_with("/bundles") && !back.starts_with("//"));
             Redirect::to(back.as_deref().unwrap_or("/bundles")).into_response()
+        }
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+struct MembersTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    members: &'a [MemberCard],
+}
+
+#[derive(Template)]
+#[template(path = "member.html")]
+struct MemberTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    card: &'a MemberCard,
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfileTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    card: &'a MemberCard,
+    note: Option<&'a str>,
+    problem: Option<&'a str>,
+}
+
+/// `GET /members`: the directory.
+pub async fn members<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    match portal.members(&viewer).await {
+        Ok(members) => page(
+            StatusCode::OK,
+            &MembersTemplate {
+                viewer: Some(&viewer),
+                section: "members",
+                members: &members,
+            },
+        ),
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+/// `GET /members/{id}`: one member's card.
+pub async fn member<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    match portal.member(&viewer, &id).await {
+        Ok(Some(card)) => page(
+            StatusCode::OK,
+            &MemberTemplate {
+                viewer: Some(&viewer),
+                section: "members",
+                card: &card,
+            },
+        ),
+        Ok(None) => error_page(&PortalError::not_found(), Some(&viewer)),
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+async fn profile_page<P: Portal>(
+    portal: &P,
+    viewer: &Viewer,
+    note: Option<&str>,
+    problem: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    match portal.member(viewer, &viewer.member).await {
+        Ok(Some(card)) => page(
+            status,
+            &ProfileTemplate {
+                viewer: Some(viewer),
+                section: "profile",
+                card: &card,
+                note,
+                problem,
+            },
+        ),
+        Ok(None) => error_page(&PortalError::not_found(), Some(viewer)),
+        Err(error) => error_page(&error, Some(viewer)),
+    }
+}
+
+/// `GET /profile`: the viewer's own profile, to edit.
+pub async fn profile<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    profile_page(&*portal, &viewer, None, None, StatusCode::OK).await
+}
+
+/// `POST /profile`.
+pub async fn update_profile<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Form(form): Form<ProfileForm>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    if !csrf_matches(&viewer, &form.csrf) {
+        return csrf_refused(&viewer);
+    }
+    match portal.update_profile(&viewer, &form).await {
+        Ok(()) => profile_page(&*portal, &viewer, Some("Your profile was saved."), None, StatusCode::OK).await,
+        Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            profile_page(&*portal, &viewer, None, Some(&error.message), error.status).await
+        }
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+/// `POST /profile/cert`.
+pub async fn upload_cert<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Form(form): Form<CertForm>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    if !csrf_matches(&viewer, &form.csrf) {
+        return csrf_refused(&viewer);
+    }
+    match portal.upload_cert(&viewer, &form.armored).await {
+        Ok(()) => {
+            profile_page(
+                &*portal,
+                &viewer,
+                Some("Your OpenPGP certificate was stored."),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            profile_page(&*portal, &viewer, None, Some(&error.message), error.status).await
         }
         Err(error) => error_page(&error, Some(&viewer)),
     }

@@ -350,3 +350,71 @@ pub struct Download {
     /// Its bytes.
     pub body: Vec<u8>,
 }
+
+/// A member as the directory shows them.
+#[derive(Clone, Debug, Default)]
+pub struct MemberCard {
+    /// Their member id.
+    pub id: String,
+    /// Their name.
+    pub name: String,
+    /// Their organisation.
+    pub org: String,
+    /// Their IANA time zone.
+    pub time_zone: Option<String>,
+    /// Their nearest airport (IATA).
+    pub airport: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Telephone.
+    pub phone: Option<String>,
+    /// SMS number.
+    pub sms: Option<String>,
+    /// Instant messaging handle.
+    pub im: Option<String>,
+    /// Their OpenPGP certificate's fingerprint, when one is on file.
+    pub fingerprint: Option<String>,
+    /// Their certificate, ASCII-armored (the profile page offers it).
+    pub armored: Option<String>,
+    /// Whether they are suspended on this node (shown to node admins only).
+    pub suspended: bool,
+    /// Whether this is the viewer.
+    pub is_viewer: bool,
+}
+
+/// The fields of the viewer's own profile they may change. Name and org come from the provider and the directory.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ProfileForm {
+    /// The session's CSRF token.
+    #[serde(default)]
+    pub csrf: String,
+    /// IANA time zone (`America/Los_Angeles`).
+    #[serde(default)]
+    pub time_zone: String,
+    /// Nearest airport, three letters.
+    #[serde(default)]
+    pub airport: String,
+    /// E-mail.
+    #[serde(default)]
+    pub email: String,
+    /// Telephone, E.164.
+    #[serde(default)]
+    pub phone: String,
+    /// SMS, E.164.
+    #[serde(default)]
+    pub sms: String,
+    /// Instant messaging handle.
+    #[serde(default)]
+    pub im: String,
+}
+
+/// An OpenPGP certificate pasted on the profile page.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CertForm {
+    /// The session's CSRF token.
+    #[serde(default)]
+    pub csrf: String,
+    /// The ASCII-armored certificate.
+    #[serde(default)]
+    pub armored: String,
+}
