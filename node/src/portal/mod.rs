@@ -829,7 +829,7 @@ impl Portal for NodePortal {
         let admin = viewer.has("admin");
         let mut records = self.service.store().members().map_err(unavailable)?;
         records.retain(|record| admin || !record.is_suspended());
-        records.sort_by(|a, b| a.profile.name.to_lowercase().cmp(&b.profile.name.to_lowercase()));
+        records.sort_by_key(|record| record.profile.name.to_lowercase());
         records.iter().map(|record| self.card(viewer, record, false)).collect()
     }
 
