@@ -651,5 +651,76 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
     let answer = victim.get(&callback.as_str()[base.len()..]).await;
     assert_eq!(answer.status, 403, "{}", answer.body);
     assert!(victim.session().is_none());
+
+    // A directory outage grants nothing: the login fails with a page that says why.
+    drop(slapd);
+    let mut late = Browser::new(&base);
+    let answer = late.log_in("bob").await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(
+        answer.body.contains("could not be read from the directory"),
+        "{}",
+        answer.body
+    );
+    assert!(late.session().is_none());
+
+    // Logins are rate-limited per address: this client has used its minute's worth by now.
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(late.get("/login/start").await.status);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let limited = late.get("/login/start").await;
+    assert!(
+        limited.body.contains("login attempts came from your address"),
+        "{}",
+        limited.body
+    );
     drop(running);
+    drop(provider);
+}
+
+/// A provider that cannot be reached: the login page says so and nobody gets in; the node keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_outage_shows_a_clear_page_and_grants_nothing() {
+    let port = oidc_provider::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let node = Node::init("seattle-it");
+    let secret = node.root.join("oidc-client-secret");
+    std::fs::write(&secret, "dims-test-secret\n").expect("secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let mut config = std::fs::read_to_string(node.config()).expect("config");
+    let nobody = oidc_provider::free_port();
+    config.push_str(&format!(
+        "\n[oidc]\nissuer = \"http://127.0.0.1:{nobody}\"\nclient_id = \"dims\"\nclient_secret = {{ file = \"{}\" }}\n\
+         redirect_url = \"{base}/auth/callback\"\n",
+        secret.display()
+    ));
+    std::fs::write(node.config(), config).expect("config");
+    let _running = Running(
+        node.command()
+            .arg("run")
+            .env("DIMS_PORTAL__ENABLED", "true")
+            .env("DIMS_PORTAL__LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dims run"),
+    );
+    let mut browser = Browser::new(&base);
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/login")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answer = browser.get("/login/start").await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(
+        answer.body.contains("login provider cannot be reached"),
+        "{}",
+        answer.body
+    );
+    assert!(browser.session().is_none() && !browser.cookies.contains_key("__Host-dims-login"));
+    assert_eq!(browser.get("/login").await.status, 200, "the portal keeps serving");
 }
