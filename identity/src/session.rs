@@ -57,10 +57,20 @@ impl SessionId {
     pub fn to_cookie_value(self) -> String {
         hex::encode(self.0)
     }
+
+    /// The key the server keeps the session under: a hash of the id, so that a copy of the server's sessions (the
+    /// node's store, a backup) holds no cookie anyone could present.
+    pub fn key(self) -> SessionKey {
+        SessionKey(*blake3::keyed_hash(b"dims 2026 portal session keys!!!", &self.0).as_bytes())
+    }
 }
 
+/// The server's key for a session ([`SessionId::key`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionKey(pub [u8; 32]);
+
 /// What the server keeps about a session.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     /// Who is logged in.
     pub member: MemberId,
@@ -70,6 +80,9 @@ pub struct Session {
     pub created: u64,
     /// Last use (ms).
     pub last_seen: u64,
+    /// The roles the login resolved to (`admin`, `publisher`, ...), for this session's life.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// Why a request's session was not accepted.
@@ -97,7 +110,7 @@ pub enum SessionError {
 pub struct Sessions {
     timeouts: Timeouts,
     capacity: usize,
-    by_id: BTreeMap<SessionId, Session>,
+    by_key: BTreeMap<SessionKey, Session>,
 }
 
 impl Sessions {
@@ -106,7 +119,7 @@ impl Sessions {
         Self {
             timeouts,
             capacity,
-            by_id: BTreeMap::new(),
+            by_key: BTreeMap::new(),
         }
     }
 
@@ -120,10 +133,10 @@ impl Sessions {
         now_ms: u64,
     ) -> Result<(SessionId, String), SessionError> {
         if let Some(previous) = previous {
-            self.by_id.remove(&previous);
+            self.by_key.remove(&previous.key());
         }
         self.expire(now_ms);
-        if self.by_id.len() >= self.capacity {
+        if self.by_key.len() >= self.capacity {
             return Err(SessionError::Full);
         }
         let mut id = [0u8; 32];
@@ -134,8 +147,9 @@ impl Sessions {
             csrf: hex::encode(&random[32..]),
             created: now_ms,
             last_seen: now_ms,
+            roles: Vec::new(),
         };
-        self.by_id.insert(id, session);
+        self.by_key.insert(id.key(), session);
         Ok((id, self.cookie(id)))
     }
 
@@ -155,9 +169,9 @@ impl Sessions {
 
     /// Finds the session of a request and marks it used. Ends it if it timed out.
     pub fn touch(&mut self, id: Option<SessionId>, now_ms: u64) -> Result<&Session, SessionError> {
-        let id = id.ok_or(SessionError::Missing)?;
+        let key = id.ok_or(SessionError::Missing)?.key();
         let timeouts = self.timeouts;
-        let session = self.by_id.get(&id).ok_or(SessionError::Missing)?;
+        let session = self.by_key.get(&key).ok_or(SessionError::Missing)?;
         let verdict = if now_ms.saturating_sub(session.created) >= timeouts.absolute_ms {
             Err(SessionError::Expired)
         } else if now_ms.saturating_sub(session.last_seen) >= timeouts.idle_ms {
@@ -166,10 +180,10 @@ impl Sessions {
             Ok(())
         };
         if let Err(e) = verdict {
-            self.by_id.remove(&id);
+            self.by_key.remove(&key);
             return Err(e);
         }
-        let session = self.by_id.get_mut(&id).ok_or(SessionError::Missing)?;
+        let session = self.by_key.get_mut(&key).ok_or(SessionError::Missing)?;
         session.last_seen = now_ms;
         Ok(session)
     }
@@ -194,19 +208,19 @@ impl Sessions {
     /// Logs out: the session ends on the server, whatever the browser keeps.
     pub fn logout(&mut self, id: Option<SessionId>) {
         if let Some(id) = id {
-            self.by_id.remove(&id);
+            self.by_key.remove(&id.key());
         }
     }
 
     /// Ends every session of a member (blocked, or their roles changed).
     pub fn end_all_of(&mut self, member: MemberId) {
-        self.by_id.retain(|_, session| session.member != member);
+        self.by_key.retain(|_, session| session.member != member);
     }
 
     /// Drops timed-out sessions.
     pub fn expire(&mut self, now_ms: u64) {
         let timeouts = self.timeouts;
-        self.by_id.retain(|_, s| {
+        self.by_key.retain(|_, s| {
             now_ms.saturating_sub(s.created) < timeouts.absolute_ms
                 && now_ms.saturating_sub(s.last_seen) < timeouts.idle_ms
         });
@@ -214,12 +228,36 @@ impl Sessions {
 
     /// How many sessions are held.
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.by_key.len()
     }
 
     /// Whether none are held.
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.by_key.is_empty()
+    }
+
+    /// Gives the session of `id` the roles its login resolved to.
+    pub fn set_roles(&mut self, id: SessionId, roles: Vec<String>) {
+        if let Some(session) = self.by_key.get_mut(&id.key()) {
+            session.roles = roles;
+        }
+    }
+
+    /// The session of `id` as it stands, without marking it used.
+    pub fn peek(&self, id: SessionId) -> Option<&Session> {
+        self.by_key.get(&id.key())
+    }
+
+    /// Puts back a session kept elsewhere (the node's store, across a restart), unless it has timed out at `now_ms`
+    /// or the store is full; whether it was taken.
+    pub fn restore(&mut self, key: SessionKey, session: Session, now_ms: u64) -> bool {
+        let live = now_ms.saturating_sub(session.created) < self.timeouts.absolute_ms
+            && now_ms.saturating_sub(session.last_seen) < self.timeouts.idle_ms;
+        if !live || self.by_key.len() >= self.capacity {
+            return false;
+        }
+        self.by_key.insert(key, session);
+        true
     }
 }
 
@@ -319,5 +357,27 @@ mod tests {
         assert_eq!(store.len(), 2);
         assert!(store.login(MemberId([7; 16]), None, &[7; 64], 0).is_ok());
         assert!(SessionId::parse("zz").is_none());
+    }
+
+    #[test]
+    fn a_session_kept_under_its_key_is_restored_and_a_timed_out_one_is_not() {
+        let mut first = sessions();
+        let (id, _) = first.login(MemberId([1; 16]), None, &[5; 64], 1_000).expect("login");
+        let key = id.key();
+        assert_ne!(key.0, id.0, "the server's key is not the cookie");
+        let kept = first.peek(id).expect("held").clone();
+
+        let mut second = sessions();
+        assert!(second.restore(key, kept.clone(), 2_000));
+        assert_eq!(
+            second.touch(Some(id), 3_000).expect("restored").member,
+            MemberId([1; 16])
+        );
+        let mut third = sessions();
+        assert!(
+            !third.restore(key, kept, 1_000 + 31 * MIN),
+            "idle too long to come back"
+        );
+        assert!(third.is_empty());
     }
 }

@@ -134,6 +134,27 @@ impl Browser {
 /// A `dims run` process, killed when dropped.
 struct Running(Child);
 
+/// `dims run` with the portal on `port`, once it answers.
+async fn start_portal(node: &Node, port: u16) -> Running {
+    let running = Running(
+        node.command()
+            .arg("run")
+            .env("DIMS_PORTAL__ENABLED", "true")
+            .env("DIMS_PORTAL__LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dims run"),
+    );
+    for _ in 0..200 {
+        if reqwest::get(format!("http://127.0.0.1:{port}/login")).await.is_ok() {
+            return running;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the portal never answered on port {port}");
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -250,23 +271,8 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
         &report.to_string(),
     ));
 
-    let running = Running(
-        node.command()
-            .arg("run")
-            .env("DIMS_PORTAL__ENABLED", "true")
-            .env("DIMS_PORTAL__LISTEN", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dims run"),
-    );
+    let mut running = start_portal(&node, port).await;
     let mut alice = Browser::new(&base);
-    for _ in 0..200 {
-        if reqwest::get(format!("{base}/login")).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     // Not logged in: every page sends the browser to the login page.
     let answer = alice.get("/bundles").await;
@@ -632,6 +638,17 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
         search.body
     );
     assert!(!search.body.contains(&amber) && !search.body.contains(&sitrep_id));
+
+    // A restart of `dims run` (even a SIGKILL) logs nobody out: sessions are kept in the store, roles with them.
+    drop(running);
+    running = start_portal(&node, port).await;
+    let again = bob.get("/").await;
+    assert_eq!(
+        again.status, 200,
+        "bob's session survived the restart: {:?}",
+        again.location
+    );
+    assert!(again.body.contains("/publish"), "with his publisher role");
 
     // Logout ends the session on the server: the old cookie is worth nothing afterwards.
     let logout = alice.post("/logout", &[("csrf", &csrf)], None).await;

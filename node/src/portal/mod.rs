@@ -11,8 +11,9 @@
 //!   the record (name and e-mail from the claims, org from the directory or else this node's), the same record `dims
 //!   members add --issuer --subject` makes ahead of time. A suspended member is refused and their sessions ended.
 //! * **Sessions** are server-side with idle and absolute timeouts; logging in replaces the browser's session id;
-//!   logout ends it here. They live in memory: a restart of `dims run` logs everyone out (left to do: keep them in
-//!   the store).
+//!   logout ends it here. They are kept in the store (`store::sessions`, under a hash of the id, with the roles the
+//!   login resolved to) and come back at start-up, so a restart of `dims run` logs nobody out; their last use is
+//!   written at most once a minute.
 //! * **Reading.** Every page asks the policy function as the member ([`MemberView`]: their org and active trust
 //!   groups, ceiling RED); a bundle they may not see is `None`, which the portal shows like an absent one. The index's
 //!   `after` cursor is sealed for the member, since the place a page stopped may be a bundle they may not see. Reads
@@ -21,7 +22,6 @@
 mod publish;
 mod render;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -50,6 +50,8 @@ use crate::store::{Actor, By, ListQuery, Login, MemberRecord, ReadKind, Stored, 
 pub const LOGINS_PER_MINUTE: u32 = 20;
 /// The most sessions held at once.
 pub const MAX_SESSIONS: usize = 10_000;
+/// How often a session's last use is written to the store (ms).
+pub const TOUCH_EVERY_MS: u64 = 60_000;
 /// Rows per index page.
 pub const PAGE_ROWS: usize = 50;
 /// The most rows one index page or dashboard looks at, so a filter that matches little cannot scan the whole store.
@@ -80,24 +82,36 @@ pub struct NodePortal {
     federation: Option<Federation>,
     login: tokio::sync::OnceCell<TestLogin>,
     sessions: Mutex<Sessions>,
-    /// The roles each member's latest login resolved to (a session shows its member's).
-    roles: Mutex<HashMap<MemberId, Vec<String>>>,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     cursors: CursorKeys,
 }
 
 impl NodePortal {
-    /// The portal of `service`; `federation` is the running federation layer, for the dashboard's glance.
+    /// The portal of `service`; `federation` is the running federation layer, for the dashboard's glance. The
+    /// sessions kept in the store come back (those that have not timed out), so a restart logs nobody out.
     pub fn new(service: Service, settings: PortalSettings, federation: Option<Federation>) -> Self {
         let cursors = CursorKeys::derive(&service.derive_key("dims 2026 portal index cursors"));
         let per_minute = NonZeroU32::new(LOGINS_PER_MINUTE).expect("non-zero");
+        let mut sessions = Sessions::new(settings.timeouts, MAX_SESSIONS);
+        match service.store().sessions() {
+            Ok(kept) => {
+                let now = crate::clock::now_ms();
+                let restored = kept
+                    .into_iter()
+                    .filter(|(key, session)| sessions.restore(*key, session.clone(), now))
+                    .count();
+                if restored > 0 {
+                    info!(restored, "portal sessions kept across the restart");
+                }
+            }
+            Err(e) => warn!(error = %e, "the kept portal sessions could not be read; members log in again"),
+        }
         Self {
             service,
-            sessions: Mutex::new(Sessions::new(settings.timeouts, MAX_SESSIONS)),
+            sessions: Mutex::new(sessions),
             settings,
             federation,
             login: tokio::sync::OnceCell::new(),
-            roles: Mutex::new(HashMap::new()),
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             cursors,
         }
@@ -108,16 +122,11 @@ impl NodePortal {
     /// the provider.
     pub fn open_session(&self, member: MemberId, roles: &[&str]) -> Result<String, PortalError> {
         let random = crate::keys::random_bytes::<64>().map_err(unavailable)?;
-        let (id, _) = self
-            .sessions
-            .lock()
-            .expect("sessions")
+        let mut sessions = self.sessions.lock().expect("sessions");
+        let (id, _) = sessions
             .login(member, None, &random, crate::clock::now_ms())
             .map_err(|e| PortalError::unavailable(e.to_string()))?;
-        self.roles
-            .lock()
-            .expect("roles")
-            .insert(member, roles.iter().map(|role| (*role).to_owned()).collect());
+        sessions.set_roles(id, roles.iter().map(|role| (*role).to_owned()).collect());
         Ok(id.to_cookie_value())
     }
 
@@ -364,26 +373,47 @@ impl Portal for NodePortal {
         }
         let random = crate::keys::random_bytes::<64>().map_err(unavailable)?;
         let previous = previous.and_then(SessionId::parse);
-        let (_, cookie) = self
-            .sessions
-            .lock()
-            .expect("sessions")
-            .login(member, previous, &random, crate::clock::now_ms())
-            .map_err(|e| PortalError::unavailable(e.to_string()))?;
-        self.roles.lock().expect("roles").insert(member, roles);
+        let (id, cookie, session) = {
+            let mut sessions = self.sessions.lock().expect("sessions");
+            let (id, cookie) = sessions
+                .login(member, previous, &random, crate::clock::now_ms())
+                .map_err(|e| PortalError::unavailable(e.to_string()))?;
+            sessions.set_roles(id, roles);
+            let session = sessions.peek(id).cloned().expect("just logged in");
+            (id, cookie, session)
+        };
+        // Kept before the cookie is handed out, so a restart right after the login keeps it too.
+        let store = self.as_member(member).store().clone();
+        if let Some(previous) = previous {
+            let _ = store.end_session(previous.key(), member).await;
+        }
+        if let Err(e) = store.put_session(id.key(), session).await {
+            self.sessions.lock().expect("sessions").logout(Some(id));
+            return Err(unavailable(e));
+        }
         info!(%member, "portal login");
         Ok(NewSession { set_cookie: cookie })
     }
 
     async fn viewer(&self, session: Option<&str>) -> Result<Viewer, PortalError> {
         let id = session.and_then(SessionId::parse);
-        let (member, csrf) = {
+        let now = crate::clock::now_ms();
+        let (member, csrf, roles, persist) = {
             let mut sessions = self.sessions.lock().expect("sessions");
+            let previous = id.and_then(|id| sessions.peek(id)).map(|session| session.last_seen);
             let session = sessions
-                .touch(id, crate::clock::now_ms())
+                .touch(id, now)
                 .map_err(|e| PortalError::login_needed(e.to_string()))?;
-            (session.member, session.csrf.clone())
+            // The last use is kept at most once a minute: enough for the idle timeout to survive a restart.
+            let persist = previous.is_some_and(|at| now.saturating_sub(at) >= TOUCH_EVERY_MS);
+            (session.member, session.csrf.clone(), session.roles.clone(), persist)
         };
+        if persist
+            && let Some(id) = id
+            && let Err(e) = self.service.store().touch_session(id.key(), now).await
+        {
+            warn!(error = %e, "keeping a portal session's last use failed");
+        }
         let record = self
             .service
             .store()
@@ -394,13 +424,6 @@ impl Portal for NodePortal {
             self.sessions.lock().expect("sessions").end_all_of(member);
             return Err(PortalError::login_needed("suspended"));
         }
-        let roles = self
-            .roles
-            .lock()
-            .expect("roles")
-            .get(&member)
-            .cloned()
-            .unwrap_or_default();
         Ok(Viewer {
             member: member.to_string(),
             name: record.profile.name,
@@ -411,10 +434,19 @@ impl Portal for NodePortal {
     }
 
     async fn logout(&self, session: &str) {
-        self.sessions
+        let Some(id) = SessionId::parse(session) else { return };
+        let member = self
+            .sessions
             .lock()
             .expect("sessions")
-            .logout(SessionId::parse(session));
+            .peek(id)
+            .map(|session| session.member);
+        self.sessions.lock().expect("sessions").logout(Some(id));
+        if let Some(member) = member
+            && let Err(e) = self.as_member(member).store().end_session(id.key(), member).await
+        {
+            warn!(error = %e, "ending a kept portal session failed; it ends at its timeout");
+        }
     }
 
     async fn dashboard(&self, viewer: &Viewer) -> Result<Dashboard, PortalError> {

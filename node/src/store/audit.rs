@@ -283,6 +283,16 @@ pub enum Action {
         /// The member it concerns.
         member: MemberId,
     },
+    /// A member logged in to the portal.
+    Login {
+        /// The member.
+        member: MemberId,
+    },
+    /// A member logged out of the portal.
+    Logout {
+        /// The member.
+        member: MemberId,
+    },
     /// A member marked bundles in their triage (their own view; what they were is in `triage_v1`).
     Triage {
         /// The member.
@@ -358,6 +368,8 @@ impl Action {
             Action::GroupCreate { .. } => "group_create",
             Action::Vetting { .. } => "vetting",
             Action::Triage { .. } => "triage",
+            Action::Login { .. } => "login",
+            Action::Logout { .. } => "logout",
             Action::RosterPin { .. } => "roster_pin",
             Action::KeyStatement { .. } => "key_statement",
             Action::Read { .. } => "read",
@@ -382,7 +394,9 @@ impl Action {
             | Action::CertUpload { member }
             | Action::MemberSuspend { member }
             | Action::MemberReinstate { member }
-            | Action::MemberRemove { member } => member.to_string(),
+            | Action::MemberRemove { member }
+            | Action::Login { member }
+            | Action::Logout { member } => member.to_string(),
             Action::GroupCreate { group } => group.to_string(),
             Action::Vetting {
                 group,
@@ -445,7 +459,9 @@ impl Action {
                 state: state.map_or("new", |state| state.name()).to_owned(),
                 bundles: bundles.len() as u64,
             },
-            IdentityChange::Visit { .. } => return None,
+            IdentityChange::PutSession { session, .. } => Action::Login { member: session.member },
+            IdentityChange::EndSession { member, .. } => Action::Logout { member: *member },
+            IdentityChange::Visit { .. } | IdentityChange::TouchSession { .. } => return None,
         })
     }
 }

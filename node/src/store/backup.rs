@@ -138,6 +138,7 @@ fn write_copy(source: &ReadTransaction, partial: &Path) -> Result<BackupReport, 
     rows += copy_table(source, &txn, MEMBER_CERTS)?;
     rows += copy_table(source, &txn, super::triage::TRIAGE)?;
     rows += copy_table(source, &txn, super::triage::VISITS)?;
+    rows += copy_table(source, &txn, super::sessions::SESSIONS)?;
     rows += copy_table(source, &txn, super::audit::AUDIT)?;
     rows += copy_table(source, &txn, super::audit::AUDIT_HEAD)?;
     txn.commit()

@@ -40,6 +40,7 @@ use std::collections::BTreeSet;
 
 use dims_identity::directory::Profile;
 use dims_identity::pgp::{MemberCert, UploadError};
+use dims_identity::session::{Session, SessionKey};
 use dims_identity::token::{TokenId, TokenRecord};
 use dims_identity::vetting::{MemberState, TrustGroup, VettingError};
 use dims_protocol::{BundleId, FieldError, GroupId, MemberId};
@@ -51,6 +52,7 @@ use tokio::sync::oneshot;
 use super::Store;
 use super::error::{During, StoreError};
 use super::integrity::{IntegrityReport, Problem};
+use super::sessions::{self, SESSIONS};
 use super::triage::{self, TRIAGE, TriageState, VISITS};
 use super::writer::Command;
 
@@ -271,6 +273,27 @@ pub enum IdentityChange {
         /// When.
         at_ms: u64,
     },
+    /// Keeps a portal session (a login); see [`super::sessions`].
+    PutSession {
+        /// Its key.
+        key: SessionKey,
+        /// The session.
+        session: Box<Session>,
+    },
+    /// Records a session's last use (not audited).
+    TouchSession {
+        /// Its key.
+        key: SessionKey,
+        /// When.
+        at_ms: u64,
+    },
+    /// Ends a portal session (a logout).
+    EndSession {
+        /// Its key.
+        key: SessionKey,
+        /// Whose it was.
+        member: MemberId,
+    },
 }
 
 /// Why an identity change or lookup failed. Apart from [`IdentityError::Store`], nothing of the change was written.
@@ -380,6 +403,7 @@ pub(crate) struct IdentityTables<'txn> {
     certs: Table<'txn, &'static [u8; 16], &'static [u8]>,
     triage: Table<'txn, (&'static [u8; 16], &'static [u8; 32]), u8>,
     visits: Table<'txn, &'static [u8; 16], u64>,
+    sessions: Table<'txn, &'static [u8; 32], &'static [u8]>,
 }
 
 impl<'txn> IdentityTables<'txn> {
@@ -393,6 +417,7 @@ impl<'txn> IdentityTables<'txn> {
             certs: txn.open_table(MEMBER_CERTS).map_err(table_error("member_certs_v1"))?,
             triage: txn.open_table(TRIAGE).map_err(table_error("triage_v1"))?,
             visits: txn.open_table(VISITS).map_err(table_error("member_visits_v1"))?,
+            sessions: txn.open_table(SESSIONS).map_err(table_error("portal_sessions_v1"))?,
         })
     }
 
@@ -459,6 +484,26 @@ pub(crate) fn apply(tables: &mut IdentityTables<'_>, change: &IdentityChange) ->
                 return Ok(Err(refusal));
             }
             triage::set(&mut tables.triage, *member, bundles, *state)?;
+            Ok(Ok(()))
+        }
+        IdentityChange::PutSession { key, session } => {
+            match tables.require_member(session.member)? {
+                Err(refusal) => return Ok(Err(refusal)),
+                Ok(member) => {
+                    if let Err(refusal) = not_suspended(&member) {
+                        return Ok(Err(refusal));
+                    }
+                }
+            }
+            sessions::put(&mut tables.sessions, *key, session)?;
+            Ok(Ok(()))
+        }
+        IdentityChange::TouchSession { key, at_ms } => {
+            sessions::touch(&mut tables.sessions, *key, *at_ms)?;
+            Ok(Ok(()))
+        }
+        IdentityChange::EndSession { key, .. } => {
+            sessions::end(&mut tables.sessions, *key)?;
             Ok(Ok(()))
         }
         IdentityChange::Visit { member, at_ms } => {
@@ -608,6 +653,7 @@ fn suspend(tables: &mut IdentityTables<'_>, member: MemberId, at_ms: u64, reason
     if let Err(field) = dims_protocol::text::check_line("reason", reason, 256) {
         return Ok(Err(IdentityError::Reason(field)));
     }
+    sessions::end_all_of(&mut tables.sessions, member)?;
     let mut revoked = Vec::new();
     for row in tables.tokens.iter().during("reading tokens")? {
         let (key, value) = row.during("reading tokens")?;
@@ -670,6 +716,7 @@ fn remove_member(tables: &mut IdentityTables<'_>, member: MemberId) -> Applied {
     }
     tables.certs.remove(&member.0).during("removing a certificate")?;
     triage::forget(&mut tables.triage, &mut tables.visits, member)?;
+    sessions::end_all_of(&mut tables.sessions, member)?;
     tables.members.remove(&member.0).during("removing a member")?;
     Ok(Ok(()))
 }
@@ -775,6 +822,31 @@ impl Store {
     pub fn triage(&self, member: MemberId, bundles: &[BundleId]) -> Result<Vec<Option<TriageState>>, StoreError> {
         let snapshot = self.handle.core.snapshot()?;
         triage::states(&snapshot.txn, member, bundles)
+    }
+
+    /// Keeps a portal session under `key` (a login).
+    pub async fn put_session(&self, key: SessionKey, session: Session) -> Result<(), IdentityError> {
+        self.change_identity(IdentityChange::PutSession {
+            key,
+            session: Box::new(session),
+        })
+        .await
+    }
+
+    /// Records the last use of the session `key`.
+    pub async fn touch_session(&self, key: SessionKey, at_ms: u64) -> Result<(), IdentityError> {
+        self.change_identity(IdentityChange::TouchSession { key, at_ms }).await
+    }
+
+    /// Ends the session `key` of `member` (a logout).
+    pub async fn end_session(&self, key: SessionKey, member: MemberId) -> Result<(), IdentityError> {
+        self.change_identity(IdentityChange::EndSession { key, member }).await
+    }
+
+    /// Every kept portal session.
+    pub fn sessions(&self) -> Result<Vec<(SessionKey, Session)>, StoreError> {
+        let snapshot = self.handle.core.snapshot()?;
+        sessions::all(&snapshot.txn)
     }
 
     /// `member`'s previous dashboard visit, if any.

@@ -44,6 +44,7 @@ mod query;
 mod rosters;
 mod runs;
 mod sealed;
+mod sessions;
 mod tables;
 pub mod triage;
 mod writer;

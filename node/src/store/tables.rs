@@ -339,8 +339,8 @@ impl<K: redb::Key + 'static> EnvelopeTable<K> {
 
 /// Every table of the schema, by name: the bundle tables here, `rosters_v1` of `super::rosters`,
 /// `key_statements_v1` of `super::key_statements`, `sealed_v1` of `super::sealed`, the identity tables of
-/// `super::identity` and the members' own triage tables of `super::triage`.
-pub(crate) const ALL_TABLES: [&str; 21] = [
+/// `super::identity`, the members' own triage tables of `super::triage` and the portal sessions of `super::sessions`.
+pub(crate) const ALL_TABLES: [&str; 22] = [
     "meta_v1",
     "bundles_v1",
     "by_time_v1",
@@ -362,6 +362,7 @@ pub(crate) const ALL_TABLES: [&str; 21] = [
     "member_certs_v1",
     "triage_v1",
     "member_visits_v1",
+    "portal_sessions_v1",
 ];
 
 /// Every table, open for writing inside one transaction, and the value entries of the bundles stored in it so far.
