@@ -505,6 +505,13 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
         csv.body
     );
 
+    let federation = alice.get("/federation").await;
+    assert!(
+        federation.status == 200 && federation.body.contains("does not federate"),
+        "{}",
+        federation.body
+    );
+
     // The directory, and alice's own profile and OpenPGP certificate.
     let directory = alice.get("/members").await;
     assert_eq!(directory.status, 200);

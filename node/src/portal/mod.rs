@@ -34,8 +34,9 @@ use dims_identity::session::{SessionId, Sessions, Timeouts};
 use dims_protocol::policy::{MemberView, Receiver};
 use dims_protocol::{BundleId, MemberId, Tlp};
 use dims_web::portal::{
-    BulkAction, BundleView, Dashboard, Download, FederationGlance, IndexFilters, IndexPage, LoginRedirect, MemberCard,
-    NewSession, Portal, PortalError, Preview, ProfileForm, PublishForm, SearchResults, TlpTag, Viewer,
+    BulkAction, BundleView, Dashboard, Download, FederationGlance, FederationPage, IndexFilters, IndexPage,
+    LoginRedirect, MemberCard, NewSession, PeerRow, Portal, PortalError, Preview, ProfileForm, PublishForm,
+    SearchResults, TlpTag, Viewer,
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing::{info, warn};
@@ -922,5 +923,66 @@ impl Portal for NodePortal {
                 crate::store::IdentityError::Store(_) => unavailable(e),
                 other => PortalError::new(StatusCode::UNPROCESSABLE_ENTITY, "Not stored", other.to_string()),
             })
+    }
+
+    async fn federation(&self, viewer: &Viewer) -> Result<FederationPage, PortalError> {
+        self.reader(viewer)?;
+        let Some(federation) = &self.federation else {
+            return Ok(FederationPage::default());
+        };
+        let me = self.service.node_view().id;
+        let rosters = self.service.rosters().rosters();
+        let stats = federation.stats();
+        let peers = federation.peers().await.map_err(unavailable)?;
+        let entry_of = |node: &dims_protocol::NodeId| rosters.iter().find_map(|roster| roster.entry(node).cloned());
+        let mut rows: Vec<PeerRow> = peers
+            .iter()
+            .filter(|peer| peer.node != me)
+            .map(|peer| {
+                let entry = entry_of(&peer.node);
+                PeerRow {
+                    name: entry
+                        .as_ref()
+                        .map_or_else(|| "(not on a pinned roster)".to_owned(), |e| e.name.clone()),
+                    node: peer.node.to_string().chars().take(12).collect(),
+                    role: entry
+                        .as_ref()
+                        .map_or_else(String::new, |e| format!("{}, up to {}", e.role, e.ceiling.label())),
+                    connected: peer.connected,
+                    gossip: peer.gossip,
+                    score: peer.score.map(|score| format!("{score:.1}")),
+                    last_sync: peer.last_sync.as_ref().map(|sync| {
+                        format!(
+                            "{} rounds, fetched {}, offered {}, {} ms",
+                            sync.rounds, sync.need, sync.have, sync.millis
+                        )
+                    }),
+                    delivery_failures: peer.delivery_failures,
+                    last_error: peer.last_error.clone(),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(FederationPage {
+            federating: true,
+            rosters: rosters
+                .iter()
+                .map(|roster| {
+                    let roster = roster.roster();
+                    (
+                        roster.federation.to_string(),
+                        roster.version,
+                        render::time(roster.issued),
+                        roster.nodes.len(),
+                    )
+                })
+                .collect(),
+            connected: stats.peers_connected,
+            outbox: stats.outbox_depth,
+            delivered: stats.delivered,
+            abandoned: stats.abandoned,
+            sync_rounds: stats.sync_rounds,
+            peers: rows,
+        })
     }
 }

@@ -30,8 +30,9 @@ use axum::routing::{get, post};
 use dims_protocol::BundleId;
 
 pub use self::views::{
-    BulkAction, BundleRow, BundleView, CertForm, Dashboard, Download, FederationGlance, IndexFilters, IndexPage,
-    IndicatorRow, MemberCard, Preview, ProfileForm, PublishForm, SearchResults, SightingRow, TlpTag, Viewer,
+    BulkAction, BundleRow, BundleView, CertForm, Dashboard, Download, FederationGlance, FederationPage, IndexFilters,
+    IndexPage, IndicatorRow, MemberCard, PeerRow, Preview, ProfileForm, PublishForm, SearchResults, SightingRow,
+    TlpTag, Viewer,
 };
 
 /// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere, never framed.
@@ -164,6 +165,9 @@ pub trait Portal: Send + Sync + 'static {
         action: BulkAction,
     ) -> impl Future<Output = Result<Option<Download>, PortalError>> + Send;
 
+    /// The federation as this node sees it: rosters, peers, deliveries, reconciliation.
+    fn federation(&self, viewer: &Viewer) -> impl Future<Output = Result<FederationPage, PortalError>> + Send;
+
     /// The member directory: everyone on this node (suspended members only for node admins).
     fn members(&self, viewer: &Viewer) -> impl Future<Output = Result<Vec<MemberCard>, PortalError>> + Send;
 
@@ -200,6 +204,7 @@ pub fn router<P: Portal>(portal: Arc<P>) -> Router {
         .route("/publish", get(pages::publish_form::<P>).post(pages::publish::<P>))
         .route("/publish/preview", post(pages::preview::<P>))
         .route("/search", get(pages::search_form::<P>).post(pages::search::<P>))
+        .route("/federation", get(pages::federation::<P>))
         .route("/members", get(pages::members::<P>))
         .route("/members/{id}", get(pages::member::<P>))
         .route("/profile", get(pages::profile::<P>).post(pages::update_profile::<P>))

@@ -14,8 +14,8 @@ use dims_protocol::{BundleId, Tlp};
 use serde::Deserialize;
 
 use super::views::{
-    BulkAction, BundleRow, BundleView, CertForm, Dashboard, IndexFilters, IndexPage, MemberCard, Preview, ProfileForm,
-    PublishForm, SearchResults, Viewer,
+    BulkAction, BundleRow, BundleView, CertForm, Dashboard, FederationPage, IndexFilters, IndexPage, MemberCard,
+    Preview, ProfileForm, PublishForm, SearchResults, Viewer,
 };
 use super::{LOGIN_COOKIE, Portal, PortalError};
 
@@ -775,6 +775,33 @@ pub async fn upload_cert<P: Portal>(
         Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY => {
             profile_page(&*portal, &viewer, None, Some(&error.message), error.status).await
         }
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "federation.html")]
+struct FederationTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    status: &'a FederationPage,
+}
+
+/// `GET /federation`.
+pub async fn federation<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    match portal.federation(&viewer).await {
+        Ok(status) => page(
+            StatusCode::OK,
+            &FederationTemplate {
+                viewer: Some(&viewer),
+                section: "federation",
+                status: &status,
+            },
+        ),
         Err(error) => error_page(&error, Some(&viewer)),
     }
 }

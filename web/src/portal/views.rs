@@ -418,3 +418,47 @@ pub struct CertForm {
     #[serde(default)]
     pub armored: String,
 }
+
+/// The federation as this node sees it.
+#[derive(Clone, Debug, Default)]
+pub struct FederationPage {
+    /// Whether this node federates at all.
+    pub federating: bool,
+    /// The pinned rosters: federation, version, when issued, how many member nodes.
+    pub rosters: Vec<(String, u64, String, usize)>,
+    /// Totals: connected peers, outbox depth, deliveries acknowledged and abandoned, reconciliation rounds.
+    pub connected: u64,
+    /// Deliveries waiting.
+    pub outbox: u64,
+    /// Deliveries acknowledged.
+    pub delivered: u64,
+    /// Deliveries given up.
+    pub abandoned: u64,
+    /// Reconciliation rounds.
+    pub sync_rounds: u64,
+    /// Every roster member but this node.
+    pub peers: Vec<PeerRow>,
+}
+
+/// One peer on the federation page.
+#[derive(Clone, Debug, Default)]
+pub struct PeerRow {
+    /// Its name on the roster.
+    pub name: String,
+    /// Its node id (short).
+    pub node: String,
+    /// Its role and ceiling on the roster.
+    pub role: String,
+    /// Whether it is connected.
+    pub connected: bool,
+    /// Whether it is in this node's gossip mesh.
+    pub gossip: bool,
+    /// Its gossip score.
+    pub score: Option<String>,
+    /// The last reconciliation with it: rounds, what was fetched and sent.
+    pub last_sync: Option<String>,
+    /// Failed deliveries to it in a row.
+    pub delivery_failures: u32,
+    /// Its last error.
+    pub last_error: Option<String>,
+}
