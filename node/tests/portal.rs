@@ -512,6 +512,40 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
         federation.body
     );
 
+    // API tokens: alice makes one (shown once), lists it, and only she can revoke it.
+    let made = alice
+        .post(
+            "/tokens",
+            &[
+                ("csrf", csrf.as_str()),
+                ("label", "siem-export"),
+                ("read", "on"),
+                ("ceiling", "amber"),
+                ("expires", "30d"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let token = made
+        .body
+        .split("<code class=\"id\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the token");
+    assert!(token.starts_with("dims_"), "{token}");
+    let token_id = token.split('_').nth(1).expect("id").to_owned();
+    let listed = alice.get("/tokens").await;
+    assert!(listed.body.contains("siem-export") && listed.body.contains(&token_id) && !listed.body.contains(token));
+    let no_scope = alice
+        .post(
+            "/tokens",
+            &[("csrf", csrf.as_str()), ("label", "x"), ("ceiling", "green")],
+            None,
+        )
+        .await;
+    assert_eq!(no_scope.status, 422);
+
     // The directory, and alice's own profile and OpenPGP certificate.
     let directory = alice.get("/members").await;
     assert_eq!(directory.status, 200);
@@ -603,6 +637,14 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
     }
 
     let bob_csrf = Browser::csrf_in(&index.body);
+    let stolen = bob
+        .post(
+            "/tokens/revoke",
+            &[("csrf", bob_csrf.as_str()), ("id", token_id.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(stolen.status, 404, "bob cannot revoke alice's token");
     // Nor by triage or export of a selection: alice's bundle is passed over exactly as an absent id is.
     let before = bob.get("/bundles?triage=relevant&status=all").await.body;
     for id in [amber.as_str(), &"0".repeat(64)] {
@@ -656,6 +698,16 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
         again.location
     );
     assert!(again.body.contains("/publish"), "with his publisher role");
+
+    let revoked = alice
+        .post(
+            "/tokens/revoke",
+            &[("csrf", csrf.as_str()), ("id", token_id.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!((revoked.status, revoked.location.as_deref()), (303, Some("/tokens")));
+    assert!(alice.get("/tokens").await.body.contains("revoked "));
 
     // Logout ends the session on the server: the old cookie is worth nothing afterwards.
     let logout = alice.post("/logout", &[("csrf", &csrf)], None).await;

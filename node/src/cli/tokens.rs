@@ -13,7 +13,7 @@ use serde_json::json;
 use super::OutputArgs;
 use super::console::{Console, SUCCESS};
 use super::operation::Held;
-use crate::grant::AUTOMATION;
+use crate::grant::{AUTOMATION, audience_name, parse_expiry, scopes_text};
 
 /// `dims tokens ...`
 #[derive(Debug, Subcommand, serde::Serialize, serde::Deserialize)]
@@ -183,72 +183,8 @@ fn parse_id(text: &str) -> anyhow::Result<TokenId> {
     Ok(TokenId(id))
 }
 
-/// Parses `--expires`: `never`, a duration from `now_ms` (a number and s, m, h, d or w), or an RFC 3339 time after
-/// `now_ms`.
-pub fn parse_expiry(text: &str, now_ms: u64) -> Result<Option<u64>, String> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("never") {
-        return Ok(None);
-    }
-    let expected = "expected a duration such as 30m, 12h, 90d or 2w, an RFC 3339 time such as \
-                    2027-01-01T00:00:00Z, or never";
-    let at = if let Some(split) = text.find(|c: char| !c.is_ascii_digit())
-        && split > 0
-        && text.len() - split == 1
-    {
-        let count: u64 = text[..split].parse().map_err(|_| format!("{text:?}: {expected}"))?;
-        let unit_ms: u64 = match &text[split..] {
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            _ => return Err(format!("{text:?}: {expected}")),
-        };
-        if count == 0 {
-            return Err(format!("{text:?}: a token that expires at once is useless; {expected}"));
-        }
-        count
-            .checked_mul(unit_ms)
-            .and_then(|ms| now_ms.checked_add(ms))
-            .ok_or_else(|| format!("{text:?} is too far in the future: use never"))?
-    } else {
-        let at = dims_protocol::stix::time::parse(text).map_err(|_| format!("{text:?}: {expected}"))?;
-        if at <= now_ms {
-            return Err(format!("{text} is not in the future"));
-        }
-        at
-    };
-    Ok(Some(at))
-}
-
 fn time(ms: u64) -> String {
     dims_protocol::stix::time::format(ms).unwrap_or_else(|_| ms.to_string())
-}
-
-fn scopes_text(scopes: &Scopes) -> String {
-    let mut parts = Vec::new();
-    if scopes.read {
-        parts.push("read".to_owned());
-    }
-    if scopes.publish {
-        let audiences: Vec<&str> = scopes.audiences.iter().map(|scope| audience_name(*scope)).collect();
-        parts.push(format!("publish to {}", audiences.join("+")));
-    }
-    if parts.is_empty() {
-        "nothing".to_owned()
-    } else {
-        parts.join(", ")
-    }
-}
-
-fn audience_name(scope: AudienceScope) -> &'static str {
-    match scope {
-        AudienceScope::Org => "org",
-        AudienceScope::Community => "community",
-        AudienceScope::Federation => "federation",
-        AudienceScope::Recipients => "recipients",
-    }
 }
 
 fn owner_of(record: &TokenRecord) -> String {

@@ -36,7 +36,7 @@ use dims_protocol::{BundleId, MemberId, Tlp};
 use dims_web::portal::{
     BulkAction, BundleView, Dashboard, Download, FederationGlance, FederationPage, IndexFilters, IndexPage,
     LoginRedirect, MemberCard, NewSession, PeerRow, Portal, PortalError, Preview, ProfileForm, PublishForm,
-    SearchResults, TlpTag, Viewer,
+    SearchResults, TlpTag, TokenForm, TokenRow, Viewer,
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing::{info, warn};
@@ -984,5 +984,110 @@ impl Portal for NodePortal {
             sync_rounds: stats.sync_rounds,
             peers: rows,
         })
+    }
+
+    async fn tokens(&self, viewer: &Viewer) -> Result<Vec<TokenRow>, PortalError> {
+        let reader = self.reader(viewer)?;
+        let now = crate::clock::now_ms();
+        let mut tokens: Vec<TokenRow> = self
+            .service
+            .store()
+            .tokens()
+            .map_err(unavailable)?
+            .into_iter()
+            .filter(|record| record.owner == reader.member)
+            .map(|record| TokenRow {
+                id: record.id.to_string(),
+                label: record.label.clone(),
+                scopes: crate::grant::scopes_text(&record.scopes),
+                ceiling: record.scopes.tlp_ceiling.label().to_owned(),
+                expires: record.expires.map_or_else(|| "never".to_owned(), render::time),
+                revoked: record.revoked.map(render::time),
+                expired: record.expires.is_some_and(|at| at <= now),
+            })
+            .collect();
+        tokens.sort_by(|a, b| a.label.cmp(&b.label));
+        Ok(tokens)
+    }
+
+    async fn create_token(&self, viewer: &Viewer, form: &TokenForm) -> Result<String, PortalError> {
+        use dims_identity::token::{AudienceScope, Scopes};
+        let reader = self.reader(viewer)?;
+        let refuse = |message: String| PortalError::new(StatusCode::UNPROCESSABLE_ENTITY, "Not created", message);
+        let now = crate::clock::now_ms();
+        let label = form.label.trim().to_owned();
+        dims_protocol::text::check_line("label", &label, 64).map_err(|e| refuse(e.to_string()))?;
+        let expires = crate::grant::parse_expiry(&form.expires, now).map_err(|e| refuse(format!("Expires: {e}")))?;
+        let tlp_ceiling: Tlp = form
+            .ceiling
+            .parse()
+            .map_err(|_| refuse("Choose a ceiling: clear, green, amber, amber+strict or red.".to_owned()))?;
+        let mut audiences = Vec::new();
+        for name in &form.audiences {
+            audiences.push(match name.as_str() {
+                "org" => AudienceScope::Org,
+                "community" => AudienceScope::Community,
+                "federation" => AudienceScope::Federation,
+                "recipients" => AudienceScope::Recipients,
+                other => return Err(refuse(format!("{other:?} is not an audience"))),
+            });
+        }
+        if form.publish && !(viewer.has("publisher") || viewer.has("admin")) {
+            return Err(PortalError::new(
+                StatusCode::FORBIDDEN,
+                "Not a publisher",
+                "A token that publishes needs the publisher role, which you do not have.".to_owned(),
+            ));
+        }
+        if form.publish && audiences.is_empty() {
+            return Err(refuse(
+                "A token that publishes needs the audiences it may publish to.".to_owned(),
+            ));
+        }
+        if !form.read && !form.publish {
+            return Err(refuse("A token must at least read or publish.".to_owned()));
+        }
+        let scopes = Scopes {
+            read: form.read,
+            publish: form.publish,
+            tlp_ceiling,
+            audiences: if form.publish { audiences } else { Vec::new() },
+        };
+        let random = crate::keys::random_bytes::<40>().map_err(unavailable)?;
+        let (text, record) =
+            dims_identity::token::issue(&random, label, reader.member, reader.org.clone(), scopes, now, expires);
+        self.as_member(reader.member)
+            .store()
+            .put_token(record)
+            .await
+            .map_err(|e| match e {
+                crate::store::IdentityError::Store(_) => unavailable(e),
+                other => refuse(other.to_string()),
+            })?;
+        Ok(text)
+    }
+
+    async fn revoke_token(&self, viewer: &Viewer, id: &str) -> Result<(), PortalError> {
+        let reader = self.reader(viewer)?;
+        let mut bytes = [0u8; 8];
+        if hex::decode_to_slice(id, &mut bytes).is_err() {
+            return Err(PortalError::not_found());
+        }
+        let id = dims_identity::token::TokenId(bytes);
+        let own = self
+            .service
+            .store()
+            .tokens()
+            .map_err(unavailable)?
+            .into_iter()
+            .any(|record| record.id == id && record.owner == reader.member);
+        if !own {
+            return Err(PortalError::not_found());
+        }
+        self.as_member(reader.member)
+            .revoke_token(id, crate::clock::now_ms())
+            .await
+            .map(drop)
+            .map_err(unavailable)
     }
 }

@@ -32,7 +32,7 @@ use dims_protocol::BundleId;
 pub use self::views::{
     BulkAction, BundleRow, BundleView, CertForm, Dashboard, Download, FederationGlance, FederationPage, IndexFilters,
     IndexPage, IndicatorRow, MemberCard, PeerRow, Preview, ProfileForm, PublishForm, SearchResults, SightingRow,
-    TlpTag, Viewer,
+    TlpTag, TokenForm, TokenRow, Viewer,
 };
 
 /// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere, never framed.
@@ -168,6 +168,20 @@ pub trait Portal: Send + Sync + 'static {
     /// The federation as this node sees it: rosters, peers, deliveries, reconciliation.
     fn federation(&self, viewer: &Viewer) -> impl Future<Output = Result<FederationPage, PortalError>> + Send;
 
+    /// The viewer's own API tokens.
+    fn tokens(&self, viewer: &Viewer) -> impl Future<Output = Result<Vec<TokenRow>, PortalError>> + Send;
+
+    /// Creates an API token for the viewer (publishing scopes only for publishers); the token's text, shown once.
+    /// A field that does not check out is refused with 422 naming it.
+    fn create_token(
+        &self,
+        viewer: &Viewer,
+        form: &TokenForm,
+    ) -> impl Future<Output = Result<String, PortalError>> + Send;
+
+    /// Revokes one of the viewer's own tokens; another's is answered as an unknown one (404).
+    fn revoke_token(&self, viewer: &Viewer, id: &str) -> impl Future<Output = Result<(), PortalError>> + Send;
+
     /// The member directory: everyone on this node (suspended members only for node admins).
     fn members(&self, viewer: &Viewer) -> impl Future<Output = Result<Vec<MemberCard>, PortalError>> + Send;
 
@@ -205,6 +219,8 @@ pub fn router<P: Portal>(portal: Arc<P>) -> Router {
         .route("/publish/preview", post(pages::preview::<P>))
         .route("/search", get(pages::search_form::<P>).post(pages::search::<P>))
         .route("/federation", get(pages::federation::<P>))
+        .route("/tokens", get(pages::tokens::<P>).post(pages::create_token::<P>))
+        .route("/tokens/revoke", post(pages::revoke_token::<P>))
         .route("/members", get(pages::members::<P>))
         .route("/members/{id}", get(pages::member::<P>))
         .route("/profile", get(pages::profile::<P>).post(pages::update_profile::<P>))

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::views::{
     BulkAction, BundleRow, BundleView, CertForm, Dashboard, FederationPage, IndexFilters, IndexPage, MemberCard,
-    Preview, ProfileForm, PublishForm, SearchResults, Viewer,
+    Preview, ProfileForm, PublishForm, SearchResults, TokenForm, TokenRow, Viewer,
 };
 use super::{LOGIN_COOKIE, Portal, PortalError};
 
@@ -802,6 +802,114 @@ pub async fn federation<P: Portal>(State(portal): State<Arc<P>>, headers: Header
                 status: &status,
             },
         ),
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+struct TokensTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    tokens: &'a [TokenRow],
+    created: Option<&'a str>,
+    problem: Option<&'a str>,
+    tlps: Vec<(String, String)>,
+}
+
+async fn tokens_page<P: Portal>(
+    portal: &P,
+    viewer: &Viewer,
+    created: Option<&str>,
+    problem: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    match portal.tokens(viewer).await {
+        Ok(tokens) => page(
+            status,
+            &TokensTemplate {
+                viewer: Some(viewer),
+                section: "tokens",
+                tokens: &tokens,
+                created,
+                problem,
+                tlps: tlp_options(),
+            },
+        ),
+        Err(error) => error_page(&error, Some(viewer)),
+    }
+}
+
+/// `GET /tokens`: the viewer's API tokens.
+pub async fn tokens<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    tokens_page(&*portal, &viewer, None, None, StatusCode::OK).await
+}
+
+/// `POST /tokens`: a new token, shown once (`audience` repeats, so the form is read by hand).
+pub async fn create_token<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    let (mut csrf, mut form) = (String::new(), TokenForm::default());
+    for (key, value) in form_urlencoded::parse(&body) {
+        match &*key {
+            "csrf" => csrf = value.into_owned(),
+            "label" => form.label = value.into_owned(),
+            "read" => form.read = true,
+            "publish" => form.publish = true,
+            "audience" => form.audiences.push(value.into_owned()),
+            "ceiling" => form.ceiling = value.into_owned(),
+            "expires" => form.expires = value.into_owned(),
+            _ => {}
+        }
+    }
+    if !csrf_matches(&viewer, &csrf) {
+        return csrf_refused(&viewer);
+    }
+    match portal.create_token(&viewer, &form).await {
+        Ok(text) => tokens_page(&*portal, &viewer, Some(&text), None, StatusCode::OK).await,
+        Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY || error.status == StatusCode::FORBIDDEN => {
+            tokens_page(&*portal, &viewer, None, Some(&error.message), error.status).await
+        }
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+/// The revoke form.
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    /// The session's CSRF token.
+    #[serde(default)]
+    pub csrf: String,
+    /// The token's id.
+    #[serde(default)]
+    pub id: String,
+}
+
+/// `POST /tokens/revoke`.
+pub async fn revoke_token<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    if !csrf_matches(&viewer, &form.csrf) {
+        return csrf_refused(&viewer);
+    }
+    match portal.revoke_token(&viewer, &form.id).await {
+        Ok(()) => Redirect::to("/tokens").into_response(),
         Err(error) => error_page(&error, Some(&viewer)),
     }
 }

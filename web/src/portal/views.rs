@@ -462,3 +462,39 @@ pub struct PeerRow {
     /// Its last error.
     pub last_error: Option<String>,
 }
+
+/// One of the viewer's API tokens (never its secret).
+#[derive(Clone, Debug, Default)]
+pub struct TokenRow {
+    /// Its public id (16 hex digits).
+    pub id: String,
+    /// What it is for.
+    pub label: String,
+    /// What it may do, in words.
+    pub scopes: String,
+    /// The most restrictive marking it may read or publish.
+    pub ceiling: String,
+    /// When it expires (or `never`).
+    pub expires: String,
+    /// When it was revoked, if it was.
+    pub revoked: Option<String>,
+    /// Whether it has expired.
+    pub expired: bool,
+}
+
+/// A token to create, as the form gave it.
+#[derive(Clone, Debug, Default)]
+pub struct TokenForm {
+    /// What it is for.
+    pub label: String,
+    /// Whether it may read.
+    pub read: bool,
+    /// Whether it may publish.
+    pub publish: bool,
+    /// The audiences it may publish to (`org`, `community`, `federation`, `recipients`).
+    pub audiences: Vec<String>,
+    /// The marking ceiling (`green`, `amber`, ...).
+    pub ceiling: String,
+    /// When it expires: `30d`, `12h`, an RFC 3339 time, or `never`.
+    pub expires: String,
+}
