@@ -54,6 +54,20 @@ pub enum MemberState {
     Blocked,
 }
 
+impl MemberState {
+    /// `nominated`, `vetted`, `approved`, `active`, `idle` or `blocked`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemberState::Nominated => "nominated",
+            MemberState::Vetted => "vetted",
+            MemberState::Approved => "approved",
+            MemberState::Active => "active",
+            MemberState::Idle => "idle",
+            MemberState::Blocked => "blocked",
+        }
+    }
+}
+
 /// A vouch: who vouched, when, and how they know the candidate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vouch {

@@ -688,6 +688,84 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
     );
     assert!(!search.body.contains(&amber) && !search.body.contains(&sitrep_id));
 
+    // Trust groups: made by the operator through the running node, vetted in the portal.
+    let members = String::from_utf8(
+        node.command()
+            .args(["members", "list", "--json"])
+            .output()
+            .expect("dims")
+            .stdout,
+    )
+    .expect("utf-8");
+    let id_of = |name: &str| {
+        members
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json"))
+            .find(|member| member["name"].as_str().is_some_and(|n| n.to_lowercase().contains(name)))
+            .and_then(|member| member["id"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("{name} in {members}"))
+    };
+    let (alice_id, bob_id) = (id_of("alice"), id_of("bob"));
+    let made = node
+        .command()
+        .args([
+            "groups",
+            "create",
+            "water",
+            "--admin",
+            &alice_id,
+            "--vouches-needed",
+            "1",
+            "--pgp-required",
+            "false",
+        ])
+        .output()
+        .expect("dims groups create");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let outside = bob.get("/groups/water").await;
+    assert!(outside.body.contains("shown to its members and admins only") && !outside.body.contains(&alice_id));
+    let step = |step: &'static str, member: String, attestation: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("step", step.to_owned()),
+            ("member", member),
+            ("attestation", attestation.to_owned()),
+        ]
+    };
+    for (name, form) in [
+        ("nominate", step("nominate", bob_id.clone(), "")),
+        (
+            "vouch",
+            step("vouch", bob_id.clone(), "worked the 2025 water incident together"),
+        ),
+        ("approve", step("approve", bob_id.clone(), "")),
+    ] {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let answer = alice.post("/groups/water", &form, None).await;
+        assert_eq!(answer.status, 200, "{name}: {}", answer.body);
+        assert!(answer.body.contains("Done."), "{name}: {}", answer.body);
+    }
+    let inside = bob.get("/groups/water").await;
+    assert!(
+        inside.body.contains("approved") && inside.body.contains("worked the 2025 water incident"),
+        "{}",
+        inside.body
+    );
+    let bob_csrf_now = Browser::csrf_in(&inside.body);
+    let own = bob
+        .post(
+            "/groups/water",
+            &[
+                ("csrf", bob_csrf_now.as_str()),
+                ("step", "vouch"),
+                ("member", bob_id.as_str()),
+                ("attestation", "me"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(own.status, 422);
+
     // A restart of `dims run` (even a SIGKILL) logs nobody out: sessions are kept in the store, roles with them.
     drop(running);
     running = start_portal(&node, port).await;

@@ -370,15 +370,7 @@ pub fn list(service: &Service, json: bool, now_ms: u64, out: &mut impl Write) ->
 }
 
 fn state_name(state: Option<MemberState>) -> &'static str {
-    match state {
-        Some(MemberState::Nominated) => "nominated",
-        Some(MemberState::Vetted) => "vetted",
-        Some(MemberState::Approved) => "approved",
-        Some(MemberState::Active) => "active",
-        Some(MemberState::Idle) => "idle",
-        Some(MemberState::Blocked) => "blocked",
-        None => "-",
-    }
+    state.map_or("-", MemberState::name)
 }
 
 /// `dims groups show`: the policy and one row per member; with `--json`, one object with a `members` array.

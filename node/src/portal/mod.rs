@@ -38,6 +38,7 @@ use dims_web::portal::{
     LoginRedirect, MemberCard, NewSession, PeerRow, Portal, PortalError, Preview, ProfileForm, PublishForm,
     SearchResults, TlpTag, TokenForm, TokenRow, Viewer,
 };
+use dims_web::portal::{GroupMemberRow, GroupPage, GroupRow, VetForm};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing::{info, warn};
 
@@ -274,6 +275,52 @@ impl NodePortal {
             suspended: record.is_suspended(),
             is_viewer: profile.id.to_string() == viewer.member,
         })
+    }
+
+    /// The list row of trust group `group` for `viewer`.
+    fn group_row(&self, group: &dims_identity::vetting::TrustGroup, viewer: MemberId) -> GroupRow {
+        use dims_identity::vetting::MemberState;
+        let policy = &group.policy;
+        let mut rules = format!(
+            "{} vouch{} to join",
+            policy.vouches_needed,
+            if policy.vouches_needed == 1 { "" } else { "es" }
+        );
+        if policy.pgp_required {
+            rules.push_str(", an OpenPGP certificate required");
+        }
+        if let Some(idle) = policy.idle_after_ms {
+            rules.push_str(&format!(", idle after {} days without taking part", idle / 86_400_000));
+        }
+        GroupRow {
+            id: group.id.to_string(),
+            policy: rules,
+            admins: group.admins.iter().map(|admin| self.name_of(admin)).collect(),
+            active: group
+                .members
+                .values()
+                .filter(|m| m.state == MemberState::Active)
+                .count(),
+            candidates: group
+                .members
+                .values()
+                .filter(|m| {
+                    matches!(
+                        m.state,
+                        MemberState::Nominated | MemberState::Vetted | MemberState::Approved
+                    )
+                })
+                .count(),
+            viewer_state: group.members.get(&viewer).map(|m| m.state.name().to_owned()),
+        }
+    }
+
+    /// A member's name, or their id when they are not stored.
+    fn name_of(&self, member: &MemberId) -> String {
+        match self.service.store().member(member) {
+            Ok(Some(record)) => record.profile.name,
+            _ => member.to_string(),
+        }
     }
 
     /// The list rows of `bundles` in `member`'s triage states.
@@ -1089,5 +1136,107 @@ impl Portal for NodePortal {
             .await
             .map(drop)
             .map_err(unavailable)
+    }
+
+    async fn groups(&self, viewer: &Viewer) -> Result<Vec<GroupRow>, PortalError> {
+        let reader = self.reader(viewer)?;
+        let groups = self.service.store().trust_groups().map_err(unavailable)?;
+        Ok(groups
+            .iter()
+            .map(|group| self.group_row(group, reader.member))
+            .collect())
+    }
+
+    async fn group(&self, viewer: &Viewer, id: &str) -> Result<Option<GroupPage>, PortalError> {
+        let reader = self.reader(viewer)?;
+        let Ok(id) = id.parse::<dims_protocol::GroupId>() else {
+            return Ok(None);
+        };
+        let Some(group) = self.service.store().trust_group(&id).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let admin = group.admins.contains(&reader.member);
+        // Who is in a group and how they were vetted is the group's own business: its members, its admins and the
+        // node's admins see it.
+        let insider = admin || group.members.contains_key(&reader.member) || viewer.has("admin");
+        let mut page = GroupPage {
+            row: self.group_row(&group, reader.member),
+            insider,
+            admin,
+            ..GroupPage::default()
+        };
+        if insider {
+            page.members = group
+                .members
+                .iter()
+                .map(|(member, membership)| GroupMemberRow {
+                    id: member.to_string(),
+                    name: self.name_of(member),
+                    state: membership.state.name().to_owned(),
+                    nominated_by: self.name_of(&membership.nominated_by),
+                    vouches: membership
+                        .vouches
+                        .iter()
+                        .map(|vouch| (self.name_of(&vouch.by), vouch.attestation.clone()))
+                        .collect(),
+                    approved_by: membership.approved_by.as_ref().map(|by| self.name_of(by)),
+                })
+                .collect();
+            page.members
+                .sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+            let mut nominees: Vec<(String, String)> = self
+                .service
+                .store()
+                .members()
+                .map_err(unavailable)?
+                .into_iter()
+                .filter(|record| !record.is_suspended() && !group.members.contains_key(&record.profile.id))
+                .map(|record| (record.profile.id.to_string(), record.profile.name))
+                .collect();
+            nominees.sort_by_key(|(_, name)| name.to_lowercase());
+            page.nominees = nominees;
+        }
+        Ok(Some(page))
+    }
+
+    async fn vet(&self, viewer: &Viewer, group: &str, form: &VetForm) -> Result<(), PortalError> {
+        use crate::store::VettingStep;
+        let reader = self.reader(viewer)?;
+        let refuse = |message: String| PortalError::new(StatusCode::UNPROCESSABLE_ENTITY, "Not done", message);
+        let group: dims_protocol::GroupId = group.parse().map_err(|_| PortalError::not_found())?;
+        let member: MemberId = form
+            .member
+            .parse()
+            .map_err(|_| refuse("Choose the member this step is about.".to_owned()))?;
+        let by = reader.member;
+        let step = match form.step.as_str() {
+            "nominate" => VettingStep::Nominate { by, candidate: member },
+            "vouch" => {
+                let attestation = form.attestation.trim().to_owned();
+                if attestation.is_empty() {
+                    return Err(refuse(
+                        "Say how you know them: a vouch carries its attestation.".to_owned(),
+                    ));
+                }
+                VettingStep::Vouch {
+                    by,
+                    candidate: member,
+                    attestation,
+                }
+            }
+            "approve" => VettingStep::Approve { by, candidate: member },
+            "block" => VettingStep::Block { by, member },
+            "unblock" => VettingStep::Unblock { by, member },
+            other => return Err(refuse(format!("{other:?} is not a vetting step."))),
+        };
+        self.as_member(by)
+            .store()
+            .vet(group, step, crate::clock::now_ms())
+            .await
+            .map_err(|e| match e {
+                crate::store::IdentityError::Store(_) => unavailable(e),
+                crate::store::IdentityError::UnknownGroup(_) => PortalError::not_found(),
+                other => refuse(other.to_string()),
+            })
     }
 }

@@ -34,6 +34,7 @@ pub use self::views::{
     IndexPage, IndicatorRow, MemberCard, PeerRow, Preview, ProfileForm, PublishForm, SearchResults, SightingRow,
     TlpTag, TokenForm, TokenRow, Viewer,
 };
+pub use self::views::{GroupMemberRow, GroupPage, GroupRow, VetForm};
 
 /// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere, never framed.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; \
@@ -182,6 +183,16 @@ pub trait Portal: Send + Sync + 'static {
     /// Revokes one of the viewer's own tokens; another's is answered as an unknown one (404).
     fn revoke_token(&self, viewer: &Viewer, id: &str) -> impl Future<Output = Result<(), PortalError>> + Send;
 
+    /// The trust groups of this node.
+    fn groups(&self, viewer: &Viewer) -> impl Future<Output = Result<Vec<GroupRow>, PortalError>> + Send;
+
+    /// One trust group; who is in it and how they were vetted only for insiders.
+    fn group(&self, viewer: &Viewer, id: &str) -> impl Future<Output = Result<Option<GroupPage>, PortalError>> + Send;
+
+    /// Takes a vetting step as the viewer; a step the group's rules refuse is 422 with the reason.
+    fn vet(&self, viewer: &Viewer, group: &str, form: &VetForm)
+    -> impl Future<Output = Result<(), PortalError>> + Send;
+
     /// The member directory: everyone on this node (suspended members only for node admins).
     fn members(&self, viewer: &Viewer) -> impl Future<Output = Result<Vec<MemberCard>, PortalError>> + Send;
 
@@ -221,6 +232,8 @@ pub fn router<P: Portal>(portal: Arc<P>) -> Router {
         .route("/federation", get(pages::federation::<P>))
         .route("/tokens", get(pages::tokens::<P>).post(pages::create_token::<P>))
         .route("/tokens/revoke", post(pages::revoke_token::<P>))
+        .route("/groups", get(pages::groups::<P>))
+        .route("/groups/{id}", get(pages::group::<P>).post(pages::vet::<P>))
         .route("/members", get(pages::members::<P>))
         .route("/members/{id}", get(pages::member::<P>))
         .route("/profile", get(pages::profile::<P>).post(pages::update_profile::<P>))

@@ -913,3 +913,96 @@ pub async fn revoke_token<P: Portal>(
         Err(error) => error_page(&error, Some(&viewer)),
     }
 }
+
+#[derive(Template)]
+#[template(path = "groups.html")]
+struct GroupsTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    groups: &'a [super::views::GroupRow],
+}
+
+#[derive(Template)]
+#[template(path = "group.html")]
+struct GroupTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    group: &'a super::views::GroupPage,
+    note: Option<&'a str>,
+    problem: Option<&'a str>,
+}
+
+/// `GET /groups`.
+pub async fn groups<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    match portal.groups(&viewer).await {
+        Ok(groups) => page(
+            StatusCode::OK,
+            &GroupsTemplate {
+                viewer: Some(&viewer),
+                section: "groups",
+                groups: &groups,
+            },
+        ),
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+async fn group_page<P: Portal>(
+    portal: &P,
+    viewer: &Viewer,
+    id: &str,
+    note: Option<&str>,
+    problem: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    match portal.group(viewer, id).await {
+        Ok(Some(group)) => page(
+            status,
+            &GroupTemplate {
+                viewer: Some(viewer),
+                section: "groups",
+                group: &group,
+                note,
+                problem,
+            },
+        ),
+        Ok(None) => error_page(&PortalError::not_found(), Some(viewer)),
+        Err(error) => error_page(&error, Some(viewer)),
+    }
+}
+
+/// `GET /groups/{id}`.
+pub async fn group<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    group_page(&*portal, &viewer, &id, None, None, StatusCode::OK).await
+}
+
+/// `POST /groups/{id}`: a vetting step.
+pub async fn vet<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<super::views::VetForm>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    if !csrf_matches(&viewer, &form.csrf) {
+        return csrf_refused(&viewer);
+    }
+    match portal.vet(&viewer, &id, &form).await {
+        Ok(()) => group_page(&*portal, &viewer, &id, Some("Done."), None, StatusCode::OK).await,
+        Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            group_page(&*portal, &viewer, &id, None, Some(&error.message), error.status).await
+        }
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}

@@ -498,3 +498,69 @@ pub struct TokenForm {
     /// When it expires: `30d`, `12h`, an RFC 3339 time, or `never`.
     pub expires: String,
 }
+
+/// A trust group in the list.
+#[derive(Clone, Debug, Default)]
+pub struct GroupRow {
+    /// Its id.
+    pub id: String,
+    /// Its rules, in words.
+    pub policy: String,
+    /// Its admins' names.
+    pub admins: Vec<String>,
+    /// How many members are active.
+    pub active: usize,
+    /// How many are on their way in (nominated, vetted, approved).
+    pub candidates: usize,
+    /// The viewer's own state in it, if any.
+    pub viewer_state: Option<String>,
+}
+
+/// One trust group, as the viewer may see it.
+#[derive(Clone, Debug, Default)]
+pub struct GroupPage {
+    /// The group's line.
+    pub row: GroupRow,
+    /// Whether the viewer may see who is in it and how they were vetted (members, admins, node admins).
+    pub insider: bool,
+    /// Whether the viewer is one of its admins.
+    pub admin: bool,
+    /// Its members and candidates.
+    pub members: Vec<GroupMemberRow>,
+    /// Node members not in the group, whom the viewer may nominate: (id, name).
+    pub nominees: Vec<(String, String)>,
+}
+
+/// A member of a trust group, with how they were vetted.
+#[derive(Clone, Debug, Default)]
+pub struct GroupMemberRow {
+    /// Their member id.
+    pub id: String,
+    /// Their name.
+    pub name: String,
+    /// Their state.
+    pub state: String,
+    /// Who nominated them.
+    pub nominated_by: String,
+    /// Who vouched, and what they said.
+    pub vouches: Vec<(String, String)>,
+    /// Who approved them.
+    pub approved_by: Option<String>,
+}
+
+/// A vetting step from the group page.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct VetForm {
+    /// The session's CSRF token.
+    #[serde(default)]
+    pub csrf: String,
+    /// `nominate`, `vouch`, `approve`, `block` or `unblock`.
+    #[serde(default)]
+    pub step: String,
+    /// The member it concerns.
+    #[serde(default)]
+    pub member: String,
+    /// For a vouch: how the viewer knows them.
+    #[serde(default)]
+    pub attestation: String,
+}
