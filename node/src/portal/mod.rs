@@ -1182,8 +1182,7 @@ impl Portal for NodePortal {
                     approved_by: membership.approved_by.as_ref().map(|by| self.name_of(by)),
                 })
                 .collect();
-            page.members
-                .sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+            page.members.sort_by_key(|member| member.name.to_lowercase());
             let mut nominees: Vec<(String, String)> = self
                 .service
                 .store()
