@@ -14,20 +14,17 @@ mod node_support;
 #[allow(dead_code)]
 #[path = "../../identity/tests/support/oidc_provider.rs"]
 mod oidc_provider;
+#[path = "support/portal_setup.rs"]
+mod portal_setup;
 #[allow(dead_code)]
 #[path = "../../identity/tests/support/slapd.rs"]
 mod slapd;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use node_support::Node;
-use oidc_provider::Provider;
-use slapd::Slapd;
+use portal_setup::{PortalSetup, configure_oidc, run_portal};
 use url::Url;
 
 /// A browser's view of the portal: its cookies for the portal's origin, kept by hand (the session cookie is
@@ -131,125 +128,21 @@ impl Browser {
     }
 }
 
-/// A `dims run` process, killed when dropped.
-struct Running(Child);
-
-/// `dims run` with the portal on `port`, once it answers.
-async fn start_portal(node: &Node, port: u16) -> Running {
-    let running = Running(
-        node.command()
-            .arg("run")
-            .env("DIMS_PORTAL__ENABLED", "true")
-            .env("DIMS_PORTAL__LISTEN", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dims run"),
-    );
-    for _ in 0..200 {
-        if reqwest::get(format!("http://127.0.0.1:{port}/login")).await.is_ok() {
-            return running;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the portal never answered on port {port}");
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn ldap_section(slapd: &Slapd, password_file: &Path) -> String {
-    format!(
-        r#"
-[ldap]
-url = "{url}"
-tls = "none"
-bind_dn = "{service}"
-bind_password_file = "{password}"
-
-[ldap.users]
-base = "ou=people,dc=dims,dc=test"
-
-[ldap.roles]
-admin = ["cn=dims-admins,ou=groups,dc=dims,dc=test"]
-publisher = ["cn=dims-publishers,ou=groups,dc=dims,dc=test"]
-member = ["cn=dims-members,ou=groups,dc=dims,dc=test"]
-read-only = ["cn=dims-readers,ou=groups,dc=dims,dc=test"]
-
-[ldap.org]
-source = "attribute"
-attribute = "o"
-"#,
-        url = slapd.url(),
-        service = slapd::SERVICE_DN,
-        password = password_file.display(),
-    )
-}
-
-fn published_id(out: &std::process::Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    text.lines()
-        .find_map(|line| line.strip_prefix("published "))
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("no published line: {text}"))
-        .to_owned()
-}
-
-fn with_input(node: &Node, args: &[&str], input: &str) -> std::process::Output {
-    let mut child = node
-        .command()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dims");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write");
-    child.wait_with_output().expect("wait")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
-    let slapd = Slapd::start().unwrap_or_else(|e| panic!("cannot start the test slapd: {e:#}"));
-    let port = oidc_provider::free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let provider = Provider::start(&format!("{base}/auth/callback"), &[]).await;
-    let node = Node::init("seattle-it");
-    let secret = node.root.join("oidc-client-secret");
-    std::fs::write(&secret, "dims-test-secret\n").expect("secret");
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let mut config = std::fs::read_to_string(node.config()).expect("config");
-    config.push_str(&format!(
-        "\n[oidc]\nissuer = \"{}\"\nclient_id = \"dims\"\nclient_secret = {{ file = \"{}\" }}\nredirect_url = \
-         \"{base}/auth/callback\"\n",
-        provider.issuer,
-        secret.display()
-    ));
-    config.push_str(&ldap_section(&slapd, &slapd.service_password_file()));
-    std::fs::write(node.config(), config).expect("config");
+    let mut setup = PortalSetup::start().await;
+    let base = setup.base.clone();
 
     // Published before the node runs, by the node's org (seattle-it): an org-only AMBER bundle, a GREEN one for the
     // community, and a report whose title is markup.
-    let amber = published_id(&with_input(
-        &node,
+    let amber = setup.publish(
         &["publish", "--tlp", "amber", "--audience", "org", "-"],
         "org-only.evil.example\n",
-    ));
-    let green = published_id(&with_input(
-        &node,
+    );
+    let green = setup.publish(
         &["publish", "--tlp", "green", "--audience", "community", "-"],
         "community.evil.example\n",
-    ));
+    );
     let report = serde_json::json!({
         "type": "bundle", "id": "bundle--5f1b0a4e-3b0c-4c8e-9d0e-2a7c1b9e0f11",
         "objects": [{
@@ -265,13 +158,12 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
             "valid_from": "2026-11-30T10:00:00.000Z"
         }]
     });
-    let hostile = published_id(&with_input(
-        &node,
+    let hostile = setup.publish(
         &["import", "stix", "--tlp", "green", "--audience", "community", "-"],
         &report.to_string(),
-    ));
+    );
 
-    let mut running = start_portal(&node, port).await;
+    let mut running = setup.run().await;
     let mut alice = Browser::new(&base);
 
     // Not logged in: every page sends the browser to the login page.
@@ -690,7 +582,9 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
 
     // Trust groups: made by the operator through the running node, vetted in the portal.
     let members = String::from_utf8(
-        node.command()
+        setup
+            .node
+            .command()
             .args(["members", "list", "--json"])
             .output()
             .expect("dims")
@@ -706,7 +600,8 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
             .unwrap_or_else(|| panic!("{name} in {members}"))
     };
     let (alice_id, bob_id) = (id_of("alice"), id_of("bob"));
-    let made = node
+    let made = setup
+        .node
         .command()
         .args([
             "groups",
@@ -768,7 +663,7 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
 
     // A restart of `dims run` (even a SIGKILL) logs nobody out: sessions are kept in the store, roles with them.
     drop(running);
-    running = start_portal(&node, port).await;
+    running = setup.run().await;
     let again = bob.get("/").await;
     assert_eq!(
         again.status, 200,
@@ -807,7 +702,7 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
     assert!(victim.session().is_none());
 
     // A directory outage grants nothing: the login fails with a page that says why.
-    drop(slapd);
+    setup.stop_directory();
     let mut late = Browser::new(&base);
     let answer = late.log_in("bob").await;
     assert_eq!(answer.status, 503, "{}", answer.body);
@@ -831,7 +726,6 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
         limited.body
     );
     drop(running);
-    drop(provider);
 }
 
 /// A provider that cannot be reached: the login page says so and nobody gets in; the node keeps serving.
@@ -840,34 +734,10 @@ async fn a_provider_outage_shows_a_clear_page_and_grants_nothing() {
     let port = oidc_provider::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let node = Node::init("seattle-it");
-    let secret = node.root.join("oidc-client-secret");
-    std::fs::write(&secret, "dims-test-secret\n").expect("secret");
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let mut config = std::fs::read_to_string(node.config()).expect("config");
     let nobody = oidc_provider::free_port();
-    config.push_str(&format!(
-        "\n[oidc]\nissuer = \"http://127.0.0.1:{nobody}\"\nclient_id = \"dims\"\nclient_secret = {{ file = \"{}\" }}\n\
-         redirect_url = \"{base}/auth/callback\"\n",
-        secret.display()
-    ));
-    std::fs::write(node.config(), config).expect("config");
-    let _running = Running(
-        node.command()
-            .arg("run")
-            .env("DIMS_PORTAL__ENABLED", "true")
-            .env("DIMS_PORTAL__LISTEN", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dims run"),
-    );
+    configure_oidc(&node, &format!("http://127.0.0.1:{nobody}"), &base);
+    let _running = run_portal(&node, port).await;
     let mut browser = Browser::new(&base);
-    for _ in 0..200 {
-        if reqwest::get(format!("{base}/login")).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let answer = browser.get("/login/start").await;
     assert_eq!(answer.status, 503, "{}", answer.body);
     assert!(
