@@ -87,6 +87,29 @@ pub struct BundleRow {
     pub triage: String,
 }
 
+impl BundleRow {
+    /// When it was made, to the minute, for lists (the exact time stays in `<time datetime>`).
+    pub fn created_short(&self) -> String {
+        short_time(&self.created)
+    }
+}
+
+/// A moment for people to read in a list: `2026-12-07 20:08 UTC` for the RFC 3339 UTC time
+/// `2026-12-07T20:08:00.806Z`; anything of another shape unchanged.
+pub fn short_time(stamp: &str) -> String {
+    let bytes = stamp.as_bytes();
+    let shaped = bytes.len() >= 17
+        && stamp.is_ascii()
+        && stamp.ends_with('Z')
+        && bytes[4] == b'-'
+        && bytes[10] == b'T'
+        && bytes[13] == b':';
+    match shaped {
+        true => format!("{} {} UTC", &stamp[..10], &stamp[11..16]),
+        false => stamp.to_owned(),
+    }
+}
+
 /// The dashboard.
 #[derive(Clone, Debug, Default)]
 pub struct Dashboard {
@@ -106,6 +129,13 @@ pub struct Dashboard {
     pub recent: Vec<BundleRow>,
     /// The federation at a glance.
     pub federation: FederationGlance,
+}
+
+impl Dashboard {
+    /// Their previous visit, to the minute.
+    pub fn last_visit_short(&self) -> Option<String> {
+        self.last_visit.as_deref().map(short_time)
+    }
 }
 
 /// The federation in one line.
@@ -563,4 +593,25 @@ pub struct VetForm {
     /// For a vouch: how the viewer knows them.
     #[serde(default)]
     pub attestation: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_time;
+
+    #[test]
+    fn times_in_lists_are_cut_to_the_minute() {
+        for (stamp, shown) in [
+            ("2026-12-07T20:08:00.806Z", "2026-12-07 20:08 UTC"),
+            ("2026-12-07T20:08:00Z", "2026-12-07 20:08 UTC"),
+            ("2026-12-07T20:08Z", "2026-12-07 20:08 UTC"),
+            ("1733602080806", "1733602080806"),
+            ("2026-12-07T20:08:00+01:00", "2026-12-07T20:08:00+01:00"),
+            ("2026-12-07T20:08:00.806", "2026-12-07T20:08:00.806"),
+            ("é026-12-07T20:08:00.806Z", "é026-12-07T20:08:00.806Z"),
+            ("", ""),
+        ] {
+            assert_eq!(short_time(stamp), shown, "{stamp}");
+        }
+    }
 }
