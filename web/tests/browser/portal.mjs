@@ -11,13 +11,14 @@
 //   --out DIR          where the screenshots go (made if missing)
 //
 // For each size (laptop 1366×768, phone 390×844) and for the laptop in dark mode (prefers-color-scheme), in a fresh
-// browser context: the login page, the provider's pages, the dashboard, the bundle index, the index filtered by TLP
-// through its form, the index of every status (a retracted bundle among them), the AMBER bundle (its TLP banner must
-// be the first thing in <main>), the SITREP, and the "Not found" page of an absent id. Every page gets an axe-core
-// run and a full-page screenshot (in dark mode only the dashboard and the bundle), and none may scroll sideways.
-// Each context ends by logging out. Then the outsider, in a context that enforces the portal's CSP, must get for the
-// member's AMBER bundle the very page an absent id gets, with nothing refused by the CSP and none of the portal's
-// resources failing to load.
+// browser context: the login page, the provider's pages, the dashboard, the bundle index after a triage bulk action,
+// the index filtered by TLP through its form, the index of every status (a retracted bundle among them), the AMBER
+// bundle (its TLP banner must be the first thing in <main>), the SITREP, the "Not found" page of an absent id, a
+// search by value, a publish preview (nothing is published), the directory, a member's card and the member's own
+// profile. Every page gets an axe-core run and a full-page screenshot (in dark mode only the dashboard and the
+// bundle), and none may scroll sideways. Each context ends by logging out. Then the outsider, in a context that
+// enforces the portal's CSP, must get for the member's AMBER bundle the very page an absent id gets, with nothing
+// refused by the CSP and none of the portal's resources failing to load.
 //
 // Exit 0 and one JSON line `{"ok":true,...}` on stdout when every check passes; otherwise exit 1, the failures (with
 // every serious or critical axe violation, its rule, help text and the elements) on stderr, and `{"ok":false,...}`.
@@ -188,15 +189,26 @@ async function memberTour(browser, context) {
   });
   check(skip.skip && skip.visible, `${context.label}: the first Tab does not show the skip link: ${JSON.stringify(skip)}`);
 
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Bundles' }).click();
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await nav.getByRole('link', { name: 'Bundles' }).click();
   await page.waitForURL(`${base}/bundles`);
+
+  // Triage through the bulk form (a POST with the session's CSRF token, from this origin): the scanning bundle is
+  // marked not relevant, and its row says so.
+  const scanning = page.locator('table.bundles tbody tr', { hasText: 'scan-origin.example.net' });
+  await scanning.getByRole('checkbox').check();
+  await page.getByLabel('With the selected bundles').selectOption('not_relevant');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForURL(/\/bundles/);
+  const triaged = await page.locator('table.bundles tbody tr', { hasText: 'scan-origin.example.net' }).innerText();
+  check(triaged.includes('not relevant'), `${context.label}: the bulk action did not mark the bundle: ${triaged}`);
   await visit(page, context, 'bundles', { shot: shotAll });
 
   // The filter form puts the filters in the address.
   await page.getByLabel('Marking').selectOption('amber');
   await page.getByRole('button', { name: 'Filter' }).click();
   await page.waitForURL(/\/bundles\?.*tlp=amber/);
-  const markings = await page.locator('table.bundles tbody td.marking').allInnerTexts();
+  const markings = await page.locator('table.bundles tbody td.marking .tlp').allInnerTexts();
   check(
     markings.length > 0 && markings.every((m) => m.trim() === 'TLP:AMBER'),
     `${context.label}: the TLP:AMBER filter shows ${JSON.stringify(markings)}`,
@@ -230,6 +242,38 @@ async function memberTour(browser, context) {
   const absent = await page.goto(`${base}/bundles/${ABSENT}`);
   check(absent.status() === 404, `${context.label}: an absent id answers ${absent.status()}`);
   await visit(page, context, 'not-found', { shot: shotAll });
+
+  // Search by value: one value found, one not.
+  await nav.getByRole('link', { name: 'Search' }).click();
+  await page.locator('textarea[name="values"]').fill('hxxp://vpn-update[.]example[.]com/agent.bin\n203.0.113.250');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await page.waitForURL(`${base}/search`);
+  const found = await page.locator('main h2').first().innerText();
+  check(found.startsWith('1 of 2'), `${context.label}: the search says ${JSON.stringify(found)}`);
+  await visit(page, context, 'search', { shot: shotAll });
+
+  // Publish: the preview of free text, nothing stored.
+  await nav.getByRole('link', { name: 'Publish' }).click();
+  await page.waitForURL(`${base}/publish`);
+  await page.locator('select[name="tlp"]').selectOption('green');
+  await page.locator('input[name="audience"]').fill('community');
+  await page.locator('textarea[name="text"]').fill('Seen today: 198.51.100.9 and hxxps://parcel-notice[.]example/track');
+  await page.getByRole('button', { name: 'Preview' }).click();
+  await page.waitForURL(`${base}/publish/preview`);
+  const rows = await page.locator('section.preview table.indicators tbody tr').count();
+  check(rows === 2, `${context.label}: the preview shows ${rows} indicators, not 2`);
+  await visit(page, context, 'publish-preview', { shot: shotAll });
+
+  // The directory, a member's card, and one's own profile.
+  await nav.getByRole('link', { name: 'Directory' }).click();
+  await page.waitForURL(`${base}/members`);
+  await visit(page, context, 'members', { shot: shotAll });
+  await page.locator('table.members tbody a').first().click();
+  await page.waitForURL(/\/members\/.+/);
+  await visit(page, context, 'member', { shot: shotAll });
+  await page.locator('.who a[href="/profile"]').click();
+  await page.waitForURL(`${base}/profile`);
+  await visit(page, context, 'profile', { shot: shotAll });
 
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.waitForURL(`${base}/login`);
