@@ -1,13 +1,14 @@
 //! The member portal in a real browser: Debian's headless Chromium driven by playwright-core through
-//! `web/tests/browser/portal.mjs`, against a real `dims run` whose members log in at a real `oidc-provider` with
-//! their groups from a real slapd (`support/portal_setup.rs`). The script logs in through the provider's pages and
-//! walks login → dashboard → bundle index (with a triage bulk action) → the index filtered by TLP → every status → a
-//! bundle view → a SITREP → "Not found" → search by value → a publish preview → the directory → a member's card →
-//! the member's profile at laptop (1366×768) and phone (390×844) sizes and in dark mode; it runs axe-core on every page (no
-//! serious or critical violation), checks that the TLP banner opens a bundle's page, that nothing scrolls sideways and
-//! that the first Tab shows the skip link, and that a member of another org gets the absent-id page for an org-only
-//! AMBER bundle with the CSP enforced. Its screenshots go to `screenshots/` in the target folder (or
-//! `$DIMS_SCREENSHOTS`); `docs/screenshots/README.md` says how the committed ones are made from them.
+//! `web/tests/browser/portal.mjs`, against a real `dims run` whose members log in at a real `oidc-provider` with their
+//! groups from a real slapd (`support/portal_setup.rs`). The script logs in through the provider's pages and walks
+//! login → dashboard → bundle index (with a triage bulk action) → the index filtered by TLP → every status → a bundle
+//! view → a SITREP → "Not found" → search by value → a publish preview → the directory → a member's card → the member's
+//! profile → trust groups → federation → API tokens (one made) at laptop (1366×768) and phone (390×844) sizes and in
+//! dark mode; it runs axe-core on every page (no serious or critical violation), checks that the TLP banner opens a
+//! bundle's page, that nothing scrolls sideways and that the first Tab shows the skip link, and that a member of
+//! another org gets the absent-id page for an org-only AMBER bundle with the CSP enforced. Its screenshots go to
+//! `screenshots/` in the target folder (or `$DIMS_SCREENSHOTS`); `docs/screenshots/README.md` says how the committed
+//! ones are made from them.
 //!
 //! Without Chromium, Node.js, the npm packages, slapd or the provider this test fails and says to run
 //! `bash scripts/setup`; it never skips.
@@ -177,7 +178,7 @@ async fn the_portal_works_in_a_real_browser_and_axe_finds_nothing_serious() {
         #[rustfmt::skip]
         let names = [
             "login", "dashboard", "bundles", "bundles-amber", "bundles-all", "bundle", "sitrep", "not-found", "search",
-            "publish-preview", "members", "member", "profile",
+            "publish-preview", "members", "member", "profile", "groups", "federation", "tokens",
         ];
         for page in names {
             assert!(

@@ -14,11 +14,12 @@
 // browser context: the login page, the provider's pages, the dashboard, the bundle index after a triage bulk action,
 // the index filtered by TLP through its form, the index of every status (a retracted bundle among them), the AMBER
 // bundle (its TLP banner must be the first thing in <main>), the SITREP, the "Not found" page of an absent id, a
-// search by value, a publish preview (nothing is published), the directory, a member's card and the member's own
-// profile. Every page gets an axe-core run and a full-page screenshot (in dark mode only the dashboard and the
-// bundle), and none may scroll sideways. Each context ends by logging out. Then the outsider, in a context that
-// enforces the portal's CSP, must get for the member's AMBER bundle the very page an absent id gets, with nothing
-// refused by the CSP and none of the portal's resources failing to load.
+// search by value, a publish preview (nothing is published), the directory, a member's card, the member's own
+// profile, the trust groups, the federation page and the API tokens (one made through the form). Every page gets an
+// axe-core run and a full-page screenshot (in dark mode only the dashboard and the bundle), and none may scroll
+// sideways. Each context ends by logging out. Then the outsider, in a context that enforces the portal's CSP, must
+// get for the member's AMBER bundle the very page an absent id gets, with nothing refused by the CSP and none of the
+// portal's resources failing to load.
 //
 // Exit 0 and one JSON line `{"ok":true,...}` on stdout when every check passes; otherwise exit 1, the failures (with
 // every serious or critical axe violation, its rule, help text and the elements) on stderr, and `{"ok":false,...}`.
@@ -274,6 +275,22 @@ async function memberTour(browser, context) {
   await page.locator('.who a[href="/profile"]').click();
   await page.waitForURL(`${base}/profile`);
   await visit(page, context, 'profile', { shot: shotAll });
+
+  // Trust groups and the federation at a glance (this node has neither), and an API token made through the form.
+  await nav.getByRole('link', { name: 'Trust groups' }).click();
+  await page.waitForURL(`${base}/groups`);
+  await visit(page, context, 'groups', { shot: shotAll });
+  await nav.getByRole('link', { name: 'Federation' }).click();
+  await page.waitForURL(`${base}/federation`);
+  await visit(page, context, 'federation', { shot: shotAll });
+  await nav.getByRole('link', { name: 'API tokens' }).click();
+  await page.waitForURL(`${base}/tokens`);
+  await page.locator('input[name="label"]').fill(`siem-export-${context.label}`);
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(`${base}/tokens`);
+  const shown = await page.locator('.note code.id').count();
+  check(shown === 1, `${context.label}: the new token is not shown once on the page`);
+  await visit(page, context, 'tokens', { shot: shotAll });
 
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.waitForURL(`${base}/login`);
