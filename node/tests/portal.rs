@@ -143,6 +143,26 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
         &["publish", "--tlp", "green", "--audience", "community", "-"],
         "community.evil.example\n",
     );
+    // The org's AMBER+STRICT bundle, and a RED one named to one member of it (nobody who logs in here).
+    let strict = setup.publish(
+        &["publish", "--tlp", "amber+strict", "--audience", "org", "-"],
+        "strict.evil.example\n",
+    );
+    let node_id = dims_node::keys::load(&setup.node.root.join("node.key"))
+        .expect("node key")
+        .node_id()
+        .to_string();
+    let red = setup.publish(
+        &[
+            "publish",
+            "--tlp",
+            "red",
+            "--audience",
+            &format!("recipients:member:{node_id}/6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"),
+            "-",
+        ],
+        "red.evil.example\n",
+    );
     let report = serde_json::json!({
         "type": "bundle", "id": "bundle--5f1b0a4e-3b0c-4c8e-9d0e-2a7c1b9e0f11",
         "objects": [{
@@ -216,7 +236,7 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
     assert!(dashboard.body.contains("seattle-it"), "the member's org is shown");
     let index = alice.get("/bundles").await;
     assert_eq!(index.status, 200);
-    for id in [&amber, &green, &hostile] {
+    for id in [&amber, &green, &hostile, &strict] {
         assert!(index.body.contains(id.as_str()), "alice's index lists {id}");
     }
     let amber_page = alice.get(&format!("/bundles/{amber}")).await;
@@ -508,24 +528,36 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
     let mut bob = Browser::new(&base);
     let callback = bob.log_in("bob").await;
     assert_eq!(callback.status, 303, "{}", callback.body);
-    let refused = bob.get(&format!("/bundles/{amber}")).await;
+    // So do its AMBER+STRICT bundle and the RED one not named to bob.
     let absent = bob.get(&format!("/bundles/{}", "0".repeat(64))).await;
-    assert_eq!(refused.status, 404);
-    assert_eq!(
-        (refused.status, &refused.body),
-        (absent.status, &absent.body),
-        "same page as an absent id"
-    );
+    for (kept, id) in [("org-only AMBER", &amber), ("AMBER+STRICT", &strict), ("RED", &red)] {
+        let refused = bob.get(&format!("/bundles/{id}")).await;
+        assert_eq!(refused.status, 404, "the {kept} bundle");
+        assert_eq!(
+            (refused.status, &refused.body),
+            (absent.status, &absent.body),
+            "the {kept} bundle: same page as an absent id"
+        );
+    }
+    let hidden = [&amber, &strict, &red];
     let index = bob.get("/bundles").await;
-    assert!(
-        index.body.contains(&green) && !index.body.contains(&amber),
-        "bob's index"
-    );
+    assert!(index.body.contains(&green), "bob's index");
     let related = bob.get(&format!("/bundles/{green}")).await;
-    assert!(!related.body.contains(&amber), "nor among related bundles");
-    for filter in ["tlp=amber", "status=all", "org=seattle-it"] {
+    for id in hidden {
+        assert!(!index.body.contains(id.as_str()), "bob's index lists {id}");
+        assert!(!related.body.contains(id.as_str()), "nor among related bundles");
+    }
+    for filter in [
+        "tlp=amber",
+        "tlp=amber%2Bstrict",
+        "tlp=red",
+        "status=all",
+        "org=seattle-it",
+    ] {
         let page = bob.get(&format!("/bundles?{filter}")).await;
-        assert!(!page.body.contains(&amber), "bob's index with {filter}");
+        for id in hidden {
+            assert!(!page.body.contains(id.as_str()), "bob's index with {filter} lists {id}");
+        }
     }
 
     let bob_csrf = Browser::csrf_in(&index.body);
@@ -539,7 +571,7 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
     assert_eq!(stolen.status, 404, "bob cannot revoke alice's token");
     // Nor by triage or export of a selection: alice's bundle is passed over exactly as an absent id is.
     let before = bob.get("/bundles?triage=relevant&status=all").await.body;
-    for id in [amber.as_str(), &"0".repeat(64)] {
+    for id in [amber.as_str(), &strict, &red, &"0".repeat(64)] {
         let marked = bob
             .post(
                 "/bundles/bulk",
@@ -557,28 +589,39 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
                 ("csrf", bob_csrf.as_str()),
                 ("action", "export-stix"),
                 ("id", amber.as_str()),
+                ("id", strict.as_str()),
+                ("id", red.as_str()),
                 ("id", green.as_str()),
             ],
             None,
         )
         .await;
-    assert!(export.body.contains("community.evil.example") && !export.body.contains("org-only.evil.example"));
+    assert!(export.body.contains("community.evil.example"));
+    for value in ["org-only.evil.example", "strict.evil.example", "red.evil.example"] {
+        assert!(!export.body.contains(value), "bob's export holds {value}");
+    }
     let search = bob
         .post(
             "/search",
             &[
                 ("csrf", bob_csrf.as_str()),
-                ("values", "org-only.evil.example 203.0.113.77"),
+                (
+                    "values",
+                    "org-only.evil.example 203.0.113.77 strict.evil.example red[.]evil[.]example",
+                ),
             ],
             None,
         )
         .await;
     assert!(
-        search.body.contains("0 of 2 values found"),
+        search.body.contains("0 of 4 values found"),
         "bob's search: {}",
         search.body
     );
-    assert!(!search.body.contains(&amber) && !search.body.contains(&sitrep_id));
+    assert!(!search.body.contains(&sitrep_id));
+    for id in hidden {
+        assert!(!search.body.contains(id.as_str()), "bob's search shows {id}");
+    }
 
     // Trust groups: made by the operator through the running node, vetted in the portal.
     let members = String::from_utf8(
