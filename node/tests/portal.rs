@@ -791,3 +791,105 @@ async fn a_provider_outage_shows_a_clear_page_and_grants_nothing() {
     assert!(browser.session().is_none() && !browser.cookies.contains_key("__Host-dims-login"));
     assert_eq!(browser.get("/login").await.status, 200, "the portal keeps serving");
 }
+
+/// The portal of a node that federates: its federation page shows the peer, the roster and the traffic, and a bundle
+/// a peer shares reaches the member's index and view with the peer as its origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_federating_node_shows_its_peer_and_what_the_peer_shares() {
+    let setup = PortalSetup::start().await;
+    let peer = Node::init("port-of-seattle");
+    let node_id = |node: &Node| {
+        dims_node::keys::load(&node.root.join("node.key"))
+            .expect("node key")
+            .node_id()
+            .to_string()
+    };
+    let (here, there) = (oidc_provider::free_port(), oidc_provider::free_port());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let admin_key = dir.path().join("admin.key");
+    let admin_key = admin_key.to_str().expect("utf-8");
+    let roster = dir.path().join("federation.roster");
+    let roster = roster.to_str().expect("utf-8");
+    let admin = setup
+        .node
+        .ok(&["roster", "keygen", "--out", admin_key])
+        .trim()
+        .to_owned();
+    #[rustfmt::skip]
+    setup.node.ok(&["roster", "init", "--federation", "us-sltt", "--threshold", "1", "--admin", &admin, "--out", roster]);
+    for (node, port, name, role) in [
+        (&setup.node, here, "Seattle", "national"),
+        (&peer, there, "Port of Seattle", "regional"),
+    ] {
+        #[rustfmt::skip]
+        setup.node.ok(&[
+            "roster", "add", roster, "--node", &node_id(node), "--name", name, "--community", name,
+            "--address", &format!("/ip4/127.0.0.1/tcp/{port}"), "--role", role, "--ceiling", "amber",
+        ]);
+    }
+    setup.node.ok(&["roster", "sign", roster, "--admin-key", admin_key]);
+    for node in [&setup.node, &peer] {
+        node.ok(&["federation", "join", roster]);
+    }
+    let listen = |port: u16| format!("[\"/ip4/127.0.0.1/tcp/{port}\"]");
+    let redial = ("DIMS_FEDERATION__REDIAL_INTERVAL_S", "1".to_owned());
+    let _peer_running = portal_setup::Running::spawn(
+        peer.command()
+            .arg("run")
+            .env("DIMS_FEDERATION__LISTEN", listen(there))
+            .env(redial.0, &redial.1),
+    );
+    let _running = portal_setup::run_portal_with(
+        &setup.node,
+        setup.port,
+        &[("DIMS_FEDERATION__LISTEN", listen(here)), redial.clone()],
+    )
+    .await;
+
+    let mut alice = Browser::new(&setup.base);
+    assert_eq!(alice.log_in("alice").await.status, 303);
+    let mut page = String::new();
+    for _ in 0..600 {
+        page = alice.get("/federation").await.body;
+        if page.contains(">1/1</span> peers connected") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for shown in [
+        ">1/1</span> peers connected",
+        "<strong>us-sltt</strong>: version 1",
+        "2 member nodes",
+        "Port of Seattle",
+        &node_id(&peer)[..12],
+        "regional, up to TLP:AMBER",
+        "in mesh",
+    ] {
+        assert!(page.contains(shown), "the federation page shows {shown}: {page}");
+    }
+
+    // The peer shares a GREEN bundle with the federation; it reaches alice's index and view, from the peer.
+    let shared = portal_setup::publish_on(
+        &peer,
+        &["publish", "--tlp", "green", "--audience", "federation", "-"],
+        "scanner at shared-by-peer.evil.example\n",
+    );
+    let mut index = String::new();
+    for _ in 0..600 {
+        index = alice.get("/bundles").await.body;
+        if index.contains(&shared) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(index.contains(&shared), "the peer's bundle in alice's index: {index}");
+    let view = alice.get(&format!("/bundles/{shared}")).await;
+    assert_eq!(view.status, 200);
+    assert!(
+        view.body.contains("shared-by-peer.evil.example")
+            && view.body.contains("port-of-seattle")
+            && view.body.contains(&node_id(&peer)),
+        "{}",
+        view.body
+    );
+}

@@ -30,6 +30,20 @@ pub struct PortalSetup {
 /// A `dims run` process serving the portal, killed when dropped.
 pub struct Running(Child);
 
+impl Running {
+    /// Spawns `command` (quiet), killed when dropped.
+    #[allow(dead_code, reason = "not every test binary runs a second node")]
+    pub fn spawn(command: &mut std::process::Command) -> Self {
+        Self(
+            command
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn"),
+        )
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -60,22 +74,7 @@ impl PortalSetup {
 
     /// `dims ARGS` with `input` on standard input, which must publish one bundle: its id.
     pub fn publish(&self, args: &[&str], input: &str) -> String {
-        let mut child = self
-            .node
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("dims");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write");
-        published_id(&child.wait_with_output().expect("wait"))
+        publish_on(&self.node, args, input)
     }
 
     /// Starts `dims run` with the portal on the setup's port and waits until the portal answers.
@@ -88,6 +87,25 @@ impl PortalSetup {
     pub fn stop_directory(&mut self) {
         self.slapd = None;
     }
+}
+
+/// `dims ARGS` of `node` with `input` on standard input, which must publish one bundle: its id.
+pub fn publish_on(node: &Node, args: &[&str], input: &str) -> String {
+    let mut child = node
+        .command()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dims");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    published_id(&child.wait_with_output().expect("wait"))
 }
 
 /// Adds an `[oidc]` section to `node`'s configuration: client `dims` of the provider at `issuer` (its secret in a
@@ -107,11 +125,17 @@ pub fn configure_oidc(node: &Node, issuer: &str, base: &str) {
 
 /// `dims run` of `node` with the portal on `port`, once the portal answers.
 pub async fn run_portal(node: &Node, port: u16) -> Running {
+    run_portal_with(node, port, &[]).await
+}
+
+/// [`run_portal`] with more settings in the environment (`DIMS_...`).
+pub async fn run_portal_with(node: &Node, port: u16, settings: &[(&str, String)]) -> Running {
     let mut running = Running(
         node.command()
             .arg("run")
             .env("DIMS_PORTAL__ENABLED", "true")
             .env("DIMS_PORTAL__LISTEN", format!("127.0.0.1:{port}"))
+            .envs(settings.iter().map(|(key, value)| (*key, value.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
