@@ -86,6 +86,7 @@ pub struct NodePortal {
     sessions: Mutex<Sessions>,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     cursors: CursorKeys,
+    bridge: Option<crate::bridge::Bridge>,
 }
 
 impl NodePortal {
@@ -116,7 +117,15 @@ impl NodePortal {
             login: tokio::sync::OnceCell::new(),
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             cursors,
+            bridge: None,
         }
+    }
+
+    /// The same portal, previewing the derivatives of `bridge`'s rules beside a draft (the node's running bridge,
+    /// handed over by [`crate::node::Node::portal`] so that its keys are loaded once).
+    pub fn with_bridge(mut self, bridge: Option<crate::bridge::Bridge>) -> Self {
+        self.bridge = bridge;
+        self
     }
 
     /// Opens a session for `member` with `roles` without a provider, as `dims demo`'s development login and the
@@ -816,6 +825,7 @@ impl Portal for NodePortal {
             &self.service,
             &author,
             self.settings.federation.as_ref(),
+            self.bridge.as_ref(),
             form,
             crate::clock::now_ms(),
         );
@@ -832,7 +842,8 @@ impl Portal for NodePortal {
             ));
         }
         let now = crate::clock::now_ms();
-        let (preview, draft) = publish::prepare(&self.service, &author, self.settings.federation.as_ref(), form, now);
+        let (preview, draft) =
+            publish::prepare(&self.service, &author, self.settings.federation.as_ref(), None, form, now);
         let Some(draft) = draft else {
             return Err(PortalError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

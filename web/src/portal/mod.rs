@@ -30,7 +30,8 @@ use axum::routing::{get, post};
 use dims_protocol::BundleId;
 
 pub use self::views::{
-    BulkAction, BundleRow, BundleView, CertForm, Dashboard, Download, FederationGlance, FederationPage, IndexFilters,
+    BulkAction, BundleRow, BundleView, CertForm, CopyView, Dashboard, DerivativePreview, Download, FederationGlance,
+    FederationPage, IndexFilters,
     IndexPage, IndicatorRow, MemberCard, PeerRow, Preview, ProfileForm, PublishForm, SearchResults, SightingRow,
     TlpTag, TokenForm, TokenRow, Viewer,
 };
