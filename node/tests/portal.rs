@@ -893,3 +893,93 @@ async fn a_federating_node_shows_its_peer_and_what_the_peer_shares() {
         view.body
     );
 }
+
+/// The publish preview on a node with a redacting bridge rule: a draft for the federation the rule takes from shows,
+/// beside the original, the derivative the rule makes under the node's own redaction keys (victims anonymised with
+/// Crypto-PAn, the narrative dropped, TLP:CLEAR), and says who applies it; a draft for another audience shows none,
+/// and previews store nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_publish_preview_shows_the_bridges_redacted_derivative_beside_the_original() {
+    let setup = PortalSetup::start().await;
+    setup.node.join_alone("us-sltt");
+    let secret = [0x5au8; 64];
+    let key_file = setup.node.root.join("bridge.key");
+    std::fs::write(&key_file, format!("{}\n", hex::encode(secret))).expect("bridge.key");
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    let mut config = std::fs::read_to_string(setup.node.config()).expect("config");
+    config.push_str(
+        "\n[[bridge]]\nfrom = \"us-sltt\"\nkinds = [\"incident_report\", \"sitrep\"]\nto = \"us-sltt\"\ntlp = \
+         \"clear\"\nredact = [\"addresses\", \"orgs\"]\n",
+    );
+    std::fs::write(setup.node.config(), config).expect("config");
+    let _running = setup.run().await;
+
+    let mut alice = Browser::new(&setup.base);
+    let callback = alice.log_in("alice").await;
+    assert_eq!(callback.status, 303, "{}", callback.body);
+    let dashboard = alice.get("/").await;
+    let csrf = Browser::csrf_in(&dashboard.body);
+    let incident = |audience: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("tlp", "green".to_owned()),
+            ("audience", audience.to_owned()),
+            ("kind", "incident_report".to_owned()),
+            ("title", "Ransomware at a water utility".to_owned()),
+            ("summary", "Staff member J. Doe opened the attachment.".to_owned()),
+            ("victims", "10.20.0.5, 10.20.0.6".to_owned()),
+            ("status", "contained".to_owned()),
+            ("text", "payload from hxxp://invoice-update[.]example/a.exe".to_owned()),
+        ]
+    };
+    let form = incident("federation");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let preview = alice.post("/publish/preview", &form, None).await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(preview.body.contains("Publish</button>"), "publishable: {}", preview.body);
+    assert!(
+        preview.body.contains(
+            "Bridges re-sharing federation us-sltt to us-sltt, as this node does for what it receives, send this \
+             redacted copy as TLP:CLEAR"
+        ),
+        "{}",
+        preview.body
+    );
+    assert!(
+        preview.body.contains("This node does not bridge its own members"),
+        "{}",
+        preview.body
+    );
+    let copy = &preview.body[preview.body.find("The bridge&#39;s redacted copy").expect("the copy's side")..];
+    let copy = &copy[..copy.find("</section>").expect("the end of the comparison")];
+    let cryptopan = dims_protocol::cryptopan::CryptoPan::new(&[0x5a; 32]);
+    for victim in ["10.20.0.5", "10.20.0.6"] {
+        let anonymised = cryptopan.anonymize(victim.parse().expect("address")).to_string();
+        assert!(copy.contains(&anonymised), "{victim} as {anonymised} in the copy: {copy}");
+        assert!(!copy.contains(victim), "{victim} is not in the copy: {copy}");
+    }
+    for shown in ["TLP:CLEAR", "dropped", "http://invoice-update.example/a.exe", "(this one included)"] {
+        assert!(copy.contains(shown), "the copy shows {shown}: {copy}");
+    }
+    assert!(!copy.contains("J. Doe"), "the narrative is dropped: {copy}");
+    let original = &preview.body[preview.body.find("As you publish it").expect("the original's side")..];
+    assert!(original.contains("10.20.0.5") && original.contains("J. Doe") && original.contains("TLP:GREEN"));
+
+    // The rule takes what is shared in the federation: a draft for the community gets no derivative.
+    let form = incident("community");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let community = alice.post("/publish/preview", &form, None).await;
+    assert_eq!(community.status, 200, "{}", community.body);
+    assert!(community.body.contains("Publish</button>"), "{}", community.body);
+    assert!(
+        !community.body.contains("Redacted copy") && !community.body.contains("Bridges re-sharing"),
+        "{}",
+        community.body
+    );
+    let index = alice.get("/bundles").await;
+    assert!(
+        !index.body.contains("Ransomware at a water utility"),
+        "previews store nothing: {}",
+        index.body
+    );
+}

@@ -305,7 +305,11 @@ fn rule_words(rule: &Rule) -> String {
 /// (`bridge::on_stored`), so the copy comes from the other nodes of the rule's `from` federation that bridge it.
 fn applied_by(rule: &Rule) -> String {
     format!(
-        "Bridges re-sharing federation {from} to {to}, as this node does for what it receives, send this redacted          copy as {tlp}: each node of {from} that runs such a rule makes one, signed by itself, when your bundle          reaches it. This node does not bridge its own members' bundles, so its own bridge sends none. The copy          below is what this node's rule and redaction keys make; another bridge redacts with its own keys, so its          anonymised addresses and pseudonyms differ.",
+        "Bridges re-sharing federation {from} to {to}, as this node does for what it receives, send this redacted \
+         copy as {tlp}: each node of {from} that runs such a rule makes one, signed by itself, when your bundle \
+         reaches it. This node does not bridge its own members' bundles, so its own bridge sends none. The copy \
+         shown is what this node's rule and redaction keys make; another bridge redacts with its own keys, so its \
+         anonymised addresses and pseudonyms differ.",
         from = rule.from(),
         to = rule.to(),
         tlp = rule.tlp().label(),
