@@ -392,15 +392,41 @@ mod tests {
         let other = Audience::Federation("elsewhere".parse().expect("slug"));
         let indicators = Content::Indicators(samples::indicators(1));
         for (rule, bundle, takes) in [
-            (rule(&[], "clear"), bundle(Tlp::Green, federation.clone(), incident()), true),
-            (rule(&["incident_report"], "clear"), bundle(Tlp::Green, federation.clone(), incident()), true),
-            (rule(&["sitrep"], "clear"), bundle(Tlp::Green, federation.clone(), incident()), false),
-            (rule(&[], "clear"), bundle(Tlp::Green, federation.clone(), indicators.clone()), true),
+            (
+                rule(&[], "clear"),
+                bundle(Tlp::Green, federation.clone(), incident()),
+                true,
+            ),
+            (
+                rule(&["incident_report"], "clear"),
+                bundle(Tlp::Green, federation.clone(), incident()),
+                true,
+            ),
+            (
+                rule(&["sitrep"], "clear"),
+                bundle(Tlp::Green, federation.clone(), incident()),
+                false,
+            ),
+            (
+                rule(&[], "clear"),
+                bundle(Tlp::Green, federation.clone(), indicators.clone()),
+                true,
+            ),
             (rule(&[], "clear"), bundle(Tlp::Green, other, incident()), false),
-            (rule(&[], "clear"), bundle(Tlp::Green, Audience::Community, incident()), false),
+            (
+                rule(&[], "clear"),
+                bundle(Tlp::Green, Audience::Community, incident()),
+                false,
+            ),
             (rule(&[], "clear"), bundle(Tlp::Amber, Audience::Org, indicators), false),
         ] {
-            assert_eq!(rule.takes(&bundle), takes, "{:?} for {:?}", rule, bundle.body().audience);
+            assert_eq!(
+                rule.takes(&bundle),
+                takes,
+                "{:?} for {:?}",
+                rule,
+                bundle.body().audience
+            );
         }
     }
 
@@ -416,14 +442,25 @@ mod tests {
         assert_eq!((body.tlp, body.origin, &body.author), (Tlp::Clear, me.id, &author));
         assert_eq!(body.audience, Audience::Federation("observers".parse().expect("slug")));
         let provenance = body.derived_from.expect("provenance");
-        assert_eq!((provenance.original, provenance.origin), (original.id(), original.body().origin));
+        assert_eq!(
+            (provenance.original, provenance.origin),
+            (original.id(), original.body().origin)
+        );
         let Content::IncidentReport(report) = &body.content else {
             panic!("an incident report")
         };
         let expected = dims_protocol::cryptopan::CryptoPan::new(&[7; 32]).anonymize("10.20.0.5".parse().expect("ip"));
-        assert_eq!(report.victims, vec![expected], "Crypto-PAn under the first half of the keys");
+        assert_eq!(
+            report.victims,
+            vec![expected],
+            "Crypto-PAn under the first half of the keys"
+        );
         assert_eq!(report.description, None);
-        assert_eq!(report.indicators, samples::indicators(2), "attacker-side values are kept");
+        assert_eq!(
+            report.indicators,
+            samples::indicators(2),
+            "attacker-side values are kept"
+        );
     }
 
     #[test]
@@ -437,6 +474,9 @@ mod tests {
             samples::author("bridge-ops", 3),
             samples::SAMPLE_TIME,
         );
-        assert!(matches!(made, Err(DeriveError::Reshare(ReshareError::NotEntitled(_)))), "{made:?}");
+        assert!(
+            matches!(made, Err(DeriveError::Reshare(ReshareError::NotEntitled(_)))),
+            "{made:?}"
+        );
     }
 }

@@ -793,10 +793,24 @@ async fn a_provider_outage_shows_a_clear_page_and_grants_nothing() {
     assert_eq!(login.status, 200, "the portal keeps serving");
 
     // A node started by `dims run` has no development login: the route is absent, and no page says "demo".
-    assert!(!login.body.contains("/login/dev") && !login.body.contains("demo-banner"), "{}", login.body);
-    let dev = browser.post("/login/dev", &[("member", "00000000-0000-4000-8000-000000000000")], None).await;
+    assert!(
+        !login.body.contains("/login/dev") && !login.body.contains("demo-banner"),
+        "{}",
+        login.body
+    );
+    let dev = browser
+        .post(
+            "/login/dev",
+            &[("member", "00000000-0000-4000-8000-000000000000")],
+            None,
+        )
+        .await;
     let absent = browser.get("/no-such-page").await;
-    assert_eq!((dev.status, &dev.body), (404, &absent.body), "the very page of an unknown path");
+    assert_eq!(
+        (dev.status, &dev.body),
+        (404, &absent.body),
+        "the very page of an unknown path"
+    );
     assert!(browser.session().is_none());
 }
 
@@ -829,7 +843,7 @@ async fn the_demo_portal_logs_in_through_its_development_login_and_says_so_on_ev
     // The portal lines: `  NAME  http://127.0.0.1:PORT/  MEMBER (ROLES), ...`; the rest of the output is drained
     // so the demo never blocks on a full pipe.
     let stdout = demo.0.stdout.take().expect("stdout");
-    let (found, portals) = std::sync::mpsc::channel();
+    let (found, portals) = std::sync::mpsc::sync_channel(3);
     std::thread::spawn(move || {
         let mut sent = 0;
         for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -851,13 +865,21 @@ async fn the_demo_portal_logs_in_through_its_development_login_and_says_so_on_ev
         .collect();
     let names: Vec<&str> = portals.iter().map(|(name, _, _)| name.as_str()).collect();
     assert_eq!(names, ["national", "region-north", "region-south"]);
-    assert!(portals[0].2.contains("Nadia Okafor (admin, publisher, member)"), "{}", portals[0].2);
+    assert!(
+        portals[0].2.contains("Nadia Okafor (admin, publisher, member)"),
+        "{}",
+        portals[0].2
+    );
 
     let banner = "<aside class=\"demo-banner\"";
     let mut browser = Browser::new(&portals[0].1);
     let login = browser.get("/login").await;
     assert_eq!(login.status, 200, "{}", login.body);
-    assert!(login.body.contains(banner) && login.body.contains("Log in as Tom Reyes"), "{}", login.body);
+    assert!(
+        login.body.contains(banner) && login.body.contains("Log in as Tom Reyes"),
+        "{}",
+        login.body
+    );
     assert!(!login.body.contains("/login/start"), "no provider login in the demo");
     let member = |page: &str, name: &str| {
         let at = page.find(&format!("Log in as {name}")).expect("the member's button");
@@ -886,7 +908,11 @@ async fn the_demo_portal_logs_in_through_its_development_login_and_says_so_on_ev
     let first = browser.session().expect("a session").clone();
     let dashboard = browser.get("/").await;
     assert_eq!(dashboard.status, 200, "{}", dashboard.body);
-    assert!(dashboard.body.contains("Nadia Okafor · national-soc"), "{}", dashboard.body);
+    assert!(
+        dashboard.body.contains("Nadia Okafor · national-soc"),
+        "{}",
+        dashboard.body
+    );
     assert!(dashboard.body.contains("href=\"/publish\""), "with her publisher role");
     for path in ["/", "/bundles", "/publish", "/no-such-page"] {
         let page = browser.get(path).await;
@@ -1054,7 +1080,11 @@ async fn the_publish_preview_shows_the_bridges_redacted_derivative_beside_the_or
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let preview = alice.post("/publish/preview", &form, None).await;
     assert_eq!(preview.status, 200, "{}", preview.body);
-    assert!(preview.body.contains("Publish</button>"), "publishable: {}", preview.body);
+    assert!(
+        preview.body.contains("Publish</button>"),
+        "publishable: {}",
+        preview.body
+    );
     assert!(
         preview.body.contains(
             "Bridges re-sharing federation us-sltt to us-sltt, as this node does for what it receives, send this \
@@ -1068,15 +1098,26 @@ async fn the_publish_preview_shows_the_bridges_redacted_derivative_beside_the_or
         "{}",
         preview.body
     );
-    let copy = &preview.body[preview.body.find("The bridge&#39;s redacted copy").expect("the copy's side")..];
+    let copy = &preview.body[preview
+        .body
+        .find("The bridge&#39;s redacted copy")
+        .expect("the copy's side")..];
     let copy = &copy[..copy.find("</section>").expect("the end of the comparison")];
     let cryptopan = dims_protocol::cryptopan::CryptoPan::new(&[0x5a; 32]);
     for victim in ["10.20.0.5", "10.20.0.6"] {
         let anonymised = cryptopan.anonymize(victim.parse().expect("address")).to_string();
-        assert!(copy.contains(&anonymised), "{victim} as {anonymised} in the copy: {copy}");
+        assert!(
+            copy.contains(&anonymised),
+            "{victim} as {anonymised} in the copy: {copy}"
+        );
         assert!(!copy.contains(victim), "{victim} is not in the copy: {copy}");
     }
-    for shown in ["TLP:CLEAR", "dropped", "http://invoice-update.example/a.exe", "(this one included)"] {
+    for shown in [
+        "TLP:CLEAR",
+        "dropped",
+        "http://invoice-update.example/a.exe",
+        "(this one included)",
+    ] {
         assert!(copy.contains(shown), "the copy shows {shown}: {copy}");
     }
     assert!(!copy.contains("J. Doe"), "the narrative is dropped: {copy}");

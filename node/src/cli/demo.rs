@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use dims_protocol::roster::{NodeRole, Roster, RosterEntry, SignedRoster};
 use dims_identity::directory::{Contact, Profile};
+use dims_protocol::roster::{NodeRole, Roster, RosterEntry, SignedRoster};
 use dims_protocol::{
     Audience, Author, BundleId, Content, FederationId, IncidentReport, IncidentStatus, Indicator, MemberId, OrgId,
     Recipient, Sitrep, Tlp,

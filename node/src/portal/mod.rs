@@ -146,7 +146,9 @@ impl NodePortal {
     /// provider login to begin with).
     fn oidc(&self) -> Result<&OidcSettings, PortalError> {
         self.settings.oidc.as_ref().ok_or_else(|| {
-            PortalError::unavailable("This portal has no login provider ([oidc] is not configured), so nobody can log in.")
+            PortalError::unavailable(
+                "This portal has no login provider ([oidc] is not configured), so nobody can log in.",
+            )
         })
     }
 
@@ -852,8 +854,14 @@ impl Portal for NodePortal {
             ));
         }
         let now = crate::clock::now_ms();
-        let (preview, draft) =
-            publish::prepare(&self.service, &author, self.settings.federation.as_ref(), None, form, now);
+        let (preview, draft) = publish::prepare(
+            &self.service,
+            &author,
+            self.settings.federation.as_ref(),
+            None,
+            form,
+            now,
+        );
         let Some(draft) = draft else {
             return Err(PortalError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -128,9 +128,9 @@ pub fn prepare(
                 "contained" => IncidentStatus::Contained,
                 "resolved" => IncidentStatus::Resolved,
                 other => {
-                    preview
-                        .problems
-                        .push(format!("{other:?} is not an incident status: open, contained or resolved."));
+                    preview.problems.push(format!(
+                        "{other:?} is not an incident status: open, contained or resolved."
+                    ));
                     IncidentStatus::Open
                 }
             };
@@ -218,7 +218,10 @@ fn check_report_text(preview: &mut Preview, title: &str, summary: &str) {
 /// An incident report's affected addresses, separated by spaces, commas or lines; or which one is not an address.
 fn parse_victims(text: &str) -> Result<Vec<IpAddr>, String> {
     let mut victims = Vec::new();
-    for word in text.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()) {
+    for word in text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+    {
         let address = word
             .parse::<IpAddr>()
             .map_err(|_| format!("Affected addresses: {word:?} is not an IPv4 or IPv6 address."))?;
@@ -262,7 +265,12 @@ fn derivatives(service: &Service, bridge: &Bridge, original: &VerifiedBundle, no
                 applied: applied_by(rule),
                 original: copy_view(
                     original.body(),
-                    receivers(service, original.body().tlp, &original.body().audience, &original.body().author),
+                    receivers(
+                        service,
+                        original.body().tlp,
+                        &original.body().audience,
+                        &original.body().author,
+                    ),
                     format!("{} (you)", original.body().author.org),
                 ),
                 copy: made.ok().map(|body| {

@@ -125,10 +125,7 @@ struct DevLoginForm {
 }
 
 /// `POST /login/dev`: a session for the chosen member, then the dashboard.
-async fn log_in<P: Portal, D: DevLogin>(
-    State(demo): State<Demo<P, D>>,
-    Form(form): Form<DevLoginForm>,
-) -> Response {
+async fn log_in<P: Portal, D: DevLogin>(State(demo): State<Demo<P, D>>, Form(form): Form<DevLoginForm>) -> Response {
     match demo.login.log_in(&form.member).await {
         Ok(session) => match HeaderValue::from_str(&session.set_cookie) {
             Ok(cookie) => {

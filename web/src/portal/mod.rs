@@ -33,9 +33,8 @@ use dims_protocol::BundleId;
 
 pub use self::views::{
     BulkAction, BundleRow, BundleView, CertForm, CopyView, Dashboard, DerivativePreview, Download, FederationGlance,
-    FederationPage, IndexFilters,
-    IndexPage, IndicatorRow, MemberCard, PeerRow, Preview, ProfileForm, PublishForm, SearchResults, SightingRow,
-    TlpTag, TokenForm, TokenRow, Viewer,
+    FederationPage, IndexFilters, IndexPage, IndicatorRow, MemberCard, PeerRow, Preview, ProfileForm, PublishForm,
+    SearchResults, SightingRow, TlpTag, TokenForm, TokenRow, Viewer,
 };
 pub use self::views::{GroupMemberRow, GroupPage, GroupRow, VetForm};
 
