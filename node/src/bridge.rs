@@ -10,13 +10,18 @@
 //!
 //! The bridge runs as a task beside the federation, fed by the service's bounded subscription; a notification it
 //! misses (a lagging subscriber) is a derivative not made, logged, never a wrong one.
+//!
+//! It bridges only what it *receives*: a bundle this node published itself is never re-shared by its own bridge
+//! (its members chose that bundle's audience). The member portal's publish preview shows what a rule makes of a
+//! draft through the same [`Rule::derive`] and the same [`Bridge`] (rules and keys, loaded once at start-up), as
+//! what the bridges of the federation's other nodes send when the bundle reaches them.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use dims_protocol::policy::check_reshare;
-use dims_protocol::redact::{Derivative, RedactionKeys, redact};
-use dims_protocol::{Audience, BundleId, Content, FederationId, Redaction, Tlp, VerifiedBundle};
+use dims_protocol::policy::{NodeView, ReshareError, check_reshare};
+use dims_protocol::redact::{Derivative, RedactError, RedactionKeys, redact};
+use dims_protocol::{Audience, Author, Body, BundleId, Content, FederationId, Redaction, Tlp, VerifiedBundle};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -114,13 +119,111 @@ impl BridgeRule {
     }
 }
 
+/// Why a rule made no derivative of a bundle it takes.
+#[derive(Debug, thiserror::Error)]
+pub enum DeriveError {
+    /// The redaction itself refused (see [`RedactError`]).
+    #[error(transparent)]
+    Redact(#[from] RedactError),
+    /// The derivative is not a legal re-share by this node (see [`ReshareError`]).
+    #[error(transparent)]
+    Reshare(#[from] ReshareError),
+}
+
 impl Rule {
-    fn takes(&self, bundle: &VerifiedBundle) -> bool {
+    /// Whether this rule re-shares `bundle`: one for its `from` federation, of one of its kinds, not itself a
+    /// derivative (derivatives are never bridged again) and not a retraction.
+    pub fn takes(&self, bundle: &VerifiedBundle) -> bool {
         let body = bundle.body();
         matches!(&body.audience, Audience::Federation(f) if *f == self.from)
             && body.derived_from.is_none()
             && !matches!(body.content, Content::Retraction(_))
             && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == body.content.kind()))
+    }
+
+    /// The unsigned body of this rule's redacted derivative of `original`, made by the node `me` as `author` at
+    /// `now_ms` under `keys`, and checked with `policy::check_reshare`: what the bridge signs and publishes, and what
+    /// the portal's preview shows.
+    pub fn derive(
+        &self,
+        original: &VerifiedBundle,
+        keys: &RedactionKeys,
+        me: &NodeView,
+        author: Author,
+        now_ms: u64,
+    ) -> Result<Body, DeriveError> {
+        let body = redact(
+            original,
+            self.redaction,
+            keys,
+            Derivative {
+                origin: me.id,
+                author,
+                created: now_ms,
+                tlp: self.tlp,
+                audience: Audience::Federation(self.to.clone()),
+            },
+        )?;
+        check_reshare(original.id(), original.body(), &body, me)?;
+        Ok(body)
+    }
+
+    /// The federation whose bundles it re-shares.
+    pub fn from(&self) -> &FederationId {
+        &self.from
+    }
+
+    /// The derivative's federation.
+    pub fn to(&self) -> &FederationId {
+        &self.to
+    }
+
+    /// The derivative's marking.
+    pub fn tlp(&self) -> Tlp {
+        self.tlp
+    }
+
+    /// What it redacts, in words: `victim addresses anonymised, organisations removed, sightings aggregated`.
+    pub fn redacts(&self) -> String {
+        let mut done = Vec::new();
+        if self.redaction.addresses {
+            done.push("victim addresses anonymised (Crypto-PAn)");
+        }
+        if self.redaction.orgs {
+            done.push("organisations pseudonymised and narratives dropped");
+        }
+        if self.redaction.aggregated {
+            done.push("sightings aggregated");
+        }
+        done.join(", ")
+    }
+}
+
+/// A node's bridge as configured: its checked rules and its redaction keys, loaded once at start-up
+/// ([`crate::node::Node::start_bridge`]) and shared by the bridge's task and the portal's publish preview.
+#[derive(Clone, Debug)]
+pub struct Bridge {
+    rules: Arc<[Rule]>,
+    keys: Arc<RedactionKeys>,
+}
+
+impl Bridge {
+    /// The bridge of `rules` under `keys`.
+    pub fn new(rules: Vec<Rule>, keys: RedactionKeys) -> Self {
+        Self {
+            rules: rules.into(),
+            keys: Arc::new(keys),
+        }
+    }
+
+    /// Its rules, in configuration order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Its redaction keys.
+    pub fn keys(&self) -> &RedactionKeys {
+        &self.keys
     }
 }
 
@@ -149,8 +252,8 @@ pub fn load_or_create_keys(path: &Path) -> anyhow::Result<RedactionKeys> {
 }
 
 /// Runs the bridge until `cancel` fires.
-pub async fn run(service: Service, rules: Vec<Rule>, keys: Arc<RedactionKeys>, cancel: CancellationToken) {
-    if rules.is_empty() {
+pub async fn run(service: Service, bridge: Bridge, cancel: CancellationToken) {
+    if bridge.rules().is_empty() {
         return;
     }
     let mut events = service.subscribe();
@@ -166,38 +269,27 @@ pub async fn run(service: Service, rules: Vec<Rule>, keys: Arc<RedactionKeys>, c
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         };
-        if let Err(e) = on_stored(&service, &rules, &keys, id).await {
+        if let Err(e) = on_stored(&service, &bridge, id).await {
             warn!(bundle = %id, error = %e, "bridge: no derivative made");
         }
     }
 }
 
-async fn on_stored(service: &Service, rules: &[Rule], keys: &RedactionKeys, id: BundleId) -> anyhow::Result<()> {
+async fn on_stored(service: &Service, bridge: &Bridge, id: BundleId) -> anyhow::Result<()> {
     let Some(stored) = service.store().get(&id)? else {
         return Ok(());
     };
     let me = service.node_view();
     let bundle = stored.bundle;
+    // Its own bundles (its members' and its own derivatives) are not bridged: the bridge re-shares what it receives.
     if bundle.body().origin == me.id {
         return Ok(());
     }
     if let Content::Retraction(retraction) = &bundle.body().content {
         return retract_derivatives(service, retraction.target, bundle.body().origin).await;
     }
-    for rule in rules.iter().filter(|rule| rule.takes(&bundle)) {
-        let body = redact(
-            &bundle,
-            rule.redaction,
-            keys,
-            Derivative {
-                origin: me.id,
-                author: service.author().clone(),
-                created: clock::now_ms(),
-                tlp: rule.tlp,
-                audience: Audience::Federation(rule.to.clone()),
-            },
-        )?;
-        check_reshare(bundle.id(), bundle.body(), &body, &me)?;
+    for rule in bridge.rules().iter().filter(|rule| rule.takes(&bundle)) {
+        let body = rule.derive(&bundle, bridge.keys(), &me, service.author().clone(), clock::now_ms())?;
         let derivative = service.sign_body(body)?;
         let derivative = service.publish_signed(derivative).await?;
         info!(original = %bundle.id(), derivative = %derivative.id(), to = %rule.to, tlp = %rule.tlp,
@@ -235,4 +327,156 @@ async fn retract_derivatives(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use dims_protocol::content::{IncidentReport, IncidentStatus};
+    use dims_protocol::policy::Membership;
+    use dims_protocol::samples;
+
+    use super::*;
+
+    fn rule(kinds: &[&str], tlp: &str) -> Rule {
+        BridgeRule {
+            from: samples::federation().to_string(),
+            kinds: kinds.iter().map(|kind| (*kind).to_owned()).collect(),
+            to: "observers".to_owned(),
+            tlp: tlp.to_owned(),
+            redact: vec!["addresses".to_owned(), "orgs".to_owned()],
+        }
+        .check()
+        .expect("a valid rule")
+    }
+
+    /// A bundle of the sample origin, marked `tlp` for `audience`, with `content`.
+    fn bundle(tlp: Tlp, audience: Audience, content: Content) -> VerifiedBundle {
+        let key = samples::node_key(1);
+        let body = Body::new(
+            key.node_id(),
+            samples::author("water-utility", 1),
+            samples::SAMPLE_TIME,
+            tlp,
+            audience,
+            content,
+        );
+        key.sign(body).expect("signs")
+    }
+
+    fn incident() -> Content {
+        Content::IncidentReport(IncidentReport {
+            title: "Ransomware at a water utility".to_owned(),
+            status: IncidentStatus::Contained,
+            victims: vec!["10.20.0.5".parse().expect("address")],
+            last_seen: None,
+            first_seen: None,
+            indicators: samples::indicators(2),
+            description: Some("Staff member J. Doe opened the attachment.".to_owned()),
+        })
+    }
+
+    /// The bridge node: on the sample federation's roster with `ceiling`.
+    fn bridge_node(ceiling: Tlp) -> NodeView {
+        NodeView {
+            id: samples::node_key(2).node_id(),
+            memberships: vec![Membership {
+                federation: samples::federation(),
+                ceiling,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_rule_takes_its_federations_bundles_of_its_kinds_only() {
+        let federation = Audience::Federation(samples::federation());
+        let other = Audience::Federation("elsewhere".parse().expect("slug"));
+        let indicators = Content::Indicators(samples::indicators(1));
+        for (rule, bundle, takes) in [
+            (
+                rule(&[], "clear"),
+                bundle(Tlp::Green, federation.clone(), incident()),
+                true,
+            ),
+            (
+                rule(&["incident_report"], "clear"),
+                bundle(Tlp::Green, federation.clone(), incident()),
+                true,
+            ),
+            (
+                rule(&["sitrep"], "clear"),
+                bundle(Tlp::Green, federation.clone(), incident()),
+                false,
+            ),
+            (
+                rule(&[], "clear"),
+                bundle(Tlp::Green, federation.clone(), indicators.clone()),
+                true,
+            ),
+            (rule(&[], "clear"), bundle(Tlp::Green, other, incident()), false),
+            (
+                rule(&[], "clear"),
+                bundle(Tlp::Green, Audience::Community, incident()),
+                false,
+            ),
+            (rule(&[], "clear"), bundle(Tlp::Amber, Audience::Org, indicators), false),
+        ] {
+            assert_eq!(
+                rule.takes(&bundle),
+                takes,
+                "{:?} for {:?}",
+                rule,
+                bundle.body().audience
+            );
+        }
+    }
+
+    #[test]
+    fn a_derivative_anonymises_victims_drops_the_narrative_and_names_its_original() {
+        let keys = RedactionKeys::new(&[7; 64]);
+        let original = bundle(Tlp::Green, Audience::Federation(samples::federation()), incident());
+        let me = bridge_node(Tlp::Amber);
+        let author = samples::author("bridge-ops", 3);
+        let body = rule(&["incident_report"], "clear")
+            .derive(&original, &keys, &me, author.clone(), samples::SAMPLE_TIME + 1)
+            .expect("a derivative");
+        assert_eq!((body.tlp, body.origin, &body.author), (Tlp::Clear, me.id, &author));
+        assert_eq!(body.audience, Audience::Federation("observers".parse().expect("slug")));
+        let provenance = body.derived_from.expect("provenance");
+        assert_eq!(
+            (provenance.original, provenance.origin),
+            (original.id(), original.body().origin)
+        );
+        let Content::IncidentReport(report) = &body.content else {
+            panic!("an incident report")
+        };
+        let expected = dims_protocol::cryptopan::CryptoPan::new(&[7; 32]).anonymize("10.20.0.5".parse().expect("ip"));
+        assert_eq!(
+            report.victims,
+            vec![expected],
+            "Crypto-PAn under the first half of the keys"
+        );
+        assert_eq!(report.description, None);
+        assert_eq!(
+            report.indicators,
+            samples::indicators(2),
+            "attacker-side values are kept"
+        );
+    }
+
+    #[test]
+    fn no_derivative_of_a_bundle_the_bridge_is_not_entitled_to() {
+        let keys = RedactionKeys::new(&[7; 64]);
+        let original = bundle(Tlp::Green, Audience::Federation(samples::federation()), incident());
+        let made = rule(&[], "clear").derive(
+            &original,
+            &keys,
+            &bridge_node(Tlp::Clear),
+            samples::author("bridge-ops", 3),
+            samples::SAMPLE_TIME,
+        );
+        assert!(
+            matches!(made, Err(DeriveError::Reshare(ReshareError::NotEntitled(_)))),
+            "{made:?}"
+        );
+    }
 }

@@ -139,6 +139,7 @@ pub struct Node {
     rosters: RosterBook,
     service: Service,
     sealing: Option<Sealing>,
+    bridge: Option<crate::bridge::Bridge>,
     federation: Option<Federation>,
     workers: Workers,
     ready: Arc<AtomicBool>,
@@ -172,6 +173,7 @@ impl Node {
             rosters,
             service,
             sealing: None,
+            bridge: None,
             federation: None,
             workers: Workers::new(),
             ready: Arc::new(AtomicBool::new(false)),
@@ -258,6 +260,8 @@ impl Node {
     }
 
     /// Starts the redacting bridge with `rules` (its keys in `bridge.key` beside the node's key, made on first use).
+    /// The rules and keys are kept: a portal started afterwards previews the derivatives they make
+    /// ([`Node::portal`]).
     pub fn start_bridge(&mut self, rules: Vec<crate::bridge::Rule>) -> Result<(), StartError> {
         let keys = crate::bridge::load_or_create_keys(&self.keys_dir.join(crate::keys::BRIDGE_FILE)).map_err(|e| {
             StartError::Key {
@@ -265,9 +269,11 @@ impl Node {
                 reason: format!("{e:#}"),
             }
         })?;
-        let (service, keys) = (self.service.clone(), Arc::new(keys));
+        let bridge = crate::bridge::Bridge::new(rules, keys);
+        self.bridge = Some(bridge.clone());
+        let service = self.service.clone();
         self.workers.spawn("bridge", move |context| async move {
-            crate::bridge::run(service, rules, keys, context.cancel().clone()).await;
+            crate::bridge::run(service, bridge, context.cancel().clone()).await;
             Ok(())
         });
         Ok(())
@@ -353,8 +359,21 @@ impl Node {
         addr: SocketAddr,
         settings: crate::portal::PortalSettings,
     ) -> Result<SocketAddr, StartError> {
-        let portal = crate::portal::NodePortal::new(self.service.clone(), settings, self.federation.clone());
-        let router = dims_web::portal::router(Arc::new(portal));
+        let router = dims_web::portal::router(Arc::new(self.portal(settings)));
+        self.serve_portal(addr, router).await
+    }
+
+    /// The member portal over this node, not yet served: with the running federation for its glance and the
+    /// bridge's rules and keys (when the bridge runs) for the publish preview. `dims demo` wraps it in its
+    /// development login before serving it with [`Node::serve_portal`]; everything else uses
+    /// [`Node::start_portal`].
+    pub fn portal(&self, settings: crate::portal::PortalSettings) -> crate::portal::NodePortal {
+        crate::portal::NodePortal::new(self.service.clone(), settings, self.federation.clone())
+            .with_bridge(self.bridge.clone())
+    }
+
+    /// Serves `router`, the portal's routes, on `addr` as the portal listener.
+    pub async fn serve_portal(&mut self, addr: SocketAddr, router: axum::Router) -> Result<SocketAddr, StartError> {
         self.listen("portal", addr, "portal.listen", router).await
     }
 

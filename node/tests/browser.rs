@@ -2,7 +2,8 @@
 //! `web/tests/browser/portal.mjs`, against a real `dims run` whose members log in at a real `oidc-provider` with their
 //! groups from a real slapd (`support/portal_setup.rs`). The script logs in through the provider's pages and walks
 //! login → dashboard → bundle index (with a triage bulk action) → the index filtered by TLP → every status → a bundle
-//! view → a SITREP → "Not found" → search by value → a publish preview → the directory → a member's card → the member's
+//! view → a SITREP → "Not found" → search by value → a publish preview (an incident report for the federation, with
+//! the node's redacting bridge's copy beside it) → the directory → a member's card → the member's
 //! profile → trust groups → federation → API tokens (one made) at laptop (1366×768) and phone (390×844) sizes and in
 //! dark mode; it runs axe-core on every page (no serious or critical violation), checks that the TLP banner opens a
 //! bundle's page, that nothing scrolls sideways and that the first Tab shows the skip link, and that a member of
@@ -141,6 +142,14 @@ async fn the_portal_works_in_a_real_browser_and_axe_finds_nothing_serious() {
         &["import", "stix", "--tlp", "green", "--audience", "community", "-"],
         &sitrep().to_string(),
     );
+    // The node shares in the federation us-sltt and bridges its incident reports, so the publish preview of one shows
+    // the redacted copy beside the original.
+    setup.node.join_alone("us-sltt");
+    let mut config = std::fs::read_to_string(setup.node.config()).expect("config");
+    config.push_str(
+        "\n[[bridge]]\nfrom = \"us-sltt\"\nkinds = [\"incident_report\"]\nto = \"us-sltt\"\ntlp = \"clear\"\nredact =          [\"addresses\", \"orgs\"]\n",
+    );
+    std::fs::write(setup.node.config(), config).expect("config");
     let _running = setup.run().await;
 
     let out = screenshot_dir();

@@ -789,7 +789,151 @@ async fn a_provider_outage_shows_a_clear_page_and_grants_nothing() {
         answer.body
     );
     assert!(browser.session().is_none() && !browser.cookies.contains_key("__Host-dims-login"));
-    assert_eq!(browser.get("/login").await.status, 200, "the portal keeps serving");
+    let login = browser.get("/login").await;
+    assert_eq!(login.status, 200, "the portal keeps serving");
+
+    // A node started by `dims run` has no development login: the route is absent, and no page says "demo".
+    assert!(
+        !login.body.contains("/login/dev") && !login.body.contains("demo-banner"),
+        "{}",
+        login.body
+    );
+    let dev = browser
+        .post(
+            "/login/dev",
+            &[("member", "00000000-0000-4000-8000-000000000000")],
+            None,
+        )
+        .await;
+    let absent = browser.get("/no-such-page").await;
+    assert_eq!(
+        (dev.status, &dev.body),
+        (404, &absent.body),
+        "the very page of an unknown path"
+    );
+    assert!(browser.session().is_none());
+}
+
+/// `dims demo` serves a portal on each node with a development login: its `/login` lists the node's fixture members,
+/// one click (a same-origin POST) logs in as one with their roles, and every page (the login page, the dashboard,
+/// the index, the "not found" page) opens with the demo banner. A cross-origin login is refused like any
+/// cross-origin POST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_portal_logs_in_through_its_development_login_and_says_so_on_every_page() {
+    use std::io::BufRead;
+
+    /// The demo process, killed when dropped.
+    struct Demo(std::process::Child);
+    impl Drop for Demo {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut demo = Demo(
+        std::process::Command::new(env!("CARGO_BIN_EXE_dims"))
+            .args(["demo", "--every", "60", "--dir"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dims demo"),
+    );
+    // The portal lines: `  NAME  http://127.0.0.1:PORT/  MEMBER (ROLES), ...`; the rest of the output is drained
+    // so the demo never blocks on a full pipe.
+    let stdout = demo.0.stdout.take().expect("stdout");
+    let (found, portals) = std::sync::mpsc::sync_channel(3);
+    std::thread::spawn(move || {
+        let mut sent = 0;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sent < 3
+                && let Some(url) = line.split_whitespace().find(|word| word.starts_with("http://"))
+            {
+                let name = line.split_whitespace().next().unwrap_or_default().to_owned();
+                let _ = found.send((name, url.trim_end_matches('/').to_owned(), line.clone()));
+                sent += 1;
+            }
+        }
+    });
+    let portals: Vec<(String, String, String)> = (0..3)
+        .map(|_| {
+            portals
+                .recv_timeout(Duration::from_secs(60))
+                .expect("dims demo prints its three portals")
+        })
+        .collect();
+    let names: Vec<&str> = portals.iter().map(|(name, _, _)| name.as_str()).collect();
+    assert_eq!(names, ["national", "region-north", "region-south"]);
+    assert!(
+        portals[0].2.contains("Nadia Okafor (admin, publisher, member)"),
+        "{}",
+        portals[0].2
+    );
+
+    let banner = "<aside class=\"demo-banner\"";
+    let mut browser = Browser::new(&portals[0].1);
+    let login = browser.get("/login").await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert!(
+        login.body.contains(banner) && login.body.contains("Log in as Tom Reyes"),
+        "{}",
+        login.body
+    );
+    assert!(!login.body.contains("/login/start"), "no provider login in the demo");
+    let member = |page: &str, name: &str| {
+        let at = page.find(&format!("Log in as {name}")).expect("the member's button");
+        let marker = r#"name="member" value=""#;
+        let from = page[..at].rfind(marker).expect("the member's id") + marker.len();
+        page[from..].split('"').next().expect("id").to_owned()
+    };
+    let nadia = member(&login.body, "Nadia Okafor");
+
+    let cross = browser
+        .post("/login/dev", &[("member", nadia.as_str())], Some("http://evil.example"))
+        .await;
+    assert_eq!(cross.status, 403, "{}", cross.body);
+    assert!(browser.session().is_none());
+    let unknown = browser.post("/login/dev", &[("member", "nobody")], None).await;
+    assert_eq!(unknown.status, 422, "{}", unknown.body);
+    assert!(browser.session().is_none());
+
+    let logged_in = browser.post("/login/dev", &[("member", nadia.as_str())], None).await;
+    assert_eq!(
+        (logged_in.status, logged_in.location.as_deref()),
+        (303, Some("/")),
+        "{}",
+        logged_in.body
+    );
+    let first = browser.session().expect("a session").clone();
+    let dashboard = browser.get("/").await;
+    assert_eq!(dashboard.status, 200, "{}", dashboard.body);
+    assert!(
+        dashboard.body.contains("Nadia Okafor · national-soc"),
+        "{}",
+        dashboard.body
+    );
+    assert!(dashboard.body.contains("href=\"/publish\""), "with her publisher role");
+    for path in ["/", "/bundles", "/publish", "/no-such-page"] {
+        let page = browser.get(path).await;
+        let (at, header) = (page.body.find(banner), page.body.find("<header class=\"top\">"));
+        assert!(
+            at.is_some_and(|at| header.is_some_and(|header| at < header)),
+            "{path}: the banner opens the page: {}",
+            page.body
+        );
+    }
+    let again = browser.post("/login/dev", &[("member", nadia.as_str())], None).await;
+    assert_eq!(again.status, 303);
+    assert_ne!(browser.session(), Some(&first), "a login always makes a new session id");
+
+    // Another node's portal offers its own members only.
+    let mut south = Browser::new(&portals[2].1);
+    let login = south.get("/login").await;
+    assert!(login.body.contains("Log in as Sam Ortiz") && !login.body.contains("Nadia Okafor"));
+    let refused = south.post("/login/dev", &[("member", nadia.as_str())], None).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    drop(demo);
 }
 
 /// The portal of a node that federates: its federation page shows the peer, the roster and the traffic, and a bundle
@@ -891,5 +1035,110 @@ async fn a_federating_node_shows_its_peer_and_what_the_peer_shares() {
             && view.body.contains(&node_id(&peer)),
         "{}",
         view.body
+    );
+}
+
+/// The publish preview on a node with a redacting bridge rule: a draft for the federation the rule takes from shows,
+/// beside the original, the derivative the rule makes under the node's own redaction keys (victims anonymised with
+/// Crypto-PAn, the narrative dropped, TLP:CLEAR), and says who applies it; a draft for another audience shows none,
+/// and previews store nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_publish_preview_shows_the_bridges_redacted_derivative_beside_the_original() {
+    let setup = PortalSetup::start().await;
+    setup.node.join_alone("us-sltt");
+    let secret = [0x5au8; 64];
+    let key_file = setup.node.root.join("bridge.key");
+    std::fs::write(&key_file, format!("{}\n", hex::encode(secret))).expect("bridge.key");
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    let mut config = std::fs::read_to_string(setup.node.config()).expect("config");
+    config.push_str(
+        "\n[[bridge]]\nfrom = \"us-sltt\"\nkinds = [\"incident_report\", \"sitrep\"]\nto = \"us-sltt\"\ntlp = \
+         \"clear\"\nredact = [\"addresses\", \"orgs\"]\n",
+    );
+    std::fs::write(setup.node.config(), config).expect("config");
+    let _running = setup.run().await;
+
+    let mut alice = Browser::new(&setup.base);
+    let callback = alice.log_in("alice").await;
+    assert_eq!(callback.status, 303, "{}", callback.body);
+    let dashboard = alice.get("/").await;
+    let csrf = Browser::csrf_in(&dashboard.body);
+    let incident = |audience: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("tlp", "green".to_owned()),
+            ("audience", audience.to_owned()),
+            ("kind", "incident_report".to_owned()),
+            ("title", "Ransomware at a water utility".to_owned()),
+            ("summary", "Staff member J. Doe opened the attachment.".to_owned()),
+            ("victims", "10.20.0.5, 10.20.0.6".to_owned()),
+            ("status", "contained".to_owned()),
+            ("text", "payload from hxxp://invoice-update[.]example/a.exe".to_owned()),
+        ]
+    };
+    let form = incident("federation");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let preview = alice.post("/publish/preview", &form, None).await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview.body.contains("Publish</button>"),
+        "publishable: {}",
+        preview.body
+    );
+    assert!(
+        preview.body.contains(
+            "Bridges re-sharing federation us-sltt to us-sltt, as this node does for what it receives, send this \
+             redacted copy as TLP:CLEAR"
+        ),
+        "{}",
+        preview.body
+    );
+    assert!(
+        preview.body.contains("This node does not bridge its own members"),
+        "{}",
+        preview.body
+    );
+    let copy = &preview.body[preview
+        .body
+        .find("The bridge&#39;s redacted copy")
+        .expect("the copy's side")..];
+    let copy = &copy[..copy.find("</section>").expect("the end of the comparison")];
+    let cryptopan = dims_protocol::cryptopan::CryptoPan::new(&[0x5a; 32]);
+    for victim in ["10.20.0.5", "10.20.0.6"] {
+        let anonymised = cryptopan.anonymize(victim.parse().expect("address")).to_string();
+        assert!(
+            copy.contains(&anonymised),
+            "{victim} as {anonymised} in the copy: {copy}"
+        );
+        assert!(!copy.contains(victim), "{victim} is not in the copy: {copy}");
+    }
+    for shown in [
+        "TLP:CLEAR",
+        "dropped",
+        "http://invoice-update.example/a.exe",
+        "(this one included)",
+    ] {
+        assert!(copy.contains(shown), "the copy shows {shown}: {copy}");
+    }
+    assert!(!copy.contains("J. Doe"), "the narrative is dropped: {copy}");
+    let original = &preview.body[preview.body.find("As you publish it").expect("the original's side")..];
+    assert!(original.contains("10.20.0.5") && original.contains("J. Doe") && original.contains("TLP:GREEN"));
+
+    // The rule takes what is shared in the federation: a draft for the community gets no derivative.
+    let form = incident("community");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let community = alice.post("/publish/preview", &form, None).await;
+    assert_eq!(community.status, 200, "{}", community.body);
+    assert!(community.body.contains("Publish</button>"), "{}", community.body);
+    assert!(
+        !community.body.contains("Redacted copy") && !community.body.contains("Bridges re-sharing"),
+        "{}",
+        community.body
+    );
+    let index = alice.get("/bundles").await;
+    assert!(
+        !index.body.contains("Ransomware at a water utility"),
+        "previews store nothing: {}",
+        index.body
     );
 }

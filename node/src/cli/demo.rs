@@ -8,26 +8,40 @@
 //! A live summary shows what each node holds and its peers, until Ctrl-C stops every node cleanly. With
 //! `--until-converged` it stops by itself once every node holds exactly what it should, which is how the tests and
 //! the CI use it.
+//!
+//! Each node also serves the member portal on a loopback port, with the demo's fixture members ([`MEMBERS`]) in its
+//! store and a *development login* instead of an identity provider: `/login` lists the node's members and logs in as
+//! one with a click ([`NodePortal::open_session`]), and every page says that this is a demo. Only this code path
+//! builds that login (`dims_web::portal::demo::router`); no setting turns it on in `dims run`. Each node runs the
+//! redacting bridge too, for incident reports shared in the federation (none of the fixtures is one, so the
+//! summary's expectations stand), so the publish preview shows a redacted copy beside an incident report drafted for
+//! the federation, and the other nodes' bridges make it once it is published.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use dims_identity::directory::{Contact, Profile};
 use dims_protocol::roster::{NodeRole, Roster, RosterEntry, SignedRoster};
 use dims_protocol::{
-    Audience, Author, BundleId, Content, FederationId, IncidentReport, IncidentStatus, Indicator, OrgId, Recipient,
-    Sitrep, Tlp,
+    Audience, Author, BundleId, Content, FederationId, IncidentReport, IncidentStatus, Indicator, MemberId, OrgId,
+    Recipient, Sitrep, Tlp,
 };
+use dims_web::portal::demo::{DevLogin, DevMember};
+use dims_web::portal::{NewSession, PortalError};
 
 use super::runtime;
 use crate::clock;
 use crate::federation::{FederationConfig, TransportKind};
 use crate::intake::{CsvOptions, FreetextOptions, csv, freetext};
 use crate::node::Node;
+use crate::portal::{NodePortal, PortalSettings};
 use crate::service::Draft;
-use crate::store::ListQuery;
+use crate::store::{ListQuery, MemberRecord};
 
 const PHISHING_REPORT: &str = include_str!("../../../fixtures/demo/phishing-report.txt");
 const BLOCKLIST: &str = include_str!("../../../fixtures/demo/blocklist.csv");
@@ -45,6 +59,15 @@ pub struct DemoArgs {
     #[arg(long, env = "DIMS_DEMO_EVERY", default_value_t = 2)]
     pub every: u64,
 }
+
+/// The demo's members: the node (by its place in the demo) whose org they belong to, their name and the roles
+/// the development login gives them.
+pub const MEMBERS: [(usize, &str, &[&str]); 4] = [
+    (0, "Nadia Okafor", &["admin", "publisher", "member"]),
+    (0, "Tom Reyes", &["member"]),
+    (1, "Ines Berg", &["publisher", "member"]),
+    (2, "Sam Ortiz", &["publisher", "member"]),
+];
 
 /// One demo node and what it should end up holding.
 struct DemoNode {
@@ -153,6 +176,18 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         );
     }
 
+    println!();
+    println!("portals (development login: no identity provider; pick a member at /login):");
+    for (index, demo) in nodes.iter_mut().enumerate() {
+        demo.node.start_bridge(vec![demo_bridge_rule(&federation)?])?;
+        let (bound, members) = start_portal(index, demo, &federation).await?;
+        let names: Vec<String> = members
+            .iter()
+            .map(|member| format!("{} ({})", member.name, member.roles))
+            .collect();
+        println!("  {:<13} http://{bound}/  {}", demo.name, names.join(", "));
+    }
+
     let expected = publish(&nodes, &federation).await?;
     let started = clock::monotonic();
     let mut ticks = tokio::time::interval(Duration::from_secs(args.every.max(1)));
@@ -186,6 +221,114 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         demo.node.stop().await;
     }
     outcome
+}
+
+/// The bridge every demo node runs: incident reports shared in the federation, re-shared to it as TLP:CLEAR with
+/// victims anonymised and narratives dropped.
+fn demo_bridge_rule(federation: &FederationId) -> anyhow::Result<crate::bridge::Rule> {
+    crate::bridge::BridgeRule {
+        from: federation.to_string(),
+        kinds: vec!["incident_report".to_owned()],
+        to: federation.to_string(),
+        tlp: "clear".to_owned(),
+        redact: vec!["addresses".to_owned(), "orgs".to_owned()],
+    }
+    .check()
+    .map_err(|problem| anyhow::anyhow!("the demo's bridge rule: {problem}"))
+}
+
+/// Stores node `index`'s fixture members (once: a rerun in the same folder finds them) and serves its portal with
+/// the development login on a free loopback port; the bound address and the members offered.
+async fn start_portal(
+    index: usize,
+    demo: &mut DemoNode,
+    federation: &FederationId,
+) -> anyhow::Result<(SocketAddr, Vec<DevMember>)> {
+    let service = demo.node.service().clone();
+    let org = service.author().org.clone();
+    let stored = service.store().members()?;
+    let mut members = Vec::new();
+    for (_, name, roles) in MEMBERS.iter().filter(|(node, _, _)| *node == index) {
+        let id = match stored.iter().find(|record| record.profile.name == *name) {
+            Some(record) => record.profile.id,
+            None => {
+                let now = clock::now_ms();
+                let record = MemberRecord {
+                    profile: Profile {
+                        id: crate::keys::new_member_id()?,
+                        name: (*name).to_owned(),
+                        org: org.clone(),
+                        time_zone: Some("Europe/Berlin".to_owned()),
+                        nearest_airport: None,
+                        contact: Contact::default(),
+                        pgp_fingerprint: None,
+                    },
+                    login: None,
+                    created_ms: now,
+                    updated_ms: now,
+                    suspended: None,
+                };
+                let id = record.profile.id;
+                service.store().put_member(record).await?;
+                id
+            }
+        };
+        members.push((id, (*name).to_owned(), *roles));
+    }
+    let settings = PortalSettings {
+        oidc: None,
+        ldap: None,
+        timeouts: dims_identity::session::Timeouts::default(),
+        federation: Some(federation.clone()),
+    };
+    let portal = Arc::new(demo.node.portal(settings));
+    let login = Arc::new(DemoLogin {
+        portal: portal.clone(),
+        org: org.to_string(),
+        members,
+    });
+    let offered = login.members();
+    let router = dims_web::portal::demo::router(portal, login);
+    let bound = demo
+        .node
+        .serve_portal(SocketAddr::from(([127, 0, 0, 1], 0)), router)
+        .await?;
+    Ok((bound, offered))
+}
+
+/// The development login of one demo node: its fixture members, each logged in with their roles through
+/// [`NodePortal::open_session`].
+struct DemoLogin {
+    portal: Arc<NodePortal>,
+    org: String,
+    /// Each member's id, name and roles.
+    members: Vec<(MemberId, String, &'static [&'static str])>,
+}
+
+impl DevLogin for DemoLogin {
+    fn members(&self) -> Vec<DevMember> {
+        self.members
+            .iter()
+            .map(|(id, name, roles)| DevMember {
+                id: id.to_string(),
+                name: name.clone(),
+                org: self.org.clone(),
+                roles: roles.join(", "),
+            })
+            .collect()
+    }
+
+    async fn log_in(&self, member: &str) -> Result<NewSession, PortalError> {
+        let chosen = member.parse::<MemberId>().ok();
+        let Some((id, _, roles)) = self.members.iter().find(|(id, _, _)| Some(*id) == chosen) else {
+            return Err(PortalError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "Not a demo member",
+                "Choose one of the members listed.",
+            ));
+        };
+        self.portal.open_session(*id, roles)
+    }
 }
 
 /// What each node should hold once the federation has converged: (holder, bundle), and what it must never hold.

@@ -45,7 +45,7 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
                 (Some(portal), Some(oidc)) => Some((
                     portal.listen,
                     PortalSettings {
-                        oidc,
+                        oidc: Some(oidc),
                         ldap: settings.ldap.clone(),
                         timeouts: portal.timeouts,
                         federation: settings.federation.clone(),

@@ -67,8 +67,9 @@ pub const DASHBOARD_WINDOW: usize = 1_000;
 
 /// What the portal needs besides the service core.
 pub struct PortalSettings {
-    /// The OpenID Connect relying party's settings (`[oidc]`).
-    pub oidc: OidcSettings,
+    /// The OpenID Connect relying party's settings (`[oidc]`); `dims run` serves no portal without them. Only
+    /// `dims demo`'s portal has none: it logs in through its development login instead.
+    pub oidc: Option<OidcSettings>,
     /// The directory (`[ldap]`), if configured: without one no login has roles, so nobody gets in.
     pub ldap: Option<Directory>,
     /// Session timeouts.
@@ -86,6 +87,7 @@ pub struct NodePortal {
     sessions: Mutex<Sessions>,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     cursors: CursorKeys,
+    bridge: Option<crate::bridge::Bridge>,
 }
 
 impl NodePortal {
@@ -116,26 +118,45 @@ impl NodePortal {
             login: tokio::sync::OnceCell::new(),
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             cursors,
+            bridge: None,
         }
     }
 
+    /// The same portal, previewing the derivatives of `bridge`'s rules beside a draft (the node's running bridge,
+    /// handed over by [`crate::node::Node::portal`] so that its keys are loaded once).
+    pub fn with_bridge(mut self, bridge: Option<crate::bridge::Bridge>) -> Self {
+        self.bridge = bridge;
+        self
+    }
+
     /// Opens a session for `member` with `roles` without a provider, as `dims demo`'s development login and the
-    /// portal benchmark do; the session cookie's value. Never routed: a running node's portal logs in only through
-    /// the provider.
-    pub fn open_session(&self, member: MemberId, roles: &[&str]) -> Result<String, PortalError> {
+    /// portal benchmark do; the session's `Set-Cookie` value (a new session id every time). Never routed by
+    /// `dims run`: a running node's portal logs in only through the provider.
+    pub fn open_session(&self, member: MemberId, roles: &[&str]) -> Result<NewSession, PortalError> {
         let random = crate::keys::random_bytes::<64>().map_err(unavailable)?;
         let mut sessions = self.sessions.lock().expect("sessions");
-        let (id, _) = sessions
+        let (id, cookie) = sessions
             .login(member, None, &random, crate::clock::now_ms())
             .map_err(|e| PortalError::unavailable(e.to_string()))?;
         sessions.set_roles(id, roles.iter().map(|role| (*role).to_owned()).collect());
-        Ok(id.to_cookie_value())
+        Ok(NewSession { set_cookie: cookie })
+    }
+
+    /// The provider's settings, or the answer of a portal that has none (only the demo's, whose router has no
+    /// provider login to begin with).
+    fn oidc(&self) -> Result<&OidcSettings, PortalError> {
+        self.settings.oidc.as_ref().ok_or_else(|| {
+            PortalError::unavailable(
+                "This portal has no login provider ([oidc] is not configured), so nobody can log in.",
+            )
+        })
     }
 
     /// The relying party, discovered on first use.
     async fn relying_party(&self) -> Result<&TestLogin, PortalError> {
+        let oidc = self.oidc()?;
         self.login
-            .get_or_try_init(|| TestLogin::discover(&self.settings.oidc, self.settings.ldap.clone()))
+            .get_or_try_init(|| TestLogin::discover(oidc, self.settings.ldap.clone()))
             .await
             .map_err(|e| {
                 warn!(error = %e, "the portal cannot reach the OpenID provider");
@@ -367,7 +388,7 @@ impl Portal for NodePortal {
     ) -> Result<NewSession, PortalError> {
         self.limit(source)?;
         let refused = |message: &str| PortalError::new(StatusCode::FORBIDDEN, "Login refused", message);
-        let mut callback = self.settings.oidc.redirect_url().clone();
+        let mut callback = self.oidc()?.redirect_url().clone();
         callback.set_query(Some(query));
         let state = callback
             .query_pairs()
@@ -816,6 +837,7 @@ impl Portal for NodePortal {
             &self.service,
             &author,
             self.settings.federation.as_ref(),
+            self.bridge.as_ref(),
             form,
             crate::clock::now_ms(),
         );
@@ -832,7 +854,14 @@ impl Portal for NodePortal {
             ));
         }
         let now = crate::clock::now_ms();
-        let (preview, draft) = publish::prepare(&self.service, &author, self.settings.federation.as_ref(), form, now);
+        let (preview, draft) = publish::prepare(
+            &self.service,
+            &author,
+            self.settings.federation.as_ref(),
+            None,
+            form,
+            now,
+        );
         let Some(draft) = draft else {
             return Err(PortalError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -2,24 +2,37 @@
 //! preview: the indicators as they will be stored, the tokens left out, who receives the bundle, and every problem
 //! that must be fixed first. The preview and the publish run the same [`prepare`], so what is published is what was
 //! previewed.
+//!
+//! The preview also shows, beside the original, the redacted derivative each of this node's bridge rules makes of
+//! the draft when the rule's `from` federation and kinds take it ([`derivatives`]): made by the bridge's own
+//! [`Rule::derive`] under this node's real redaction keys, and checked as the bridge checks it. This node's bridge
+//! never re-shares its own members' bundles (it bridges what it receives), so what is shown is what bridges running
+//! the same rule on the federation's other nodes send when the bundle reaches them; nothing of it is stored.
+
+use std::net::IpAddr;
 
 use dims_protocol::audience::{Recipient, check_audience};
-use dims_protocol::content::{CourseOfAction, Sitrep};
-use dims_protocol::{Audience, Author, Content, FederationId, Indicator, Tlp};
-use dims_web::portal::{IndicatorRow, Preview, PublishForm, TlpTag};
+use dims_protocol::content::{CourseOfAction, IncidentReport, IncidentStatus, Sitrep};
+use dims_protocol::{Audience, Author, Body, Content, FederationId, Indicator, Tlp, VerifiedBundle};
+use dims_web::portal::{CopyView, DerivativePreview, IndicatorRow, Preview, PublishForm, TlpTag};
 
+use crate::bridge::{Bridge, Rule};
 use crate::intake::{self, FreetextOptions};
 use crate::service::{Draft, Service};
 
 /// The longest title and summary a report takes from the form.
 const MAX_TITLE: usize = 256;
 const MAX_SUMMARY: usize = 4096;
+/// The most indicator values one side of a derivative's comparison lists.
+const COMPARED_VALUES: usize = 20;
 
-/// The draft of `form` for `author`, if it can be published, and its preview either way.
+/// The draft of `form` for `author`, if it can be published, and its preview either way; with `bridge`, the preview
+/// shows the derivatives its rules make of a publishable draft (publishing passes none: they change nothing stored).
 pub fn prepare(
     service: &Service,
     author: &Author,
     federation: Option<&FederationId>,
+    bridge: Option<&Bridge>,
     form: &PublishForm,
     now_ms: u64,
 ) -> (Preview, Option<Draft>) {
@@ -104,17 +117,35 @@ pub fn prepare(
             }
             Content::Indicators(indicators)
         }
+        "incident_report" => {
+            check_report_text(&mut preview, &title, &summary);
+            let victims = parse_victims(&form.victims).unwrap_or_else(|problem| {
+                preview.problems.push(problem);
+                Vec::new()
+            });
+            let status = match form.status.as_str() {
+                "" | "open" => IncidentStatus::Open,
+                "contained" => IncidentStatus::Contained,
+                "resolved" => IncidentStatus::Resolved,
+                other => {
+                    preview.problems.push(format!(
+                        "{other:?} is not an incident status: open, contained or resolved."
+                    ));
+                    IncidentStatus::Open
+                }
+            };
+            Content::IncidentReport(IncidentReport {
+                title,
+                status,
+                victims,
+                last_seen: None,
+                first_seen: None,
+                indicators,
+                description: (!summary.is_empty()).then_some(summary),
+            })
+        }
         "sitrep" | "course_of_action" => {
-            if title.is_empty() {
-                preview.problems.push("A report needs a title.".to_owned());
-            } else if let Err(e) = dims_protocol::text::check_line("title", &title, MAX_TITLE) {
-                preview.problems.push(format!("Title: {e}"));
-            }
-            if summary.chars().count() > MAX_SUMMARY {
-                preview
-                    .problems
-                    .push(format!("The summary is longer than {MAX_SUMMARY} characters."));
-            }
+            check_report_text(&mut preview, &title, &summary);
             if form.kind == "sitrep" {
                 if summary.is_empty() {
                     preview.problems.push("A SITREP needs a summary.".to_owned());
@@ -157,14 +188,202 @@ pub fn prepare(
     // Sign it (every field checked as publishing checks it) and ask the node's publishing checks, storing nothing.
     match service.sign_as(author, draft.clone(), now_ms) {
         Err(e) => preview.problems.push(e.to_string()),
-        Ok(bundle) => {
-            if let Err(e) = service.check_publishable(&bundle) {
-                preview.problems.push(e.to_string());
+        Ok(bundle) => match service.check_publishable(&bundle) {
+            Err(e) => preview.problems.push(e.to_string()),
+            Ok(()) => {
+                if let Some(bridge) = bridge {
+                    preview.derivatives = derivatives(service, bridge, &bundle, now_ms);
+                }
             }
-        }
+        },
     }
     let ready = preview.problems.is_empty();
     (preview, ready.then_some(draft))
+}
+
+/// A report's title and summary checked: a title is needed, one line; the summary has a limit.
+fn check_report_text(preview: &mut Preview, title: &str, summary: &str) {
+    if title.is_empty() {
+        preview.problems.push("A report needs a title.".to_owned());
+    } else if let Err(e) = dims_protocol::text::check_line("title", title, MAX_TITLE) {
+        preview.problems.push(format!("Title: {e}"));
+    }
+    if summary.chars().count() > MAX_SUMMARY {
+        preview
+            .problems
+            .push(format!("The summary is longer than {MAX_SUMMARY} characters."));
+    }
+}
+
+/// An incident report's affected addresses, separated by spaces, commas or lines; or which one is not an address.
+fn parse_victims(text: &str) -> Result<Vec<IpAddr>, String> {
+    let mut victims = Vec::new();
+    for word in text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+    {
+        let address = word
+            .parse::<IpAddr>()
+            .map_err(|_| format!("Affected addresses: {word:?} is not an IPv4 or IPv6 address."))?;
+        if !victims.contains(&address) {
+            victims.push(address);
+        }
+    }
+    if victims.len() > dims_protocol::content::MAX_VICTIMS {
+        return Err(format!(
+            "Affected addresses: at most {} in one report.",
+            dims_protocol::content::MAX_VICTIMS
+        ));
+    }
+    Ok(victims)
+}
+
+/// The derivative each of `bridge`'s rules that takes `original` makes of it, beside the original: made and checked
+/// as the bridge makes and checks one (signed in memory and asked whether this node could send it), stored nowhere.
+fn derivatives(service: &Service, bridge: &Bridge, original: &VerifiedBundle, now_ms: u64) -> Vec<DerivativePreview> {
+    let me = service.node_view();
+    bridge
+        .rules()
+        .iter()
+        .filter(|rule| rule.takes(original))
+        .map(|rule| {
+            let made = rule
+                .derive(original, bridge.keys(), &me, service.author().clone(), now_ms)
+                .map_err(|e| e.to_string());
+            let problem = match &made {
+                Err(e) => Some(format!("This node's bridge would make no copy: {e}.")),
+                Ok(body) => match service.sign_body(body.clone()) {
+                    Err(e) => Some(format!("This node's bridge could not sign the copy: {e}.")),
+                    Ok(signed) => service
+                        .check_publishable(&signed)
+                        .err()
+                        .map(|e| format!("This node's bridge could not send the copy itself: {e}.")),
+                },
+            };
+            let mut preview = DerivativePreview {
+                rule: rule_words(rule),
+                applied: applied_by(rule),
+                original: copy_view(
+                    original.body(),
+                    receivers(
+                        service,
+                        original.body().tlp,
+                        &original.body().audience,
+                        &original.body().author,
+                    ),
+                    format!("{} (you)", original.body().author.org),
+                ),
+                copy: made.ok().map(|body| {
+                    copy_view(
+                        &body,
+                        copy_receivers(service, rule),
+                        format!(
+                            "the bridging node's own organisation ({} when this node's bridge makes it); the \
+                             original's id and origin are kept in its provenance",
+                            body.author.org
+                        ),
+                    )
+                }),
+                problem,
+            };
+            if let Some(copy) = &mut preview.copy
+                && copy.text.is_none()
+                && preview.original.text.is_some()
+            {
+                copy.text_note =
+                    Some("dropped: free text can name people and organisations that no pattern finds".to_owned());
+            }
+            preview
+        })
+        .collect()
+}
+
+/// A rule in words: `federation us-sltt to us-sltt-observers as TLP:CLEAR; victim addresses anonymised (...)`.
+fn rule_words(rule: &Rule) -> String {
+    format!(
+        "federation {} to {} as {}; {}",
+        rule.from(),
+        rule.to(),
+        rule.tlp().label(),
+        rule.redacts()
+    )
+}
+
+/// Who applies `rule` to a bundle of this node's, and when. This node's own bridge skips its own bundles
+/// (`bridge::on_stored`), so the copy comes from the other nodes of the rule's `from` federation that bridge it.
+fn applied_by(rule: &Rule) -> String {
+    format!(
+        "Bridges re-sharing federation {from} to {to}, as this node does for what it receives, send this redacted \
+         copy as {tlp}: each node of {from} that runs such a rule makes one, signed by itself, when your bundle \
+         reaches it. This node does not bridge its own members' bundles, so its own bridge sends none. The copy \
+         shown is what this node's rule and redaction keys make; another bridge redacts with its own keys, so its \
+         anonymised addresses and pseudonyms differ.",
+        from = rule.from(),
+        to = rule.to(),
+        tlp = rule.tlp().label(),
+    )
+}
+
+/// Who receives a bridge's copy: every node of the rule's `to` federation whose ceiling admits the copy's marking,
+/// this one included (the copy comes from another node's bridge).
+fn copy_receivers(service: &Service, rule: &Rule) -> Vec<String> {
+    let entries = service.rosters().entries();
+    let admitted = entries
+        .iter()
+        .filter(|(federation, entry)| federation == rule.to() && entry.ceiling >= rule.tlp())
+        .count();
+    match entries.iter().any(|(federation, _)| federation == rule.to()) {
+        true => vec![format!(
+            "the {admitted} node{} of the federation {} admitted to {} (this one included), by gossip, and their \
+             members",
+            if admitted == 1 { "" } else { "s" },
+            rule.to(),
+            rule.tlp().label()
+        )],
+        false => vec![format!(
+            "the nodes of the federation {}, by gossip, and their members (this node has not pinned its roster, so \
+             it cannot name them)",
+            rule.to()
+        )],
+    }
+}
+
+/// One side of the comparison: `body` as its `receivers` get it, naming `author` as its author.
+fn copy_view(body: &Body, receivers: Vec<String>, author: String) -> CopyView {
+    let (title, text, victims) = match &body.content {
+        Content::Sitrep(sitrep) => (
+            Some(sitrep.title.clone()),
+            Some(match &sitrep.body {
+                Some(more) => format!("{}\n\n{more}", sitrep.summary),
+                None => sitrep.summary.clone(),
+            }),
+            Vec::new(),
+        ),
+        Content::CourseOfAction(action) => (
+            Some(action.title.clone()),
+            action.description.clone().or_else(|| action.action.clone()),
+            Vec::new(),
+        ),
+        Content::IncidentReport(report) => (
+            Some(report.title.clone()),
+            report.description.clone(),
+            report.victims.iter().map(ToString::to_string).collect(),
+        ),
+        Content::Indicators(_) | Content::Sightings(_) | Content::Retraction(_) => (None, None, Vec::new()),
+    };
+    let values = crate::portal::render::values(&body.content);
+    CopyView {
+        tlp: Some(TlpTag(body.tlp)),
+        audience: crate::portal::render::audience_of(&body.audience, &body.author.org),
+        receivers,
+        author,
+        title,
+        text,
+        text_note: None,
+        victims,
+        indicator_count: values.len(),
+        indicators: values.into_iter().take(COMPARED_VALUES).collect(),
+    }
 }
 
 /// Who receives a bundle marked `tlp` for `audience`, class by class.
@@ -211,4 +430,28 @@ fn receivers(service: &Service, tlp: Tlp, audience: &Audience, author: &Author) 
 
 fn short(node: &dims_protocol::NodeId) -> String {
     node.to_string().chars().take(12).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_victims;
+
+    #[test]
+    fn affected_addresses_are_read_from_spaces_commas_and_lines() {
+        let ip = |text: &str| text.parse::<std::net::IpAddr>().expect("address");
+        for (text, expected) in [
+            ("", Ok(vec![])),
+            ("10.20.0.5", Ok(vec![ip("10.20.0.5")])),
+            (
+                "10.20.0.5, 10.20.0.6\n2001:db8::1 10.20.0.5",
+                Ok(vec![ip("10.20.0.5"), ip("10.20.0.6"), ip("2001:db8::1")]),
+            ),
+            (
+                "10.20.0.5 water.example",
+                Err("Affected addresses: \"water.example\" is not an IPv4 or IPv6 address.".to_owned()),
+            ),
+        ] {
+            assert_eq!(parse_victims(text), expected, "{text:?}");
+        }
+    }
 }

@@ -12,8 +12,10 @@
 //! forms and links. State changes are POSTs that need the session's CSRF token, and a POST whose `Origin` or
 //! `Sec-Fetch-Site` says it came from another site is refused 403 before any handler runs.
 //!
-//! [`views`] holds the data the node fills; [`pages`] the templates and handlers.
+//! [`views`] holds the data the node fills; [`pages`] the templates and handlers; [`demo`] the development login
+//! that only `dims demo` routes ([`demo::router`]), instead of the provider's.
 
+pub mod demo;
 pub mod pages;
 pub mod views;
 
@@ -30,9 +32,9 @@ use axum::routing::{get, post};
 use dims_protocol::BundleId;
 
 pub use self::views::{
-    BulkAction, BundleRow, BundleView, CertForm, Dashboard, Download, FederationGlance, FederationPage, IndexFilters,
-    IndexPage, IndicatorRow, MemberCard, PeerRow, Preview, ProfileForm, PublishForm, SearchResults, SightingRow,
-    TlpTag, TokenForm, TokenRow, Viewer,
+    BulkAction, BundleRow, BundleView, CertForm, CopyView, Dashboard, DerivativePreview, Download, FederationGlance,
+    FederationPage, IndexFilters, IndexPage, IndicatorRow, MemberCard, PeerRow, Preview, ProfileForm, PublishForm,
+    SearchResults, SightingRow, TlpTag, TokenForm, TokenRow, Viewer,
 };
 pub use self::views::{GroupMemberRow, GroupPage, GroupRow, VetForm};
 
@@ -215,13 +217,23 @@ pub trait Portal: Send + Sync + 'static {
     fn search(&self, viewer: &Viewer, text: &str) -> impl Future<Output = Result<SearchResults, PortalError>> + Send;
 }
 
-/// The portal's routes over `portal`, separate from any listener so tests can call them without a socket.
+/// The portal's routes over `portal`, separate from any listener so tests can call them without a socket: every page,
+/// and login through the community's OpenID provider.
 pub fn router<P: Portal>(portal: Arc<P>) -> Router {
+    finish(
+        pages::<P>()
+            .route("/login", get(pages::login_page::<P>))
+            .route("/login/start", get(pages::login_start::<P>))
+            .route("/auth/callback", get(pages::callback::<P>))
+            .with_state(portal),
+    )
+}
+
+/// Every page's route but the login's: a portal logs in through the provider ([`router`]) or, in `dims demo` only,
+/// through the development login ([`demo::router`]).
+fn pages<P: Portal>() -> Router<Arc<P>> {
     Router::new()
         .route("/", get(pages::dashboard::<P>))
-        .route("/login", get(pages::login_page::<P>))
-        .route("/login/start", get(pages::login_start::<P>))
-        .route("/auth/callback", get(pages::callback::<P>))
         .route("/logout", post(pages::logout::<P>))
         .route("/bundles", get(pages::index::<P>))
         .route("/bundles/{id}", get(pages::bundle::<P>))
@@ -239,12 +251,17 @@ pub fn router<P: Portal>(portal: Arc<P>) -> Router {
         .route("/profile", get(pages::profile::<P>).post(pages::update_profile::<P>))
         .route("/profile/cert", post(pages::upload_cert::<P>))
         .route("/static/dims.css", get(pages::stylesheet))
+}
+
+/// What every portal router gets around its routes: the "not found" page for any other path, the form size limit,
+/// the same-origin check of state-changing requests and the security headers.
+fn finish(routes: Router) -> Router {
+    routes
         .fallback(|| async { pages::error_page(&PortalError::not_found(), None) })
         // A search of 10,000 pasted values is about 1 MiB of text.
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(middleware::from_fn(same_origin_posts))
         .layer(middleware::from_fn(security_headers))
-        .with_state(portal)
 }
 
 /// The headers of every answer (see the module doc).

@@ -80,7 +80,7 @@ struct BundleTemplate<'a> {
 }
 
 /// Renders `template` as a page with `status`.
-fn page(status: StatusCode, template: &impl Template) -> Response {
+pub(super) fn page(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {

@@ -295,15 +295,21 @@ pub struct PublishForm {
     /// The audience in `dims publish --audience` syntax (`org`, `community`, `federation`, `recipients:...`).
     #[serde(default)]
     pub audience: String,
-    /// `indicators`, `sitrep` or `course_of_action`.
+    /// `indicators`, `sitrep`, `incident_report` or `course_of_action`.
     #[serde(default)]
     pub kind: String,
     /// A report's title.
     #[serde(default)]
     pub title: String,
-    /// A report's summary.
+    /// A report's summary (an incident report's description).
     #[serde(default)]
     pub summary: String,
+    /// An incident report's affected local addresses, separated by spaces, commas or lines.
+    #[serde(default)]
+    pub victims: String,
+    /// An incident report's status: `open`, `contained` or `resolved`.
+    #[serde(default)]
+    pub status: String,
     /// Free text holding the indicators (defanged or not; types are detected).
     #[serde(default)]
     pub text: String,
@@ -329,6 +335,72 @@ pub struct Preview {
     pub receivers: Vec<String>,
     /// What must change before it can be published; empty when it can.
     pub problems: Vec<String>,
+    /// The redacted derivatives the redacting bridges make of it, one per bridge rule of this node that takes it
+    /// (none when no rule's federation and kinds match).
+    pub derivatives: Vec<DerivativePreview>,
+}
+
+/// What one redacting bridge rule makes of a draft, to show beside the original.
+#[derive(Clone, Debug, Default)]
+pub struct DerivativePreview {
+    /// The rule in words: its federations, marking and what it redacts.
+    pub rule: String,
+    /// Who applies it and when, precisely.
+    pub applied: String,
+    /// The original, as it will be published.
+    pub original: CopyView,
+    /// The derivative, as the rule makes it (none when it makes none: `problem` says why).
+    pub copy: Option<CopyView>,
+    /// Why this node's bridge could not make or send this copy, if it could not.
+    pub problem: Option<String>,
+}
+
+/// One side of the comparison: a bundle as its receivers get it.
+#[derive(Clone, Debug, Default)]
+pub struct CopyView {
+    /// The marking.
+    pub tlp: Option<TlpTag>,
+    /// Who it is for, in words.
+    pub audience: String,
+    /// Who receives it.
+    pub receivers: Vec<String>,
+    /// Who it names as its author.
+    pub author: String,
+    /// A report's title, if it has one.
+    pub title: Option<String>,
+    /// A report's summary or description, if it carries one.
+    pub text: Option<String>,
+    /// Why it carries none where the original does (the redaction dropped it).
+    pub text_note: Option<String>,
+    /// Its affected addresses, as they travel.
+    pub victims: Vec<String>,
+    /// Its indicator values (the first 20).
+    pub indicators: Vec<String>,
+    /// How many indicators it holds in all.
+    pub indicator_count: usize,
+}
+
+impl DerivativePreview {
+    /// The two sides, headed, for the page: the original, then the copy when there is one.
+    pub fn sides(&self) -> Vec<(&'static str, &CopyView)> {
+        let mut sides = vec![("As you publish it", &self.original)];
+        if let Some(copy) = &self.copy {
+            sides.push(("The bridge's redacted copy", copy));
+        }
+        sides
+    }
+
+    /// Whether either side has affected addresses (the comparison then shows them on both).
+    pub fn has_victims(&self) -> bool {
+        !self.original.victims.is_empty() || self.copy.as_ref().is_some_and(|copy| !copy.victims.is_empty())
+    }
+}
+
+impl CopyView {
+    /// How many indicators are not listed.
+    pub fn more_indicators(&self) -> usize {
+        self.indicator_count.saturating_sub(self.indicators.len())
+    }
 }
 
 /// The values of one search, each with the bundles that carry it.

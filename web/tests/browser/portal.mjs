@@ -14,7 +14,8 @@
 // browser context: the login page, the provider's pages, the dashboard, the bundle index after a triage bulk action,
 // the index filtered by TLP through its form, the index of every status (a retracted bundle among them), the AMBER
 // bundle (its TLP banner must be the first thing in <main>), the SITREP, the "Not found" page of an absent id, a
-// search by value, a publish preview (nothing is published), the directory, a member's card, the member's own
+// search by value, a publish preview (an incident report for the federation, the node's redacting bridge's copy
+// beside it; nothing is published), the directory, a member's card, the member's own
 // profile, the trust groups, the federation page and the API tokens (one made through the form). Every page gets an
 // axe-core run and a full-page screenshot (in dark mode only the dashboard and the bundle), and none may scroll
 // sideways. Each context ends by logging out. Then the outsider, in a context that enforces the portal's CSP, must
@@ -253,16 +254,26 @@ async function memberTour(browser, context) {
   check(found.startsWith('1 of 2'), `${context.label}: the search says ${JSON.stringify(found)}`);
   await visit(page, context, 'search', { shot: shotAll });
 
-  // Publish: the preview of free text, nothing stored.
+  // Publish: the preview of an incident report for the federation, from free text, nothing stored. The node bridges
+  // incident reports shared in the federation, so the preview shows the redacted copy beside the original.
   await nav.getByRole('link', { name: 'Publish' }).click();
   await page.waitForURL(`${base}/publish`);
   await page.locator('select[name="tlp"]').selectOption('green');
-  await page.locator('input[name="audience"]').fill('community');
+  await page.locator('input[name="audience"]').fill('federation');
+  await page.locator('select[name="kind"]').selectOption('incident_report');
+  await page.locator('input[name="title"]').fill('Ransomware at a water utility');
+  await page.locator('textarea[name="summary"]').fill('Staff member J. Doe opened the invoice attachment.');
+  await page.locator('input[name="victims"]').fill('10.20.0.5, 10.20.0.17');
   await page.locator('textarea[name="text"]').fill('Seen today: 198.51.100.9 and hxxps://parcel-notice[.]example/track');
   await page.getByRole('button', { name: 'Preview' }).click();
   await page.waitForURL(`${base}/publish/preview`);
   const rows = await page.locator('section.preview table.indicators tbody tr').count();
   check(rows === 2, `${context.label}: the preview shows ${rows} indicators, not 2`);
+  const copy = await page.locator('section.derivative .side').nth(1).innerText();
+  check(
+    copy.includes('TLP:CLEAR') && !copy.includes('10.20.0.5') && !copy.includes('J. Doe'),
+    `${context.label}: the bridge's copy is not redacted: ${JSON.stringify(copy)}`,
+  );
   await visit(page, context, 'publish-preview', { shot: shotAll });
 
   // The directory, a member's card, and one's own profile.
