@@ -6,7 +6,8 @@
 //!   come back with that state; the identity crate checks `iss` (RFC 9207), the nonce, PKCE and the token's
 //!   signature, refreshing the provider's keys for an unknown `kid`. The directory is asked at every login: its
 //!   groups are the member's roles for this session, and a login without roles (no directory answer, no group that
-//!   grants one) gets no session. Both steps are rate-limited per client address ([`LOGINS_PER_MINUTE`]).
+//!   grants one) gets no session. Both steps are rate-limited per client address (`[portal] logins_per_minute`,
+//!   [`LOGINS_PER_MINUTE`] by default).
 //! * **Members.** A login is the member whose (issuer, subject) it carries; the first login of someone new creates
 //!   the record (name and e-mail from the claims, org from the directory or else this node's), the same record `dims
 //!   members add --issuer --subject` makes ahead of time. A suspended member is refused and their sessions ended.
@@ -48,7 +49,8 @@ use crate::login::{DirectoryAnswer, TestLogin};
 use crate::service::Service;
 use crate::store::{Actor, By, ListQuery, Login, MemberRecord, ReadKind, Stored, Surface, TriageState};
 
-/// Logins (starts and callbacks) one client address may make per minute.
+/// Login steps (starts and callbacks) one client address may make per minute, unless `[portal] logins_per_minute`
+/// says otherwise.
 pub const LOGINS_PER_MINUTE: u32 = 20;
 /// The most sessions held at once.
 pub const MAX_SESSIONS: usize = 10_000;
@@ -75,6 +77,8 @@ pub struct PortalSettings {
     pub timeouts: Timeouts,
     /// What the audience `federation` means in the publish form (`publish.federation`).
     pub federation: Option<dims_protocol::FederationId>,
+    /// Login steps one client address may make per minute (`[portal] logins_per_minute`).
+    pub logins_per_minute: u32,
 }
 
 /// The portal over a node's service core.
@@ -93,7 +97,9 @@ impl NodePortal {
     /// sessions kept in the store come back (those that have not timed out), so a restart logs nobody out.
     pub fn new(service: Service, settings: PortalSettings, federation: Option<Federation>) -> Self {
         let cursors = CursorKeys::derive(&service.derive_key("dims 2026 portal index cursors"));
-        let per_minute = NonZeroU32::new(LOGINS_PER_MINUTE).expect("non-zero");
+        // The configuration refuses 0; should a caller pass it anyway, the default stands rather than no limit.
+        let per_minute = NonZeroU32::new(settings.logins_per_minute)
+            .unwrap_or(NonZeroU32::new(LOGINS_PER_MINUTE).expect("non-zero"));
         let mut sessions = Sessions::new(settings.timeouts, MAX_SESSIONS);
         match service.store().sessions() {
             Ok(kept) => {
@@ -152,8 +158,8 @@ impl NodePortal {
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many logins",
                 format!(
-                    "More than {LOGINS_PER_MINUTE} login attempts came from your address in a minute. Wait a minute \
-                     and try again."
+                    "More than {} login attempts came from your address in a minute. Wait a minute and try again.",
+                    self.settings.logins_per_minute
                 ),
             )
         })
