@@ -353,7 +353,8 @@ impl Node {
         addr: SocketAddr,
         settings: crate::portal::PortalSettings,
     ) -> Result<SocketAddr, StartError> {
-        let portal = crate::portal::NodePortal::new(self.service.clone(), settings, self.federation.clone());
+        let portal = crate::portal::NodePortal::new(self.service.clone(), settings, self.federation.clone())
+            .with_workers(self.workers.table());
         let router = dims_web::portal::router(Arc::new(portal));
         self.listen("portal", addr, "portal.listen", router).await
     }

@@ -1,11 +1,12 @@
 //! The portal's publish form turned into a draft, checked the way publishing checks it, and described for the
 //! preview: the indicators as they will be stored, the tokens left out, who receives the bundle, and every problem
 //! that must be fixed first. The preview and the publish run the same [`prepare`], so what is published is what was
-//! previewed.
+//! previewed. An update is the same form with the bundle it replaces, which the caller has already checked is the
+//! member's own to update; [`form_of`] fills the form in from that bundle.
 
 use dims_protocol::audience::{Recipient, check_audience};
-use dims_protocol::content::{CourseOfAction, Sitrep};
-use dims_protocol::{Audience, Author, Content, FederationId, Indicator, Tlp};
+use dims_protocol::content::{CourseOfAction, IncidentReport, IncidentStatus, Sitrep};
+use dims_protocol::{Audience, Author, BundleId, Content, FederationId, Indicator, Tlp};
 use dims_web::portal::{IndicatorRow, Preview, PublishForm, TlpTag};
 
 use crate::intake::{self, FreetextOptions};
@@ -15,12 +16,17 @@ use crate::service::{Draft, Service};
 const MAX_TITLE: usize = 256;
 const MAX_SUMMARY: usize = 4096;
 
-/// The draft of `form` for `author`, if it can be published, and its preview either way.
+/// The kinds the form composes.
+pub const KINDS: [&str; 4] = ["indicators", "sitrep", "incident_report", "course_of_action"];
+
+/// The draft of `form` for `author`, replacing `supersedes` when given, if it can be published, and its preview
+/// either way.
 pub fn prepare(
     service: &Service,
     author: &Author,
     federation: Option<&FederationId>,
     form: &PublishForm,
+    supersedes: Option<BundleId>,
     now_ms: u64,
 ) -> (Preview, Option<Draft>) {
     let mut preview = Preview {
@@ -104,7 +110,7 @@ pub fn prepare(
             }
             Content::Indicators(indicators)
         }
-        "sitrep" | "course_of_action" => {
+        "sitrep" | "incident_report" | "course_of_action" => {
             if title.is_empty() {
                 preview.problems.push("A report needs a title.".to_owned());
             } else if let Err(e) = dims_protocol::text::check_line("title", &title, MAX_TITLE) {
@@ -124,6 +130,18 @@ pub fn prepare(
                     title,
                     summary,
                     indicators,
+                })
+            } else if form.kind == "incident_report" {
+                // The form reports an incident being handled; its victims and times are the bridge's and the
+                // command line's business, not a web form's.
+                Content::IncidentReport(IncidentReport {
+                    title,
+                    status: IncidentStatus::Open,
+                    victims: Vec::new(),
+                    last_seen: None,
+                    first_seen: None,
+                    indicators,
+                    description: (!summary.is_empty()).then_some(summary),
                 })
             } else {
                 Content::CourseOfAction(CourseOfAction {
@@ -151,7 +169,7 @@ pub fn prepare(
         tlp,
         audience,
         content,
-        supersedes: None,
+        supersedes,
         expires: None,
     };
     // Sign it (every field checked as publishing checks it) and ask the node's publishing checks, storing nothing.
@@ -165,6 +183,64 @@ pub fn prepare(
     }
     let ready = preview.problems.is_empty();
     (preview, ready.then_some(draft))
+}
+
+/// The publish form filled in from `bundle`, to update it: its marking, audience, kind, title, summary, indicators
+/// (one value a line) and labels (every label any indicator has, since the form gives them all the same). `None` for
+/// a kind the form does not compose, or an incident report with more than the form holds.
+pub fn form_of(bundle: &dims_protocol::VerifiedBundle) -> Option<PublishForm> {
+    let body = bundle.body();
+    let kind = body.content.kind();
+    if !KINDS.contains(&kind) {
+        return None;
+    }
+    let (title, summary) = match &body.content {
+        Content::Sitrep(sitrep) => (
+            sitrep.title.clone(),
+            match &sitrep.body {
+                Some(more) => format!("{}\n\n{more}", sitrep.summary),
+                None => sitrep.summary.clone(),
+            },
+        ),
+        // The form would drop an incident's victims, times and standing: such a report is updated from the command
+        // line, not here.
+        Content::IncidentReport(report)
+            if !report.victims.is_empty()
+                || report.first_seen.is_some()
+                || report.last_seen.is_some()
+                || report.status != IncidentStatus::Open =>
+        {
+            return None;
+        }
+        Content::IncidentReport(report) => (report.title.clone(), report.description.clone().unwrap_or_default()),
+        Content::CourseOfAction(action) => (
+            action.title.clone(),
+            action.description.clone().or_else(|| action.action.clone()).unwrap_or_default(),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    let indicators = body.content.indicators();
+    let mut labels: Vec<&str> = Vec::new();
+    for label in indicators.iter().flat_map(|indicator| &indicator.labels) {
+        if !labels.contains(&label.as_str()) {
+            labels.push(label);
+        }
+    }
+    Some(PublishForm {
+        csrf: String::new(),
+        tlp: body.tlp.name().to_owned(),
+        audience: intake::audience::spec(&body.audience),
+        kind: kind.to_owned(),
+        title,
+        summary,
+        text: indicators
+            .iter()
+            .map(|indicator| indicator.value.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        labels: labels.join(", "),
+        supersedes: bundle.id().to_string(),
+    })
 }
 
 /// Who receives a bundle marked `tlp` for `audience`, class by class.

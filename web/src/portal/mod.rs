@@ -35,6 +35,9 @@ pub use self::views::{
     TlpTag, TokenForm, TokenRow, Viewer,
 };
 pub use self::views::{GroupMemberRow, GroupPage, GroupRow, VetForm};
+pub use self::views::{
+    AdminMemberRow, AdminPage, AdminTokenRow, AuditPage, AuditRow, MemberAction, RetractForm, WorkerRow,
+};
 
 /// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere, never framed.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; \
@@ -213,6 +216,41 @@ pub trait Portal: Send + Sync + 'static {
 
     /// The bundles the viewer may see that carry each of the values in `text` (pasted, defanged or not).
     fn search(&self, viewer: &Viewer, text: &str) -> impl Future<Output = Result<SearchResults, PortalError>> + Send;
+
+    /// Retracts bundle `id` as the viewer, who must be its author on this node while it is active; any other id is
+    /// answered [`PortalError::not_found`], exactly like an absent one. A missing reason is 422.
+    fn retract(
+        &self,
+        viewer: &Viewer,
+        id: BundleId,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), PortalError>> + Send;
+
+    /// The publish form filled in from bundle `id`, to update it (the new bundle supersedes it); `None` under the
+    /// same conditions [`Portal::retract`] answers not-found.
+    fn update_form(
+        &self,
+        viewer: &Viewer,
+        id: BundleId,
+    ) -> impl Future<Output = Result<Option<PublishForm>, PortalError>> + Send;
+
+    /// The node administration page; [`PortalError::not_found`] for anyone but a node admin.
+    fn admin(&self, viewer: &Viewer) -> impl Future<Output = Result<AdminPage, PortalError>> + Send;
+
+    /// One page of the audit log, newest first, ending before entry `before` (the newest page when `None`);
+    /// [`PortalError::not_found`] for anyone but a node admin.
+    fn audit(&self, viewer: &Viewer, before: Option<u64>)
+    -> impl Future<Output = Result<AuditPage, PortalError>> + Send;
+
+    /// Suspends or reinstates a member as the viewer, a node admin ([`PortalError::not_found`] for anyone else).
+    fn member_action(
+        &self,
+        viewer: &Viewer,
+        form: &MemberAction,
+    ) -> impl Future<Output = Result<(), PortalError>> + Send;
+
+    /// Revokes any API token on the node as the viewer, a node admin ([`PortalError::not_found`] for anyone else).
+    fn admin_revoke_token(&self, viewer: &Viewer, id: &str) -> impl Future<Output = Result<(), PortalError>> + Send;
 }
 
 /// The portal's routes over `portal`, separate from any listener so tests can call them without a socket.
@@ -226,6 +264,7 @@ pub fn router<P: Portal>(portal: Arc<P>) -> Router {
         .route("/bundles", get(pages::index::<P>))
         .route("/bundles/{id}", get(pages::bundle::<P>))
         .route("/bundles/bulk", post(pages::bulk::<P>))
+        .route("/bundles/{id}/retract", post(pages::retract::<P>))
         .route("/publish", get(pages::publish_form::<P>).post(pages::publish::<P>))
         .route("/publish/preview", post(pages::preview::<P>))
         .route("/search", get(pages::search_form::<P>).post(pages::search::<P>))
@@ -238,6 +277,10 @@ pub fn router<P: Portal>(portal: Arc<P>) -> Router {
         .route("/members/{id}", get(pages::member::<P>))
         .route("/profile", get(pages::profile::<P>).post(pages::update_profile::<P>))
         .route("/profile/cert", post(pages::upload_cert::<P>))
+        .route("/admin", get(pages::admin::<P>))
+        .route("/admin/audit", get(pages::audit::<P>))
+        .route("/admin/members", post(pages::member_action::<P>))
+        .route("/admin/tokens/revoke", post(pages::admin_revoke_token::<P>))
         .route("/static/dims.css", get(pages::stylesheet))
         .fallback(|| async { pages::error_page(&PortalError::not_found(), None) })
         // A search of 10,000 pasted values is about 1 MiB of text.
