@@ -2,9 +2,10 @@
 //! `web/tests/browser/portal.mjs`, against a real `dims run` whose members log in at a real `oidc-provider` with their
 //! groups from a real slapd (`support/portal_setup.rs`). The script logs in through the provider's pages and walks
 //! login → dashboard → bundle index (with a triage bulk action) → the index filtered by TLP → every status → a bundle
-//! view → a SITREP → "Not found" → search by value → a publish preview → the directory → a member's card → the member's
-//! profile → trust groups → federation → API tokens (one made) at laptop (1366×768) and phone (390×844) sizes and in
-//! dark mode; it runs axe-core on every page (no serious or critical violation), checks that the TLP banner opens a
+//! view → a SITREP → "Not found" → search by value and its STIX export → a publish preview → that bundle published and
+//! retracted from its page → the directory → a member's card → the member's profile → trust groups → federation → API
+//! tokens (one made) → node administration and the audit log (alice is a node admin) at laptop (1366×768) and phone
+//! (390×844) sizes and in dark mode; it runs axe-core on every page (no serious or critical violation), checks that the TLP banner opens a
 //! bundle's page, that nothing scrolls sideways and that the first Tab shows the skip link, and that a member of
 //! another org gets the absent-id page for an org-only AMBER bundle with the CSP enforced. Its screenshots go to
 //! `screenshots/` in the target folder (or `$DIMS_SCREENSHOTS`); `docs/screenshots/README.md` says how the committed
@@ -141,6 +142,21 @@ async fn the_portal_works_in_a_real_browser_and_axe_finds_nothing_serious() {
         &["import", "stix", "--tlp", "green", "--audience", "community", "-"],
         &sitrep().to_string(),
     );
+    // A member made ahead of their first login, so the administration page has someone to suspend.
+    setup.node.ok(&[
+        "members",
+        "add",
+        "--name",
+        "Carol Coordinator",
+        "--org",
+        "port-of-seattle",
+        "--email",
+        "carol@example.org",
+        "--time-zone",
+        "America/Los_Angeles",
+        "--airport",
+        "SEA",
+    ]);
     let _running = setup.run().await;
 
     let out = screenshot_dir();
@@ -178,7 +194,8 @@ async fn the_portal_works_in_a_real_browser_and_axe_finds_nothing_serious() {
         #[rustfmt::skip]
         let names = [
             "login", "dashboard", "bundles", "bundles-amber", "bundles-all", "bundle", "sitrep", "not-found", "search",
-            "publish-preview", "members", "member", "profile", "groups", "federation", "tokens",
+            "publish-preview", "own-bundle", "retracted", "members", "member", "profile", "groups", "federation",
+            "tokens", "admin", "audit",
         ];
         for page in names {
             assert!(

@@ -812,7 +812,11 @@ async fn authors_retract_and_update_admins_administer_and_searches_export_only_w
     ];
     let published = alice.post("/publish", &first, None).await;
     assert_eq!(published.status, 303, "{}", published.body);
-    let original = published.location.expect("to the bundle").trim_start_matches("/bundles/").to_owned();
+    let original = published
+        .location
+        .expect("to the bundle")
+        .trim_start_matches("/bundles/")
+        .to_owned();
     let own = alice.get(&format!("/bundles/{original}")).await;
     assert!(
         own.body.contains(&format!(r#"action="/bundles/{original}/retract""#))
@@ -858,7 +862,11 @@ async fn authors_retract_and_update_admins_administer_and_searches_export_only_w
         forged.push(("supersedes", target.as_str()));
         for path in ["/publish/preview", "/publish"] {
             let answer = bob.post(path, &forged, None).await;
-            assert_eq!((answer.status, &answer.body), (404, &absent_update.body), "{path} {target}");
+            assert_eq!(
+                (answer.status, &answer.body),
+                (404, &absent_update.body),
+                "{path} {target}"
+            );
         }
     }
     // Nor may alice supersede the operators' bundle by hand.
@@ -866,12 +874,11 @@ async fn authors_retract_and_update_admins_administer_and_searches_export_only_w
     forged.push(("supersedes", operators.as_str()));
     assert_eq!(alice.post("/publish", &forged, None).await.status, 404);
     let unchanged = alice.get("/bundles?status=all").await.body;
-    assert!(!unchanged.contains("(retracted)") && !unchanged.contains("(superseded)"), "{unchanged}");
-    assert_eq!(
-        selected_ids(&unchanged).len(),
-        2,
-        "nothing new was stored: {unchanged}"
+    assert!(
+        !unchanged.contains("(retracted)") && !unchanged.contains("(superseded)"),
+        "{unchanged}"
     );
+    assert_eq!(selected_ids(&unchanged).len(), 2, "nothing new was stored: {unchanged}");
 
     // Update: the form comes filled in from the bundle, and the new bundle supersedes it.
     let form = alice.get(&format!("/publish?update={original}")).await;
@@ -884,7 +891,11 @@ async fn authors_retract_and_update_admins_administer_and_searches_export_only_w
         r#"<option value="green" selected>"#,
         r#"value="community""#,
     ] {
-        assert!(form.body.contains(shown), "the update form shows {shown}: {}", form.body);
+        assert!(
+            form.body.contains(shown),
+            "the update form shows {shown}: {}",
+            form.body
+        );
     }
     let update = [
         ("csrf", csrf.as_str()),
@@ -900,7 +911,11 @@ async fn authors_retract_and_update_admins_administer_and_searches_export_only_w
     assert!(preview.body.contains("198.51.100.24") && preview.body.contains("Publish</button>"));
     let published = alice.post("/publish", &update, None).await;
     assert_eq!(published.status, 303, "{}", published.body);
-    let newer = published.location.expect("to the bundle").trim_start_matches("/bundles/").to_owned();
+    let newer = published
+        .location
+        .expect("to the bundle")
+        .trim_start_matches("/bundles/")
+        .to_owned();
     let newer_page = alice.get(&format!("/bundles/{newer}")).await;
     assert!(
         newer_page.body.contains("Replaces") && newer_page.body.contains(&format!("/bundles/{original}")),
@@ -992,7 +1007,10 @@ async fn authors_retract_and_update_admins_administer_and_searches_export_only_w
         found.body
     );
     let selected = selected_ids(&found.body);
-    assert!(selected.contains(&operators) && selected.contains(&original), "{selected:?}");
+    assert!(
+        selected.contains(&operators) && selected.contains(&original),
+        "{selected:?}"
+    );
     let mut export: Vec<(&str, &str)> = vec![("csrf", csrf.as_str()), ("action", "export-csv")];
     export.extend(selected.iter().map(|id| ("id", id.as_str())));
     let csv = alice.post("/bundles/bulk", &export, None).await;
@@ -1100,7 +1118,10 @@ async fn authors_retract_and_update_admins_administer_and_searches_export_only_w
         .await;
     assert_eq!((revoke.status, &revoke.body), (404, &nowhere.body));
     assert_eq!(alice.get("/").await.status, 200, "alice was not suspended");
-    assert!(!alice.get("/tokens").await.body.contains("revoked "), "nor her token revoked");
+    assert!(
+        !alice.get("/tokens").await.body.contains("revoked "),
+        "nor her token revoked"
+    );
 
     // Alice, a node admin, sees the workers, every member and every token.
     let admin = alice.get("/admin").await;
@@ -1114,7 +1135,11 @@ async fn authors_retract_and_update_admins_administer_and_searches_export_only_w
         "alice-misp",
         "Suspend Bob Builder",
     ] {
-        assert!(admin.body.contains(shown), "the admin page shows {shown}: {}", admin.body);
+        assert!(
+            admin.body.contains(shown),
+            "the admin page shows {shown}: {}",
+            admin.body
+        );
     }
     let myself = alice
         .post(
@@ -1136,8 +1161,14 @@ async fn authors_retract_and_update_admins_administer_and_searches_export_only_w
             None,
         )
         .await;
-    assert_eq!((revoked.status, revoked.location.as_deref()), (303, Some("/admin#tokens")));
-    assert!(bob.get("/tokens").await.body.contains("revoked "), "bob's token is revoked");
+    assert_eq!(
+        (revoked.status, revoked.location.as_deref()),
+        (303, Some("/admin#tokens"))
+    );
+    assert!(
+        bob.get("/tokens").await.body.contains("revoked "),
+        "bob's token is revoked"
+    );
     let stale = alice
         .post(
             "/admin/members",
@@ -1167,7 +1198,11 @@ async fn authors_retract_and_update_admins_administer_and_searches_export_only_w
     assert_eq!(suspended.status, 200, "{}", suspended.body);
     assert!(suspended.body.contains("left port-of-seattle") && suspended.body.contains("Reinstate"));
     let out = bob.get("/").await;
-    assert_eq!((out.status, out.location.as_deref()), (303, Some("/login")), "bob's session ended");
+    assert_eq!(
+        (out.status, out.location.as_deref()),
+        (303, Some("/login")),
+        "bob's session ended"
+    );
     assert_eq!(bob.log_in("bob").await.status, 403, "and he cannot log in");
     let reinstated = alice
         .post(
@@ -1187,7 +1222,13 @@ async fn authors_retract_and_update_admins_administer_and_searches_export_only_w
     let audit = alice.get("/admin/audit").await;
     assert_eq!(audit.status, 200, "{}", audit.body);
     let mine = format!("member:{alice_id}");
-    for action in ["member_reinstate", "member_suspend", "token_revoke", "retract", "publish"] {
+    for action in [
+        "member_reinstate",
+        "member_suspend",
+        "token_revoke",
+        "retract",
+        "publish",
+    ] {
         let row = audit
             .body
             .split("<tr>")
@@ -1196,7 +1237,10 @@ async fn authors_retract_and_update_admins_administer_and_searches_export_only_w
         assert!(row.contains(&mine), "{action} is alice's: {row}");
     }
     let reinstate_at = audit.body.find("member_reinstate").expect("reinstate");
-    assert!(reinstate_at < audit.body.find("member_suspend").expect("suspend"), "newest first");
+    assert!(
+        reinstate_at < audit.body.find("member_suspend").expect("suspend"),
+        "newest first"
+    );
     let first_page = alice.get("/admin/audit?before=3").await;
     assert!(
         first_page.body.contains("<td class=\"num\">2</td>")

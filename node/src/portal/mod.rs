@@ -41,13 +41,13 @@ use dims_identity::oidc::OidcSettings;
 use dims_identity::session::{SessionId, Sessions, Timeouts};
 use dims_protocol::policy::{MemberView, Receiver};
 use dims_protocol::{BundleId, MemberId, Tlp};
+use dims_web::portal::{AdminMemberRow, AdminPage, AdminTokenRow, AuditPage, AuditRow, MemberAction, WorkerRow};
 use dims_web::portal::{
     BulkAction, BundleView, Dashboard, Download, FederationGlance, FederationPage, IndexFilters, IndexPage,
     LoginRedirect, MemberCard, NewSession, PeerRow, Portal, PortalError, Preview, ProfileForm, PublishForm,
     SearchResults, TlpTag, TokenForm, TokenRow, Viewer,
 };
 use dims_web::portal::{GroupMemberRow, GroupPage, GroupRow, VetForm};
-use dims_web::portal::{AdminMemberRow, AdminPage, AdminTokenRow, AuditPage, AuditRow, MemberAction, WorkerRow};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing::{info, warn};
 
@@ -76,7 +76,7 @@ pub const SEARCH_ROWS_PER_VALUE: usize = 20;
 /// How many of the newest bundles the dashboard counts.
 pub const DASHBOARD_WINDOW: usize = 1_000;
 /// Audit log entries per page.
-pub const AUDIT_ROWS: usize = 100;
+pub const AUDIT_ROWS: usize = 50;
 
 /// What the portal needs besides the service core.
 pub struct PortalSettings {
@@ -1386,7 +1386,10 @@ impl Portal for NodePortal {
                         attempt,
                         retry_in_ms,
                     } => (
-                        format!("restarting (attempt {attempt}, again in {} s)", retry_in_ms.div_ceil(1_000)),
+                        format!(
+                            "restarting (attempt {attempt}, again in {} s)",
+                            retry_in_ms.div_ceil(1_000)
+                        ),
                         Some(reason),
                     ),
                 };
@@ -1501,7 +1504,9 @@ impl Portal for NodePortal {
             "suspend" => {
                 let reason = form.reason.trim();
                 if reason.is_empty() {
-                    return Err(refuse("Say why they are suspended: the reason is kept with the suspension."));
+                    return Err(refuse(
+                        "Say why they are suspended: the reason is kept with the suspension.",
+                    ));
                 }
                 // The store revokes their tokens with the suspension; their sessions end here and now.
                 store

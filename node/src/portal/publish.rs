@@ -215,7 +215,11 @@ pub fn form_of(bundle: &dims_protocol::VerifiedBundle) -> Option<PublishForm> {
         Content::IncidentReport(report) => (report.title.clone(), report.description.clone().unwrap_or_default()),
         Content::CourseOfAction(action) => (
             action.title.clone(),
-            action.description.clone().or_else(|| action.action.clone()).unwrap_or_default(),
+            action
+                .description
+                .clone()
+                .or_else(|| action.action.clone())
+                .unwrap_or_default(),
         ),
         _ => (String::new(), String::new()),
     };

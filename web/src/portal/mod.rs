@@ -30,14 +30,14 @@ use axum::routing::{get, post};
 use dims_protocol::BundleId;
 
 pub use self::views::{
+    AdminMemberRow, AdminPage, AdminTokenRow, AuditPage, AuditRow, MemberAction, RetractForm, WorkerRow,
+};
+pub use self::views::{
     BulkAction, BundleRow, BundleView, CertForm, Dashboard, Download, FederationGlance, FederationPage, IndexFilters,
     IndexPage, IndicatorRow, MemberCard, PeerRow, Preview, ProfileForm, PublishForm, SearchResults, SightingRow,
     TlpTag, TokenForm, TokenRow, Viewer,
 };
 pub use self::views::{GroupMemberRow, GroupPage, GroupRow, VetForm};
-pub use self::views::{
-    AdminMemberRow, AdminPage, AdminTokenRow, AuditPage, AuditRow, MemberAction, RetractForm, WorkerRow,
-};
 
 /// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere, never framed.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; \
@@ -239,8 +239,11 @@ pub trait Portal: Send + Sync + 'static {
 
     /// One page of the audit log, newest first, ending before entry `before` (the newest page when `None`);
     /// [`PortalError::not_found`] for anyone but a node admin.
-    fn audit(&self, viewer: &Viewer, before: Option<u64>)
-    -> impl Future<Output = Result<AuditPage, PortalError>> + Send;
+    fn audit(
+        &self,
+        viewer: &Viewer,
+        before: Option<u64>,
+    ) -> impl Future<Output = Result<AuditPage, PortalError>> + Send;
 
     /// Suspends or reinstates a member as the viewer, a node admin ([`PortalError::not_found`] for anyone else).
     fn member_action(
