@@ -423,11 +423,12 @@ impl NodePortal {
     }
 }
 
-/// Whether `stored` is `member`'s own bundle on node `me`, still active.
+/// Whether `stored` is `member`'s own bundle on node `me`, still active (a retraction is not itself retracted).
 fn is_own_active(stored: &Stored, member: MemberId, me: dims_protocol::NodeId) -> bool {
     let body = stored.bundle.body();
     body.author.member == Some(member)
         && body.origin == me
+        && !matches!(body.content, dims_protocol::Content::Retraction(_))
         && stored.status.retracted_by.is_none()
         && stored.status.superseded_by.is_none()
 }

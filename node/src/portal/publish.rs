@@ -292,3 +292,96 @@ fn receivers(service: &Service, tlp: Tlp, audience: &Audience, author: &Author) 
 fn short(node: &dims_protocol::NodeId) -> String {
     node.to_string().chars().take(12).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use dims_protocol::content::{IncidentReport, IncidentStatus, Retraction, Sitrep};
+    use dims_protocol::{Audience, Body, Content, Tlp, samples};
+
+    use super::form_of;
+
+    fn signed(tlp: Tlp, audience: Audience, content: Content) -> dims_protocol::VerifiedBundle {
+        let key = samples::node_key(1);
+        let body = Body::new(
+            key.node_id(),
+            samples::author("cert-ops", 1),
+            1_000,
+            tlp,
+            audience,
+            content,
+        );
+        key.sign(body).expect("signs")
+    }
+
+    #[test]
+    fn an_update_starts_from_the_bundle_as_the_form_would_have_made_it() {
+        let mut first = samples::indicator(0);
+        first.labels = vec!["c2".to_owned()];
+        let mut second = samples::indicator(1);
+        second.labels = vec!["botnet".to_owned(), "c2".to_owned()];
+        let values = format!("{}\n{}", first.value, second.value);
+        let bundle = signed(
+            Tlp::Amber,
+            Audience::Org,
+            Content::Sitrep(Sitrep {
+                title: "Payroll phishing".to_owned(),
+                summary: "Block and reset.".to_owned(),
+                body: None,
+                indicators: vec![first, second],
+            }),
+        );
+        let form = form_of(&bundle).expect("a SITREP is composed by the form");
+        assert_eq!(
+            (form.tlp.as_str(), form.audience.as_str(), form.kind.as_str()),
+            ("amber", "org", "sitrep")
+        );
+        assert_eq!(
+            (form.title.as_str(), form.summary.as_str()),
+            ("Payroll phishing", "Block and reset.")
+        );
+        assert_eq!(form.text, values);
+        assert_eq!(form.labels, "c2, botnet", "every label once, in the order met");
+        assert_eq!(form.supersedes, bundle.id().to_string());
+        assert!(form.csrf.is_empty(), "the page adds the session's token");
+    }
+
+    #[test]
+    fn kinds_the_form_cannot_hold_whole_are_not_offered_for_update() {
+        let retraction = signed(
+            Tlp::Green,
+            Audience::Community,
+            Content::Retraction(Retraction {
+                reason: "mistake".to_owned(),
+                target: signed(
+                    Tlp::Green,
+                    Audience::Community,
+                    Content::Indicators(samples::indicators(1)),
+                )
+                .id(),
+            }),
+        );
+        assert!(form_of(&retraction).is_none());
+        let incident = |status, victims: Vec<std::net::IpAddr>| {
+            signed(
+                Tlp::Amber,
+                Audience::Org,
+                Content::IncidentReport(IncidentReport {
+                    title: "Ransomware at the water utility".to_owned(),
+                    status,
+                    victims,
+                    last_seen: None,
+                    first_seen: None,
+                    indicators: samples::indicators(1),
+                    description: Some("Contained to one site.".to_owned()),
+                }),
+            )
+        };
+        let open = form_of(&incident(IncidentStatus::Open, Vec::new())).expect("an open report without victims");
+        assert_eq!(
+            (open.kind.as_str(), open.summary.as_str()),
+            ("incident_report", "Contained to one site.")
+        );
+        assert!(form_of(&incident(IncidentStatus::Contained, Vec::new())).is_none());
+        assert!(form_of(&incident(IncidentStatus::Open, vec!["10.0.0.7".parse().expect("ip")])).is_none());
+    }
+}
