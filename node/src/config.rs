@@ -195,6 +195,9 @@ pub struct PortalSection {
     pub idle_minutes: u64,
     /// A session ends this many hours after login whatever happens.
     pub max_hours: u64,
+    /// Login steps (starts and callbacks) one client address may make per minute, 1 to 10,000. A community behind
+    /// one NAT address logging in at the start of a shift may need more than the default.
+    pub logins_per_minute: u32,
 }
 
 impl Default for PortalSection {
@@ -204,6 +207,7 @@ impl Default for PortalSection {
             listen: "127.0.0.1:8472".to_owned(),
             idle_minutes: 30,
             max_hours: 12,
+            logins_per_minute: 20,
         }
     }
 }
@@ -383,6 +387,14 @@ impl Config {
                 env: "DIMS_PORTAL__ENABLED",
             });
         }
+        if !(1..=10_000).contains(&self.portal.logins_per_minute) {
+            return Err(ConfigError::Invalid {
+                key: "portal.logins_per_minute",
+                value: self.portal.logins_per_minute.to_string(),
+                problem: "1 to 10000 login steps per client address and minute".to_owned(),
+                env: "DIMS_PORTAL__LOGINS_PER_MINUTE",
+            });
+        }
         let default_tlp: Tlp = self.publish.default_tlp.parse().map_err(|_| ConfigError::Invalid {
             key: "publish.default_tlp",
             value: self.publish.default_tlp.clone(),
@@ -492,6 +504,7 @@ impl Config {
                     idle_ms: self.portal.idle_minutes.max(1).saturating_mul(60_000),
                     absolute_ms: self.portal.max_hours.max(1).saturating_mul(3_600_000),
                 },
+                logins_per_minute: self.portal.logins_per_minute,
             }),
             listeners: crate::http::Limits {
                 header_timeout: std::time::Duration::from_millis(self.listeners.header_timeout_ms.max(1)),
@@ -519,6 +532,8 @@ pub struct PortalListen {
     pub listen: SocketAddr,
     /// Session timeouts.
     pub timeouts: dims_identity::session::Timeouts,
+    /// Login steps one client address may make per minute (1 to 10,000).
+    pub logins_per_minute: u32,
 }
 
 /// Validated runtime settings.
@@ -628,6 +643,8 @@ enabled = false
 listen = "127.0.0.1:8472"
 idle_minutes = 30
 max_hours = 12
+# Login steps (a start or a callback; a login takes two) one client address may make per minute, 1 to 10000.
+logins_per_minute = 20
 
 [listeners]
 # Both listeners above: a connection that has not sent a whole request head within header_timeout_ms is closed, a
@@ -824,6 +841,35 @@ mod tests {
             jail.create_file("typo.toml", "[node]\norg = \"cert-ops\"\n[api]\nlisen = \"x\"\n")?;
             let err = Config::load(Path::new("typo.toml"), &Overrides::default()).expect_err("unknown key");
             assert!(err.to_string().contains("lisen"), "{err}");
+            Ok(())
+        });
+    }
+
+    /// `[portal] logins_per_minute` defaults to 20, takes 1 to 10,000, and a value outside names its key and variable.
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn portal_login_limit_defaults_and_is_bounded() {
+        figment::Jail::expect_with(|jail| {
+            let config = |limit: &str| {
+                let file = format!("limit-{limit}.toml");
+                let text = format!("[node]\norg = \"cert-ops\"\n[portal]\nlogins_per_minute = {limit}\n");
+                std::fs::write(jail.directory().join(&file), text).expect("write");
+                Config::load(Path::new(&file), &Overrides::default()).expect("loads")
+            };
+            assert_eq!(Config::default().portal.logins_per_minute, 20);
+            for accepted in ["1", "500", "10000"] {
+                let loaded = config(accepted);
+                assert_eq!(loaded.portal.logins_per_minute.to_string(), accepted);
+                loaded.validate(Path::new(".")).expect(accepted);
+            }
+            for refused in ["0", "10001"] {
+                let err = config(refused).validate(Path::new(".")).expect_err(refused);
+                let text = err.to_string();
+                assert!(
+                    text.contains("portal.logins_per_minute") && text.contains("DIMS_PORTAL__LOGINS_PER_MINUTE"),
+                    "{text}"
+                );
+            }
             Ok(())
         });
     }

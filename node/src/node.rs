@@ -370,6 +370,7 @@ impl Node {
     pub fn portal(&self, settings: crate::portal::PortalSettings) -> crate::portal::NodePortal {
         crate::portal::NodePortal::new(self.service.clone(), settings, self.federation.clone())
             .with_bridge(self.bridge.clone())
+            .with_workers(self.workers.table())
     }
 
     /// Serves `router`, the portal's routes, on `addr` as the portal listener.

@@ -463,6 +463,19 @@ impl Service {
     /// Retracts `target`, which this node must have published: the retraction travels with the target's marking
     /// and audience, so exactly the target's receivers learn of it.
     pub async fn retract(&self, target: BundleId, reason: String, now_ms: u64) -> Result<VerifiedBundle, PublishError> {
+        let author = self.author.clone();
+        self.retract_as(&author, target, reason, now_ms).await
+    }
+
+    /// [`Service::retract`] with `author` named on the retraction: the portal's member retracting their own bundle.
+    /// Which member may retract which bundle is the caller's check; this one is the node's (its own bundles only).
+    pub async fn retract_as(
+        &self,
+        author: &Author,
+        target: BundleId,
+        reason: String,
+        now_ms: u64,
+    ) -> Result<VerifiedBundle, PublishError> {
         let stored = self.check_own_target(target, "retract")?;
         let body = stored.bundle.body();
         let draft = Draft {
@@ -472,7 +485,8 @@ impl Service {
             supersedes: None,
             expires: None,
         };
-        self.publish(draft, now_ms).await
+        let bundle = self.sign_as(author, draft, now_ms)?;
+        self.publish_signed(bundle).await
     }
 
     fn check_own_target(&self, target: BundleId, what: &str) -> Result<Stored, PublishError> {

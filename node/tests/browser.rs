@@ -2,10 +2,11 @@
 //! `web/tests/browser/portal.mjs`, against a real `dims run` whose members log in at a real `oidc-provider` with their
 //! groups from a real slapd (`support/portal_setup.rs`). The script logs in through the provider's pages and walks
 //! login → dashboard → bundle index (with a triage bulk action) → the index filtered by TLP → every status → a bundle
-//! view → a SITREP → "Not found" → search by value → a publish preview (an incident report for the federation, with
-//! the node's redacting bridge's copy beside it) → the directory → a member's card → the member's
-//! profile → trust groups → federation → API tokens (one made) at laptop (1366×768) and phone (390×844) sizes and in
-//! dark mode; it runs axe-core on every page (no serious or critical violation), checks that the TLP banner opens a
+//! view → a SITREP → "Not found" → search by value and its STIX export → a publish preview (an incident report for
+//! the federation, with the node's redacting bridge's copy beside it) → a bundle published and retracted from its
+//! page → the directory → a member's card → the member's profile → trust groups → federation → API tokens (one made)
+//! → node administration and the audit log (alice is a node admin) at laptop (1366×768) and phone (390×844) sizes and
+//! in dark mode; it runs axe-core on every page (no serious or critical violation), checks that the TLP banner opens a
 //! bundle's page, that nothing scrolls sideways and that the first Tab shows the skip link, and that a member of
 //! another org gets the absent-id page for an org-only AMBER bundle with the CSP enforced. Its screenshots go to
 //! `screenshots/` in the target folder (or `$DIMS_SCREENSHOTS`); `docs/screenshots/README.md` says how the committed
@@ -147,9 +148,24 @@ async fn the_portal_works_in_a_real_browser_and_axe_finds_nothing_serious() {
     setup.node.join_alone("us-sltt");
     let mut config = std::fs::read_to_string(setup.node.config()).expect("config");
     config.push_str(
-        "\n[[bridge]]\nfrom = \"us-sltt\"\nkinds = [\"incident_report\"]\nto = \"us-sltt\"\ntlp = \"clear\"\nredact =          [\"addresses\", \"orgs\"]\n",
+        "\n[[bridge]]\nfrom = \"us-sltt\"\nkinds = [\"incident_report\"]\nto = \"us-sltt\"\ntlp = \"clear\"\nredact = [\"addresses\", \"orgs\"]\n",
     );
     std::fs::write(setup.node.config(), config).expect("config");
+    // A member made ahead of their first login, so the administration page has someone to suspend.
+    setup.node.ok(&[
+        "members",
+        "add",
+        "--name",
+        "Carol Coordinator",
+        "--org",
+        "port-of-seattle",
+        "--email",
+        "carol@example.org",
+        "--time-zone",
+        "America/Los_Angeles",
+        "--airport",
+        "SEA",
+    ]);
     let _running = setup.run().await;
 
     let out = screenshot_dir();
@@ -187,7 +203,8 @@ async fn the_portal_works_in_a_real_browser_and_axe_finds_nothing_serious() {
         #[rustfmt::skip]
         let names = [
             "login", "dashboard", "bundles", "bundles-amber", "bundles-all", "bundle", "sitrep", "not-found", "search",
-            "publish-preview", "members", "member", "profile", "groups", "federation", "tokens",
+            "publish-preview", "own-bundle", "retracted", "members", "member", "profile", "groups", "federation",
+            "tokens", "admin", "audit",
         ];
         for page in names {
             assert!(

@@ -1142,3 +1142,505 @@ async fn the_publish_preview_shows_the_bridges_redacted_derivative_beside_the_or
         index.body
     );
 }
+
+/// The member ids of the node's members by (lowercased) name, from `dims members list --json`.
+fn member_ids(setup: &PortalSetup) -> BTreeMap<String, String> {
+    let out = setup
+        .node
+        .command()
+        .args(["members", "list", "--json"])
+        .output()
+        .expect("dims members list");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json"))
+        .map(|member| {
+            (
+                member["name"].as_str().expect("name").to_lowercase(),
+                member["id"].as_str().expect("id").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The values of the `name="id"` checkboxes in a page.
+fn selected_ids(page: &str) -> Vec<String> {
+    page.split(r#"type="checkbox" name="id" value=""#)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The author's retract and update on a bundle page, the search's export, and node administration: each offered to
+/// the people it is for, and answered to everyone else exactly like an id that does not exist, changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authors_retract_and_update_admins_administer_and_searches_export_only_what_is_visible() {
+    let setup = PortalSetup::start().await;
+    let base = setup.base.clone();
+    // Published by the node's operator (no member named): alice may see it but it is not hers to retract.
+    let operators = setup.publish(
+        &["publish", "--tlp", "amber", "--audience", "org", "-"],
+        "operators-only.evil.example\n",
+    );
+    let _running = setup.run().await;
+    let absent = "0".repeat(64);
+
+    // Alice (seattle-it; publisher and node admin) and Bob (port-of-seattle; publisher, not an admin).
+    let mut alice = Browser::new(&base);
+    assert_eq!(alice.log_in("alice").await.status, 303);
+    let mut bob = Browser::new(&base);
+    assert_eq!(bob.log_in("bob").await.status, 303);
+    let csrf = Browser::csrf_in(&alice.get("/").await.body);
+    let bob_csrf = Browser::csrf_in(&bob.get("/").await.body);
+
+    // Alice publishes a GREEN list for the community; its page offers her, and only her, Retract and Update.
+    let first = [
+        ("csrf", csrf.as_str()),
+        ("tlp", "green"),
+        ("audience", "community"),
+        ("kind", "indicators"),
+        ("text", "198.51.100.23 update-me.evil.example"),
+        ("labels", "c2, botnet"),
+    ];
+    let published = alice.post("/publish", &first, None).await;
+    assert_eq!(published.status, 303, "{}", published.body);
+    let original = published
+        .location
+        .expect("to the bundle")
+        .trim_start_matches("/bundles/")
+        .to_owned();
+    let own = alice.get(&format!("/bundles/{original}")).await;
+    assert!(
+        own.body.contains(&format!(r#"action="/bundles/{original}/retract""#))
+            && own.body.contains(&format!("/publish?update={original}")),
+        "{}",
+        own.body
+    );
+    let theirs = bob.get(&format!("/bundles/{original}")).await;
+    assert_eq!(theirs.status, 200, "bob may read alice's GREEN community list");
+    assert!(!theirs.body.contains("/retract") && !theirs.body.contains("?update="));
+    let operators_page = alice.get(&format!("/bundles/{operators}")).await;
+    assert_eq!(operators_page.status, 200);
+    assert!(
+        !operators_page.body.contains("/retract"),
+        "not offered on a bundle alice did not author"
+    );
+
+    // Bob's retract and update of alice's bundle, and of the operators' one he cannot even see, get the answer an
+    // absent id gets, and change nothing.
+    let absent_retract = bob
+        .post(
+            &format!("/bundles/{absent}/retract"),
+            &[("csrf", bob_csrf.as_str()), ("reason", "mine now")],
+            None,
+        )
+        .await;
+    assert_eq!(absent_retract.status, 404);
+    let absent_update = bob.get(&format!("/publish?update={absent}")).await;
+    assert_eq!(absent_update.status, 404);
+    for target in [&original, &operators] {
+        let retract = bob
+            .post(
+                &format!("/bundles/{target}/retract"),
+                &[("csrf", bob_csrf.as_str()), ("reason", "mine now")],
+                None,
+            )
+            .await;
+        assert_eq!((retract.status, &retract.body), (404, &absent_retract.body), "{target}");
+        let update = bob.get(&format!("/publish?update={target}")).await;
+        assert_eq!((update.status, &update.body), (404, &absent_update.body), "{target}");
+        let mut forged = first.to_vec();
+        forged[0] = ("csrf", bob_csrf.as_str());
+        forged.push(("supersedes", target.as_str()));
+        for path in ["/publish/preview", "/publish"] {
+            let answer = bob.post(path, &forged, None).await;
+            assert_eq!(
+                (answer.status, &answer.body),
+                (404, &absent_update.body),
+                "{path} {target}"
+            );
+        }
+    }
+    // Nor may alice supersede the operators' bundle by hand.
+    let mut forged = first.to_vec();
+    forged.push(("supersedes", operators.as_str()));
+    assert_eq!(alice.post("/publish", &forged, None).await.status, 404);
+    let unchanged = alice.get("/bundles?status=all").await.body;
+    assert!(
+        !unchanged.contains("(retracted)") && !unchanged.contains("(superseded)"),
+        "{unchanged}"
+    );
+    assert_eq!(selected_ids(&unchanged).len(), 2, "nothing new was stored: {unchanged}");
+
+    // Update: the form comes filled in from the bundle, and the new bundle supersedes it.
+    let form = alice.get(&format!("/publish?update={original}")).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    for shown in [
+        "Update a bundle",
+        "198.51.100.23\nupdate-me.evil.example",
+        r#"value="botnet, c2""#,
+        &format!(r#"name="supersedes" value="{original}""#),
+        r#"<option value="green" selected>"#,
+        r#"value="community""#,
+    ] {
+        assert!(
+            form.body.contains(shown),
+            "the update form shows {shown}: {}",
+            form.body
+        );
+    }
+    let update = [
+        ("csrf", csrf.as_str()),
+        ("tlp", "green"),
+        ("audience", "community"),
+        ("kind", "indicators"),
+        ("text", "198.51.100.23 update-me.evil.example 198.51.100.24"),
+        ("labels", "c2, botnet"),
+        ("supersedes", original.as_str()),
+    ];
+    let preview = alice.post("/publish/preview", &update, None).await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(preview.body.contains("198.51.100.24") && preview.body.contains("Publish</button>"));
+    let published = alice.post("/publish", &update, None).await;
+    assert_eq!(published.status, 303, "{}", published.body);
+    let newer = published
+        .location
+        .expect("to the bundle")
+        .trim_start_matches("/bundles/")
+        .to_owned();
+    let newer_page = alice.get(&format!("/bundles/{newer}")).await;
+    assert!(
+        newer_page.body.contains("Replaces") && newer_page.body.contains(&format!("/bundles/{original}")),
+        "{}",
+        newer_page.body
+    );
+    let old_page = alice.get(&format!("/bundles/{original}")).await;
+    assert!(
+        old_page.body.contains("This bundle was superseded") && !old_page.body.contains("/retract"),
+        "{}",
+        old_page.body
+    );
+    assert_eq!(
+        alice.get(&format!("/publish?update={original}")).await.status,
+        404,
+        "a superseded bundle is not updated again"
+    );
+
+    // Retract: a reason is required; then the bundle shows as retracted, and the retraction is audited as alice's.
+    let no_reason = alice
+        .post(
+            &format!("/bundles/{newer}/retract"),
+            &[("csrf", csrf.as_str()), ("reason", " ")],
+            None,
+        )
+        .await;
+    assert_eq!(no_reason.status, 422, "{}", no_reason.body);
+    let stale = alice
+        .post(
+            &format!("/bundles/{newer}/retract"),
+            &[("csrf", "0"), ("reason", "false positive")],
+            None,
+        )
+        .await;
+    assert_eq!(stale.status, 403);
+    let retracted = alice
+        .post(
+            &format!("/bundles/{newer}/retract"),
+            &[("csrf", csrf.as_str()), ("reason", "198.51.100.24 was a sinkhole")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (retracted.status, retracted.location.as_deref()),
+        (303, Some(format!("/bundles/{newer}").as_str())),
+        "{}",
+        retracted.body
+    );
+    let page = alice.get(&format!("/bundles/{newer}")).await;
+    assert!(
+        page.body.contains("This bundle was retracted") && !page.body.contains("/retract\""),
+        "{}",
+        page.body
+    );
+
+    // The publish form composes incident reports.
+    let incident = alice
+        .post(
+            "/publish/preview",
+            &[
+                ("csrf", csrf.as_str()),
+                ("tlp", "amber"),
+                ("audience", "org"),
+                ("kind", "incident_report"),
+                ("title", "Payroll portal credential theft"),
+                ("summary", "Three accounts phished; passwords reset."),
+                ("text", "payroll-login[.]evil[.]example"),
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        incident.body.contains("incident report") && incident.body.contains("Publish</button>"),
+        "{}",
+        incident.body
+    );
+
+    // Search results export as STIX or CSV through the bulk route: every row selected, and only what the member may
+    // see, however the form is altered.
+    let values = "operators-only.evil.example\nupdate-me.evil.example\n198.51.100.23";
+    let found = alice
+        .post("/search", &[("csrf", csrf.as_str()), ("values", values)], None)
+        .await;
+    assert!(
+        found.body.contains(r#"form="bulk" checked"#)
+            && found.body.contains(r#"value="export-stix""#)
+            && found.body.contains(r#"value="export-csv""#),
+        "{}",
+        found.body
+    );
+    let selected = selected_ids(&found.body);
+    assert!(
+        selected.contains(&operators) && selected.contains(&original),
+        "{selected:?}"
+    );
+    let mut export: Vec<(&str, &str)> = vec![("csrf", csrf.as_str()), ("action", "export-csv")];
+    export.extend(selected.iter().map(|id| ("id", id.as_str())));
+    let csv = alice.post("/bundles/bulk", &export, None).await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.body.contains("operators-only.evil.example,domain,amber,")
+            && csv.body.matches(&format!(",{original},")).count() == 2,
+        "each bundle once, though the search listed it under two values: {}",
+        csv.body
+    );
+    let found = bob
+        .post("/search", &[("csrf", bob_csrf.as_str()), ("values", values)], None)
+        .await;
+    let mut selected = selected_ids(&found.body);
+    assert!(!selected.contains(&operators), "{}", found.body);
+    assert!(selected.contains(&original));
+    selected.push(operators.clone());
+    let mut export: Vec<(&str, &str)> = vec![("csrf", bob_csrf.as_str()), ("action", "export-stix")];
+    export.extend(selected.iter().map(|id| ("id", id.as_str())));
+    let stix = bob.post("/bundles/bulk", &export, None).await;
+    assert_eq!(stix.status, 200);
+    assert!(
+        stix.body.contains("update-me.evil.example") && !stix.body.contains("operators-only.evil.example"),
+        "{}",
+        stix.body
+    );
+
+    // Administration: not offered to bob, and every admin path answers him like a page that does not exist.
+    let bob_token = bob
+        .post(
+            "/tokens",
+            &[
+                ("csrf", bob_csrf.as_str()),
+                ("label", "bob-siem"),
+                ("read", "on"),
+                ("ceiling", "green"),
+                ("expires", "30d"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(bob_token.status, 200);
+    let bob_token_id = bob_token
+        .body
+        .split("<code class=\"id\">dims_")
+        .nth(1)
+        .and_then(|rest| rest.split('_').next())
+        .expect("the token's id")
+        .to_owned();
+    let ids = member_ids(&setup);
+    let id_of = |name: &str| {
+        ids.iter()
+            .find(|(member, _)| member.contains(name))
+            .map(|(_, id)| id.clone())
+            .unwrap_or_else(|| panic!("{name} in {ids:?}"))
+    };
+    let (alice_id, bob_id) = (id_of("alice"), id_of("bob"));
+    assert!(!bob.get("/").await.body.contains("href=\"/admin\""));
+    assert!(alice.get("/").await.body.contains("href=\"/admin\""));
+    let nowhere = bob.get(&format!("/bundles/{absent}")).await;
+    assert_eq!(nowhere.status, 404);
+    for path in ["/admin", "/admin/audit", "/admin/audit?before=5"] {
+        let answer = bob.get(path).await;
+        assert_eq!((answer.status, &answer.body), (404, &nowhere.body), "{path}");
+    }
+    let suspend_alice = bob
+        .post(
+            "/admin/members",
+            &[
+                ("csrf", bob_csrf.as_str()),
+                ("member", alice_id.as_str()),
+                ("action", "suspend"),
+                ("reason", "coup"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!((suspend_alice.status, &suspend_alice.body), (404, &nowhere.body));
+    let alice_token = alice
+        .post(
+            "/tokens",
+            &[
+                ("csrf", csrf.as_str()),
+                ("label", "alice-misp"),
+                ("read", "on"),
+                ("ceiling", "amber"),
+                ("expires", "30d"),
+            ],
+            None,
+        )
+        .await;
+    let alice_token_id = alice_token
+        .body
+        .split("<code class=\"id\">dims_")
+        .nth(1)
+        .and_then(|rest| rest.split('_').next())
+        .expect("the token's id")
+        .to_owned();
+    let revoke = bob
+        .post(
+            "/admin/tokens/revoke",
+            &[("csrf", bob_csrf.as_str()), ("id", alice_token_id.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!((revoke.status, &revoke.body), (404, &nowhere.body));
+    assert_eq!(alice.get("/").await.status, 200, "alice was not suspended");
+    assert!(
+        !alice.get("/tokens").await.body.contains("revoked "),
+        "nor her token revoked"
+    );
+
+    // Alice, a node admin, sees the workers, every member and every token.
+    let admin = alice.get("/admin").await;
+    assert_eq!(admin.status, 200, "{}", admin.body);
+    for shown in [
+        "Workers",
+        "<td class=\"name\">portal</td>",
+        "running",
+        &bob_id,
+        "bob-siem",
+        "alice-misp",
+        "Suspend Bob Builder",
+    ] {
+        assert!(
+            admin.body.contains(shown),
+            "the admin page shows {shown}: {}",
+            admin.body
+        );
+    }
+    let myself = alice
+        .post(
+            "/admin/members",
+            &[
+                ("csrf", csrf.as_str()),
+                ("member", alice_id.as_str()),
+                ("action", "suspend"),
+                ("reason", "test"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(myself.status, 422, "{}", myself.body);
+    let revoked = alice
+        .post(
+            "/admin/tokens/revoke",
+            &[("csrf", csrf.as_str()), ("id", bob_token_id.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (revoked.status, revoked.location.as_deref()),
+        (303, Some("/admin#tokens"))
+    );
+    assert!(
+        bob.get("/tokens").await.body.contains("revoked "),
+        "bob's token is revoked"
+    );
+    let stale = alice
+        .post(
+            "/admin/members",
+            &[
+                ("csrf", "0"),
+                ("member", bob_id.as_str()),
+                ("action", "suspend"),
+                ("reason", "x"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(stale.status, 403);
+    assert_eq!(bob.get("/").await.status, 200, "a stale form suspends nobody");
+    let suspended = alice
+        .post(
+            "/admin/members",
+            &[
+                ("csrf", csrf.as_str()),
+                ("member", bob_id.as_str()),
+                ("action", "suspend"),
+                ("reason", "left port-of-seattle"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(suspended.status, 200, "{}", suspended.body);
+    assert!(suspended.body.contains("left port-of-seattle") && suspended.body.contains("Reinstate"));
+    let out = bob.get("/").await;
+    assert_eq!(
+        (out.status, out.location.as_deref()),
+        (303, Some("/login")),
+        "bob's session ended"
+    );
+    assert_eq!(bob.log_in("bob").await.status, 403, "and he cannot log in");
+    let reinstated = alice
+        .post(
+            "/admin/members",
+            &[
+                ("csrf", csrf.as_str()),
+                ("member", bob_id.as_str()),
+                ("action", "reinstate"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(reinstated.status, 200, "{}", reinstated.body);
+    assert_eq!(bob.log_in("bob").await.status, 303, "bob logs in again");
+
+    // The audit log, newest first and paged, holds alice's actions as hers.
+    let audit = alice.get("/admin/audit").await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    let mine = format!("member:{alice_id}");
+    for action in [
+        "member_reinstate",
+        "member_suspend",
+        "token_revoke",
+        "retract",
+        "publish",
+    ] {
+        let row = audit
+            .body
+            .split("<tr>")
+            .find(|row| row.contains(&format!("<td class=\"action\">{action}</td>")))
+            .unwrap_or_else(|| panic!("{action} in {}", audit.body));
+        assert!(row.contains(&mine), "{action} is alice's: {row}");
+    }
+    let reinstate_at = audit.body.find("member_reinstate").expect("reinstate");
+    assert!(
+        reinstate_at < audit.body.find("member_suspend").expect("suspend"),
+        "newest first"
+    );
+    let first_page = alice.get("/admin/audit?before=3").await;
+    assert!(
+        first_page.body.contains("<td class=\"num\">2</td>")
+            && first_page.body.contains("<td class=\"num\">1</td>")
+            && !first_page.body.contains("<td class=\"num\">3</td>"),
+        "{}",
+        first_page.body
+    );
+}

@@ -49,6 +49,7 @@ pub async fn execute(on: &Held, command: AuditCommand, console: &mut Console) ->
                 since_ms: args.since,
                 actor: args.actor,
                 limit: args.limit,
+                before_seq: None,
             };
             let entries = tokio::task::spawn_blocking(move || store.audit_entries(&query)).await??;
             if !args.output.json {

@@ -280,6 +280,7 @@ async fn start_portal(
         ldap: None,
         timeouts: dims_identity::session::Timeouts::default(),
         federation: Some(federation.clone()),
+        logins_per_minute: crate::portal::LOGINS_PER_MINUTE,
     };
     let portal = Arc::new(demo.node.portal(settings));
     let login = Arc::new(DemoLogin {

@@ -49,6 +49,7 @@ pub fn run(loaded: Loaded) -> anyhow::Result<ExitCode> {
                         ldap: settings.ldap.clone(),
                         timeouts: portal.timeouts,
                         federation: settings.federation.clone(),
+                        logins_per_minute: portal.logins_per_minute,
                     },
                 )),
                 _ => None,

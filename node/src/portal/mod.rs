@@ -6,7 +6,8 @@
 //!   come back with that state; the identity crate checks `iss` (RFC 9207), the nonce, PKCE and the token's
 //!   signature, refreshing the provider's keys for an unknown `kid`. The directory is asked at every login: its
 //!   groups are the member's roles for this session, and a login without roles (no directory answer, no group that
-//!   grants one) gets no session. Both steps are rate-limited per client address ([`LOGINS_PER_MINUTE`]).
+//!   grants one) gets no session. Both steps are rate-limited per client address (`[portal] logins_per_minute`,
+//!   [`LOGINS_PER_MINUTE`] by default).
 //! * **Members.** A login is the member whose (issuer, subject) it carries; the first login of someone new creates
 //!   the record (name and e-mail from the claims, org from the directory or else this node's), the same record `dims
 //!   members add --issuer --subject` makes ahead of time. A suspended member is refused and their sessions ended.
@@ -18,6 +19,13 @@
 //!   groups, ceiling RED); a bundle they may not see is `None`, which the portal shows like an absent one. The index's
 //!   `after` cursor is sealed for the member, since the place a page stopped may be a bundle they may not see. Reads
 //!   of AMBER and above are recorded in the audit log as the member's, through the portal.
+//! * **The author's actions.** A member retracts or updates a bundle only when they are its author on this node and
+//!   it is active ([`NodePortal::own_active`]); for anyone else, and for a bundle they may not see, the answer is the
+//!   not-found one an absent id gets. An update is a publish whose form names the bundle it supersedes, checked again
+//!   at preview and at publish, so a hand-made form cannot supersede another's bundle.
+//! * **Administration** is for node admins (the `admin` role from the directory): the node's workers, its members
+//!   (suspend, reinstate), every API token (revoke) and the audit log. Every admin page and form answers anyone else
+//!   with the not-found page, and changes are audited as the admin's.
 
 mod publish;
 mod render;
@@ -33,6 +41,7 @@ use dims_identity::oidc::OidcSettings;
 use dims_identity::session::{SessionId, Sessions, Timeouts};
 use dims_protocol::policy::{MemberView, Receiver};
 use dims_protocol::{BundleId, MemberId, Tlp};
+use dims_web::portal::{AdminMemberRow, AdminPage, AdminTokenRow, AuditPage, AuditRow, MemberAction, WorkerRow};
 use dims_web::portal::{
     BulkAction, BundleView, Dashboard, Download, FederationGlance, FederationPage, IndexFilters, IndexPage,
     LoginRedirect, MemberCard, NewSession, PeerRow, Portal, PortalError, Preview, ProfileForm, PublishForm,
@@ -47,8 +56,10 @@ use crate::federation::Federation;
 use crate::login::{DirectoryAnswer, TestLogin};
 use crate::service::Service;
 use crate::store::{Actor, By, ListQuery, Login, MemberRecord, ReadKind, Stored, Surface, TriageState};
+use crate::workers::{WorkerState, WorkerTable};
 
-/// Logins (starts and callbacks) one client address may make per minute.
+/// Login steps (starts and callbacks) one client address may make per minute, unless `[portal] logins_per_minute`
+/// says otherwise.
 pub const LOGINS_PER_MINUTE: u32 = 20;
 /// The most sessions held at once.
 pub const MAX_SESSIONS: usize = 10_000;
@@ -64,6 +75,8 @@ pub const MAX_SEARCH_VALUES: usize = 10_000;
 pub const SEARCH_ROWS_PER_VALUE: usize = 20;
 /// How many of the newest bundles the dashboard counts.
 pub const DASHBOARD_WINDOW: usize = 1_000;
+/// Audit log entries per page.
+pub const AUDIT_ROWS: usize = 50;
 
 /// What the portal needs besides the service core.
 pub struct PortalSettings {
@@ -76,6 +89,8 @@ pub struct PortalSettings {
     pub timeouts: Timeouts,
     /// What the audience `federation` means in the publish form (`publish.federation`).
     pub federation: Option<dims_protocol::FederationId>,
+    /// Login steps one client address may make per minute (`[portal] logins_per_minute`).
+    pub logins_per_minute: u32,
 }
 
 /// The portal over a node's service core.
@@ -88,6 +103,7 @@ pub struct NodePortal {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     cursors: CursorKeys,
     bridge: Option<crate::bridge::Bridge>,
+    workers: WorkerTable,
 }
 
 impl NodePortal {
@@ -95,7 +111,9 @@ impl NodePortal {
     /// sessions kept in the store come back (those that have not timed out), so a restart logs nobody out.
     pub fn new(service: Service, settings: PortalSettings, federation: Option<Federation>) -> Self {
         let cursors = CursorKeys::derive(&service.derive_key("dims 2026 portal index cursors"));
-        let per_minute = NonZeroU32::new(LOGINS_PER_MINUTE).expect("non-zero");
+        // The configuration refuses 0; should a caller pass it anyway, the default stands rather than no limit.
+        let per_minute = NonZeroU32::new(settings.logins_per_minute)
+            .unwrap_or(NonZeroU32::new(LOGINS_PER_MINUTE).expect("non-zero"));
         let mut sessions = Sessions::new(settings.timeouts, MAX_SESSIONS);
         match service.store().sessions() {
             Ok(kept) => {
@@ -119,6 +137,7 @@ impl NodePortal {
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             cursors,
             bridge: None,
+            workers: WorkerTable::default(),
         }
     }
 
@@ -126,6 +145,12 @@ impl NodePortal {
     /// handed over by [`crate::node::Node::portal`] so that its keys are loaded once).
     pub fn with_bridge(mut self, bridge: Option<crate::bridge::Bridge>) -> Self {
         self.bridge = bridge;
+        self
+    }
+
+    /// The portal showing node admins the status of `workers` (the node's registry; empty without one).
+    pub fn with_workers(mut self, workers: WorkerTable) -> Self {
+        self.workers = workers;
         self
     }
 
@@ -173,8 +198,8 @@ impl NodePortal {
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many logins",
                 format!(
-                    "More than {LOGINS_PER_MINUTE} login attempts came from your address in a minute. Wait a minute \
-                     and try again."
+                    "More than {} login attempts came from your address in a minute. Wait a minute and try again.",
+                    self.settings.logins_per_minute
                 ),
             )
         })
@@ -355,6 +380,63 @@ impl NodePortal {
             .collect())
     }
 
+    /// `viewer`'s policy view if they are a node admin; the not-found answer for anyone else, so that the admin pages
+    /// do not even say they exist.
+    fn admin_of(&self, viewer: &Viewer) -> Result<MemberView, PortalError> {
+        let reader = self.reader(viewer)?;
+        if !viewer.has("admin") {
+            return Err(PortalError::not_found());
+        }
+        Ok(reader)
+    }
+
+    /// Bundle `id` if `reader` may see it, authored it on this node, and it is active: what they may retract or
+    /// update. `None` otherwise, whichever the reason.
+    fn own_active(&self, reader: &MemberView, id: BundleId) -> Result<Option<Stored>, PortalError> {
+        let Some(stored) = self
+            .service
+            .get(&id, Receiver::Member(reader), crate::clock::now_ms())
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        Ok(is_own_active(&stored, reader.member, self.service.node_view().id).then_some(stored))
+    }
+
+    /// The preview and draft of `form` for `viewer`, the one path for both preview and publish: an update's
+    /// superseded bundle is checked here, and one the viewer may not update is the not-found answer.
+    fn prepare(
+        &self,
+        viewer: &Viewer,
+        form: &PublishForm,
+        with_derivatives: bool,
+        now: u64,
+    ) -> Result<(dims_protocol::Author, Preview, Option<crate::service::Draft>), PortalError> {
+        let reader = self.reader(viewer)?;
+        let supersedes = match form.supersedes.trim() {
+            "" => None,
+            text => {
+                let id = text.parse::<BundleId>().map_err(|_| PortalError::not_found())?;
+                self.own_active(&reader, id)?.ok_or_else(PortalError::not_found)?;
+                Some(id)
+            }
+        };
+        let author = dims_protocol::Author {
+            org: reader.org,
+            member: Some(reader.member),
+        };
+        let (preview, draft) = publish::prepare(
+            &self.service,
+            &author,
+            self.settings.federation.as_ref(),
+            self.bridge.as_ref().filter(|_| with_derivatives),
+            form,
+            supersedes,
+            now,
+        );
+        Ok((author, preview, draft))
+    }
+
     /// The service acting as the member, through the portal (for the audit log).
     fn as_member(&self, member: MemberId) -> Service {
         self.service.acting_as(By {
@@ -362,6 +444,25 @@ impl NodePortal {
             surface: Surface::Portal,
         })
     }
+}
+
+/// Whether `stored` is `member`'s own bundle on node `me`, still active (a retraction is not itself retracted).
+fn is_own_active(stored: &Stored, member: MemberId, me: dims_protocol::NodeId) -> bool {
+    let body = stored.bundle.body();
+    body.author.member == Some(member)
+        && body.origin == me
+        && !matches!(body.content, dims_protocol::Content::Retraction(_))
+        && stored.status.retracted_by.is_none()
+        && stored.status.superseded_by.is_none()
+}
+
+/// The refusal of a member without the publisher role.
+fn not_a_publisher() -> PortalError {
+    PortalError::new(
+        StatusCode::FORBIDDEN,
+        "Not a publisher",
+        "Publishing needs the publisher role, which a directory group gives. Ask the node's operators.",
+    )
 }
 
 fn unavailable(error: impl std::fmt::Display) -> PortalError {
@@ -766,7 +867,10 @@ impl Portal for NodePortal {
             .pop()
             .flatten();
         let related = self.rows(reader.member, &related)?;
-        Ok(Some(render::view(&stored, state, related)))
+        let mut view = render::view(&stored, state, related);
+        view.retractable = is_own_active(&stored, reader.member, self.service.node_view().id);
+        view.updatable = view.retractable && publish::form_of(&stored.bundle).is_some();
+        Ok(Some(view))
     }
 
     async fn bulk(
@@ -777,9 +881,11 @@ impl Portal for NodePortal {
     ) -> Result<Option<Download>, PortalError> {
         let reader = self.reader(viewer)?;
         let now = crate::clock::now_ms();
-        // Only what the member may see is touched; any other id is passed over as an absent one is.
-        let mut visible = Vec::with_capacity(ids.len());
-        for id in ids {
+        // Only what the member may see is touched; any other id is passed over as an absent one is. A bundle selected
+        // twice (a search lists one under each value it carries) counts once.
+        let mut visible: Vec<Stored> = Vec::with_capacity(ids.len());
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        for id in ids.iter().filter(|id| seen.insert(**id)) {
             if let Some(stored) = self
                 .service
                 .get(id, Receiver::Member(&reader), now)
@@ -832,36 +938,17 @@ impl Portal for NodePortal {
     }
 
     async fn preview(&self, viewer: &Viewer, form: &PublishForm) -> Result<Preview, PortalError> {
-        let author = self.author_of(viewer)?;
-        let (preview, _) = publish::prepare(
-            &self.service,
-            &author,
-            self.settings.federation.as_ref(),
-            self.bridge.as_ref(),
-            form,
-            crate::clock::now_ms(),
-        );
+        let (_, preview, _) = self.prepare(viewer, form, true, crate::clock::now_ms())?;
         Ok(preview)
     }
 
     async fn publish(&self, viewer: &Viewer, form: &PublishForm) -> Result<BundleId, PortalError> {
-        let author = self.author_of(viewer)?;
+        self.reader(viewer)?;
         if !viewer.has("publisher") && !viewer.has("admin") {
-            return Err(PortalError::new(
-                StatusCode::FORBIDDEN,
-                "Not a publisher",
-                "Publishing needs the publisher role, which a directory group gives. Ask the node's operators.",
-            ));
+            return Err(not_a_publisher());
         }
         let now = crate::clock::now_ms();
-        let (preview, draft) = publish::prepare(
-            &self.service,
-            &author,
-            self.settings.federation.as_ref(),
-            None,
-            form,
-            now,
-        );
+        let (author, preview, draft) = self.prepare(viewer, form, false, now)?;
         let Some(draft) = draft else {
             return Err(PortalError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -1266,5 +1353,216 @@ impl Portal for NodePortal {
                 crate::store::IdentityError::UnknownGroup(_) => PortalError::not_found(),
                 other => refuse(other.to_string()),
             })
+    }
+
+    async fn retract(&self, viewer: &Viewer, id: BundleId, reason: &str) -> Result<(), PortalError> {
+        let reader = self.reader(viewer)?;
+        if self.own_active(&reader, id)?.is_none() {
+            return Err(PortalError::not_found());
+        }
+        if !viewer.has("publisher") && !viewer.has("admin") {
+            return Err(not_a_publisher());
+        }
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(PortalError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Not retracted",
+                "Say why it is retracted: every holder reads the reason.",
+            ));
+        }
+        let author = self.author_of(viewer)?;
+        let retraction = self
+            .as_member(reader.member)
+            .retract_as(&author, id, reason.to_owned(), crate::clock::now_ms())
+            .await
+            .map_err(|e| match e {
+                crate::service::PublishError::Store(_) => unavailable(e),
+                other => PortalError::new(StatusCode::UNPROCESSABLE_ENTITY, "Not retracted", other.to_string()),
+            })?;
+        info!(member = %reader.member, %id, retraction = %retraction.id(), "retracted through the portal");
+        Ok(())
+    }
+
+    async fn update_form(&self, viewer: &Viewer, id: BundleId) -> Result<Option<PublishForm>, PortalError> {
+        let reader = self.reader(viewer)?;
+        Ok(self
+            .own_active(&reader, id)?
+            .and_then(|stored| publish::form_of(&stored.bundle)))
+    }
+
+    async fn admin(&self, viewer: &Viewer) -> Result<AdminPage, PortalError> {
+        let reader = self.admin_of(viewer)?;
+        let store = self.service.store();
+        let workers = self
+            .workers
+            .snapshot()
+            .into_iter()
+            .map(|status| {
+                let unhealthy = status.is_unhealthy();
+                let (state, reason) = match status.state {
+                    WorkerState::Running => ("running".to_owned(), None),
+                    WorkerState::Idle => ("idle".to_owned(), None),
+                    WorkerState::Stopped => ("stopped".to_owned(), None),
+                    WorkerState::Failed { reason } => ("failed".to_owned(), Some(reason)),
+                    WorkerState::Restarting {
+                        reason,
+                        attempt,
+                        retry_in_ms,
+                    } => (
+                        format!(
+                            "restarting (attempt {attempt}, again in {} s)",
+                            retry_in_ms.div_ceil(1_000)
+                        ),
+                        Some(reason),
+                    ),
+                };
+                WorkerRow {
+                    name: status.name,
+                    state,
+                    reason,
+                    since: render::time(status.since_ms),
+                    unhealthy,
+                }
+            })
+            .collect();
+        let mut records = store.members().map_err(unavailable)?;
+        records.sort_by_key(|record| record.profile.name.to_lowercase());
+        let members = records
+            .iter()
+            .map(|record| AdminMemberRow {
+                id: record.profile.id.to_string(),
+                name: record.profile.name.clone(),
+                org: record.profile.org.to_string(),
+                suspended: record
+                    .suspended
+                    .as_ref()
+                    .map(|s| format!("since {}: {}", render::time(s.since_ms), s.reason)),
+                is_viewer: record.profile.id == reader.member,
+            })
+            .collect();
+        let now = crate::clock::now_ms();
+        let mut tokens: Vec<AdminTokenRow> = store
+            .tokens()
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|record| AdminTokenRow {
+                owner: self.name_of(&record.owner),
+                token: TokenRow {
+                    id: record.id.to_string(),
+                    label: record.label.clone(),
+                    scopes: crate::grant::scopes_text(&record.scopes),
+                    ceiling: record.scopes.tlp_ceiling.label().to_owned(),
+                    expires: record.expires.map_or_else(|| "never".to_owned(), render::time),
+                    revoked: record.revoked.map(render::time),
+                    expired: record.expires.is_some_and(|at| at <= now),
+                },
+            })
+            .collect();
+        tokens.sort_by(|a, b| a.owner.cmp(&b.owner).then_with(|| a.token.label.cmp(&b.token.label)));
+        Ok(AdminPage {
+            workers,
+            members,
+            tokens,
+        })
+    }
+
+    async fn audit(&self, viewer: &Viewer, before: Option<u64>) -> Result<AuditPage, PortalError> {
+        self.admin_of(viewer)?;
+        let store = self.service.store().clone();
+        let query = crate::store::AuditQuery {
+            limit: Some(AUDIT_ROWS),
+            before_seq: before,
+            ..crate::store::AuditQuery::default()
+        };
+        let (mut entries, total) = tokio::task::spawn_blocking(move || -> Result<_, crate::store::StoreError> {
+            Ok((store.audit_entries(&query)?, store.audit_len()?))
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+        entries.reverse();
+        // Sequence numbers start at 1; a page that reaches entry 1 (or entries pruned before it) is the last.
+        let older = match entries.last() {
+            Some(oldest) if entries.len() == AUDIT_ROWS && oldest.seq > 1 => Some(oldest.seq),
+            _ => None,
+        };
+        Ok(AuditPage {
+            entries: entries
+                .into_iter()
+                .map(|entry| AuditRow {
+                    seq: entry.seq,
+                    at: render::time(entry.at_ms),
+                    actor: entry.actor.to_string(),
+                    surface: entry.surface.name().to_owned(),
+                    action: entry.action.name().to_owned(),
+                    object: entry.action.object(),
+                })
+                .collect(),
+            older,
+            total,
+        })
+    }
+
+    async fn member_action(&self, viewer: &Viewer, form: &MemberAction) -> Result<(), PortalError> {
+        let reader = self.admin_of(viewer)?;
+        let refuse = |message: &str| PortalError::new(StatusCode::UNPROCESSABLE_ENTITY, "Not done", message);
+        let Ok(member) = form.member.parse::<MemberId>() else {
+            return Err(refuse("Choose a member of this node."));
+        };
+        if self.service.store().member(&member).map_err(unavailable)?.is_none() {
+            return Err(refuse("There is no such member on this node."));
+        }
+        if member == reader.member {
+            return Err(refuse(
+                "You cannot suspend or reinstate yourself; ask another node admin.",
+            ));
+        }
+        let store = self.as_member(reader.member).store().clone();
+        let now = crate::clock::now_ms();
+        let identity_error = |e: crate::store::IdentityError| match e {
+            crate::store::IdentityError::Store(_) => unavailable(e),
+            other => PortalError::new(StatusCode::UNPROCESSABLE_ENTITY, "Not done", other.to_string()),
+        };
+        match form.action.as_str() {
+            "suspend" => {
+                let reason = form.reason.trim();
+                if reason.is_empty() {
+                    return Err(refuse(
+                        "Say why they are suspended: the reason is kept with the suspension.",
+                    ));
+                }
+                // The store revokes their tokens with the suspension; their sessions end here and now.
+                store
+                    .suspend_member(member, now, reason.to_owned())
+                    .await
+                    .map_err(identity_error)?;
+                self.sessions.lock().expect("sessions").end_all_of(member);
+                info!(admin = %reader.member, %member, "member suspended through the portal");
+            }
+            "reinstate" => {
+                store.reinstate_member(member, now).await.map_err(identity_error)?;
+                info!(admin = %reader.member, %member, "member reinstated through the portal");
+            }
+            other => return Err(refuse(&format!("{other:?} is not suspend or reinstate."))),
+        }
+        Ok(())
+    }
+
+    async fn admin_revoke_token(&self, viewer: &Viewer, id: &str) -> Result<(), PortalError> {
+        let reader = self.admin_of(viewer)?;
+        let mut bytes = [0u8; 8];
+        if hex::decode_to_slice(id, &mut bytes).is_err() {
+            return Err(PortalError::not_found());
+        }
+        let id = dims_identity::token::TokenId(bytes);
+        if self.service.store().token(&id).map_err(unavailable)?.is_none() {
+            return Err(PortalError::not_found());
+        }
+        self.as_member(reader.member)
+            .revoke_token(id, crate::clock::now_ms())
+            .await
+            .map(drop)
+            .map_err(unavailable)
     }
 }

@@ -1,7 +1,8 @@
 //! The portal's publish form turned into a draft, checked the way publishing checks it, and described for the
 //! preview: the indicators as they will be stored, the tokens left out, who receives the bundle, and every problem
 //! that must be fixed first. The preview and the publish run the same [`prepare`], so what is published is what was
-//! previewed.
+//! previewed. An update is the same form with the bundle it replaces, which the caller has already checked is the
+//! member's own to update; [`form_of`] fills the form in from that bundle.
 //!
 //! The preview also shows, beside the original, the redacted derivative each of this node's bridge rules makes of
 //! the draft when the rule's `from` federation and kinds take it ([`derivatives`]): made by the bridge's own
@@ -13,7 +14,7 @@ use std::net::IpAddr;
 
 use dims_protocol::audience::{Recipient, check_audience};
 use dims_protocol::content::{CourseOfAction, IncidentReport, IncidentStatus, Sitrep};
-use dims_protocol::{Audience, Author, Body, Content, FederationId, Indicator, Tlp, VerifiedBundle};
+use dims_protocol::{Audience, Author, Body, BundleId, Content, FederationId, Indicator, Tlp, VerifiedBundle};
 use dims_web::portal::{CopyView, DerivativePreview, IndicatorRow, Preview, PublishForm, TlpTag};
 
 use crate::bridge::{Bridge, Rule};
@@ -26,14 +27,19 @@ const MAX_SUMMARY: usize = 4096;
 /// The most indicator values one side of a derivative's comparison lists.
 const COMPARED_VALUES: usize = 20;
 
-/// The draft of `form` for `author`, if it can be published, and its preview either way; with `bridge`, the preview
-/// shows the derivatives its rules make of a publishable draft (publishing passes none: they change nothing stored).
+/// The kinds the form composes.
+pub const KINDS: [&str; 4] = ["indicators", "sitrep", "incident_report", "course_of_action"];
+
+/// The draft of `form` for `author`, replacing `supersedes` when given, if it can be published, and its preview
+/// either way; with `bridge`, the preview shows the derivatives its rules make of a publishable draft (publishing
+/// passes none: they change nothing stored).
 pub fn prepare(
     service: &Service,
     author: &Author,
     federation: Option<&FederationId>,
     bridge: Option<&Bridge>,
     form: &PublishForm,
+    supersedes: Option<BundleId>,
     now_ms: u64,
 ) -> (Preview, Option<Draft>) {
     let mut preview = Preview {
@@ -156,6 +162,18 @@ pub fn prepare(
                     summary,
                     indicators,
                 })
+            } else if form.kind == "incident_report" {
+                // The form reports an incident being handled; its victims and times are the bridge's and the
+                // command line's business, not a web form's.
+                Content::IncidentReport(IncidentReport {
+                    title,
+                    status: IncidentStatus::Open,
+                    victims: Vec::new(),
+                    last_seen: None,
+                    first_seen: None,
+                    indicators,
+                    description: (!summary.is_empty()).then_some(summary),
+                })
             } else {
                 Content::CourseOfAction(CourseOfAction {
                     title,
@@ -182,7 +200,7 @@ pub fn prepare(
         tlp,
         audience,
         content,
-        supersedes: None,
+        supersedes,
         expires: None,
     };
     // Sign it (every field checked as publishing checks it) and ask the node's publishing checks, storing nothing.
@@ -386,6 +404,82 @@ fn copy_view(body: &Body, receivers: Vec<String>, author: String) -> CopyView {
     }
 }
 
+/// The publish form filled in from `bundle`, to update it: its marking, audience, kind, title, summary, indicators
+/// (one value a line), labels (every label any indicator has, since the form gives them all the same) and, for an
+/// incident report, its affected addresses and status. `None` for a kind the form does not compose, or an incident
+/// report with first and last seen times, which the form does not hold.
+pub fn form_of(bundle: &dims_protocol::VerifiedBundle) -> Option<PublishForm> {
+    let body = bundle.body();
+    let kind = body.content.kind();
+    if !KINDS.contains(&kind) {
+        return None;
+    }
+    let (title, summary) = match &body.content {
+        Content::Sitrep(sitrep) => (
+            sitrep.title.clone(),
+            match &sitrep.body {
+                Some(more) => format!("{}\n\n{more}", sitrep.summary),
+                None => sitrep.summary.clone(),
+            },
+        ),
+        // The form would drop an incident's times: such a report is updated from the command line, not here.
+        Content::IncidentReport(report) if report.first_seen.is_some() || report.last_seen.is_some() => {
+            return None;
+        }
+        Content::IncidentReport(report) => (report.title.clone(), report.description.clone().unwrap_or_default()),
+        Content::CourseOfAction(action) => (
+            action.title.clone(),
+            action
+                .description
+                .clone()
+                .or_else(|| action.action.clone())
+                .unwrap_or_default(),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    let indicators = body.content.indicators();
+    let mut labels: Vec<&str> = Vec::new();
+    for label in indicators.iter().flat_map(|indicator| &indicator.labels) {
+        if !labels.contains(&label.as_str()) {
+            labels.push(label);
+        }
+    }
+    let (victims, status) = match &body.content {
+        Content::IncidentReport(report) => (
+            report
+                .victims
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            match report.status {
+                IncidentStatus::Open => "open",
+                IncidentStatus::Contained => "contained",
+                IncidentStatus::Resolved => "resolved",
+            }
+            .to_owned(),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    Some(PublishForm {
+        csrf: String::new(),
+        tlp: body.tlp.name().to_owned(),
+        audience: intake::audience::spec(&body.audience),
+        kind: kind.to_owned(),
+        title,
+        summary,
+        text: indicators
+            .iter()
+            .map(|indicator| indicator.value.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        labels: labels.join(", "),
+        victims,
+        status,
+        supersedes: bundle.id().to_string(),
+    })
+}
+
 /// Who receives a bundle marked `tlp` for `audience`, class by class.
 fn receivers(service: &Service, tlp: Tlp, audience: &Audience, author: &Author) -> Vec<String> {
     let me = service.node_view().id;
@@ -434,7 +528,103 @@ fn short(node: &dims_protocol::NodeId) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_victims;
+    use dims_protocol::content::{IncidentReport, IncidentStatus, Retraction, Sitrep};
+    use dims_protocol::{Audience, Body, Content, Tlp, samples};
+
+    use super::{form_of, parse_victims};
+
+    fn signed(tlp: Tlp, audience: Audience, content: Content) -> dims_protocol::VerifiedBundle {
+        let key = samples::node_key(1);
+        let body = Body::new(
+            key.node_id(),
+            samples::author("cert-ops", 1),
+            1_000,
+            tlp,
+            audience,
+            content,
+        );
+        key.sign(body).expect("signs")
+    }
+
+    #[test]
+    fn an_update_starts_from_the_bundle_as_the_form_would_have_made_it() {
+        let mut first = samples::indicator(0);
+        first.labels = vec!["c2".to_owned()];
+        let mut second = samples::indicator(1);
+        second.labels = vec!["botnet".to_owned(), "c2".to_owned()];
+        let values = format!("{}\n{}", first.value, second.value);
+        let bundle = signed(
+            Tlp::Amber,
+            Audience::Org,
+            Content::Sitrep(Sitrep {
+                title: "Payroll phishing".to_owned(),
+                summary: "Block and reset.".to_owned(),
+                body: None,
+                indicators: vec![first, second],
+            }),
+        );
+        let form = form_of(&bundle).expect("a SITREP is composed by the form");
+        assert_eq!(
+            (form.tlp.as_str(), form.audience.as_str(), form.kind.as_str()),
+            ("amber", "org", "sitrep")
+        );
+        assert_eq!(
+            (form.title.as_str(), form.summary.as_str()),
+            ("Payroll phishing", "Block and reset.")
+        );
+        assert_eq!(form.text, values);
+        assert_eq!(form.labels, "c2, botnet", "every label once, in the order met");
+        assert_eq!(form.supersedes, bundle.id().to_string());
+        assert!(form.csrf.is_empty(), "the page adds the session's token");
+    }
+
+    #[test]
+    fn kinds_the_form_cannot_hold_whole_are_not_offered_for_update() {
+        let retraction = signed(
+            Tlp::Green,
+            Audience::Community,
+            Content::Retraction(Retraction {
+                reason: "mistake".to_owned(),
+                target: signed(
+                    Tlp::Green,
+                    Audience::Community,
+                    Content::Indicators(samples::indicators(1)),
+                )
+                .id(),
+            }),
+        );
+        assert!(form_of(&retraction).is_none());
+        let incident = |status, victims: Vec<std::net::IpAddr>, first_seen: Option<u64>| {
+            signed(
+                Tlp::Amber,
+                Audience::Org,
+                Content::IncidentReport(IncidentReport {
+                    title: "Ransomware at the water utility".to_owned(),
+                    status,
+                    victims,
+                    last_seen: None,
+                    first_seen,
+                    indicators: samples::indicators(1),
+                    description: Some("Contained to one site.".to_owned()),
+                }),
+            )
+        };
+        let open = form_of(&incident(IncidentStatus::Open, Vec::new(), None)).expect("an open report");
+        assert_eq!(
+            (open.kind.as_str(), open.summary.as_str()),
+            ("incident_report", "Contained to one site.")
+        );
+        let victims = vec!["10.0.0.7".parse().expect("ip"), "2001:db8::7".parse().expect("ip")];
+        let contained = form_of(&incident(IncidentStatus::Contained, victims, None)).expect("victims and status fit");
+        assert_eq!(
+            (contained.status.as_str(), contained.victims.as_str()),
+            ("contained", "10.0.0.7\n2001:db8::7")
+        );
+        assert!(
+            form_of(&incident(IncidentStatus::Open, Vec::new(), Some(500))).is_none(),
+            "the form holds no first-seen time"
+        );
+    }
 
     #[test]
     fn affected_addresses_are_read_from_spaces_commas_and_lines() {

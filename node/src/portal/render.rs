@@ -148,6 +148,9 @@ pub fn view(stored: &Stored, triage: Option<TriageState>, related: Vec<BundleRow
         indicators,
         sightings,
         related,
+        // Whose bundle it is depends on the viewer: the portal sets these.
+        retractable: false,
+        updatable: false,
     }
 }
 

@@ -873,6 +873,8 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     /// At most this many (the newest); `None` for all.
     pub limit: Option<usize>,
+    /// Only entries numbered below this one: the page before one already shown, paging back from the newest.
+    pub before_seq: Option<u64>,
 }
 
 fn list(txn: &ReadTransaction, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
@@ -883,7 +885,11 @@ fn list(txn: &ReadTransaction, query: &AuditQuery) -> Result<Vec<AuditEntry>, St
     };
     let during = "reading the audit log";
     let mut out = std::collections::VecDeque::new();
-    for row in entries.iter().during(during)? {
+    let rows = match query.before_seq {
+        Some(before) => entries.range(..before).during(during)?,
+        None => entries.iter().during(during)?,
+    };
+    for row in rows {
         let (key, value) = row.during(during)?;
         let entry: AuditEntry = cbor4ii::serde::from_slice(value.value()).map_err(|cause| StoreError::Record {
             table: "audit_v1",

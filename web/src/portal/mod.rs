@@ -32,6 +32,9 @@ use axum::routing::{get, post};
 use dims_protocol::BundleId;
 
 pub use self::views::{
+    AdminMemberRow, AdminPage, AdminTokenRow, AuditPage, AuditRow, MemberAction, RetractForm, WorkerRow,
+};
+pub use self::views::{
     BulkAction, BundleRow, BundleView, CertForm, CopyView, Dashboard, DerivativePreview, Download, FederationGlance,
     FederationPage, IndexFilters, IndexPage, IndicatorRow, MemberCard, PeerRow, Preview, ProfileForm, PublishForm,
     SearchResults, SightingRow, TlpTag, TokenForm, TokenRow, Viewer,
@@ -215,6 +218,44 @@ pub trait Portal: Send + Sync + 'static {
 
     /// The bundles the viewer may see that carry each of the values in `text` (pasted, defanged or not).
     fn search(&self, viewer: &Viewer, text: &str) -> impl Future<Output = Result<SearchResults, PortalError>> + Send;
+
+    /// Retracts bundle `id` as the viewer, who must be its author on this node while it is active; any other id is
+    /// answered [`PortalError::not_found`], exactly like an absent one. A missing reason is 422.
+    fn retract(
+        &self,
+        viewer: &Viewer,
+        id: BundleId,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), PortalError>> + Send;
+
+    /// The publish form filled in from bundle `id`, to update it (the new bundle supersedes it); `None` under the
+    /// same conditions [`Portal::retract`] answers not-found.
+    fn update_form(
+        &self,
+        viewer: &Viewer,
+        id: BundleId,
+    ) -> impl Future<Output = Result<Option<PublishForm>, PortalError>> + Send;
+
+    /// The node administration page; [`PortalError::not_found`] for anyone but a node admin.
+    fn admin(&self, viewer: &Viewer) -> impl Future<Output = Result<AdminPage, PortalError>> + Send;
+
+    /// One page of the audit log, newest first, ending before entry `before` (the newest page when `None`);
+    /// [`PortalError::not_found`] for anyone but a node admin.
+    fn audit(
+        &self,
+        viewer: &Viewer,
+        before: Option<u64>,
+    ) -> impl Future<Output = Result<AuditPage, PortalError>> + Send;
+
+    /// Suspends or reinstates a member as the viewer, a node admin ([`PortalError::not_found`] for anyone else).
+    fn member_action(
+        &self,
+        viewer: &Viewer,
+        form: &MemberAction,
+    ) -> impl Future<Output = Result<(), PortalError>> + Send;
+
+    /// Revokes any API token on the node as the viewer, a node admin ([`PortalError::not_found`] for anyone else).
+    fn admin_revoke_token(&self, viewer: &Viewer, id: &str) -> impl Future<Output = Result<(), PortalError>> + Send;
 }
 
 /// The portal's routes over `portal`, separate from any listener so tests can call them without a socket: every page,
@@ -238,6 +279,7 @@ fn pages<P: Portal>() -> Router<Arc<P>> {
         .route("/bundles", get(pages::index::<P>))
         .route("/bundles/{id}", get(pages::bundle::<P>))
         .route("/bundles/bulk", post(pages::bulk::<P>))
+        .route("/bundles/{id}/retract", post(pages::retract::<P>))
         .route("/publish", get(pages::publish_form::<P>).post(pages::publish::<P>))
         .route("/publish/preview", post(pages::preview::<P>))
         .route("/search", get(pages::search_form::<P>).post(pages::search::<P>))
@@ -250,6 +292,10 @@ fn pages<P: Portal>() -> Router<Arc<P>> {
         .route("/members/{id}", get(pages::member::<P>))
         .route("/profile", get(pages::profile::<P>).post(pages::update_profile::<P>))
         .route("/profile/cert", post(pages::upload_cert::<P>))
+        .route("/admin", get(pages::admin::<P>))
+        .route("/admin/audit", get(pages::audit::<P>))
+        .route("/admin/members", post(pages::member_action::<P>))
+        .route("/admin/tokens/revoke", post(pages::admin_revoke_token::<P>))
         .route("/static/dims.css", get(pages::stylesheet))
 }
 

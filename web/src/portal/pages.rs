@@ -14,8 +14,9 @@ use dims_protocol::{BundleId, Tlp};
 use serde::Deserialize;
 
 use super::views::{
-    BulkAction, BundleRow, BundleView, CertForm, Dashboard, FederationPage, IndexFilters, IndexPage, MemberCard,
-    Preview, ProfileForm, PublishForm, SearchResults, TokenForm, TokenRow, Viewer,
+    AdminPage, AuditPage, BulkAction, BundleRow, BundleView, CertForm, Dashboard, FederationPage, IndexFilters,
+    IndexPage, MemberAction, MemberCard, Preview, ProfileForm, PublishForm, RetractForm, SearchResults, TokenForm,
+    TokenRow, Viewer,
 };
 use super::{LOGIN_COOKIE, Portal, PortalError};
 
@@ -445,19 +446,69 @@ fn publish_page(viewer: &Viewer, form: &PublishForm, preview: Option<&Preview>, 
     )
 }
 
-/// `GET /publish`: the empty form (GREEN to the community by default).
-pub async fn publish_form<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
+/// `GET /publish?update=ID`: which bundle the form updates, if it does.
+#[derive(Debug, Default, Deserialize)]
+pub struct PublishQuery {
+    /// The bundle to update.
+    #[serde(default)]
+    pub update: Option<String>,
+}
+
+/// `GET /publish`: the empty form (GREEN to the community by default), or with `?update=ID` the form filled in
+/// from a bundle of the viewer's to replace it (not found, like an absent id, when it is not theirs to update).
+pub async fn publish_form<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    query: Result<Query<PublishQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let viewer = match viewer_or_login(&*portal, &headers).await {
         Ok(viewer) => viewer,
         Err(response) => return response,
     };
-    let form = PublishForm {
-        tlp: "green".to_owned(),
-        audience: "community".to_owned(),
-        kind: "indicators".to_owned(),
-        ..PublishForm::default()
+    let update = query.ok().and_then(|Query(query)| query.update);
+    let form = match update {
+        None => PublishForm {
+            tlp: "green".to_owned(),
+            audience: "community".to_owned(),
+            kind: "indicators".to_owned(),
+            ..PublishForm::default()
+        },
+        Some(id) => {
+            let Ok(id) = id.parse::<BundleId>() else {
+                return error_page(&PortalError::not_found(), Some(&viewer));
+            };
+            match portal.update_form(&viewer, id).await {
+                Ok(Some(form)) => form,
+                Ok(None) => return error_page(&PortalError::not_found(), Some(&viewer)),
+                Err(error) => return error_page(&error, Some(&viewer)),
+            }
+        }
     };
     publish_page(&viewer, &form, None, StatusCode::OK)
+}
+
+/// `POST /bundles/{id}/retract`: the author retracts their bundle, then sees it retracted. Anyone else, and any id
+/// that is not theirs to retract, gets the page an absent id gets.
+pub async fn retract<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<RetractForm>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    if !csrf_matches(&viewer, &form.csrf) {
+        return csrf_refused(&viewer);
+    }
+    let Ok(id) = id.parse::<BundleId>() else {
+        return error_page(&PortalError::not_found(), Some(&viewer));
+    };
+    match portal.retract(&viewer, id, &form.reason).await {
+        Ok(()) => Redirect::to(&format!("/bundles/{id}")).into_response(),
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
 }
 
 /// `POST /publish/preview`: what would be stored and who would get it; nothing is stored.
@@ -1003,6 +1054,128 @@ pub async fn vet<P: Portal>(
         Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY => {
             group_page(&*portal, &viewer, &id, None, Some(&error.message), error.status).await
         }
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    admin: &'a AdminPage,
+    note: Option<&'a str>,
+    problem: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditTemplate<'a> {
+    viewer: Option<&'a Viewer>,
+    section: &'a str,
+    audit: &'a AuditPage,
+}
+
+async fn admin_page<P: Portal>(
+    portal: &P,
+    viewer: &Viewer,
+    note: Option<&str>,
+    problem: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    match portal.admin(viewer).await {
+        Ok(admin) => page(
+            status,
+            &AdminTemplate {
+                viewer: Some(viewer),
+                section: "admin",
+                admin: &admin,
+                note,
+                problem,
+            },
+        ),
+        Err(error) => error_page(&error, Some(viewer)),
+    }
+}
+
+/// `GET /admin`: the node's workers, members and API tokens, for node admins (not found for anyone else).
+pub async fn admin<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    admin_page(&*portal, &viewer, None, None, StatusCode::OK).await
+}
+
+/// `GET /admin/audit?before=SEQ`: the audit log, newest first, a page at a time.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    /// Show the entries before this one.
+    #[serde(default)]
+    pub before: Option<u64>,
+}
+
+/// `GET /admin/audit`.
+pub async fn audit<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    let before = query.ok().and_then(|Query(query)| query.before);
+    match portal.audit(&viewer, before).await {
+        Ok(audit) => page(
+            StatusCode::OK,
+            &AuditTemplate {
+                viewer: Some(&viewer),
+                section: "admin",
+                audit: &audit,
+            },
+        ),
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+/// `POST /admin/members`: suspend or reinstate a member.
+pub async fn member_action<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Form(form): Form<MemberAction>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    if !csrf_matches(&viewer, &form.csrf) {
+        return csrf_refused(&viewer);
+    }
+    match portal.member_action(&viewer, &form).await {
+        Ok(()) => admin_page(&*portal, &viewer, Some("Done."), None, StatusCode::OK).await,
+        Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            admin_page(&*portal, &viewer, None, Some(&error.message), error.status).await
+        }
+        Err(error) => error_page(&error, Some(&viewer)),
+    }
+}
+
+/// `POST /admin/tokens/revoke`: revoke any member's API token.
+pub async fn admin_revoke_token<P: Portal>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    let viewer = match viewer_or_login(&*portal, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    if !csrf_matches(&viewer, &form.csrf) {
+        return csrf_refused(&viewer);
+    }
+    match portal.admin_revoke_token(&viewer, &form.id).await {
+        Ok(()) => Redirect::to("/admin#tokens").into_response(),
         Err(error) => error_page(&error, Some(&viewer)),
     }
 }

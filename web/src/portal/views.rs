@@ -280,6 +280,10 @@ pub struct BundleView {
     pub sightings: Vec<SightingRow>,
     /// Other bundles the member may see that share a value with it.
     pub related: Vec<BundleRow>,
+    /// Whether the viewer may retract it: they authored it, on this node, and it is still active (the node decides).
+    pub retractable: bool,
+    /// Whether the viewer may also update it through the publish form (a kind the form composes).
+    pub updatable: bool,
 }
 
 /// The publish form as the member filled it in; sent again, hidden, from the preview to publish exactly what was
@@ -316,6 +320,10 @@ pub struct PublishForm {
     /// Labels for every indicator, comma-separated.
     #[serde(default)]
     pub labels: String,
+    /// The bundle this one replaces, when it updates one (carried from the bundle page; the node checks again that
+    /// the viewer may update it).
+    #[serde(default)]
+    pub supersedes: String,
 }
 
 /// What publishing the form would store, and who would get it.
@@ -451,6 +459,112 @@ pub struct Download {
     pub filename: String,
     /// Its bytes.
     pub body: Vec<u8>,
+}
+
+/// A retraction from the bundle page.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RetractForm {
+    /// The session's CSRF token.
+    #[serde(default)]
+    pub csrf: String,
+    /// Why it is retracted; every holder reads it.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The node administration page: what runs, who is a member, which tokens exist.
+#[derive(Clone, Debug, Default)]
+pub struct AdminPage {
+    /// Every worker of the node, in start order.
+    pub workers: Vec<WorkerRow>,
+    /// Every member, suspended ones too.
+    pub members: Vec<AdminMemberRow>,
+    /// Every API token on the node, whoever owns it.
+    pub tokens: Vec<AdminTokenRow>,
+}
+
+/// One worker on the administration page.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerRow {
+    /// Its name (`portal`, `federation`, `purge`, ...).
+    pub name: String,
+    /// `running`, `idle`, `failed`, `restarting` or `stopped`.
+    pub state: String,
+    /// Why it failed or restarts, if it does.
+    pub reason: Option<String>,
+    /// Since when (RFC 3339).
+    pub since: String,
+    /// Whether it needs an operator's attention.
+    pub unhealthy: bool,
+}
+
+/// One member on the administration page.
+#[derive(Clone, Debug, Default)]
+pub struct AdminMemberRow {
+    /// Their member id.
+    pub id: String,
+    /// Their name.
+    pub name: String,
+    /// Their organisation.
+    pub org: String,
+    /// When and why they were suspended, if they are.
+    pub suspended: Option<String>,
+    /// Whether this is the viewer (who cannot suspend themselves).
+    pub is_viewer: bool,
+}
+
+/// One API token on the administration page (never its secret).
+#[derive(Clone, Debug, Default)]
+pub struct AdminTokenRow {
+    /// The token's own line.
+    pub token: TokenRow,
+    /// Its owner's name.
+    pub owner: String,
+}
+
+/// One page of the audit log, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditPage {
+    /// The entries.
+    pub entries: Vec<AuditRow>,
+    /// The `before` of the next (older) page, if there is one.
+    pub older: Option<u64>,
+    /// How many entries the log holds.
+    pub total: u64,
+}
+
+/// One audit log entry.
+#[derive(Clone, Debug, Default)]
+pub struct AuditRow {
+    /// Its sequence number.
+    pub seq: u64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who (`member:...`, `operator:...`, `token:...`).
+    pub actor: String,
+    /// Through which surface.
+    pub surface: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub object: String,
+}
+
+/// A change to a member from the administration page.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct MemberAction {
+    /// The session's CSRF token.
+    #[serde(default)]
+    pub csrf: String,
+    /// The member.
+    #[serde(default)]
+    pub member: String,
+    /// `suspend` or `reinstate`.
+    #[serde(default)]
+    pub action: String,
+    /// Why they are suspended (kept with the suspension).
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// A member as the directory shows them.

@@ -6,7 +6,8 @@
 // Usage: node web/tests/browser/portal.mjs --base URL --member LOGIN --outsider LOGIN --out DIR
 //
 //   --base URL         the portal, e.g. http://127.0.0.1:PORT
-//   --member LOGIN     a provider login of the node's org (it must see an org-only AMBER bundle and a SITREP)
+//   --member LOGIN     a provider login of the node's org, a publisher and node admin (it must see an org-only
+//                      AMBER bundle and a SITREP)
 //   --outsider LOGIN   a provider login of another org (it must not see that AMBER bundle)
 //   --out DIR          where the screenshots go (made if missing)
 //
@@ -14,9 +15,11 @@
 // browser context: the login page, the provider's pages, the dashboard, the bundle index after a triage bulk action,
 // the index filtered by TLP through its form, the index of every status (a retracted bundle among them), the AMBER
 // bundle (its TLP banner must be the first thing in <main>), the SITREP, the "Not found" page of an absent id, a
-// search by value, a publish preview (an incident report for the federation, the node's redacting bridge's copy
-// beside it; nothing is published), the directory, a member's card, the member's own
-// profile, the trust groups, the federation page and the API tokens (one made through the form). Every page gets an
+// search by value and the export of what it found (a STIX download), a publish preview (an incident report for the
+// federation, the node's redacting bridge's copy beside it; nothing is stored until Publish), that bundle published
+// and then retracted from its page (the author's Update and Retract), the directory, a member's card, the member's
+// own profile, the trust groups, the federation page, the API tokens (one made through the form), and node
+// administration with its audit log (the member is a node admin). Every page gets an
 // axe-core run and a full-page screenshot (in dark mode only the dashboard and the bundle), and none may scroll
 // sideways. Each context ends by logging out. Then the outsider, in a context that enforces the portal's CSP, must
 // get for the member's AMBER bundle the very page an absent id gets, with nothing refused by the CSP and none of the
@@ -254,6 +257,16 @@ async function memberTour(browser, context) {
   check(found.startsWith('1 of 2'), `${context.label}: the search says ${JSON.stringify(found)}`);
   await visit(page, context, 'search', { shot: shotAll });
 
+  // Export what the search found: every row comes selected, the STIX button downloads a STIX 2.1 bundle.
+  const unchecked = await page.locator('table.bundles input[type="checkbox"]:not(:checked)').count();
+  check(unchecked === 0, `${context.label}: ${unchecked} search results are not selected for export`);
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export selected as STIX 2.1' }).click(),
+  ]);
+  const exported = download.suggestedFilename();
+  check(/^dims-selection-.*\.json$/.test(exported), `${context.label}: the search export is named ${exported}`);
+
   // Publish: the preview of an incident report for the federation, from free text, nothing stored. The node bridges
   // incident reports shared in the federation, so the preview shows the redacted copy beside the original.
   await nav.getByRole('link', { name: 'Publish' }).click();
@@ -275,6 +288,23 @@ async function memberTour(browser, context) {
     `${context.label}: the bridge's copy is not redacted: ${JSON.stringify(copy)}`,
   );
   await visit(page, context, 'publish-preview', { shot: shotAll });
+
+  // Publish it: the member's own bundle offers Update and Retract; a retraction with its reason shows at once.
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await page.waitForURL(/\/bundles\/[0-9a-f]{64}$/);
+  const own = page.url();
+  check(
+    (await page.getByRole('link', { name: 'Update' }).count()) === 1,
+    `${context.label}: the author's bundle offers no Update`,
+  );
+  await visit(page, context, 'own-bundle', { shot: shotAll });
+  await page.getByLabel(/Why it is retracted/).fill('published from the browser test');
+  await page.getByRole('button', { name: 'Retract' }).click();
+  await page.waitForURL(own);
+  const retracted = await page.locator('main').innerText();
+  check(retracted.includes('This bundle was retracted'), `${context.label}: the retracted bundle does not say so`);
+  check((await page.getByRole('button', { name: 'Retract' }).count()) === 0, `${context.label}: Retract still offered`);
+  await visit(page, context, 'retracted', { shot: false });
 
   // The directory, a member's card, and one's own profile.
   await nav.getByRole('link', { name: 'Directory' }).click();
@@ -302,6 +332,18 @@ async function memberTour(browser, context) {
   const shown = await page.locator('.note code.id').count();
   check(shown === 1, `${context.label}: the new token is not shown once on the page`);
   await visit(page, context, 'tokens', { shot: shotAll });
+
+  // Node administration (the member is a node admin): workers, members, every token; then the audit log.
+  await nav.getByRole('link', { name: 'Administration' }).click();
+  await page.waitForURL(`${base}/admin`);
+  const workers = await page.locator('table.workers tbody td.name').allInnerTexts();
+  check(workers.includes('portal'), `${context.label}: the admin page lists workers ${JSON.stringify(workers)}`);
+  await visit(page, context, 'admin', { shot: shotAll });
+  await page.getByRole('link', { name: 'The audit log' }).click();
+  await page.waitForURL(`${base}/admin/audit`);
+  const entries = await page.locator('table.audit tbody tr').count();
+  check(entries > 0, `${context.label}: the audit log shows no entries`);
+  await visit(page, context, 'audit', { shot: shotAll });
 
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.waitForURL(`${base}/login`);
