@@ -12,14 +12,14 @@
 //! the target is stored yet, so a retraction that arrives first takes effect when its target arrives, with the
 //! same-origin rule applied then, without any rewriting.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use dims_protocol::{BundleId, NodeId, Tlp, Unverified, VerifiedBundle};
 use redb::ReadableTable;
 
 use super::error::{During, StoreError};
 use super::runs;
-use super::tables::{ID_MAX, ID_MIN, ReadTables, TlpKey, indexed_values, tlp_code};
+use super::tables::{ID_MAX, ID_MIN, ReadTables, TlpKey, for_each_indexed_value, indexed_values, tlp_code};
 use super::{ListQuery, Status, Stored};
 
 /// How many bundles are verified together in one `verify_batch` call.
@@ -296,6 +296,85 @@ pub(crate) fn ids_by_value(tables: &ReadTables, value: &str) -> Result<Vec<Bundl
         }
     }
     Ok(ids)
+}
+
+/// For each of `values` (normal text form), the stored bundles that carry it and that `keep` admits, newest first,
+/// at most `limit` of them; see [`super::Store::by_values`].
+///
+/// Three passes over one snapshot: the value index gives each value's candidates; each distinct candidate is read
+/// and decoded once (in id order) and kept for the values it really carries, if `keep` admits its body; then only the
+/// bundles that are shown get their status read and their signature verified, together in batches.
+pub(crate) fn by_values(
+    tables: &ReadTables,
+    values: &[String],
+    limit: usize,
+    keep: impl Fn(&dims_protocol::Body) -> bool,
+) -> Result<Vec<Vec<Stored>>, StoreError> {
+    let mut wanted: BTreeMap<BundleId, Vec<usize>> = BTreeMap::new();
+    for (index, value) in values.iter().enumerate() {
+        for id in runs::candidates(&tables.value_runs, &tables.value_chunks, value)? {
+            wanted.entry(id).or_default().push(index);
+        }
+    }
+    let mut hits: Vec<Vec<(u64, BundleId)>> = vec![Vec::new(); values.len()];
+    let mut decoded: HashMap<BundleId, Unverified> = HashMap::new();
+    for (id, indexes) in wanted {
+        let Some(bundle) = load(tables, id)? else {
+            continue; // a stale entry: the bundle was purged
+        };
+        if !keep(bundle.body()) {
+            continue;
+        }
+        // A candidate may merely share a value's 64-bit hash: keep it only for the values it carries.
+        let mut carried = vec![false; indexes.len()];
+        for_each_indexed_value(bundle.body(), |text| {
+            for (slot, &index) in indexes.iter().enumerate() {
+                carried[slot] |= values[index] == text;
+            }
+        });
+        let created = bundle.body().created;
+        let mut any = false;
+        for (&index, carries) in indexes.iter().zip(carried) {
+            if carries {
+                hits[index].push((created, id));
+                any = true;
+            }
+        }
+        if any {
+            decoded.insert(id, bundle);
+        }
+    }
+    let mut shown: BTreeSet<BundleId> = BTreeSet::new();
+    for found in &mut hits {
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.truncate(limit);
+        shown.extend(found.iter().map(|(_, id)| *id));
+    }
+    let mut candidates = Vec::with_capacity(shown.len());
+    for id in &shown {
+        let bundle = decoded.remove(id).expect("every shown id was decoded");
+        let status = status(tables, *id, bundle.body().origin)?;
+        candidates.push((bundle, status));
+    }
+    drop(decoded);
+    // A bundle shown for several values is cloned for all but the last of them.
+    let mut uses: HashMap<BundleId, usize> = HashMap::with_capacity(shown.len());
+    for (_, id) in hits.iter().flatten() {
+        *uses.entry(*id).or_default() += 1;
+    }
+    let mut verified: HashMap<BundleId, Stored> = shown.into_iter().zip(verify_all(candidates)?).collect();
+    let mut take = |id: &BundleId| {
+        let left = uses.get_mut(id).expect("counted");
+        *left -= 1;
+        match *left {
+            0 => verified.remove(id).expect("verified"),
+            _ => verified[id].clone(),
+        }
+    };
+    Ok(hits
+        .into_iter()
+        .map(|found| found.iter().map(|(_, id)| take(id)).collect())
+        .collect())
 }
 
 /// Every (created, id) the node offers in reconciliation at `now_ms`: all stored bundles except expired ones and
