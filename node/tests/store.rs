@@ -624,6 +624,27 @@ fn carrying(bundles: &[VerifiedBundle], value: &str) -> Vec<BundleId> {
     ids
 }
 
+/// The ids among `bundles` that carry `value`, newest first by (created, id): what `by_values` must answer, before
+/// its limit.
+fn carrying_newest_first(bundles: &[VerifiedBundle], value: &str) -> Vec<BundleId> {
+    let mut found: Vec<(u64, BundleId)> = bundles
+        .iter()
+        .filter(|bundle| carries(bundle, value))
+        .map(|bundle| (bundle.body().created, bundle.id()))
+        .collect();
+    found.sort_by(|a, b| b.cmp(a));
+    found.into_iter().map(|(_, id)| id).collect()
+}
+
+/// The ids `by_values` answers for each of `values`, with no limit and nothing left out.
+fn by_values(store: &Store, values: &[String]) -> Result<Vec<Vec<BundleId>>> {
+    Ok(store
+        .by_values(values, usize::MAX, |_| true)?
+        .into_iter()
+        .map(|found| found.iter().map(|stored| stored.bundle.id()).collect())
+        .collect())
+}
+
 /// The text of sample indicator `n`'s value.
 fn sample_value(n: u32) -> String {
     samples::indicator(n).value.to_string()
@@ -694,6 +715,13 @@ async fn lookups_span_many_runs_and_survive_compaction() -> Result<()> {
             );
         }
         assert!(fixture.store.ids_by_value("no.such.example")?.is_empty());
+        let mut values: Vec<String> = (0..13).map(sample_value).collect();
+        values.push("no.such.example".to_owned());
+        let expected: Vec<Vec<BundleId>> = values
+            .iter()
+            .map(|value| carrying_newest_first(&bundles, value))
+            .collect();
+        assert_eq!(by_values(&fixture.store, &values)?, expected, "all values in one read");
         Ok(())
     };
     lookups_agree()?;
@@ -766,6 +794,8 @@ async fn purged_bundles_leave_stale_entries_that_compaction_drops() -> Result<()
     for value in (0..3).map(sample_value) {
         assert_eq!(fixture.store.ids_by_value(&value)?, vec![kept.id()], "{value}");
     }
+    let values: Vec<String> = (0..3).map(sample_value).collect();
+    assert_eq!(by_values(&fixture.store, &values)?, vec![vec![kept.id()]; 3]);
 
     let compacted = fixture.store.compact().await?;
     assert_eq!(compacted.entries_dropped, 5 * 3, "{compacted:?}");
@@ -828,6 +858,54 @@ async fn the_idle_writer_merges_runs_by_itself() -> Result<()> {
 }
 
 #[tokio::test]
+async fn by_values_answers_each_value_newest_first_within_the_limit_and_what_keep_admits() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let (a, b) = (origin_a(), origin_b());
+    // Bundle n carries indicators 0 to n % 4; odd ones are from origin b; one is retracted.
+    let bundles: Vec<VerifiedBundle> = (0..10u32)
+        .map(|n| indicators(if n % 2 == 0 { &a } else { &b }, n % 4 + 1, SAMPLE_TIME + u64::from(n)))
+        .collect();
+    fixture.store.put_many(bundles.clone()).await?;
+    let retraction = sign(
+        &a,
+        Body::new(
+            a.node_id(),
+            samples::author("cert-ops", 1),
+            SAMPLE_TIME + 100,
+            Tlp::Green,
+            Audience::Federation(samples::federation()),
+            Content::Retraction(Retraction {
+                reason: "false positive".to_owned(),
+                target: bundles[8].id(),
+            }),
+        ),
+    );
+    fixture.store.put(retraction).await?;
+    let values: Vec<String> = (0..4).map(sample_value).collect();
+
+    let from_a = |body: &Body| body.origin == a.node_id();
+    let found = fixture.store.by_values(&values, 2, from_a)?;
+    for (value, found) in values.iter().zip(&found) {
+        let expected: Vec<BundleId> = carrying_newest_first(&bundles, value)
+            .into_iter()
+            .filter(|id| bundles.iter().any(|b| b.id() == *id && b.body().origin == a.node_id()))
+            .take(2)
+            .collect();
+        let ids: Vec<BundleId> = found.iter().map(|stored| stored.bundle.id()).collect();
+        assert_eq!(ids, expected, "{value}");
+    }
+    // Hidden bundles are returned with their status, as `get` gives it.
+    let retracted = found[0]
+        .iter()
+        .find(|stored| stored.bundle.id() == bundles[8].id())
+        .context("the newest bundle of origin a carrying value 0")?;
+    assert!(retracted.status.retracted_by.is_some());
+    assert_eq!(fixture.store.by_values(&values, 0, |_| true)?, vec![Vec::new(); 4]);
+    assert!(fixture.store.by_values(&[], 5, |_| true)?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_hash_collision_does_not_return_a_bundle_without_the_value() -> Result<()> {
     let fixture = Fixture::new()?;
     let key = origin_a();
@@ -853,6 +931,10 @@ async fn a_hash_collision_does_not_return_a_bundle_without_the_value() -> Result
     let store = Store::open(&path, StoreConfig::default(), metrics)?;
     assert_eq!(store.ids_by_value("collision.example")?, vec![carrier.id()]);
     assert_eq!(store.ids_by_value(&sample_value(0))?, vec![innocent.id()]);
+    assert_eq!(
+        by_values(&store, &["collision.example".to_owned(), sample_value(0)])?,
+        vec![vec![carrier.id()], vec![innocent.id()]]
+    );
     let report = store.check()?;
     assert_eq!(
         report.problems,

@@ -1,3 +1,5 @@
+//! `dims bench`: `ingest` here, `portal` in [`super::bench_portal`].
+//!
 //! `dims bench ingest`: sustained ingest of signed 100-indicator bundles through the service core (decode, verify,
 //! policy, group commit), beside a raw redb bulk insert of the same rows on the same machine. The output names the
 //! machine, the command and both results, for docs/benchmarks.md, then what the group commits looked like and how
@@ -21,6 +23,8 @@ use crate::store::{Store, StoreConfig, StoreMetrics};
 pub enum BenchCommand {
     /// Sustained bundle ingest through the service core, beside a raw redb bulk insert.
     Ingest(IngestBenchArgs),
+    /// The member portal's server time (index, bundle view, search) beside the store's raw read of the same rows.
+    Portal(super::bench_portal::PortalBenchArgs),
 }
 
 /// `dims bench ingest` arguments.
@@ -42,10 +46,12 @@ pub struct IngestBenchArgs {
 
 /// Runs a benchmark.
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Ingest(args) = command;
     let dir = std::env::temp_dir().join(format!("dims-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let result = ingest(&args, &dir);
+    let result = match command {
+        BenchCommand::Ingest(args) => ingest(&args, &dir),
+        BenchCommand::Portal(args) => super::bench_portal::run(&args, &dir),
+    };
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -191,7 +197,8 @@ impl CommitStats {
     }
 }
 
-fn cpu_model() -> String {
+/// The CPU's model name, for the machine line of a result block.
+pub(super) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {

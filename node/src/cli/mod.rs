@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod bench;
+mod bench_portal;
 mod bundles;
 pub mod console;
 mod demo;

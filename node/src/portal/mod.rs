@@ -18,7 +18,9 @@
 //! * **Reading.** Every page asks the policy function as the member ([`MemberView`]: their org and active trust
 //!   groups, ceiling RED); a bundle they may not see is `None`, which the portal shows like an absent one. The index's
 //!   `after` cursor is sealed for the member, since the place a page stopped may be a bundle they may not see. Reads
-//!   of AMBER and above are recorded in the audit log as the member's, through the portal.
+//!   of AMBER and above are recorded in the audit log as the member's, through the portal. A search, and a bundle's
+//!   related lookup, read all their values in one pass over the store (`Service::search_values`: each bundle found
+//!   decoded once, only those shown verified), so a search of 1,000 values costs about one decode per bundle found.
 //! * **The author's actions.** A member retracts or updates a bundle only when they are its author on this node and
 //!   it is active ([`NodePortal::own_active`]); for anyone else, and for a bundle they may not see, the answer is the
 //!   not-found one an absent id gets. An update is a publish whose form names the bundle it supersedes, checked again
@@ -73,6 +75,8 @@ pub const SCAN_BUDGET: usize = 5_000;
 pub const MAX_SEARCH_VALUES: usize = 10_000;
 /// How many bundles a search shows per value.
 pub const SEARCH_ROWS_PER_VALUE: usize = 20;
+/// How many of a bundle's values its view looks up for related bundles, and the most related bundles it shows.
+pub const RELATED: usize = 20;
 /// How many of the newest bundles the dashboard counts.
 pub const DASHBOARD_WINDOW: usize = 1_000;
 /// Audit log entries per page.
@@ -834,23 +838,27 @@ impl Portal for NodePortal {
         else {
             return Ok(None);
         };
-        // Related: other bundles the member may see that carry one of this one's values (the first 20 values).
+        // Related: other bundles the member may see that carry one of this one's values (the first 20 values), the
+        // newest of each value first, read together in one pass over the store.
+        let values: Vec<String> = render::values(&stored.bundle.body().content)
+            .into_iter()
+            .take(RELATED)
+            .collect();
         let mut related: Vec<Stored> = Vec::new();
-        for value in render::values(&stored.bundle.body().content).iter().take(20) {
-            for other in self
-                .service
-                .search_value(value, Receiver::Member(&reader), now)
-                .map_err(unavailable)?
-            {
-                if other.bundle.id() != id && !related.iter().any(|seen| seen.bundle.id() == other.bundle.id()) {
-                    related.push(other);
-                }
-            }
-            if related.len() >= 20 {
+        for other in self
+            .service
+            .search_values(&values, RELATED + 1, Receiver::Member(&reader), now)
+            .map_err(unavailable)?
+            .into_iter()
+            .flatten()
+        {
+            if related.len() == RELATED {
                 break;
             }
+            if other.bundle.id() != id && !related.iter().any(|seen| seen.bundle.id() == other.bundle.id()) {
+                related.push(other);
+            }
         }
-        related.truncate(20);
         self.as_member(reader.member)
             .store()
             .record_read(
@@ -989,14 +997,13 @@ impl Portal for NodePortal {
         let now = crate::clock::now_ms();
         let scan_reader = reader.clone();
         let hits = tokio::task::spawn_blocking(move || -> Result<_, crate::store::StoreError> {
-            let mut hits = Vec::with_capacity(values.len());
-            for (value, kind) in values {
-                let mut bundles = service.search_value(&value, Receiver::Member(&scan_reader), now)?;
-                bundles.sort_by_key(|stored| std::cmp::Reverse(stored.cursor()));
-                bundles.truncate(SEARCH_ROWS_PER_VALUE);
-                hits.push((value, kind, bundles));
-            }
-            Ok(hits)
+            let texts: Vec<String> = values.iter().map(|(value, _)| value.clone()).collect();
+            let found = service.search_values(&texts, SEARCH_ROWS_PER_VALUE, Receiver::Member(&scan_reader), now)?;
+            Ok(values
+                .into_iter()
+                .zip(found)
+                .map(|((value, kind), bundles)| (value, kind, bundles))
+                .collect::<Vec<_>>())
         })
         .await
         .map_err(unavailable)?
@@ -1010,11 +1017,26 @@ impl Portal for NodePortal {
             .record_read(ReadKind::Page, shown)
             .await
             .map_err(unavailable)?;
+        // The member's triage states of every row, in one read.
+        let ids: Vec<BundleId> = hits
+            .iter()
+            .flat_map(|(_, _, bundles)| bundles.iter().map(|stored| stored.bundle.id()))
+            .collect();
+        let mut states = self
+            .service
+            .store()
+            .triage(reader.member, &ids)
+            .map_err(unavailable)?
+            .into_iter();
         for (value, kind, bundles) in hits {
             if bundles.is_empty() {
                 results.missing.push(value);
             } else {
-                results.found.push((value, kind, self.rows(reader.member, &bundles)?));
+                let rows = bundles
+                    .iter()
+                    .map(|stored| render::row(stored, states.next().flatten()))
+                    .collect();
+                results.found.push((value, kind, rows));
             }
         }
         Ok(results)

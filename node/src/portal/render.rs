@@ -3,7 +3,7 @@
 
 use dims_protocol::audience::Recipient;
 use dims_protocol::{Audience, Content, VerifiedBundle};
-use dims_web::portal::pages::title_of;
+use dims_web::portal::pages::{TITLE_VALUES, title_of};
 use dims_web::portal::{BundleRow, BundleView, IndicatorRow, SightingRow, TlpTag};
 
 use crate::store::{Stored, TriageState};
@@ -43,19 +43,37 @@ pub fn values(content: &Content) -> Vec<String> {
     }
 }
 
+/// The first `count` values a bundle carries, in order, and how many it carries in all: what a row shows, without
+/// formatting every value of a large bundle.
+fn first_values(content: &Content, count: usize) -> (Vec<String>, usize) {
+    match content {
+        Content::Sightings(list) => (
+            list.iter().take(count).map(|s| s.indicator.value.to_string()).collect(),
+            list.len(),
+        ),
+        other => {
+            let list = other.indicators();
+            (
+                list.iter().take(count).map(|i| i.value.to_string()).collect(),
+                list.len(),
+            )
+        }
+    }
+}
+
 /// The list row of `stored`, in the viewer's triage state `triage`.
 pub fn row(stored: &Stored, triage: Option<TriageState>) -> BundleRow {
     let body = stored.bundle.body();
-    let values = values(&body.content);
+    let (first, items) = first_values(&body.content, TITLE_VALUES);
     BundleRow {
         id: stored.bundle.id().to_string(),
         tlp: TlpTag(body.tlp),
         kind: body.content.kind().to_owned(),
-        title: title_of(report_title(&body.content), &values),
+        title: title_of(report_title(&body.content), &first, items),
         org: body.author.org.to_string(),
         origin: BundleRow::short_node(&body.origin.to_string()),
         created: time(body.created),
-        items: values.len(),
+        items,
         status: status(stored).to_owned(),
         triage: triage.map_or("new", TriageState::name).to_owned(),
     }

@@ -25,7 +25,7 @@
 //!   [`ListQuery::include_hidden`].
 //! * Expired bundles (`expires <= now`) are left out of pages given [`ListQuery::now_ms`], and deleted with all their
 //!   rows by [`Store::purge_expired`]. Their value index entries stay behind, stale, until a compaction drops them;
-//!   [`Store::ids_by_value`] never returns them.
+//!   [`Store::ids_by_value`] and [`Store::by_values`] never return them.
 //! * The value index is a set of sorted runs, one appended per group commit and merged by the writer in the
 //!   background (size-tiered, each merge bounded to 2^20 entries and its own transaction); see `runs`. Lookups see
 //!   whole runs only, so they are exact during and after a merge.
@@ -468,6 +468,23 @@ impl Store {
     pub fn ids_by_value(&self, value: &str) -> Result<Vec<BundleId>, StoreError> {
         let snapshot = self.handle.core.snapshot()?;
         query::ids_by_value(&tables::ReadTables::open(&snapshot.txn)?, value)
+    }
+
+    /// For each of `values` (normal text form, as for [`Store::ids_by_value`]), the stored bundles that carry it and
+    /// that `keep` admits, newest first (by (created, id)), at most `limit` per value, verified, with their status;
+    /// hidden and expired bundles included unless `keep` leaves them out. Reads everything in one snapshot, decodes
+    /// each candidate once however many of the values it carries, and verifies only the bundles returned, together
+    /// in batches: a search of many values costs about one decode per bundle found, and one batched signature
+    /// check per bundle shown, both spread over the machine's cores when there are many. `keep` sees the body as stored, before its signature is checked again; what is
+    /// returned is verified. Blocking: call it from `spawn_blocking` in async code.
+    pub fn by_values(
+        &self,
+        values: &[String],
+        limit: usize,
+        keep: impl Fn(&dims_protocol::Body) -> bool + Sync,
+    ) -> Result<Vec<Vec<Stored>>, StoreError> {
+        let snapshot = self.handle.core.snapshot()?;
+        query::by_values(&tables::ReadTables::open(&snapshot.txn)?, values, limit, keep)
     }
 
     /// The number of stored bundles (hidden and expired included).

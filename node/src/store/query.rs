@@ -12,14 +12,14 @@
 //! the target is stored yet, so a retraction that arrives first takes effect when its target arrives, with the
 //! same-origin rule applied then, without any rewriting.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use dims_protocol::{BundleId, NodeId, Tlp, Unverified, VerifiedBundle};
 use redb::ReadableTable;
 
 use super::error::{During, StoreError};
 use super::runs;
-use super::tables::{ID_MAX, ID_MIN, ReadTables, TlpKey, indexed_values, tlp_code};
+use super::tables::{ID_MAX, ID_MIN, ReadTables, TlpKey, for_each_indexed_value, indexed_values, tlp_code};
 use super::{ListQuery, Status, Stored};
 
 /// How many bundles are verified together in one `verify_batch` call.
@@ -55,7 +55,12 @@ fn load(tables: &ReadTables, id: BundleId) -> Result<Option<Unverified>, StoreEr
     let Some(row) = tables.bundles.get(&id.0).during("reading a bundle")? else {
         return Ok(None);
     };
-    let bundle = dims_protocol::decode(row.value()).map_err(|source| StoreError::Corrupt {
+    decode_row(id, row.value()).map(Some)
+}
+
+/// The bundle in the row stored under `id`, which must be that bundle.
+fn decode_row(id: BundleId, bytes: &[u8]) -> Result<Unverified, StoreError> {
+    let bundle = dims_protocol::decode(bytes).map_err(|source| StoreError::Corrupt {
         id,
         source: Box::new(source.into()),
     })?;
@@ -65,7 +70,7 @@ fn load(tables: &ReadTables, id: BundleId) -> Result<Option<Unverified>, StoreEr
             actual: bundle.id(),
         });
     }
-    Ok(Some(bundle))
+    Ok(bundle)
 }
 
 /// One bundle with its status.
@@ -298,6 +303,138 @@ pub(crate) fn ids_by_value(tables: &ReadTables, value: &str) -> Result<Vec<Bundl
     Ok(ids)
 }
 
+/// For each of `values` (normal text form), the stored bundles that carry it and that `keep` admits, newest first,
+/// at most `limit` of them; see [`super::Store::by_values`].
+///
+/// Four steps over one snapshot: the value index gives each value's candidates; their rows are read (on this
+/// thread, which holds the transaction); each distinct candidate is decoded once and kept for the values it really
+/// carries, if `keep` admits its body; then only the bundles that are shown get their status read and their signature
+/// verified, together in batches. Decoding and verifying are pure work on owned bytes, and a search of 1,000 values
+/// decodes about as many bundles, so both are spread over the machine's cores ([`on_cores`]) once there are enough.
+pub(crate) fn by_values(
+    tables: &ReadTables,
+    values: &[String],
+    limit: usize,
+    keep: impl Fn(&dims_protocol::Body) -> bool + Sync,
+) -> Result<Vec<Vec<Stored>>, StoreError> {
+    let mut wanted: BTreeMap<BundleId, Vec<usize>> = BTreeMap::new();
+    for (index, value) in values.iter().enumerate() {
+        for id in runs::candidates(&tables.value_runs, &tables.value_chunks, value)? {
+            wanted.entry(id).or_default().push(index);
+        }
+    }
+    let mut rows = Vec::with_capacity(wanted.len());
+    for (id, indexes) in wanted {
+        // A missing row is a stale entry: the bundle was purged.
+        if let Some(row) = tables.bundles.get(&id.0).during("reading a bundle")? {
+            rows.push((id, indexes, row.value().to_vec()));
+        }
+    }
+    let decoded = on_cores(rows, |(id, indexes, bytes)| -> Result<_, StoreError> {
+        let bundle = decode_row(id, &bytes)?;
+        if !keep(bundle.body()) {
+            return Ok(None);
+        }
+        // A candidate may merely share a value's 64-bit hash: keep it only for the values it carries.
+        let mut carried = vec![false; indexes.len()];
+        for_each_indexed_value(bundle.body(), |text| {
+            for (slot, &index) in indexes.iter().enumerate() {
+                carried[slot] |= values[index] == text;
+            }
+        });
+        let carried: Vec<usize> = indexes
+            .into_iter()
+            .zip(carried)
+            .filter_map(|(index, carries)| carries.then_some(index))
+            .collect();
+        Ok((!carried.is_empty()).then_some((id, bundle, carried)))
+    });
+    let mut hits: Vec<Vec<(u64, BundleId)>> = vec![Vec::new(); values.len()];
+    let mut found: HashMap<BundleId, Unverified> = HashMap::new();
+    for result in decoded {
+        let Some((id, bundle, carried)) = result? else {
+            continue;
+        };
+        for index in carried {
+            hits[index].push((bundle.body().created, id));
+        }
+        found.insert(id, bundle);
+    }
+    let mut shown: BTreeSet<BundleId> = BTreeSet::new();
+    for found in &mut hits {
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.truncate(limit);
+        shown.extend(found.iter().map(|(_, id)| *id));
+    }
+    let mut candidates = Vec::with_capacity(shown.len());
+    for id in &shown {
+        let bundle = found.remove(id).expect("every shown id was decoded");
+        let status = status(tables, *id, bundle.body().origin)?;
+        candidates.push((bundle, status));
+    }
+    drop(found);
+    let mut batches = Vec::new();
+    let mut candidates = candidates.into_iter().peekable();
+    while candidates.peek().is_some() {
+        batches.push(candidates.by_ref().take(VERIFY_CHUNK).collect::<Vec<_>>());
+    }
+    let mut verified_in_order = Vec::with_capacity(shown.len());
+    for batch in on_cores(batches, verify_all) {
+        verified_in_order.extend(batch?);
+    }
+    // A bundle shown for several values is cloned for all but the last of them.
+    let mut uses: HashMap<BundleId, usize> = HashMap::with_capacity(shown.len());
+    for (_, id) in hits.iter().flatten() {
+        *uses.entry(*id).or_default() += 1;
+    }
+    let mut verified: HashMap<BundleId, Stored> = shown.into_iter().zip(verified_in_order).collect();
+    let mut take = |id: &BundleId| {
+        let left = uses.get_mut(id).expect("counted");
+        *left -= 1;
+        match *left {
+            0 => verified.remove(id).expect("verified"),
+            _ => verified[id].clone(),
+        }
+    };
+    Ok(hits
+        .into_iter()
+        .map(|found| found.iter().map(|(_, id)| take(id)).collect())
+        .collect())
+}
+
+/// Below this many items, [`on_cores`] works on the calling thread: starting threads costs more than it saves.
+const PARALLEL_FROM: usize = 64;
+/// The most threads [`on_cores`] starts.
+const MAX_THREADS: usize = 4;
+
+/// `items` mapped with `work`, in order, on up to [`MAX_THREADS`] scoped threads (one per core) when there are at
+/// least [`PARALLEL_FROM`] of them. A panic in a thread is re-raised on the caller's.
+fn on_cores<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS);
+    if threads <= 1 || items.len() < PARALLEL_FROM {
+        return items.into_iter().map(work).collect();
+    }
+    let per_thread = items.len().div_ceil(threads);
+    let mut parts: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        parts.push(items.by_ref().take(per_thread).collect());
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let running: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(work).collect::<Vec<R>>()))
+            .collect();
+        running
+            .into_iter()
+            .flat_map(|thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
 /// Every (created, id) the node offers in reconciliation at `now_ms`: all stored bundles except expired ones and
 /// retracted ones (a withdrawn bundle is not forwarded; leaving it out also keeps peers from offering it back).
 pub(crate) fn reconciliation_items(tables: &ReadTables, now_ms: u64) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
@@ -363,4 +500,37 @@ pub(crate) fn bodies(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PARALLEL_FROM, on_cores};
+
+    #[test]
+    fn work_on_the_cores_keeps_the_order_of_the_items() {
+        for count in [0, 1, PARALLEL_FROM - 1, PARALLEL_FROM, 1_000, 1_001] {
+            let items: Vec<usize> = (0..count).collect();
+            let threads = std::sync::Mutex::new(std::collections::HashSet::new());
+            let doubled = on_cores(items, |n| {
+                threads.lock().expect("lock").insert(std::thread::current().id());
+                n * 2
+            });
+            assert_eq!(doubled, (0..count).map(|n| n * 2).collect::<Vec<_>>(), "{count} items");
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            if count >= PARALLEL_FROM && cores > 1 {
+                assert!(threads.lock().expect("lock").len() > 1, "{count} items on one thread");
+            }
+        }
+    }
+
+    #[test]
+    fn a_panic_in_a_thread_reaches_the_caller() {
+        let caught = std::panic::catch_unwind(|| {
+            on_cores((0..PARALLEL_FROM * 2).collect::<Vec<_>>(), |n| {
+                assert!(n != PARALLEL_FROM + 3, "item {n}");
+                n
+            })
+        });
+        assert!(caught.is_err());
+    }
 }

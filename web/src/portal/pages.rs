@@ -377,15 +377,19 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// A row's title from a report title or its first values, cut to a readable length.
-pub fn title_of(title: Option<&str>, values: &[String]) -> String {
+/// How many of a bundle's values a row's title shows when the bundle has no title of its own.
+pub const TITLE_VALUES: usize = 3;
+
+/// A row's title from a report title or else its first values (`first`: up to [`TITLE_VALUES`] of the `total` it
+/// carries), cut to a readable length.
+pub fn title_of(title: Option<&str>, first: &[String], total: usize) -> String {
     const MAX: usize = 120;
     let text = match title {
         Some(title) if !title.trim().is_empty() => title.to_owned(),
-        _ if values.is_empty() => "(no indicators)".to_owned(),
+        _ if first.is_empty() => "(no indicators)".to_owned(),
         _ => {
-            let shown: Vec<&str> = values.iter().take(3).map(String::as_str).collect();
-            let more = values.len().saturating_sub(shown.len());
+            let shown: Vec<&str> = first.iter().take(TITLE_VALUES).map(String::as_str).collect();
+            let more = total.saturating_sub(shown.len());
             if more > 0 {
                 format!("{} and {more} more", shown.join(", "))
             } else {
