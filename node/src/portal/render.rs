@@ -2,6 +2,7 @@
 //! bundle the policy function already let them see. Values are shown as stored; escaping is the templates' job.
 
 use dims_protocol::audience::Recipient;
+use dims_protocol::content::IncidentStatus;
 use dims_protocol::{Audience, Content, VerifiedBundle};
 use dims_web::portal::pages::{TITLE_VALUES, title_of};
 use dims_web::portal::{BundleRow, BundleView, IndicatorRow, SightingRow, TlpTag};
@@ -139,7 +140,24 @@ pub fn view(stored: &Stored, triage: Option<TriageState>, related: Vec<BundleRow
             None => sitrep.summary.clone(),
         }),
         Content::CourseOfAction(action) => action.description.clone().or_else(|| action.action.clone()),
-        Content::IncidentReport(report) => Some(format!("Status: {:?}", report.status)),
+        Content::IncidentReport(report) => {
+            let status = match report.status {
+                IncidentStatus::Open => "open",
+                IncidentStatus::Contained => "contained",
+                IncidentStatus::Resolved => "resolved",
+            };
+            let mut text = format!("Status: {status}.");
+            if let Some(first) = report.first_seen {
+                text += &format!(" First seen {}.", time(first));
+            }
+            if let Some(last) = report.last_seen {
+                text += &format!(" Last seen {}.", time(last));
+            }
+            if let Some(description) = &report.description {
+                text += &format!("\n\n{description}");
+            }
+            Some(text)
+        }
         Content::Retraction(retraction) => Some(format!("Retracts {}: {}", retraction.target, retraction.reason)),
         Content::Indicators(_) | Content::Sightings(_) => None,
     };
@@ -163,6 +181,10 @@ pub fn view(stored: &Stored, triage: Option<TriageState>, related: Vec<BundleRow
             )
         }),
         text,
+        victims: match &body.content {
+            Content::IncidentReport(report) => report.victims.iter().map(ToString::to_string).collect(),
+            _ => Vec::new(),
+        },
         indicators,
         sightings,
         related,

@@ -274,6 +274,8 @@ pub struct BundleView {
     pub derived_from: Option<String>,
     /// A report's text: summary or description, if it has one.
     pub text: Option<String>,
+    /// An incident report's affected addresses (the victims).
+    pub victims: Vec<String>,
     /// Its indicators.
     pub indicators: Vec<IndicatorRow>,
     /// Its sightings.

@@ -293,6 +293,11 @@ async function memberTour(browser, context) {
   await page.getByRole('button', { name: 'Publish' }).click();
   await page.waitForURL(/\/bundles\/[0-9a-f]{64}$/);
   const own = page.url();
+  const report = await page.locator('main').innerText();
+  check(
+    report.includes('Affected addresses (2)') && report.includes('10.20.0.17') && report.includes('J. Doe opened'),
+    `${context.label}: the incident report's page lacks its victims or description: ${JSON.stringify(report)}`,
+  );
   check(
     (await page.getByRole('link', { name: 'Update' }).count()) === 1,
     `${context.label}: the author's bundle offers no Update`,
