@@ -213,6 +213,22 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
             .contains("unsafe-inline"),
         "no inline script or style"
     );
+    // HSTS only over TLS, which the TLS-terminating proxy in front reports.
+    let hsts = |proto: Option<&'static str>| {
+        let mut request = reqwest::Client::new().get(format!("{base}/login"));
+        if let Some(proto) = proto {
+            request = request.header("x-forwarded-proto", proto);
+        }
+        async move {
+            let answer = request.send().await.expect("the login page");
+            answer
+                .headers()
+                .get("strict-transport-security")
+                .map(|v| v.to_str().expect("ascii").to_owned())
+        }
+    };
+    assert_eq!(hsts(Some("https")).await.as_deref(), Some("max-age=31536000"));
+    assert_eq!(hsts(None).await, None, "no HSTS over plain HTTP");
 
     // A session id planted before login (fixation) is replaced at login.
     let planted = "ab".repeat(32);

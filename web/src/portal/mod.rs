@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -312,8 +312,12 @@ fn finish(routes: Router) -> Router {
 
 /// The headers of every answer (see the module doc).
 async fn security_headers(request: Request, next: Next) -> Response {
+    let over_tls = came_over_tls(request.headers());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if over_tls {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    }
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -326,6 +330,28 @@ async fn security_headers(request: Request, next: Next) -> Response {
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     response
+}
+
+/// The `Strict-Transport-Security` of answers given over TLS: a year, this host only (the organisation's other hosts
+/// are not the portal's to pin).
+const HSTS: &str = "max-age=31536000";
+
+/// Whether the browser reached the portal over TLS. The node speaks plain HTTP only (on loopback, or behind a
+/// TLS-terminating proxy, as its configuration says), so TLS is what that proxy reports: `X-Forwarded-Proto: https`
+/// or `Forwarded: proto=https`. A browser ignores HSTS received over plain HTTP in any case (RFC 6797 §8.1), so a
+/// forged header pins nothing.
+fn came_over_tls(headers: &HeaderMap) -> bool {
+    let says_https = |name: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value.to_str().is_ok_and(|text| {
+                text.split([',', ';']).any(|part| {
+                    let part = part.trim();
+                    part.eq_ignore_ascii_case("https") || part.eq_ignore_ascii_case("proto=https")
+                })
+            })
+        })
+    };
+    says_https("x-forwarded-proto") || says_https("forwarded")
 }
 
 /// Refuses (403) a state-changing request that says it came from another site: `Sec-Fetch-Site` other than
@@ -355,4 +381,29 @@ async fn same_origin_posts(request: Request, next: Next) -> Response {
         return pages::error_page(&error, None).into_response();
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::came_over_tls;
+
+    #[test]
+    fn tls_is_what_the_proxy_in_front_reports() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(*name, HeaderValue::from_static(value));
+            }
+            came_over_tls(&headers)
+        };
+        assert!(!with(&[]));
+        assert!(with(&[("x-forwarded-proto", "https")]));
+        assert!(with(&[("x-forwarded-proto", "HTTPS")]));
+        assert!(with(&[("forwarded", "for=192.0.2.60;proto=https;by=203.0.113.43")]));
+        assert!(!with(&[("x-forwarded-proto", "http")]));
+        assert!(!with(&[("forwarded", "for=192.0.2.60;proto=http")]));
+        assert!(!with(&[("x-forwarded-host", "https")]));
+    }
 }
