@@ -1181,15 +1181,7 @@ impl Portal for NodePortal {
             .map_err(unavailable)?
             .into_iter()
             .filter(|record| record.owner == reader.member)
-            .map(|record| TokenRow {
-                id: record.id.to_string(),
-                label: record.label.clone(),
-                scopes: crate::grant::scopes_text(&record.scopes),
-                ceiling: record.scopes.tlp_ceiling.label().to_owned(),
-                expires: record.expires.map_or_else(|| "never".to_owned(), render::time),
-                revoked: record.revoked.map(render::time),
-                expired: record.expires.is_some_and(|at| at <= now),
-            })
+            .map(|record| render::token_row(&record, now))
             .collect();
         tokens.sort_by(|a, b| a.label.cmp(&b.label));
         Ok(tokens)
@@ -1470,15 +1462,7 @@ impl Portal for NodePortal {
             .into_iter()
             .map(|record| AdminTokenRow {
                 owner: self.name_of(&record.owner),
-                token: TokenRow {
-                    id: record.id.to_string(),
-                    label: record.label.clone(),
-                    scopes: crate::grant::scopes_text(&record.scopes),
-                    ceiling: record.scopes.tlp_ceiling.label().to_owned(),
-                    expires: record.expires.map_or_else(|| "never".to_owned(), render::time),
-                    revoked: record.revoked.map(render::time),
-                    expired: record.expires.is_some_and(|at| at <= now),
-                },
+                token: render::token_row(&record, now),
             })
             .collect();
         tokens.sort_by(|a, b| a.owner.cmp(&b.owner).then_with(|| a.token.label.cmp(&b.token.label)));

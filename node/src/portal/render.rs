@@ -1,11 +1,12 @@
 //! Stored bundles turned into the portal's views (`dims_web::portal::views`): what a member reads on a page, from a
 //! bundle the policy function already let them see. Values are shown as stored; escaping is the templates' job.
 
+use dims_identity::token::TokenRecord;
 use dims_protocol::audience::Recipient;
 use dims_protocol::content::IncidentStatus;
 use dims_protocol::{Audience, Content, VerifiedBundle};
 use dims_web::portal::pages::{TITLE_VALUES, title_of};
-use dims_web::portal::{BundleRow, BundleView, IndicatorRow, SightingRow, TlpTag};
+use dims_web::portal::{BundleRow, BundleView, IndicatorRow, SightingRow, TlpTag, TokenRow};
 
 use crate::store::{Stored, TriageState};
 
@@ -191,6 +192,19 @@ pub fn view(stored: &Stored, triage: Option<TriageState>, related: Vec<BundleRow
         // Whose bundle it is depends on the viewer: the portal sets these.
         retractable: false,
         updatable: false,
+    }
+}
+
+/// An API token's row at `now_ms`, as its owner and node admins see it (never the token itself, which is not kept).
+pub fn token_row(record: &TokenRecord, now_ms: u64) -> TokenRow {
+    TokenRow {
+        id: record.id.to_string(),
+        label: record.label.clone(),
+        scopes: crate::grant::scopes_text(&record.scopes),
+        ceiling: record.scopes.tlp_ceiling.label().to_owned(),
+        expires: record.expires.map_or_else(|| "never".to_owned(), time),
+        revoked: record.revoked.map(time),
+        expired: record.expires.is_some_and(|at| at <= now_ms),
     }
 }
 

@@ -1,17 +1,22 @@
 //! The portal's pages: askama templates (in `web/templates/`, compiled in, HTML-escaped) and the handlers that fill
-//! them from the [`Portal`]. A handler finds the viewer first; without a session the browser is sent to `/login`.
+//! them from the [`Portal`]. A page's handler takes the viewer as an extractor, [`Member`] (without a session the
+//! browser is sent to `/login` before the handler runs), and a state-changing one its form as [`Posted`], which also
+//! checks the form's CSRF token; the forms whose fields repeat (the index's selection, a token's audiences) are read
+//! by hand and check it themselves.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use dims_identity::session::COOKIE_NAME;
 use dims_protocol::{BundleId, Tlp};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::views::{
     AdminPage, AuditPage, BulkAction, BundleRow, BundleView, CertForm, Dashboard, FederationPage, IndexFilters,
@@ -133,12 +138,73 @@ async fn viewer_or_login<P: Portal>(portal: &P, headers: &HeaderMap) -> Result<V
         .map_err(|error| error_page(&error, None))
 }
 
-/// `GET /`.
-pub async fn dashboard<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
+/// The member behind the request's session cookie. Without a live session the request is answered before any
+/// handler runs (the login redirect, or the page saying why), so a handler that takes a `Member` never serves a
+/// stranger.
+pub struct Member(pub Viewer);
+
+impl<P: Portal> FromRequestParts<Arc<P>> for Member {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Arc<P>) -> Result<Self, Response> {
+        viewer_or_login(&**portal, &parts.headers).await.map(Member)
+    }
+}
+
+/// A form a member posted with their session's CSRF token: what every state-changing page takes, so that none runs
+/// for a stranger, a stale form or a form another site made. A wrong token is answered 403 and nothing changes.
+pub struct Posted<F> {
+    /// Who posted it.
+    pub viewer: Viewer,
+    /// The form.
+    pub form: F,
+}
+
+/// A form that carries the CSRF token of the session it was served in.
+pub trait WithCsrf {
+    /// The token the form came back with.
+    fn csrf(&self) -> &str;
+}
+
+macro_rules! with_csrf {
+    ($($form:ty),* $(,)?) => {
+        $(impl WithCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })*
     };
+}
+
+with_csrf!(
+    CertForm,
+    MemberAction,
+    ProfileForm,
+    PublishForm,
+    RetractForm,
+    RevokeForm,
+    SearchForm,
+    super::views::VetForm,
+);
+
+impl<P: Portal, F: WithCsrf + DeserializeOwned + Send> FromRequest<Arc<P>> for Posted<F> {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, portal: &Arc<P>) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Member(viewer) = Member::from_request_parts(&mut parts, portal).await?;
+        let Form(form) = Form::<F>::from_request(axum::extract::Request::from_parts(parts, body), portal)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !csrf_matches(&viewer, form.csrf()) {
+            return Err(csrf_refused(&viewer));
+        }
+        Ok(Self { viewer, form })
+    }
+}
+
+/// `GET /`.
+pub async fn dashboard<P: Portal>(State(portal): State<Arc<P>>, Member(viewer): Member) -> Response {
     match portal.dashboard(&viewer).await {
         Ok(board) => page(
             StatusCode::OK,
@@ -293,14 +359,10 @@ pub async fn logout<P: Portal>(
 /// `GET /bundles`: the index.
 pub async fn index<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
+    Member(viewer): Member,
     filters: Result<Query<IndexFilters>, axum::extract::rejection::QueryRejection>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
     let (filters, problem) = match filters {
         Ok(Query(filters)) => (filters, None),
         Err(_) => (
@@ -343,11 +405,11 @@ pub async fn index<P: Portal>(
 
 /// `GET /bundles/{id}`: one bundle; the same "not found" page for an absent id, a malformed one and one the viewer
 /// may not see.
-pub async fn bundle<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
+pub async fn bundle<P: Portal>(
+    State(portal): State<Arc<P>>,
+    Member(viewer): Member,
+    Path(id): Path<String>,
+) -> Response {
     let Ok(id) = id.parse::<BundleId>() else {
         return error_page(&PortalError::not_found(), Some(&viewer));
     };
@@ -462,13 +524,9 @@ pub struct PublishQuery {
 /// from a bundle of the viewer's to replace it (not found, like an absent id, when it is not theirs to update).
 pub async fn publish_form<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
+    Member(viewer): Member,
     query: Result<Query<PublishQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
     let update = query.ok().and_then(|Query(query)| query.update);
     let form = match update {
         None => PublishForm {
@@ -495,17 +553,9 @@ pub async fn publish_form<P: Portal>(
 /// that is not theirs to retract, gets the page an absent id gets.
 pub async fn retract<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<RetractForm>,
+    Posted { viewer, form }: Posted<RetractForm>,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    if !csrf_matches(&viewer, &form.csrf) {
-        return csrf_refused(&viewer);
-    }
     let Ok(id) = id.parse::<BundleId>() else {
         return error_page(&PortalError::not_found(), Some(&viewer));
     };
@@ -518,16 +568,8 @@ pub async fn retract<P: Portal>(
 /// `POST /publish/preview`: what would be stored and who would get it; nothing is stored.
 pub async fn preview<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
-    Form(form): Form<PublishForm>,
+    Posted { viewer, form }: Posted<PublishForm>,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    if !csrf_matches(&viewer, &form.csrf) {
-        return csrf_refused(&viewer);
-    }
     match portal.preview(&viewer, &form).await {
         Ok(preview) => publish_page(&viewer, &form, Some(&preview), StatusCode::OK),
         Err(error) => error_page(&error, Some(&viewer)),
@@ -537,16 +579,8 @@ pub async fn preview<P: Portal>(
 /// `POST /publish`: publishes what was previewed, then shows the new bundle; problems go back to the preview.
 pub async fn publish<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
-    Form(form): Form<PublishForm>,
+    Posted { viewer, form }: Posted<PublishForm>,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    if !csrf_matches(&viewer, &form.csrf) {
-        return csrf_refused(&viewer);
-    }
     match portal.publish(&viewer, &form).await {
         Ok(id) => Redirect::to(&format!("/bundles/{id}")).into_response(),
         Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY => {
@@ -582,30 +616,15 @@ pub struct SearchQuery {
 /// `GET /search`: the form, and the results of `?q=` when given.
 pub async fn search_form<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
+    Member(viewer): Member,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
     let text = query.ok().and_then(|Query(query)| query.q).unwrap_or_default();
     search_results(&*portal, &viewer, &text).await
 }
 
 /// `POST /search`: many values at once.
-pub async fn search<P: Portal>(
-    State(portal): State<Arc<P>>,
-    headers: HeaderMap,
-    Form(form): Form<SearchForm>,
-) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    if !csrf_matches(&viewer, &form.csrf) {
-        return csrf_refused(&viewer);
-    }
+pub async fn search<P: Portal>(State(portal): State<Arc<P>>, Posted { viewer, form }: Posted<SearchForm>) -> Response {
     search_results(&*portal, &viewer, &form.values).await
 }
 
@@ -711,11 +730,7 @@ struct ProfileTemplate<'a> {
 }
 
 /// `GET /members`: the directory.
-pub async fn members<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
+pub async fn members<P: Portal>(State(portal): State<Arc<P>>, Member(viewer): Member) -> Response {
     match portal.members(&viewer).await {
         Ok(members) => page(
             StatusCode::OK,
@@ -730,11 +745,11 @@ pub async fn members<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap
 }
 
 /// `GET /members/{id}`: one member's card.
-pub async fn member<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
+pub async fn member<P: Portal>(
+    State(portal): State<Arc<P>>,
+    Member(viewer): Member,
+    Path(id): Path<String>,
+) -> Response {
     match portal.member(&viewer, &id).await {
         Ok(Some(card)) => page(
             StatusCode::OK,
@@ -773,27 +788,15 @@ async fn profile_page<P: Portal>(
 }
 
 /// `GET /profile`: the viewer's own profile, to edit.
-pub async fn profile<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
+pub async fn profile<P: Portal>(State(portal): State<Arc<P>>, Member(viewer): Member) -> Response {
     profile_page(&*portal, &viewer, None, None, StatusCode::OK).await
 }
 
 /// `POST /profile`.
 pub async fn update_profile<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
-    Form(form): Form<ProfileForm>,
+    Posted { viewer, form }: Posted<ProfileForm>,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    if !csrf_matches(&viewer, &form.csrf) {
-        return csrf_refused(&viewer);
-    }
     match portal.update_profile(&viewer, &form).await {
         Ok(()) => profile_page(&*portal, &viewer, Some("Your profile was saved."), None, StatusCode::OK).await,
         Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY => {
@@ -806,16 +809,8 @@ pub async fn update_profile<P: Portal>(
 /// `POST /profile/cert`.
 pub async fn upload_cert<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
-    Form(form): Form<CertForm>,
+    Posted { viewer, form }: Posted<CertForm>,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    if !csrf_matches(&viewer, &form.csrf) {
-        return csrf_refused(&viewer);
-    }
     match portal.upload_cert(&viewer, &form.armored).await {
         Ok(()) => {
             profile_page(
@@ -843,11 +838,7 @@ struct FederationTemplate<'a> {
 }
 
 /// `GET /federation`.
-pub async fn federation<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
+pub async fn federation<P: Portal>(State(portal): State<Arc<P>>, Member(viewer): Member) -> Response {
     match portal.federation(&viewer).await {
         Ok(status) => page(
             StatusCode::OK,
@@ -896,11 +887,7 @@ async fn tokens_page<P: Portal>(
 }
 
 /// `GET /tokens`: the viewer's API tokens.
-pub async fn tokens<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
+pub async fn tokens<P: Portal>(State(portal): State<Arc<P>>, Member(viewer): Member) -> Response {
     tokens_page(&*portal, &viewer, None, None, StatusCode::OK).await
 }
 
@@ -953,16 +940,8 @@ pub struct RevokeForm {
 /// `POST /tokens/revoke`.
 pub async fn revoke_token<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
-    Form(form): Form<RevokeForm>,
+    Posted { viewer, form }: Posted<RevokeForm>,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    if !csrf_matches(&viewer, &form.csrf) {
-        return csrf_refused(&viewer);
-    }
     match portal.revoke_token(&viewer, &form.id).await {
         Ok(()) => Redirect::to("/tokens").into_response(),
         Err(error) => error_page(&error, Some(&viewer)),
@@ -988,11 +967,7 @@ struct GroupTemplate<'a> {
 }
 
 /// `GET /groups`.
-pub async fn groups<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
+pub async fn groups<P: Portal>(State(portal): State<Arc<P>>, Member(viewer): Member) -> Response {
     match portal.groups(&viewer).await {
         Ok(groups) => page(
             StatusCode::OK,
@@ -1031,28 +1006,20 @@ async fn group_page<P: Portal>(
 }
 
 /// `GET /groups/{id}`.
-pub async fn group<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
+pub async fn group<P: Portal>(
+    State(portal): State<Arc<P>>,
+    Member(viewer): Member,
+    Path(id): Path<String>,
+) -> Response {
     group_page(&*portal, &viewer, &id, None, None, StatusCode::OK).await
 }
 
 /// `POST /groups/{id}`: a vetting step.
 pub async fn vet<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<super::views::VetForm>,
+    Posted { viewer, form }: Posted<super::views::VetForm>,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    if !csrf_matches(&viewer, &form.csrf) {
-        return csrf_refused(&viewer);
-    }
     match portal.vet(&viewer, &id, &form).await {
         Ok(()) => group_page(&*portal, &viewer, &id, Some("Done."), None, StatusCode::OK).await,
         Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY => {
@@ -1103,11 +1070,7 @@ async fn admin_page<P: Portal>(
 }
 
 /// `GET /admin`: the node's workers, members and API tokens, for node admins (not found for anyone else).
-pub async fn admin<P: Portal>(State(portal): State<Arc<P>>, headers: HeaderMap) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
+pub async fn admin<P: Portal>(State(portal): State<Arc<P>>, Member(viewer): Member) -> Response {
     admin_page(&*portal, &viewer, None, None, StatusCode::OK).await
 }
 
@@ -1122,13 +1085,9 @@ pub struct AuditQuery {
 /// `GET /admin/audit`.
 pub async fn audit<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
+    Member(viewer): Member,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
     let before = query.ok().and_then(|Query(query)| query.before);
     match portal.audit(&viewer, before).await {
         Ok(audit) => page(
@@ -1146,16 +1105,8 @@ pub async fn audit<P: Portal>(
 /// `POST /admin/members`: suspend or reinstate a member.
 pub async fn member_action<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
-    Form(form): Form<MemberAction>,
+    Posted { viewer, form }: Posted<MemberAction>,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    if !csrf_matches(&viewer, &form.csrf) {
-        return csrf_refused(&viewer);
-    }
     match portal.member_action(&viewer, &form).await {
         Ok(()) => admin_page(&*portal, &viewer, Some("Done."), None, StatusCode::OK).await,
         Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY => {
@@ -1168,16 +1119,8 @@ pub async fn member_action<P: Portal>(
 /// `POST /admin/tokens/revoke`: revoke any member's API token.
 pub async fn admin_revoke_token<P: Portal>(
     State(portal): State<Arc<P>>,
-    headers: HeaderMap,
-    Form(form): Form<RevokeForm>,
+    Posted { viewer, form }: Posted<RevokeForm>,
 ) -> Response {
-    let viewer = match viewer_or_login(&*portal, &headers).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    if !csrf_matches(&viewer, &form.csrf) {
-        return csrf_refused(&viewer);
-    }
     match portal.admin_revoke_token(&viewer, &form.id).await {
         Ok(()) => Redirect::to("/admin#tokens").into_response(),
         Err(error) => error_page(&error, Some(&viewer)),
