@@ -24,6 +24,17 @@ impl fmt::Display for TokenId {
     }
 }
 
+/// The id as [`TokenId`]'s `Display` writes it: 16 hex digits.
+impl std::str::FromStr for TokenId {
+    type Err = hex::FromHexError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut id = [0u8; 8];
+        hex::decode_to_slice(text, &mut id)?;
+        Ok(Self(id))
+    }
+}
+
 /// Which audiences a token may publish to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -236,6 +247,15 @@ mod tests {
     use dims_protocol::{Marking, NodeKey};
 
     use super::*;
+
+    #[test]
+    fn a_token_id_reads_back_what_it_writes() {
+        let id = TokenId([1, 2, 3, 4, 5, 6, 7, 0xff]);
+        assert_eq!(id.to_string().parse::<TokenId>(), Ok(id));
+        for bad in ["", "0102", "0102030405060708ff", "zz02030405060708"] {
+            assert!(bad.parse::<TokenId>().is_err(), "{bad:?}");
+        }
+    }
 
     fn scopes(ceiling: Tlp, audiences: Vec<AudienceScope>) -> Scopes {
         Scopes {

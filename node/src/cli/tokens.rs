@@ -176,11 +176,9 @@ fn parse_id(text: &str) -> anyhow::Result<TokenId> {
         Some(rest) => rest.split('_').next().unwrap_or_default(),
         None => text,
     };
-    let mut id = [0u8; 8];
-    hex::decode_to_slice(hex_id, &mut id).map_err(|_| {
-        anyhow::anyhow!("{text:?} is not a token id: expected 16 hex digits, as `dims tokens list` shows")
-    })?;
-    Ok(TokenId(id))
+    hex_id
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{text:?} is not a token id: expected 16 hex digits, as `dims tokens list` shows"))
 }
 
 fn time(ms: u64) -> String {

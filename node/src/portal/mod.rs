@@ -1246,11 +1246,7 @@ impl Portal for NodePortal {
 
     async fn revoke_token(&self, viewer: &Viewer, id: &str) -> Result<(), PortalError> {
         let reader = self.reader(viewer)?;
-        let mut bytes = [0u8; 8];
-        if hex::decode_to_slice(id, &mut bytes).is_err() {
-            return Err(PortalError::not_found());
-        }
-        let id = dims_identity::token::TokenId(bytes);
+        let id: dims_identity::token::TokenId = id.parse().map_err(|_| PortalError::not_found())?;
         let own = self
             .service
             .store()
@@ -1557,11 +1553,7 @@ impl Portal for NodePortal {
 
     async fn admin_revoke_token(&self, viewer: &Viewer, id: &str) -> Result<(), PortalError> {
         let reader = self.admin_of(viewer)?;
-        let mut bytes = [0u8; 8];
-        if hex::decode_to_slice(id, &mut bytes).is_err() {
-            return Err(PortalError::not_found());
-        }
-        let id = dims_identity::token::TokenId(bytes);
+        let id: dims_identity::token::TokenId = id.parse().map_err(|_| PortalError::not_found())?;
         if self.service.store().token(&id).map_err(unavailable)?.is_none() {
             return Err(PortalError::not_found());
         }
