@@ -131,6 +131,8 @@ fn write_copy(source: &ReadTransaction, partial: &Path) -> Result<BackupReport, 
     rows += copy_table(source, &txn, ROSTERS.definition)?;
     rows += copy_table(source, &txn, super::key_statements::KEY_STATEMENTS.definition)?;
     rows += copy_table(source, &txn, super::sealed::SEALED)?;
+    rows += copy_table(source, &txn, super::tables::ARRIVALS)?;
+    rows += copy_table(source, &txn, super::tables::BY_ARRIVAL)?;
     rows += copy_table(source, &txn, TOKENS)?;
     rows += copy_table(source, &txn, MEMBERS)?;
     rows += copy_table(source, &txn, MEMBER_LOGINS)?;
@@ -166,7 +168,7 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     let input = match source.open_table(definition) {
         Ok(input) => input,
         // Left out of the copy too, so that opening it creates the table as for any store that lacks it (and
-        // builds `by_tlp_v1` from the bundles).
+        // builds `by_tlp_v1` and the arrival tables from the bundles).
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
         Err(other) => return Err(table_error(other).into()),
     };

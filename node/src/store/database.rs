@@ -22,7 +22,7 @@ use super::StoreConfig;
 use super::error::{During, OpenError, StoreError};
 use super::faults::FaultyBackend;
 use super::metrics::StoreMetrics;
-use super::tables::{BY_TLP, META, SCHEMA_KEY, SCHEMA_VERSION, WriteTables, tlp_code};
+use super::tables::{BY_ARRIVAL, BY_TLP, META, SCHEMA_KEY, SCHEMA_VERSION, WriteTables, tlp_code};
 
 /// What the store's handles and its writer share.
 pub(crate) struct Core {
@@ -190,8 +190,8 @@ fn prepare_schema(database: &Database, path: &Path) -> Result<(), OpenError> {
     // Opening every table in a write transaction creates the missing ones (all of them in a new file, a table added
     // by a later build of the same schema otherwise). Written only when something changes, so a plain open costs no
     // fsync.
-    let (needs_write, rebuild_tlp) = match found {
-        SchemaState::Empty => (true, false),
+    let (needs_write, rebuild_tlp, rebuild_arrivals) = match found {
+        SchemaState::Empty => (true, false, false),
         _ => {
             let names = table_names(database).map_err(setup)?;
             let missing = |table: &str| !names.iter().any(|name| name == table);
@@ -201,6 +201,7 @@ fn prepare_schema(database: &Database, path: &Path) -> Result<(), OpenError> {
                     .chain(&super::audit::TABLES)
                     .any(|table| missing(table)),
                 missing(BY_TLP.name()),
+                missing(BY_ARRIVAL.name()),
             )
         }
     };
@@ -218,6 +219,10 @@ fn prepare_schema(database: &Database, path: &Path) -> Result<(), OpenError> {
             if rebuild_tlp {
                 let rows = rebuild_by_tlp(&mut tables).map_err(setup)?;
                 info!(path = %path.display(), rows, "built the marking index by_tlp_v1 of a store that had none");
+            }
+            if rebuild_arrivals {
+                let rows = rebuild_arrivals_of(&mut tables, crate::clock::now_us()).map_err(setup)?;
+                info!(path = %path.display(), rows, "recorded arrival times (by_arrival_v1) for a store that had none");
             }
         }
         txn.commit()
@@ -280,4 +285,23 @@ fn rebuild_by_tlp(tables: &mut WriteTables<'_>) -> Result<u64, StoreError> {
         tables.by_tlp.insert((*code, *created, &id.0), ()).during(during)?;
     }
     Ok(rows.len() as u64)
+}
+
+/// Fills `arrivals_v1` and `by_arrival_v1` for a store written before they existed, inside the transaction that
+/// creates them. When those bundles arrived was never recorded; the earliest they can have arrived is their creation,
+/// so each is given its creation time (in µs, capped at `now_us`), in creation order, made unique and increasing as
+/// [`WriteTables::next_arrival`] does. Every bundle stored from now on arrives after all of them.
+fn rebuild_arrivals_of(tables: &mut WriteTables<'_>, now_us: u64) -> Result<u64, StoreError> {
+    let during = "recording arrival times";
+    let mut ordered = Vec::new();
+    for entry in tables.by_time.iter().during(during)? {
+        let (key, _) = entry.during(during)?;
+        let (created, id) = key.value();
+        ordered.push((created, dims_protocol::BundleId(*id)));
+    }
+    for (created, id) in &ordered {
+        let arrival = tables.next_arrival(created.saturating_mul(1000).min(now_us));
+        tables.insert_arrival(*id, arrival)?;
+    }
+    Ok(ordered.len() as u64)
 }

@@ -91,6 +91,14 @@ pub(crate) const SUPERSESSIONS: TableDefinition<ReferenceKey, Id> = TableDefinit
 /// the delivery loop drops a row whose bundle is gone.
 pub(crate) const OUTBOX: TableDefinition<OutboxKey, ()> = TableDefinition::new("outbox_v1");
 
+/// Bundle id → when this node stored it (µs since the epoch, this node's clock): its arrival, which TAXII's
+/// `added_after` and `date_added` mean. Arrival times are unique and strictly increase with each bundle stored
+/// (`WriteTables::next_arrival`), so a reader that has seen every arrival up to some time will find every later
+/// bundle after it: paging by arrival is stable while bundles arrive.
+pub(crate) const ARRIVALS: TableDefinition<Id, u64> = TableDefinition::new("arrivals_v1");
+/// Arrival time → bundle id: `arrivals_v1` inverted, every bundle in the order it was stored.
+pub(crate) const BY_ARRIVAL: TableDefinition<u64, Id> = TableDefinition::new("by_arrival_v1");
+
 /// The names of every index table [`IndexRow`] writes, for reports.
 pub(crate) const INDEX_TABLES: [&str; 6] = [
     "by_time_v1",
@@ -340,7 +348,7 @@ impl<K: redb::Key + 'static> EnvelopeTable<K> {
 /// Every table of the schema, by name: the bundle tables here, `rosters_v1` of `super::rosters`,
 /// `key_statements_v1` of `super::key_statements`, `sealed_v1` of `super::sealed`, the identity tables of
 /// `super::identity`, the members' own triage tables of `super::triage` and the portal sessions of `super::sessions`.
-pub(crate) const ALL_TABLES: [&str; 22] = [
+pub(crate) const ALL_TABLES: [&str; 24] = [
     "meta_v1",
     "bundles_v1",
     "by_time_v1",
@@ -363,6 +371,8 @@ pub(crate) const ALL_TABLES: [&str; 22] = [
     "triage_v1",
     "member_visits_v1",
     "portal_sessions_v1",
+    "arrivals_v1",
+    "by_arrival_v1",
 ];
 
 /// Every table, open for writing inside one transaction, and the value entries of the bundles stored in it so far.
@@ -384,12 +394,21 @@ pub(crate) struct WriteTables<'txn> {
     pub(crate) rosters: Table<'txn, &'static str, &'static [u8]>,
     pub(crate) key_statements: Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub(crate) sealed: Table<'txn, &'static [u8; 32], &'static [u8]>,
+    pub(crate) arrivals: Table<'txn, Id, u64>,
+    pub(crate) by_arrival: Table<'txn, u64, Id>,
     pub(crate) pending_values: Vec<Entry>,
+    /// The latest arrival time given out, in this transaction or before it.
+    last_arrival: u64,
 }
 
 impl<'txn> WriteTables<'txn> {
     /// Opens (and on first use creates) every table.
     pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        let by_arrival = open_write(txn, BY_ARRIVAL)?;
+        let last_arrival = by_arrival
+            .last()
+            .during("reading the latest arrival")?
+            .map_or(0, |(key, _)| key.value());
         Ok(Self {
             meta: open_write(txn, META)?,
             bundles: open_write(txn, BUNDLES)?,
@@ -405,8 +424,38 @@ impl<'txn> WriteTables<'txn> {
             rosters: open_write(txn, super::rosters::ROSTERS.definition)?,
             key_statements: open_write(txn, super::key_statements::KEY_STATEMENTS.definition)?,
             sealed: open_write(txn, super::sealed::SEALED)?,
+            arrivals: open_write(txn, ARRIVALS)?,
+            by_arrival,
             pending_values: Vec::new(),
+            last_arrival,
         })
+    }
+
+    /// The arrival time of the next bundle stored at `now_us`: `now_us`, or one more than the latest given out when
+    /// the clock has not moved past it (or went back). Unique and strictly increasing, so a page that ends at an
+    /// arrival never misses a bundle stored after it; it runs ahead of the clock only while more than a million
+    /// bundles a second are stored.
+    pub(crate) fn next_arrival(&mut self, now_us: u64) -> u64 {
+        self.last_arrival = now_us.max(self.last_arrival.saturating_add(1));
+        self.last_arrival
+    }
+
+    /// Records that `id` arrived at `arrival`.
+    pub(crate) fn insert_arrival(&mut self, id: BundleId, arrival: u64) -> Result<(), StoreError> {
+        let during = "writing an arrival row";
+        self.arrivals.insert(&id.0, arrival).during(during)?;
+        self.by_arrival.insert(arrival, &id.0).during(during)?;
+        Ok(())
+    }
+
+    /// Removes the arrival rows of `id` (a purged bundle).
+    pub(crate) fn remove_arrival(&mut self, id: BundleId) -> Result<(), StoreError> {
+        let during = "removing an arrival row";
+        let arrival = self.arrivals.remove(&id.0).during(during)?.map(|row| row.value());
+        if let Some(arrival) = arrival {
+            self.by_arrival.remove(arrival).during(during)?;
+        }
+        Ok(())
     }
 
     /// Writes the value entries gathered since the tables were opened as new runs (one, unless there are more than
@@ -491,6 +540,8 @@ pub(crate) struct ReadTables {
     pub(crate) retractions: ReadOnlyTable<ReferenceKey, Id>,
     pub(crate) supersessions: ReadOnlyTable<ReferenceKey, Id>,
     pub(crate) outbox: ReadOnlyTable<OutboxKey, ()>,
+    pub(crate) arrivals: ReadOnlyTable<Id, u64>,
+    pub(crate) by_arrival: ReadOnlyTable<u64, Id>,
 }
 
 impl ReadTables {
@@ -508,6 +559,8 @@ impl ReadTables {
             retractions: open_read(txn, RETRACTIONS)?,
             supersessions: open_read(txn, SUPERSESSIONS)?,
             outbox: open_read(txn, OUTBOX)?,
+            arrivals: open_read(txn, ARRIVALS)?,
+            by_arrival: open_read(txn, BY_ARRIVAL)?,
         })
     }
 

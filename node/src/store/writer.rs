@@ -438,7 +438,7 @@ fn apply_batch(core: &Core, batch: &mut [Request]) -> Result<u64, StoreError> {
                 } => {
                     outcomes.clear();
                     for request in requests.iter() {
-                        let outcome = put_one(&mut tables, request)?;
+                        let outcome = put_one(&mut tables, request, clock::now_us())?;
                         if outcome == PutOutcome::Stored {
                             audit.append(at_ms, by, request.action(*publish))?;
                         }
@@ -589,9 +589,9 @@ impl Prepared {
     }
 }
 
-/// Writes one bundle, all its index rows and its outbox rows, unless it is already stored. Its value entries join
-/// the tables' pending run, which [`WriteTables::finish`] writes.
-pub(crate) fn put_one(tables: &mut WriteTables<'_>, bundle: &Prepared) -> Result<PutOutcome, StoreError> {
+/// Writes one bundle, all its index rows, its arrival at `now_us` and its outbox rows, unless it is already stored.
+/// Its value entries join the tables' pending run, which [`WriteTables::finish`] writes.
+pub(crate) fn put_one(tables: &mut WriteTables<'_>, bundle: &Prepared, now_us: u64) -> Result<PutOutcome, StoreError> {
     let id = bundle.id;
     if tables.bundles.get(&id.0).during("looking for a duplicate")?.is_some() {
         return Ok(PutOutcome::Duplicate);
@@ -603,6 +603,8 @@ pub(crate) fn put_one(tables: &mut WriteTables<'_>, bundle: &Prepared) -> Result
     for row in &bundle.rows {
         tables.insert_row(row)?;
     }
+    let arrival = tables.next_arrival(now_us);
+    tables.insert_arrival(id, arrival)?;
     tables.pending_values.extend_from_slice(&bundle.values);
     for recipient in &bundle.outbox {
         tables
@@ -718,6 +720,7 @@ pub(crate) fn purge(tables: &mut WriteTables<'_>, now_ms: u64) -> Result<usize, 
         for row in index_rows(id, body) {
             tables.remove_row(&row)?;
         }
+        tables.remove_arrival(id)?;
         runs::note_purged(&mut tables.value_runs, &tables.value_chunks, &runs::entries(id, body))?;
         purged += 1;
     }
