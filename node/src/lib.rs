@@ -30,4 +30,5 @@ pub mod portal;
 pub mod rosters;
 pub mod service;
 pub mod store;
+pub mod taxii;
 pub mod workers;

@@ -227,7 +227,7 @@ impl Node {
         }
         if let Some((addr, federation)) = plan.api {
             let bound = self.start_api(addr, federation).await?;
-            info!(%bound, "serving the REST API under /api/v1 (OpenAPI document at /api/v1/openapi.json)");
+            info!(%bound, "serving the REST API under /api/v1 (OpenAPI document at /api/v1/openapi.json) and TAXII 2.1 under /taxii2/");
         }
         if let Some((addr, settings)) = plan.portal {
             let bound = self.start_portal(addr, settings).await?;
@@ -343,13 +343,16 @@ impl Node {
         Ok(())
     }
 
-    /// Serves the REST API on `addr`; `federation` is what its audience `federation` means.
+    /// Serves the REST API on `addr`, and TAXII 2.1 under `/taxii2/` beside it (`crate::taxii`): the same tokens, the
+    /// same listener; `federation` is what the API's audience `federation` means.
     pub async fn start_api(
         &mut self,
         addr: SocketAddr,
         federation: Option<FederationId>,
     ) -> Result<SocketAddr, StartError> {
-        let router = crate::api::NodeApi::new(self.service.clone(), federation).router();
+        let router = crate::api::NodeApi::new(self.service.clone(), federation)
+            .router()
+            .merge(crate::taxii::NodeTaxii::new(self.service.clone()).router());
         self.listen("api", addr, "api.listen", router).await
     }
 

@@ -755,7 +755,7 @@ fn visible(stored: &Stored, receiver: Receiver<'_>, now_ms: u64) -> bool {
 }
 
 /// [`visible`] of a body.
-fn visible_body(body: &Body, receiver: Receiver<'_>, now_ms: u64) -> bool {
+pub(crate) fn visible_body(body: &Body, receiver: Receiver<'_>, now_ms: u64) -> bool {
     !body.is_expired_at(now_ms) && may_receive(&Marking::of(body), receiver).is_ok()
 }
 

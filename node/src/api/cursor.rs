@@ -35,29 +35,46 @@ impl CursorKeys {
 
     /// The cursor text of `place` for the reader `reader` (the token's id).
     pub(crate) fn seal(&self, reader: &[u8], place: (u64, BundleId)) -> String {
-        let mut sealed = [0u8; TAG + PLACE];
+        self.seal_bytes(reader, encode(place))
+    }
+
+    /// The place sealed in `text` for `reader`; `None` for text this node did not seal for this reader.
+    pub(crate) fn open(&self, reader: &[u8], text: &str) -> Option<(u64, BundleId)> {
+        self.open_bytes(reader, text).map(|plain| decode(&plain))
+    }
+
+    /// The cursor text of any fixed-size place for `reader`: what [`CursorKeys::seal`] does for a list's place,
+    /// for other places (TAXII's, `crate::taxii`). Use keys derived for that purpose, so one kind of cursor never
+    /// opens as another.
+    pub(crate) fn seal_bytes<const N: usize>(&self, reader: &[u8], plain: [u8; N]) -> String {
+        let mut sealed = vec![0u8; TAG + N];
         let (tag, body) = sealed.split_at_mut(TAG);
-        let plain = encode(place);
         tag.copy_from_slice(self.mac(reader, &plain).as_bytes());
         body.copy_from_slice(&plain);
         self.xor_stream(tag, body);
         URL_SAFE_NO_PAD.encode(sealed)
     }
 
-    /// The place sealed in `text` for `reader`; `None` for text this node did not seal for this reader.
-    pub(crate) fn open(&self, reader: &[u8], text: &str) -> Option<(u64, BundleId)> {
+    /// The place of `N` bytes sealed in `text` for `reader`; `None` for text this node did not seal for this reader
+    /// with these keys, or of another length. Untrusted input: fuzzed (`fuzz/fuzz_targets/taxii_query.rs`).
+    pub(crate) fn open_bytes<const N: usize>(&self, reader: &[u8], text: &str) -> Option<[u8; N]> {
+        if text.len() > 4 * (TAG + N).div_ceil(3) {
+            return None;
+        }
         let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-        let sealed: [u8; TAG + PLACE] = bytes.try_into().ok()?;
-        let (tag, body) = sealed.split_at(TAG);
-        let mut plain = [0u8; PLACE];
+        if bytes.len() != TAG + N {
+            return None;
+        }
+        let (tag, body) = bytes.split_at(TAG);
+        let mut plain = [0u8; N];
         plain.copy_from_slice(body);
         self.xor_stream(tag, &mut plain);
         let presented = blake3::Hash::from_bytes(tag.try_into().ok()?);
         // `blake3::Hash` compares in constant time.
-        (presented == self.mac(reader, &plain)).then(|| decode(&plain))
+        (presented == self.mac(reader, &plain)).then_some(plain)
     }
 
-    fn mac(&self, reader: &[u8], plain: &[u8; PLACE]) -> blake3::Hash {
+    fn mac(&self, reader: &[u8], plain: &[u8]) -> blake3::Hash {
         let mut hasher = blake3::Hasher::new_keyed(&self.tag);
         hasher.update(&(reader.len() as u64).to_be_bytes());
         hasher.update(reader);
@@ -66,13 +83,13 @@ impl CursorKeys {
     }
 
     fn xor_stream(&self, tag: &[u8], data: &mut [u8]) {
-        let mut stream = [0u8; PLACE];
-        blake3::Hasher::new_keyed(&self.stream)
-            .update(tag)
-            .finalize_xof()
-            .fill(&mut stream);
-        for (byte, key) in data.iter_mut().zip(stream) {
-            *byte ^= key;
+        let mut stream = blake3::Hasher::new_keyed(&self.stream).update(tag).finalize_xof();
+        let mut key = [0u8; 64];
+        for chunk in data.chunks_mut(key.len()) {
+            stream.fill(&mut key[..chunk.len()]);
+            for (byte, key) in chunk.iter_mut().zip(key) {
+                *byte ^= key;
+            }
         }
     }
 }

@@ -424,6 +424,34 @@ impl Store {
         query::bodies(&tables, ids)
     }
 
+    /// Up to `limit` bundles in the order they arrived, from arrival time `from_us` (inclusive), as (arrival µs, id),
+    /// read in one snapshot. Arrival times never change and later bundles arrive later, so a caller that pages by
+    /// them sees every bundle stored after its last page (TAXII's `added_after`, `crate::taxii`).
+    pub fn arrivals(&self, from_us: u64, limit: usize) -> Result<Vec<(u64, BundleId)>, StoreError> {
+        use error::During;
+        let snapshot = self.handle.core.snapshot()?;
+        let tables = tables::ReadTables::open(&snapshot.txn)?;
+        let during = "reading arrivals";
+        let mut found = Vec::new();
+        for entry in tables.by_arrival.range(from_us..).during(during)?.take(limit) {
+            let (arrival, id) = entry.during(during)?;
+            found.push((arrival.value(), BundleId(*id.value())));
+        }
+        Ok(found)
+    }
+
+    /// When bundle `id` arrived here (µs), if it is stored.
+    pub fn arrival_of(&self, id: &BundleId) -> Result<Option<u64>, StoreError> {
+        use error::During;
+        let snapshot = self.handle.core.snapshot()?;
+        let tables = tables::ReadTables::open(&snapshot.txn)?;
+        Ok(tables
+            .arrivals
+            .get(&id.0)
+            .during("reading an arrival")?
+            .map(|row| row.value()))
+    }
+
     /// Sends a command to the writer, as done by this handle's actor (for the audit log).
     async fn send(&self, command: Command) -> Result<(), StoreError> {
         let requests = self.handle.requests.as_ref().ok_or(StoreError::Closed)?;
