@@ -90,6 +90,22 @@ fn main() {
         target.insert(format!("{name}.json"), body);
     }
 
+    let target = seeds.entry("taxii_query").or_default();
+    let cursor = dims_node::taxii::seal_cursor(&[7; 32], b"token/collection", 1_765_152_000_123_456, 3);
+    for (name, query) in [
+        ("empty", String::new()),
+        ("paged", format!("limit=2&next={cursor}")),
+        (
+            "filters",
+            "added_after=2026-12-08T00:00:00.000001Z&match[type]=indicator,report&match[version]=all\
+             &match[spec_version]=2.1&match[id]=indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"
+                .to_owned(),
+        ),
+        ("versions", "match[version]=first,2026-01-01T00:00:00.000Z,last".to_owned()),
+    ] {
+        target.insert(format!("{name}.txt"), query.into_bytes());
+    }
+
     let corpus = root.join("corpus");
     let mut stale = Vec::new();
     for (target, files) in &seeds {

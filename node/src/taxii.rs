@@ -234,6 +234,11 @@ pub fn open_cursor(secret: &[u8; 32], reader: &[u8], text: &str) -> Option<(u64,
         .map(|place| (place.arrival, place.index))
 }
 
+/// Seals a TAXII place as [`open_cursor`] opens it: for the fuzz target's seeds and its round-trip check.
+pub fn seal_cursor(secret: &[u8; 32], reader: &[u8], arrival: u64, index: u32) -> String {
+    CursorKeys::derive(secret).seal_bytes(reader, Place { arrival, index }.bytes())
+}
+
 /// One entry of the log: a version of each object of one bundle, added at one arrival.
 struct Entry {
     /// The objects, each with its id and `modified` (µs).
@@ -284,8 +289,7 @@ impl Reading<'_> {
         };
         if !matches!(body.content, Content::Retraction(_)) && in_view(self.view, body, self.reader) {
             let status = stored.status;
-            let revoked_later =
-                self.visible_id(status.retracted_by)? || self.visible_id(status.superseded_by)?;
+            let revoked_later = self.visible_id(status.retracted_by)? || self.visible_id(status.superseded_by)?;
             entries.push(Entry {
                 objects: own_objects(&stored.bundle, None),
                 source: stored.bundle.clone(),
@@ -342,7 +346,11 @@ impl Reading<'_> {
     }
 
     /// One page from `start`, looking at no more than `budget` bundles (`None`: no limit).
-    fn page(&self, start: Place, budget: Option<usize>) -> Result<(Vec<Served>, Vec<VerifiedBundle>, Option<Place>), StoreError> {
+    fn page(
+        &self,
+        start: Place,
+        budget: Option<usize>,
+    ) -> Result<(Vec<Served>, Vec<VerifiedBundle>, Option<Place>), StoreError> {
         let mut served = Vec::new();
         let mut shown: Vec<VerifiedBundle> = Vec::new();
         let mut scanned = 0usize;
@@ -357,7 +365,10 @@ impl Reading<'_> {
             for (arrival, id) in arrivals {
                 // Purged between the two reads: nothing to show.
                 let Some(stored) = by_id.remove(&id) else {
-                    from = Place { arrival: arrival.saturating_add(1), index: 0 };
+                    from = Place {
+                        arrival: arrival.saturating_add(1),
+                        index: 0,
+                    };
                     continue;
                 };
                 let skip = if arrival == start.arrival { start.index } else { 0 };
@@ -388,7 +399,10 @@ impl Reading<'_> {
                         shown.push(entry.source.clone());
                     }
                 }
-                from = Place { arrival: arrival.saturating_add(1), index: 0 };
+                from = Place {
+                    arrival: arrival.saturating_add(1),
+                    index: 0,
+                };
                 scanned += 1;
                 if budget.is_some_and(|budget| scanned >= budget) {
                     return Ok((served, shown, Some(from)));
@@ -470,7 +484,11 @@ impl dims_web::taxii::Taxii for NodeTaxii {
 
     async fn collections(&self, grant: &TokenGrant) -> Result<Vec<Collection>, TaxiiError> {
         grant.reader(&self.service.node_view()).map_err(no_read)?;
-        Ok(self.views(grant).into_iter().map(|(_, collection)| collection).collect())
+        Ok(self
+            .views(grant)
+            .into_iter()
+            .map(|(_, collection)| collection)
+            .collect())
     }
 
     async fn objects(
@@ -542,9 +560,15 @@ mod tests {
     #[test]
     fn a_place_opens_only_where_it_was_sealed() {
         let keys = CursorKeys::derive(&[3; 32]);
-        let place = Place { arrival: 1_765_152_000_123_456, index: 7 };
+        let place = Place {
+            arrival: 1_765_152_000_123_456,
+            index: 7,
+        };
         let text = keys.seal_bytes(b"token/collection", place.bytes());
-        assert_eq!(open_cursor(&[3; 32], b"token/collection", &text), Some((place.arrival, 7)));
+        assert_eq!(
+            open_cursor(&[3; 32], b"token/collection", &text),
+            Some((place.arrival, 7))
+        );
         assert_eq!(open_cursor(&[3; 32], b"token/other", &text), None);
         assert_eq!(open_cursor(&[4; 32], b"token/collection", &text), None);
         assert_eq!(open_cursor(&[3; 32], b"token/collection", &text[1..]), None);

@@ -55,7 +55,11 @@ pub fn indexed_bulk_insert_baseline(path: &Path, bundles: &[VerifiedBundle]) -> 
     {
         let mut tables = WriteTables::open(&txn)?;
         for bundle in bundles {
-            put_one(&mut tables, &Prepared::new(bundle.clone().into()), crate::clock::now_us())?;
+            put_one(
+                &mut tables,
+                &Prepared::new(bundle.clone().into()),
+                crate::clock::now_us(),
+            )?;
         }
         tables.finish()?;
     }

@@ -118,7 +118,10 @@ pub fn router<T: Taxii>(taxii: Arc<T>) -> Router {
             get(versions::<T>),
         )
         .route("/taxii2/root/collections/{collection}/manifest/", get(manifest::<T>))
-        .route("/taxii2", axum::routing::any(|| async { TaxiiError::not_found("TAXII paths end with /: use /taxii2/") }))
+        .route(
+            "/taxii2",
+            axum::routing::any(|| async { TaxiiError::not_found("TAXII paths end with /: use /taxii2/") }),
+        )
         .route("/taxii2/{*rest}", axum::routing::any(not_found))
         .with_state(taxii)
 }
@@ -194,9 +197,7 @@ fn negotiate(headers: &HeaderMap, stix: bool) -> Result<Media, TaxiiError> {
 fn bearer(headers: &HeaderMap) -> Result<String, TaxiiError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(TaxiiError::unauthorized(
-            "send exactly one Authorization header",
-        ));
+        return Err(TaxiiError::unauthorized("send exactly one Authorization header"));
     };
     let text = value
         .to_str()
@@ -414,14 +415,20 @@ async fn versions<T: Taxii>(
     }
     let (extra, mut envelope) = paging(&page);
     if let Value::Object(map) = &mut envelope {
-        let versions: Vec<Value> = page
-            .objects
-            .iter()
-            .map(|served| time::format_us(served.version_us).into())
-            .collect();
+        let versions: Vec<Value> = page.objects.iter().map(|served| version_text(served).into()).collect();
         map.insert("versions".into(), versions.into());
     }
     Ok(answer(media, &envelope, &extra))
+}
+
+/// A version as TAXII names it: the object's own `modified`, exactly as written, so a client can match one to the
+/// other.
+fn version_text(served: &Served) -> String {
+    served
+        .object
+        .get("modified")
+        .and_then(Value::as_str)
+        .map_or_else(|| time::format_us(served.version_us), str::to_owned)
 }
 
 async fn manifest<T: Taxii>(
@@ -444,7 +451,7 @@ async fn manifest<T: Taxii>(
                 json!({
                     "id": served.id,
                     "date_added": time::format_us(served.date_added_us),
-                    "version": time::format_us(served.version_us),
+                    "version": version_text(served),
                     "media_type": STIX_MEDIA_TYPE,
                 })
             })
@@ -473,7 +480,10 @@ mod tests {
         assert_eq!(accept("application/taxii+json;version=2.0", false), Err(406));
         assert_eq!(accept("application/json", true), Err(406));
         assert_eq!(accept("text/html, */*;q=0.8", false), Ok(Media::Taxii));
-        assert_eq!(accept("application/taxii+json;version=2.1;q=0, text/html", false), Err(406));
+        assert_eq!(
+            accept("application/taxii+json;version=2.1;q=0, text/html", false),
+            Err(406)
+        );
         assert_eq!(negotiate(&HeaderMap::new(), true), Ok(Media::Taxii));
     }
 
@@ -481,12 +491,21 @@ mod tests {
     fn basic_credentials_carry_the_token_as_password() {
         let mut headers = HeaderMap::new();
         let basic = base64::engine::general_purpose::STANDARD.encode("anyone:dims_1_secret");
-        headers.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Basic {basic}")).expect("header"));
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {basic}")).expect("header"),
+        );
         assert_eq!(bearer(&headers).expect("accepted"), "Bearer dims_1_secret");
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer dims_2_x"));
         assert_eq!(bearer(&headers).expect("accepted"), "Bearer dims_2_x");
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic %%%"));
-        assert_eq!(bearer(&headers).expect_err("refused").status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(bearer(&HeaderMap::new()).expect_err("refused").status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            bearer(&headers).expect_err("refused").status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            bearer(&HeaderMap::new()).expect_err("refused").status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
 }

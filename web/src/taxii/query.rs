@@ -211,10 +211,13 @@ pub fn is_stix_id(text: &str) -> bool {
     };
     is_stix_type(kind)
         && uuid.len() == 36
-        && uuid
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
+        && uuid.bytes().enumerate().all(|(i, b)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        })
 }
 
 /// A STIX type name: lowercase letters, digits and hyphens, 3 to 250 characters.
@@ -271,6 +274,10 @@ mod tests {
         refused("match[version]=all", Route::Versions, "match[version]");
         refused("next=a.b", Route::Objects, "next");
         refused("limit=1&limit=2", Route::Objects, "more than once");
-        refused(&format!("match[type]={}", vec!["indicator"; 101].join(",")), Route::Objects, "at most");
+        refused(
+            &format!("match[type]={}", vec!["indicator"; 101].join(",")),
+            Route::Objects,
+            "at most",
+        );
     }
 }
