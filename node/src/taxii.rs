@@ -36,6 +36,7 @@
 //!
 //! Reads of AMBER and above are recorded in the audit log as the token's, like the REST API's.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use dims_protocol::policy::{MemberView, Receiver};
@@ -346,71 +347,78 @@ impl Reading<'_> {
     }
 
     /// One page from `start`, looking at no more than `budget` bundles (`None`: no limit).
-    fn page(
-        &self,
-        start: Place,
-        budget: Option<usize>,
-    ) -> Result<(Vec<Served>, Vec<VerifiedBundle>, Option<Place>), StoreError> {
-        let mut served = Vec::new();
-        let mut shown: Vec<VerifiedBundle> = Vec::new();
+    fn page(&self, start: Place, budget: Option<usize>) -> Result<Found, StoreError> {
+        let mut found = Found::default();
         let mut scanned = 0usize;
         let mut from = start;
         loop {
             let arrivals = self.service.store().arrivals(from.arrival, READ_CHUNK)?;
             let exhausted = arrivals.len() < READ_CHUNK;
             let ids: Vec<BundleId> = arrivals.iter().map(|(_, id)| *id).collect();
-            let stored = self.service.store().get_many(&ids)?;
-            let mut by_id: std::collections::HashMap<BundleId, Stored> =
-                stored.into_iter().map(|stored| (stored.bundle.id(), stored)).collect();
+            let mut by_id: HashMap<BundleId, Stored> = self
+                .service
+                .store()
+                .get_many(&ids)?
+                .into_iter()
+                .map(|stored| (stored.bundle.id(), stored))
+                .collect();
             for (arrival, id) in arrivals {
+                from = Place {
+                    arrival: arrival.saturating_add(1),
+                    index: 0,
+                };
                 // Purged between the two reads: nothing to show.
                 let Some(stored) = by_id.remove(&id) else {
-                    from = Place {
-                        arrival: arrival.saturating_add(1),
-                        index: 0,
-                    };
                     continue;
                 };
                 let skip = if arrival == start.arrival { start.index } else { 0 };
                 let mut index = 0u32;
                 for entry in self.entries(&stored)? {
-                    let mut used = false;
                     for (object, object_id, version_us) in &entry.objects {
                         let this = index;
                         index = index.saturating_add(1);
                         if this < skip || !self.wanted(&entry, object, object_id, *version_us) {
                             continue;
                         }
-                        used = true;
-                        served.push(Served {
+                        found.show(&entry.source);
+                        found.served.push(Served {
                             object: object.clone(),
                             id: object_id.clone(),
                             version_us: *version_us,
                             date_added_us: arrival,
                         });
-                        if served.len() == self.query.limit {
-                            if used && !shown.iter().any(|b| b.id() == entry.source.id()) {
-                                shown.push(entry.source.clone());
-                            }
-                            return Ok((served, shown, Some(Place { arrival, index })));
+                        if found.served.len() == self.query.limit {
+                            found.next = Some(Place { arrival, index });
+                            return Ok(found);
                         }
                     }
-                    if used && !shown.iter().any(|b| b.id() == entry.source.id()) {
-                        shown.push(entry.source.clone());
-                    }
                 }
-                from = Place {
-                    arrival: arrival.saturating_add(1),
-                    index: 0,
-                };
                 scanned += 1;
                 if budget.is_some_and(|budget| scanned >= budget) {
-                    return Ok((served, shown, Some(from)));
+                    found.next = Some(from);
+                    return Ok(found);
                 }
             }
             if exhausted {
-                return Ok((served, shown, None));
+                return Ok(found);
             }
+        }
+    }
+}
+
+/// What one page found: the object versions, the bundles they came from (for the audit log), and where the next
+/// page starts.
+#[derive(Default)]
+struct Found {
+    served: Vec<Served>,
+    shown: Vec<VerifiedBundle>,
+    next: Option<Place>,
+}
+
+impl Found {
+    fn show(&mut self, bundle: &VerifiedBundle) {
+        if !self.shown.iter().any(|shown| shown.id() == bundle.id()) {
+            self.shown.push(bundle.clone());
         }
     }
 }
@@ -517,7 +525,7 @@ impl dims_web::taxii::Taxii for NodeTaxii {
         // An object by id is looked for in the whole collection; a listing stops at the scan budget.
         let budget = (query.ids.is_empty()).then_some(self.scan_budget);
         let service = self.service.clone();
-        let (served, shown, next) = tokio::task::spawn_blocking(move || {
+        let found = tokio::task::spawn_blocking(move || {
             let reading = Reading {
                 service: &service,
                 reader: &reader,
@@ -533,12 +541,14 @@ impl dims_web::taxii::Taxii for NodeTaxii {
         self.service
             .store()
             .acting_as(By::token(grant.id, grant.person()))
-            .record_read(ReadKind::Page, shown.iter())
+            .record_read(ReadKind::Page, found.shown.iter())
             .await
             .map_err(store_error)?;
         Ok(Some(ObjectPage {
-            objects: served,
-            next: next.map(|place| self.cursors.seal_bytes(&seal_for, place.bytes())),
+            objects: found.served,
+            next: found
+                .next
+                .map(|place| self.cursors.seal_bytes(&seal_for, place.bytes())),
         }))
     }
 }

@@ -1882,6 +1882,74 @@ async fn a_store_without_the_marking_index_gets_it_built_on_open() -> Result<()>
     Ok(())
 }
 
+/// Each bundle's arrival: unique, increasing in the order bundles are stored (not their creation times), kept by a
+/// backup, removed by the purge, and recorded on open for a store written before the arrival tables existed (in
+/// creation order, each at its creation time); bundles stored afterwards arrive after all of them.
+#[tokio::test]
+async fn arrivals_are_unique_increasing_backed_up_purged_and_built_on_open() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let key = origin_a();
+    // Stored newest first: arrival order is the order of storing, not of creation.
+    let late = indicators(&key, 2, SAMPLE_TIME + 5);
+    let early = expiring(&key, SAMPLE_TIME, SAMPLE_TIME + DAY);
+    fixture.store.put_many(vec![late.clone(), early.clone()]).await?;
+    let third = indicators(&key, 1, SAMPLE_TIME + 1);
+    fixture.store.put(third.clone()).await?;
+    let arrived = fixture.store.arrivals(0, 100)?;
+    let order: Vec<BundleId> = arrived.iter().map(|(_, id)| *id).collect();
+    assert_eq!(order, [late.id(), early.id(), third.id()]);
+    assert!(arrived.windows(2).all(|pair| pair[0].0 < pair[1].0), "{arrived:?}");
+    assert_eq!(fixture.store.arrival_of(&early.id())?, Some(arrived[1].0));
+    assert_eq!(
+        fixture.store.arrivals(arrived[1].0 + 1, 100)?,
+        arrived[2..],
+        "from a time on"
+    );
+    fixture.assert_consistent()?;
+
+    let backup = fixture.dir.path().join("backup.redb");
+    fixture.store.backup_to(&backup)?;
+    let restored_path = fixture.dir.path().join("restored.redb");
+    Store::restore_from(&backup, &restored_path)?;
+    let restored = Store::open(&restored_path, StoreConfig::default(), StoreMetrics::default())?;
+    assert_eq!(restored.arrivals(0, 100)?, arrived, "a backup keeps the arrivals");
+    drop(restored);
+
+    assert_eq!(fixture.store.purge_expired(SAMPLE_TIME + DAY).await?, 1);
+    assert_eq!(fixture.store.arrival_of(&early.id())?, None);
+    assert_eq!(fixture.store.arrivals(0, 100)?, [arrived[0], arrived[2]]);
+
+    let path = fixture.path();
+    drop(fixture.store);
+    let database = redb::Database::open(&path)?;
+    let txn = database.begin_write()?;
+    assert!(txn.delete_table(TableDefinition::<&[u8; 32], u64>::new("arrivals_v1"))?);
+    assert!(txn.delete_table(TableDefinition::<u64, &[u8; 32]>::new("by_arrival_v1"))?);
+    txn.commit()?;
+    drop(database);
+    let store = Store::open(&path, StoreConfig::default(), StoreMetrics::default())?;
+    let rebuilt = store.arrivals(0, 100)?;
+    assert_eq!(
+        rebuilt,
+        [
+            (SAMPLE_TIME * 1000 + 1000, third.id()),
+            (SAMPLE_TIME * 1000 + 5000, late.id())
+        ],
+        "creation order, at creation times"
+    );
+    let fourth = indicators(&key, 1, SAMPLE_TIME);
+    store.put(fourth.clone()).await?;
+    let after = store.arrivals(0, 100)?;
+    assert_eq!(
+        after.last().map(|(_, id)| *id),
+        Some(fourth.id()),
+        "a new bundle arrives last"
+    );
+    let report = store.check()?;
+    assert!(report.is_ok(), "{report}");
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The audit log
 

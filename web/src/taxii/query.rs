@@ -250,7 +250,10 @@ mod tests {
             "added_after=2026-12-08T00:00:00.000001Z&limit=5000&match[type]=indicator,report&match[id]={ID}\
              &match[spec_version]=2.1&next=abc_-9"
         ));
-        assert_eq!(q.added_after_us, Some(parse_us("2026-12-08T00:00:00Z").unwrap() + 1));
+        assert_eq!(
+            q.added_after_us,
+            Some(parse_us("2026-12-08T00:00:00Z").expect("a time") + 1)
+        );
         assert_eq!(q.limit, MAX_LIMIT, "a larger limit is lowered");
         assert_eq!(q.types, ["indicator", "report"]);
         assert_eq!(q.ids, [ID]);
@@ -259,7 +262,7 @@ mod tests {
         assert_eq!(ok("match[version]=first").versions, Versions::First);
         assert_eq!(ok("match%5Bversion%5D=last").versions, Versions::Last);
         let q = ok("match[version]=2026-01-01T00:00:00.000Z,last");
-        assert!(q.names_version(parse_us("2026-01-01T00:00:00Z").unwrap()));
+        assert!(q.names_version(parse_us("2026-01-01T00:00:00Z").expect("a time")));
     }
 
     #[test]

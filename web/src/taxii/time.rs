@@ -9,7 +9,7 @@ use time::macros::format_description;
 /// `us` as `2026-12-08T00:00:00.000000Z`; the year 9999's last instant for anything later.
 pub fn format_us(us: u64) -> String {
     let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
-        .unwrap_or_else(|_| time::macros::datetime!(9999-12-31 23:59:59.999999 UTC));
+        .unwrap_or(time::macros::datetime!(9999-12-31 23:59:59.999999 UTC));
     at.format(format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     ))
