@@ -352,3 +352,231 @@ async fn duplicate_authorization_or_content_type_headers_are_refused() {
         "nothing with a repeated header reached the node"
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// TAXII 2.1 over a fake node: the resources' shapes, the paging headers and every error as TAXII's message.
+
+mod taxii {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use dims_web::taxii::{Collection, ObjectPage, ObjectQuery, Served, Taxii, TaxiiError, Versions, router};
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    const COLLECTION: &str = "2c6fb1a5-1a3e-4e5b-8f0b-2f0d3c7a9e11";
+    const OBJECT: &str = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f";
+    const TAXII: &str = "application/taxii+json;version=2.1";
+
+    /// Accepts the token `good`, has one collection holding one object in two versions, and records the queries.
+    #[derive(Default)]
+    struct Fake {
+        asked: Mutex<Vec<ObjectQuery>>,
+    }
+
+    fn served(modified: &str, version_us: u64, date_added_us: u64) -> Served {
+        Served {
+            object: json!({"type": "indicator", "spec_version": "2.1", "id": OBJECT, "modified": modified}),
+            id: OBJECT.to_owned(),
+            version_us,
+            date_added_us,
+        }
+    }
+
+    impl Taxii for Fake {
+        type Caller = ();
+
+        async fn authenticate(&self, authorization: &str) -> Result<(), TaxiiError> {
+            if authorization == "Bearer good" {
+                Ok(())
+            } else {
+                Err(TaxiiError::unauthorized("token not accepted"))
+            }
+        }
+
+        async fn collections(&self, _: &()) -> Result<Vec<Collection>, TaxiiError> {
+            Ok(vec![Collection {
+                id: COLLECTION.to_owned(),
+                title: "Everything".to_owned(),
+                description: "all of it".to_owned(),
+                alias: "all".to_owned(),
+            }])
+        }
+
+        async fn objects(
+            &self,
+            _: &(),
+            collection: &str,
+            query: ObjectQuery,
+        ) -> Result<Option<ObjectPage>, TaxiiError> {
+            self.asked.lock().expect("lock").push(query.clone());
+            if collection != COLLECTION {
+                return Ok(None);
+            }
+            let mut objects = vec![
+                served("2026-01-01T00:00:00.000Z", 1_767_225_600_000_000, 1_767_225_600_000_001),
+                served("2026-01-02T00:00:00.000Z", 1_767_312_000_000_000, 1_767_312_000_000_002),
+            ];
+            if query.ids.iter().any(|id| id != OBJECT) {
+                objects.clear();
+            }
+            Ok(Some(ObjectPage {
+                objects,
+                next: Some("abc".to_owned()),
+            }))
+        }
+    }
+
+    struct Answer {
+        status: StatusCode,
+        content_type: String,
+        first: Option<String>,
+        body: Value,
+    }
+
+    async fn get(fake: &Arc<Fake>, path: &str, auth: Option<&str>, accept: &str) -> Answer {
+        let mut builder = Request::get(path)
+            .header("accept", accept)
+            .header("host", "node.example:8443");
+        if let Some(auth) = auth {
+            builder = builder.header("authorization", auth);
+        }
+        let response = router(Arc::clone(fake))
+            .oneshot(builder.body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (status, content_type, first) = (
+            response.status(),
+            header("content-type").unwrap_or_default(),
+            header("x-taxii-date-added-first"),
+        );
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{status} {path}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+        Answer {
+            status,
+            content_type,
+            first,
+            body,
+        }
+    }
+
+    fn assert_error(answer: &Answer, status: StatusCode) {
+        assert_eq!(answer.status, status, "{}", answer.body);
+        assert_eq!(answer.content_type, TAXII);
+        assert_eq!(answer.body["http_status"], status.as_u16().to_string());
+        assert!(answer.body["title"].is_string() && answer.body["description"].is_string());
+    }
+
+    #[tokio::test]
+    async fn resources_have_taxii_shapes() {
+        let fake = Arc::new(Fake::default());
+        let good = Some("Bearer good");
+        let discovery = get(&fake, "/taxii2/", good, TAXII).await;
+        assert_eq!(
+            (discovery.status, discovery.content_type.as_str()),
+            (StatusCode::OK, TAXII)
+        );
+        assert_eq!(
+            discovery.body["api_roots"],
+            json!(["http://node.example:8443/taxii2/root/"])
+        );
+        let root = get(&fake, "/taxii2/root/", good, TAXII).await;
+        assert_eq!(root.body["versions"], json!([TAXII]));
+        let collections = get(&fake, "/taxii2/root/collections/", good, TAXII).await;
+        assert_eq!(collections.body["collections"][0]["id"], COLLECTION);
+        assert_eq!(collections.body["collections"][0]["can_write"], false);
+        let base = format!("/taxii2/root/collections/{COLLECTION}");
+        assert_eq!(
+            get(&fake, &format!("{base}/"), good, TAXII).await.body["title"],
+            "Everything"
+        );
+
+        let objects = get(
+            &fake,
+            &format!("{base}/objects/?limit=2&match[type]=indicator"),
+            good,
+            TAXII,
+        )
+        .await;
+        assert_eq!(objects.body["more"], true);
+        assert_eq!(objects.body["next"], "abc");
+        assert_eq!(objects.body["objects"].as_array().map(Vec::len), Some(2));
+        assert_eq!(objects.first.as_deref(), Some("2026-01-01T00:00:00.000001Z"));
+        let asked = fake.asked.lock().expect("lock").last().cloned().expect("asked");
+        assert_eq!(
+            (asked.limit, asked.types.as_slice()),
+            (2, ["indicator".to_owned()].as_slice())
+        );
+
+        let manifest = get(&fake, &format!("{base}/manifest/"), good, TAXII).await;
+        assert_eq!(
+            manifest.body["objects"][1],
+            json!({"id": OBJECT, "date_added": "2026-01-02T00:00:00.000002Z", "version": "2026-01-02T00:00:00.000Z",
+                   "media_type": "application/stix+json;version=2.1"})
+        );
+        let versions = get(&fake, &format!("{base}/objects/{OBJECT}/versions/"), good, TAXII).await;
+        assert_eq!(
+            versions.body["versions"],
+            json!(["2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"])
+        );
+        let asked = fake.asked.lock().expect("lock").last().cloned().expect("asked");
+        assert_eq!((asked.ids, asked.versions), (vec![OBJECT.to_owned()], Versions::All));
+        let stix = get(
+            &fake,
+            &format!("{base}/objects/{OBJECT}/"),
+            good,
+            "application/stix+json;version=2.1",
+        )
+        .await;
+        assert_eq!(stix.content_type, "application/stix+json;version=2.1");
+    }
+
+    #[tokio::test]
+    async fn every_failure_is_a_taxii_error_message() {
+        let fake = Arc::new(Fake::default());
+        let good = Some("Bearer good");
+        let base = format!("/taxii2/root/collections/{COLLECTION}");
+        assert_error(&get(&fake, "/taxii2/", None, TAXII).await, StatusCode::UNAUTHORIZED);
+        assert_error(
+            &get(&fake, "/taxii2/", Some("Bearer bad"), TAXII).await,
+            StatusCode::UNAUTHORIZED,
+        );
+        assert_error(
+            &get(&fake, "/taxii2/", good, "text/html").await,
+            StatusCode::NOT_ACCEPTABLE,
+        );
+        assert_error(
+            &get(&fake, "/taxii2/nowhere/", good, TAXII).await,
+            StatusCode::NOT_FOUND,
+        );
+        assert_error(&get(&fake, "/taxii2", good, TAXII).await, StatusCode::NOT_FOUND);
+        assert_error(
+            &get(&fake, "/taxii2/root/collections/other/objects/", good, TAXII).await,
+            StatusCode::NOT_FOUND,
+        );
+        assert_error(
+            &get(&fake, &format!("{base}/objects/?limit=x"), good, TAXII).await,
+            StatusCode::BAD_REQUEST,
+        );
+        assert_error(
+            &get(&fake, &format!("{base}/objects/not-an-id/"), good, TAXII).await,
+            StatusCode::NOT_FOUND,
+        );
+        let other = "indicator--00000000-0000-4000-8000-000000000000";
+        assert_error(
+            &get(&fake, &format!("{base}/objects/{other}/"), good, TAXII).await,
+            StatusCode::NOT_FOUND,
+        );
+    }
+}
