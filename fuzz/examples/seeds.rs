@@ -101,7 +101,10 @@ fn main() {
              &match[spec_version]=2.1&match[id]=indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"
                 .to_owned(),
         ),
-        ("versions", "match[version]=first,2026-01-01T00:00:00.000Z,last".to_owned()),
+        (
+            "versions",
+            "match[version]=first,2026-01-01T00:00:00.000Z,last".to_owned(),
+        ),
     ] {
         target.insert(format!("{name}.txt"), query.into_bytes());
     }
