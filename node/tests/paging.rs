@@ -1,7 +1,8 @@
 //! Paging the REST API's bundle list over a node's own store, in process: a page stops after its scan budget at a
 //! place that may be a bundle the token may not read, so the `next` cursor must reveal nothing of it, and following
 //! `next` must still show every bundle the token may read exactly once, in order. The marking index keeps the rows
-//! above a token's ceiling out of every page's scan.
+//! above a token's ceiling out of every page's scan. TAXII's object pages keep the same promises in arrival order,
+//! while bundles keep arriving between pages, and may stop inside a bundle's objects.
 
 use std::net::Ipv4Addr;
 
@@ -58,8 +59,13 @@ fn bundle(key: &NodeKey, index: usize, spec: &Spec) -> VerifiedBundle {
         org: org(if spec.author_b { "org-b" } else { "org-a" }),
         member: None,
     };
-    let value = IndicatorValue::Ipv4(Ipv4Addr::from(0x0a00_0000 + u32::try_from(index).expect("small")));
-    let content = Content::Indicators(vec![Indicator::new(value)]);
+    let base = 0x0a00_0000 + 4 * u32::try_from(index).expect("small");
+    let count = 1 + u32::try_from(index % 3).expect("small");
+    let content = Content::Indicators(
+        (0..count)
+            .map(|n| Indicator::new(IndicatorValue::Ipv4(Ipv4Addr::from(base + n))))
+            .collect(),
+    );
     key.sign(Body::new(key.node_id(), author, T0 + spec.tick, tlp, audience, content))
         .expect("signs")
 }
@@ -238,8 +244,136 @@ fn spec() -> impl Strategy<Value = Spec> {
     })
 }
 
+/// The STIX indicator ids of `bundle`, in the order the export writes them.
+fn stix_ids(bundle: &VerifiedBundle) -> Vec<String> {
+    let export =
+        dims_protocol::stix::export(&[bundle], &dims_protocol::stix::ExportContext::default()).expect("export");
+    export.bundle["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter(|object| object["type"] == "indicator")
+        .map(|object| object["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+/// Stores `specs`, walks TAXII's `all` collection as a token of `reader_b`'s org with `ceiling`, `limit` objects per
+/// page and a scan budget of `budget` bundles, storing `later` after the first page: every object of every bundle the
+/// reader may read, stored before or during the walk, comes exactly once in arrival order; no other object comes; a
+/// cursor works for its token only.
+fn check_taxii(specs: &[Spec], later: &[Spec], reader_b: bool, ceiling: Tlp, limit: usize, budget: usize) {
+    use dims_web::taxii::{ObjectQuery, Taxii};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let key = NodeKey::from_secret(&[42; 32]);
+        let (_dir, node, mut bundles) = stored(specs).await;
+        let taxii = dims_node::taxii::NodeTaxii::new(node.service().clone()).with_scan_budget(budget);
+        let token = grant(1, reader_b, ceiling);
+        let all = taxii.collections(&token).await.expect("collections")[0].id.clone();
+        let mut seen = Vec::new();
+        let mut next = None;
+        let mut cursors = Vec::new();
+        for page_number in 0..10_000 {
+            let query = ObjectQuery {
+                limit,
+                next: next.take(),
+                ..ObjectQuery::default()
+            };
+            let page = taxii
+                .objects(&token, &all, query)
+                .await
+                .expect("a page")
+                .expect("the collection");
+            assert!(page.objects.len() <= limit);
+            seen.extend(page.objects.iter().map(|served| served.id.clone()));
+            if page_number == 0 {
+                let more: Vec<VerifiedBundle> = later
+                    .iter()
+                    .enumerate()
+                    .map(|(index, spec)| bundle(&key, 1000 + index, spec))
+                    .collect();
+                node.service().store().put_many(more.clone()).await.expect("stored");
+                bundles.extend(more);
+                if page.next.is_none() && !later.is_empty() {
+                    // The walk had ended; a client polls again from the last object it saw.
+                    next = None;
+                    let after = page.objects.last().map(|served| served.date_added_us);
+                    let query = ObjectQuery {
+                        limit,
+                        added_after_us: after,
+                        ..ObjectQuery::default()
+                    };
+                    let mut page = taxii
+                        .objects(&token, &all, query)
+                        .await
+                        .expect("a page")
+                        .expect("the collection");
+                    seen.extend(page.objects.iter().map(|served| served.id.clone()));
+                    match page.next.take() {
+                        Some(text) => {
+                            cursors.push(text.clone());
+                            next = Some(text);
+                        }
+                        None => break,
+                    }
+                    continue;
+                }
+            }
+            match page.next {
+                Some(text) => {
+                    cursors.push(text.clone());
+                    next = Some(text);
+                }
+                None => break,
+            }
+        }
+        let reader = token.reader(&node.service().node_view()).expect("reads");
+        let expected: Vec<String> = bundles
+            .iter()
+            .filter(|b| may_receive(&Marking::of(b.body()), Receiver::Member(&reader)).is_ok())
+            .flat_map(stix_ids)
+            .collect();
+        assert_eq!(
+            seen, expected,
+            "every visible object exactly once, in arrival order, and nothing else"
+        );
+        for cursor in cursors {
+            let query = ObjectQuery {
+                limit,
+                next: Some(cursor),
+                ..ObjectQuery::default()
+            };
+            let refused = taxii
+                .objects(&grant(2, reader_b, ceiling), &all, query)
+                .await
+                .expect_err("another token cannot follow this token's cursor");
+            assert_eq!(refused.status(), axum::http::StatusCode::BAD_REQUEST);
+        }
+        drop(taxii);
+        drop(node);
+    });
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// TAXII's pages over random markings, readers, ceilings, page sizes and scan budgets, with bundles arriving
+    /// after the first page: every visible object once, in arrival order, and cursors bound to their token.
+    #[test]
+    fn taxii_pages_show_every_visible_object_once_while_bundles_arrive(
+        specs in prop::collection::vec(spec(), 0..24),
+        later in prop::collection::vec(spec(), 0..8),
+        reader_b in any::<bool>(),
+        ceiling in 0..TLPS.len(),
+        limit in 1..4usize,
+        budget in 1..5usize,
+    ) {
+        check_taxii(&specs, &later, reader_b, TLPS[ceiling], limit, budget);
+    }
 
     /// Over random mixes of markings and audiences, readers and ceilings, page sizes and scan budgets: no cursor
     /// shows the id or time of a bundle the reader may not read, a cursor works for its token only, and following
