@@ -1947,6 +1947,23 @@ async fn arrivals_are_unique_increasing_backed_up_purged_and_built_on_open() -> 
     );
     let report = store.check()?;
     assert!(report.is_ok(), "{report}");
+
+    // The integrity check notices an arrival row gone.
+    drop(store);
+    let database = redb::Database::open(&path)?;
+    let txn = database.begin_write()?;
+    {
+        let mut table = txn.open_table(TableDefinition::<u64, &[u8; 32]>::new("by_arrival_v1"))?;
+        assert!(table.remove(after[0].0)?.is_some());
+    }
+    txn.commit()?;
+    drop(database);
+    let store = Store::open(&path, StoreConfig::default(), StoreMetrics::default())?;
+    let report = store.check()?;
+    assert!(
+        !report.is_ok() && report.to_string().contains("by_arrival_v1"),
+        "{report}"
+    );
     Ok(())
 }
 

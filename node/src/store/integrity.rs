@@ -242,6 +242,7 @@ pub(crate) fn check_snapshot(txn: &ReadTransaction) -> Result<IntegrityReport, S
         }
     }
     check_values(&tables, values, &mut report)?;
+    check_arrivals(&tables, &mut report)?;
     super::identity::check(txn, &mut report)?;
     super::audit::check(txn, &mut report)?;
     Ok(report)
@@ -386,6 +387,49 @@ fn check_values(tables: &ReadTables, values: ExpectedValues, report: &mut Integr
             report.add(Problem::BadRun {
                 run,
                 what: "it has chunks but no directory row".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every stored bundle has its arrival in `arrivals_v1` and the same in `by_arrival_v1`, and neither table has a row
+/// of a bundle that is not stored.
+fn check_arrivals(tables: &ReadTables, report: &mut IntegrityReport) -> Result<(), StoreError> {
+    let during = "checking arrivals";
+    for entry in tables.bundles.iter().during(during)? {
+        let (key, _) = entry.during(during)?;
+        if tables.arrivals.get(key.value()).during(during)?.is_none() {
+            report.add(Problem::MissingRow {
+                table: "arrivals_v1",
+                id: BundleId(*key.value()),
+            });
+        }
+    }
+    for entry in tables.arrivals.iter().during(during)? {
+        let (key, arrival) = entry.during(during)?;
+        let id = BundleId(*key.value());
+        if tables.bundles.get(key.value()).during(during)?.is_none() {
+            report.add(Problem::StrayRow {
+                table: "arrivals_v1",
+                id,
+            });
+        }
+        let inverse = tables.by_arrival.get(arrival.value()).during(during)?;
+        if inverse.is_none_or(|row| row.value() != key.value()) {
+            report.add(Problem::MissingRow {
+                table: "by_arrival_v1",
+                id,
+            });
+        }
+    }
+    for entry in tables.by_arrival.iter().during(during)? {
+        let (arrival, key) = entry.during(during)?;
+        let forward = tables.arrivals.get(key.value()).during(during)?;
+        if forward.is_none_or(|row| row.value() != arrival.value()) {
+            report.add(Problem::StrayRow {
+                table: "by_arrival_v1",
+                id: BundleId(*key.value()),
             });
         }
     }
