@@ -300,7 +300,6 @@ fn check_taxii(specs: &[Spec], later: &[Spec], reader_b: bool, ceiling: Tlp, lim
                 bundles.extend(more);
                 if page.next.is_none() && !later.is_empty() {
                     // The walk had ended; a client polls again from the last object it saw.
-                    next = None;
                     let after = page.objects.last().map(|served| served.date_added_us);
                     let query = ObjectQuery {
                         limit,
