@@ -402,6 +402,19 @@ async fn taxii_clients_read_what_the_token_may_read_and_nothing_else() {
         406,
     );
 
+    // Nothing is written over TAXII yet: POST is 405, a TAXII message like every other TAXII error.
+    let post = running
+        .client
+        .post(format!("{}{objects}", running.api))
+        .header("authorization", bearer(&publisher))
+        .header("content-type", TAXII)
+        .body("{}")
+        .send()
+        .await
+        .expect("the node answers");
+    assert_eq!(post.status().as_u16(), 405);
+    assert_eq!(post.headers()["content-type"], TAXII);
+
     // Refusals: no credentials, a wrong token, a token without the read scope, another token's cursor.
     assert_taxii_error(&get(&running, None, TAXII, "/taxii2/").await, 401);
     let forged = format!("{}x", &outsider[..outsider.len() - 1]);

@@ -573,6 +573,17 @@ mod taxii {
             &get(&fake, &format!("{base}/objects/not-an-id/"), good, TAXII).await,
             StatusCode::NOT_FOUND,
         );
+        let post = router(Arc::clone(&fake))
+            .oneshot(
+                Request::post(format!("{base}/objects/"))
+                    .header("authorization", "Bearer good")
+                    .body(Body::from("{}"))
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(post.headers()["content-type"], TAXII);
         let other = "indicator--00000000-0000-4000-8000-000000000000";
         assert_error(
             &get(&fake, &format!("{base}/objects/{other}/"), good, TAXII).await,

@@ -104,26 +104,47 @@ pub trait Taxii: Send + Sync + 'static {
 /// The TAXII routes over `taxii`, separate from any listener so tests can call them without a socket.
 pub fn router<T: Taxii>(taxii: Arc<T>) -> Router {
     Router::new()
-        .route("/taxii2/", get(discovery::<T>))
-        .route("/taxii2/root/", get(api_root::<T>))
-        .route("/taxii2/root/collections/", get(collections::<T>))
-        .route("/taxii2/root/collections/{collection}/", get(collection::<T>))
-        .route("/taxii2/root/collections/{collection}/objects/", get(objects::<T>))
+        .route("/taxii2/", get(discovery::<T>).fallback(method_not_allowed))
+        .route("/taxii2/root/", get(api_root::<T>).fallback(method_not_allowed))
+        .route(
+            "/taxii2/root/collections/",
+            get(collections::<T>).fallback(method_not_allowed),
+        )
+        .route(
+            "/taxii2/root/collections/{collection}/",
+            get(collection::<T>).fallback(method_not_allowed),
+        )
+        .route(
+            "/taxii2/root/collections/{collection}/objects/",
+            get(objects::<T>).fallback(method_not_allowed),
+        )
         .route(
             "/taxii2/root/collections/{collection}/objects/{object}/",
-            get(object::<T>),
+            get(object::<T>).fallback(method_not_allowed),
         )
         .route(
             "/taxii2/root/collections/{collection}/objects/{object}/versions/",
-            get(versions::<T>),
+            get(versions::<T>).fallback(method_not_allowed),
         )
-        .route("/taxii2/root/collections/{collection}/manifest/", get(manifest::<T>))
+        .route(
+            "/taxii2/root/collections/{collection}/manifest/",
+            get(manifest::<T>).fallback(method_not_allowed),
+        )
         .route(
             "/taxii2",
             axum::routing::any(|| async { TaxiiError::not_found("TAXII paths end with /: use /taxii2/") }),
         )
         .route("/taxii2/{*rest}", axum::routing::any(not_found))
         .with_state(taxii)
+}
+
+/// A method a TAXII resource does not take: 405, as TAXII's error message.
+async fn method_not_allowed() -> TaxiiError {
+    TaxiiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed",
+        "this node's TAXII resources are read with GET; adding objects is not served yet",
+    )
 }
 
 /// The answers under `/taxii2/` that match no route: TAXII's error message rather than the REST API's.
