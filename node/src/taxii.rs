@@ -50,6 +50,8 @@ use crate::grant::{AuthError, TokenGrant};
 use crate::service::{Service, visible_body};
 use crate::store::{By, ReadKind, StoreError, Stored};
 
+mod add;
+
 /// The most bundles one page looks at before it answers with what it found and a `next`.
 pub const SCAN_BUDGET: usize = 5_000;
 /// How many arrivals one store read takes.
@@ -62,6 +64,7 @@ pub struct NodeTaxii {
     service: Service,
     cursors: CursorKeys,
     scan_budget: usize,
+    statuses: add::StatusBook,
 }
 
 /// What a collection holds, among what the caller may read.
@@ -82,6 +85,7 @@ impl NodeTaxii {
             service,
             cursors,
             scan_budget: SCAN_BUDGET,
+            statuses: add::StatusBook::default(),
         }
     }
 
@@ -105,6 +109,7 @@ impl NodeTaxii {
             title,
             description,
             alias: name.replace([':', '/'], "-"),
+            can_write: false,
         };
         let mut views = vec![(
             View::All,
@@ -149,6 +154,9 @@ impl NodeTaxii {
                     format!("What was addressed to the trust group {group}."),
                 ),
             ));
+        }
+        for (view, collection) in &mut views {
+            collection.can_write = add::writable(grant, view, node);
         }
         views
     }
@@ -550,6 +558,86 @@ impl dims_web::taxii::Taxii for NodeTaxii {
                 .next
                 .map(|place| self.cursors.seal_bytes(&seal_for, place.bytes())),
         }))
+    }
+
+    async fn add_objects(
+        &self,
+        grant: &TokenGrant,
+        collection: &str,
+        objects: Vec<Value>,
+    ) -> Result<Option<dims_web::taxii::Status>, TaxiiError> {
+        let here = self.service.node_view().id;
+        let Some((view, found)) = self.views(grant).into_iter().find(|(_, found)| found.id == collection) else {
+            return Ok(None);
+        };
+        let Some(audience) = add::audience_of(&view, here) else {
+            return Err(TaxiiError::forbidden(format!(
+                "{} is a view of several audiences and takes no objects: post to the collection of the audience \
+                 they are for (the org, the community, a federation or a trust group)",
+                found.title
+            )));
+        };
+        if !found.can_write {
+            return Err(TaxiiError::forbidden(format!(
+                "this token may not publish to {}: use a token with the publish scope for that audience (dims \
+                 tokens create --scopes publish --audiences ...)",
+                found.title
+            )));
+        }
+        let received_us = clock::now_ms().saturating_mul(1000);
+        // Importing and signing are CPU work: off the async workers.
+        let (service, signer) = (self.service.clone(), grant.clone());
+        let posted = objects;
+        let (posted, import, signed, mut refused) = tokio::task::spawn_blocking(move || {
+            let now = clock::now_ms();
+            let json = serde_json::to_vec(&posted).unwrap_or_default();
+            let import = dims_protocol::stix::import(&json, &add::context(&signer, here, audience, now))
+                .map_err(|error| TaxiiError::bad_request(format!("the envelope cannot be imported: {error}")))?;
+            let mut signed = Vec::new();
+            let mut refused = HashMap::new();
+            for draft in &import.drafts {
+                match service.sign_with_token(&signer, add::service_draft(draft.clone()), now) {
+                    Ok(bundle) => signed.push((bundle, draft.sources.clone())),
+                    Err(error) => {
+                        for source in &draft.sources {
+                            refused.insert(source.clone(), error.to_string());
+                        }
+                    }
+                }
+            }
+            Ok::<_, TaxiiError>((posted, import, signed, refused))
+        })
+        .await
+        .map_err(|e| TaxiiError::internal(&e))??;
+        let publisher = self.service.acting_as(By::token(grant.id, grant.person()));
+        let mut published = Vec::new();
+        for (bundle, sources) in signed {
+            match publisher.publish_signed(bundle).await {
+                Ok(bundle) => {
+                    tracing::info!(bundle = %bundle.id(), token = %grant.id, "published through TAXII");
+                    published.push(sources);
+                }
+                Err(error) => {
+                    for source in sources {
+                        refused.insert(source, format!("not stored: {error}"));
+                    }
+                }
+            }
+        }
+        let (successes, failures) = add::outcomes(&posted, &import, &published, &refused);
+        let status = dims_web::taxii::Status {
+            id: add::status_id(),
+            request_timestamp_us: received_us,
+            successes,
+            failures,
+            pendings: Vec::new(),
+        };
+        self.statuses.keep(grant.id, status.clone());
+        Ok(Some(status))
+    }
+
+    async fn status(&self, grant: &TokenGrant, id: &str) -> Result<Option<dims_web::taxii::Status>, TaxiiError> {
+        Ok(self.statuses.get(grant.id, id))
     }
 }
 

@@ -402,17 +402,17 @@ async fn taxii_clients_read_what_the_token_may_read_and_nothing_else() {
         406,
     );
 
-    // Nothing is written over TAXII yet: POST is 405, a TAXII message like every other TAXII error.
+    // `all` is a view of several audiences: it takes no objects, even from a token that may publish.
     let post = running
         .client
         .post(format!("{}{objects}", running.api))
         .header("authorization", bearer(&publisher))
         .header("content-type", TAXII)
-        .body("{}")
+        .body(r#"{"objects":[{"type":"indicator"}]}"#)
         .send()
         .await
         .expect("the node answers");
-    assert_eq!(post.status().as_u16(), 405);
+    assert_eq!(post.status().as_u16(), 403);
     assert_eq!(post.headers()["content-type"], TAXII);
 
     // Refusals: no credentials, a wrong token, a token without the read scope, another token's cursor.
@@ -514,5 +514,156 @@ async fn taxii_clients_read_what_the_token_may_read_and_nothing_else() {
     )
     .await;
     assert!(first.body["objects"][0].get("revoked").is_none(), "{}", first.body);
+    running.stop();
+}
+
+/// A TLP 2.0 marking-definition id, as `protocol/src/stix/marking.rs` knows them.
+const GREEN: &str = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
+const AMBER_STRICT: &str = "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003";
+
+/// A STIX 2.1 indicator of `pattern` marked `marking`.
+fn indicator(id: &str, pattern: &str, marking: &str) -> Value {
+    json!({
+        "type": "indicator", "spec_version": "2.1", "id": id,
+        "created": "2026-12-01T10:00:00.000Z", "modified": "2026-12-01T10:00:00.000Z",
+        "name": "posted", "pattern": pattern, "pattern_type": "stix", "valid_from": "2026-12-01T10:00:00Z",
+        "object_marking_refs": [marking],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taxii_clients_add_objects_where_the_token_may_publish_and_read_the_status() {
+    let node = Node::init("seattle-it");
+    node.join_alone("us-sltt");
+    let writer = create_token(
+        &node,
+        &[
+            "--label",
+            "opencti",
+            "--scopes",
+            "read,publish",
+            "--audience",
+            "org,federation",
+            "--tlp-ceiling",
+            "amber+strict",
+        ],
+    );
+    let reader = create_token(&node, &["--label", "siem", "--tlp-ceiling", "amber+strict"]);
+    let mut running = Running::start(&node).await;
+    let url = format!("{}/taxii2/", running.api);
+    let seen = client(&[&url, &writer, "read", "100"]);
+    let collection = |title: &str| -> (String, bool) {
+        let found = seen["collections"]
+            .as_array()
+            .expect("collections")
+            .iter()
+            .find(|c| c["title"] == title)
+            .unwrap_or_else(|| panic!("no collection {title}: {}", seen["collections"]));
+        (
+            format!("{url}root/collections/{}/", found["id"].as_str().expect("id")),
+            found["can_write"] == json!(true),
+        )
+    };
+    let (federation, federation_writable) = collection("Federation us-sltt");
+    let (org, org_writable) = collection("Org seattle-it");
+    let (community, community_writable) = collection("Community");
+    let (everything, everything_writable) = collection("Everything");
+    assert_eq!(
+        (
+            federation_writable,
+            org_writable,
+            community_writable,
+            everything_writable
+        ),
+        (true, true, false, false),
+        "writable where the token may publish: its audiences are org and federation"
+    );
+
+    let shared = "indicator--6a1f2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+    let strict = "indicator--7b2a3c4d-5e6f-4a71-9b8c-0d1e2f3a4b5c";
+    let malware = "malware--8c3b4d5e-6f7a-4b82-8c9d-1e2f3a4b5c6d";
+    let envelope = json!({"objects": [
+        indicator(shared, "[ipv4-addr:value = '192.0.2.77']", GREEN),
+        indicator(strict, "[domain-name:value = 'strict.bad-actor.example']", AMBER_STRICT),
+        {"type": "malware", "spec_version": "2.1", "id": malware, "created": "2026-12-01T10:00:00.000Z",
+         "modified": "2026-12-01T10:00:00.000Z", "name": "x", "is_family": false},
+        {"type": "indicator"},
+    ]});
+    let file = node.root.join("envelope.json");
+    std::fs::write(&file, serde_json::to_vec(&envelope).expect("JSON")).expect("write");
+    let status = client(&[&url, &writer, "add", &federation, file.to_str().expect("utf-8")]);
+    assert_eq!(status["status"], "complete", "{status}");
+    assert_eq!(
+        (
+            &status["total_count"],
+            &status["success_count"],
+            &status["failure_count"],
+            &status["pending_count"]
+        ),
+        (&json!(4), &json!(2), &json!(2), &json!(0)),
+        "{status}"
+    );
+    let succeeded: Vec<&str> = status["successes"]
+        .as_array()
+        .expect("successes")
+        .iter()
+        .map(|detail| detail["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(succeeded, [shared, strict]);
+    assert_eq!(status["successes"][0]["version"], "2026-12-01T10:00:00.000Z");
+    let failed = status["failures"].as_array().expect("failures");
+    assert_eq!(failed[0]["id"], malware);
+    assert!(
+        failed
+            .iter()
+            .all(|detail| detail["message"].as_str().is_some_and(|m| !m.is_empty())),
+        "every failure says why: {status}"
+    );
+
+    // What was added is published: the GREEN indicator to the federation, the AMBER+STRICT one narrowed to the
+    // org as its marking demands, each signed by this node for the token's org.
+    let patterns = |collection: &str, token: &str| -> Vec<String> {
+        let objects = client(&[&url, token, "after", collection, "2000-01-01T00:00:00Z"]);
+        let objects = objects["objects"].as_array().expect("objects").clone();
+        validate(&objects);
+        objects
+            .iter()
+            .filter_map(|object| object["pattern"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(patterns(&federation, &reader), ["[ipv4-addr:value = '192.0.2.77']"]);
+    assert_eq!(
+        patterns(&org, &reader),
+        ["[domain-name:value = 'strict.bad-actor.example']"]
+    );
+    assert_eq!(patterns(&everything, &reader).len(), 2);
+
+    // A token may not write where its scopes do not reach: 403, as TAXII's error message; a status is its
+    // requester's alone.
+    let post = |collection: &str, token: &str| {
+        running
+            .client
+            .post(collection.replace(&url, &format!("{}/taxii2/", running.api)) + "objects/")
+            .header("authorization", bearer(token))
+            .header("content-type", TAXII)
+            .body(
+                serde_json::to_vec(&json!({"objects": [indicator(shared, "[ipv4-addr:value = '192.0.2.78']", GREEN)]}))
+                    .expect("JSON"),
+            )
+            .send()
+    };
+    let refused = post(&community, &writer).await.expect("the node answers");
+    assert_eq!(refused.status().as_u16(), 403);
+    assert_eq!(refused.headers()["content-type"], TAXII);
+    assert_eq!(
+        post(&federation, &reader).await.expect("answers").status().as_u16(),
+        403
+    );
+    let status_path = format!("/taxii2/root/status/{}/", status["id"].as_str().expect("id"));
+    assert_eq!(
+        get(&running, Some(&bearer(&writer)), TAXII, &status_path).await.status,
+        200
+    );
+    assert_taxii_error(&get(&running, Some(&bearer(&reader)), TAXII, &status_path).await, 404);
     running.stop();
 }

@@ -361,12 +361,15 @@ mod taxii {
 
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use dims_web::taxii::{Collection, ObjectPage, ObjectQuery, Served, Taxii, TaxiiError, Versions, router};
+    use dims_web::taxii::{
+        Collection, ObjectPage, ObjectQuery, Outcome, Served, Status, Taxii, TaxiiError, Versions, router,
+    };
     use serde_json::{Value, json};
     use tower::ServiceExt;
 
     const COLLECTION: &str = "2c6fb1a5-1a3e-4e5b-8f0b-2f0d3c7a9e11";
     const OBJECT: &str = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f";
+    const STATUS: &str = "2d086da7-4bdc-4f91-900e-d77486753710";
     const TAXII: &str = "application/taxii+json;version=2.1";
 
     /// Accepts the token `good`, has one collection holding one object in two versions, and records the queries.
@@ -401,7 +404,40 @@ mod taxii {
                 title: "Everything".to_owned(),
                 description: "all of it".to_owned(),
                 alias: "all".to_owned(),
+                can_write: true,
             }])
+        }
+
+        async fn add_objects(
+            &self,
+            _: &(),
+            collection: &str,
+            objects: Vec<Value>,
+        ) -> Result<Option<Status>, TaxiiError> {
+            if collection != COLLECTION {
+                return Ok(None);
+            }
+            let successes = objects
+                .iter()
+                .map(|object| Outcome {
+                    id: object["id"].as_str().unwrap_or("?").to_owned(),
+                    version: None,
+                    message: None,
+                })
+                .collect();
+            Ok(Some(Status {
+                id: STATUS.to_owned(),
+                request_timestamp_us: 1_767_225_600_000_000,
+                successes,
+                ..Status::default()
+            }))
+        }
+
+        async fn status(&self, _: &(), id: &str) -> Result<Option<Status>, TaxiiError> {
+            Ok((id == STATUS).then(|| Status {
+                id: STATUS.to_owned(),
+                ..Status::default()
+            }))
         }
 
         async fn objects(
@@ -495,7 +531,7 @@ mod taxii {
         assert_eq!(root.body["versions"], json!([TAXII]));
         let collections = get(&fake, "/taxii2/root/collections/", good, TAXII).await;
         assert_eq!(collections.body["collections"][0]["id"], COLLECTION);
-        assert_eq!(collections.body["collections"][0]["can_write"], false);
+        assert_eq!(collections.body["collections"][0]["can_write"], true);
         let base = format!("/taxii2/root/collections/{COLLECTION}");
         assert_eq!(
             get(&fake, &format!("{base}/"), good, TAXII).await.body["title"],
@@ -573,17 +609,52 @@ mod taxii {
             &get(&fake, &format!("{base}/objects/not-an-id/"), good, TAXII).await,
             StatusCode::NOT_FOUND,
         );
-        let post = router(Arc::clone(&fake))
-            .oneshot(
-                Request::post(format!("{base}/objects/"))
-                    .header("authorization", "Bearer good")
-                    .body(Body::from("{}"))
-                    .expect("request"),
-            )
-            .await
-            .expect("infallible");
-        assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(post.headers()["content-type"], TAXII);
+        let post = |path: String, content_type: &'static str, body: &'static str| {
+            let fake = Arc::clone(&fake);
+            async move {
+                let response = router(fake)
+                    .oneshot(
+                        Request::post(path)
+                            .header("authorization", "Bearer good")
+                            .header("content-type", content_type)
+                            .body(Body::from(body))
+                            .expect("request"),
+                    )
+                    .await
+                    .expect("infallible");
+                let status = response.status();
+                let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
+                let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                    .await
+                    .expect("body");
+                (
+                    status,
+                    content_type,
+                    serde_json::from_slice::<Value>(&bytes).expect("JSON"),
+                )
+            }
+        };
+        let envelope = r#"{"objects":[{"type":"indicator","id":"indicator--1"}]}"#;
+        let (status, content_type, _) = post(format!("{base}/manifest/"), TAXII, envelope).await;
+        assert_eq!((status, content_type.as_str()), (StatusCode::METHOD_NOT_ALLOWED, TAXII));
+        let (status, _, _) = post(format!("{base}/objects/"), "application/json", envelope).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let (status, _, _) = post(format!("{base}/objects/"), TAXII, "{}").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _, _) = post("/taxii2/root/collections/other/objects/".to_owned(), TAXII, envelope).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, added) = post(format!("{base}/objects/"), TAXII, envelope).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(
+            (&added["status"], &added["success_count"], &added["successes"][0]["id"]),
+            (&json!("complete"), &json!(1), &json!("indicator--1"))
+        );
+        let polled = get(&fake, &format!("/taxii2/root/status/{STATUS}/"), good, TAXII).await;
+        assert_eq!((polled.status, &polled.body["id"]), (StatusCode::OK, &json!(STATUS)));
+        assert_error(
+            &get(&fake, "/taxii2/root/status/another/", good, TAXII).await,
+            StatusCode::NOT_FOUND,
+        );
         let other = "indicator--00000000-0000-4000-8000-000000000000";
         assert_error(
             &get(&fake, &format!("{base}/objects/{other}/"), good, TAXII).await,

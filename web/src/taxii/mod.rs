@@ -1,10 +1,11 @@
-//! TAXII 2.1 under `/taxii2/` (DESIGN §8), the read side: discovery, one API root, its collections, their objects
+//! TAXII 2.1 under `/taxii2/` (DESIGN §8): discovery, one API root, its collections, their objects
 //! (paged, filtered), an object by id, its versions, and the manifest. The node implements [`Taxii`]; this module
 //! parses requests, negotiates media types and writes TAXII's resources and error messages ([`TaxiiError`]).
 //!
 //! * Routes (every one needs a token; the API root is `/taxii2/root/`): `GET /taxii2/`, `GET /taxii2/root/`,
 //!   `GET .../collections/`, `.../collections/{id}/`, `.../objects/`, `.../objects/{object_id}/`,
-//!   `.../objects/{object_id}/versions/`, `.../manifest/`.
+//!   `.../objects/{object_id}/versions/`, `.../manifest/`, `POST .../objects/` (the node adds the objects
+//!   completely before it answers 202 with the status resource) and `GET /taxii2/root/status/{id}/`.
 //! * Credentials: `Authorization: Bearer <token>`, or HTTP Basic with the token as the password (what
 //!   `taxii2-client` and most TAXII tools send); either becomes the same Bearer header for [`Taxii::authenticate`].
 //! * Media types: every answer is `application/taxii+json;version=2.1`; the object routes also answer
@@ -20,6 +21,7 @@
 
 pub mod errors;
 pub mod query;
+pub mod status;
 pub mod time;
 
 use std::future::Future;
@@ -36,12 +38,13 @@ use serde_json::{Value, json};
 
 pub use self::errors::{ErrorMessage, TAXII_MEDIA_TYPE, TaxiiError};
 pub use self::query::{ObjectQuery, Route, Versions};
+pub use self::status::{Outcome, Status};
 
 /// The STIX media type of the objects TAXII serves.
 pub const STIX_MEDIA_TYPE: &str = "application/stix+json;version=2.1";
 /// The one API root's path.
 pub const API_ROOT: &str = "/taxii2/root/";
-/// The largest request body the API root admits (advertised as `max_content_length`; nothing is posted yet).
+/// The largest request body the API root admits (advertised as `max_content_length`); larger is 413.
 pub const MAX_CONTENT_LENGTH: usize = 1 << 20;
 
 /// A collection as the caller sees it.
@@ -55,6 +58,8 @@ pub struct Collection {
     pub description: String,
     /// Short name for the collection's URL, as TAXII's optional `alias`.
     pub alias: String,
+    /// Whether the caller may add objects to it.
+    pub can_write: bool,
 }
 
 /// One object version served: the STIX object and what TAXII says about it.
@@ -99,6 +104,22 @@ pub trait Taxii: Send + Sync + 'static {
         collection: &str,
         query: ObjectQuery,
     ) -> impl Future<Output = Result<Option<ObjectPage>, TaxiiError>> + Send;
+
+    /// Adds the STIX `objects` of one posted envelope to `collection` for `caller`, completely, before it answers:
+    /// what became of each object. `None` when the caller has no such collection; a 403 when it may not write there.
+    fn add_objects(
+        &self,
+        caller: &Self::Caller,
+        collection: &str,
+        objects: Vec<Value>,
+    ) -> impl Future<Output = Result<Option<Status>, TaxiiError>> + Send;
+
+    /// The status `id` of a request `caller` made; `None` when there is none (or it was someone else's).
+    fn status(
+        &self,
+        caller: &Self::Caller,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Status>, TaxiiError>> + Send;
 }
 
 /// The TAXII routes over `taxii`, separate from any listener so tests can call them without a socket.
@@ -116,7 +137,7 @@ pub fn router<T: Taxii>(taxii: Arc<T>) -> Router {
         )
         .route(
             "/taxii2/root/collections/{collection}/objects/",
-            get(objects::<T>).fallback(method_not_allowed),
+            get(objects::<T>).post(add_objects::<T>).fallback(method_not_allowed),
         )
         .route(
             "/taxii2/root/collections/{collection}/objects/{object}/",
@@ -131,6 +152,15 @@ pub fn router<T: Taxii>(taxii: Arc<T>) -> Router {
             get(manifest::<T>).fallback(method_not_allowed),
         )
         .route(
+            "/taxii2/root/status/{status}/",
+            get(status::<T>).fallback(method_not_allowed),
+        )
+        // taxii2-client asks for a status without the final slash it uses everywhere else.
+        .route(
+            "/taxii2/root/status/{status}",
+            get(status::<T>).fallback(method_not_allowed),
+        )
+        .route(
             "/taxii2",
             axum::routing::any(|| async { TaxiiError::not_found("TAXII paths end with /: use /taxii2/") }),
         )
@@ -143,7 +173,7 @@ async fn method_not_allowed() -> TaxiiError {
     TaxiiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed",
-        "this node's TAXII resources are read with GET; adding objects is not served yet",
+        "read TAXII resources with GET; add objects with POST to a collection's objects/",
     )
 }
 
@@ -315,7 +345,7 @@ fn collection_resource(collection: &Collection) -> Value {
         "description": collection.description,
         "alias": collection.alias,
         "can_read": true,
-        "can_write": false,
+        "can_write": collection.can_write,
         "media_types": [STIX_MEDIA_TYPE],
     })
 }
@@ -480,6 +510,51 @@ async fn manifest<T: Taxii>(
         map.insert("objects".into(), records.into());
     }
     Ok(answer(media, &envelope, &extra))
+}
+
+/// `POST .../objects/`: the envelope checked here (media type, size, shape), then handed to the node, which answers
+/// once every object is processed; the answer is the status resource, 202.
+async fn add_objects<T: Taxii>(
+    State(taxii): State<Arc<T>>,
+    Path(collection): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, TaxiiError> {
+    let media = negotiate(&headers, false)?;
+    let caller = caller(&*taxii, &headers).await?;
+    status::check_content_type(&headers)?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_CONTENT_LENGTH as u64) {
+        return Err(status::too_large());
+    }
+    let bytes = axum::body::to_bytes(body, MAX_CONTENT_LENGTH)
+        .await
+        .map_err(|_| status::too_large())?;
+    let objects = status::envelope_objects(&bytes)?;
+    let added = taxii
+        .add_objects(&caller, &collection, objects)
+        .await?
+        .ok_or_else(|| TaxiiError::not_found("no such collection"))?;
+    let mut response = answer(media, &added.resource(), &[]);
+    *response.status_mut() = StatusCode::ACCEPTED;
+    Ok(response)
+}
+
+async fn status<T: Taxii>(
+    State(taxii): State<Arc<T>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
+    let media = negotiate(&headers, false)?;
+    let caller = caller(&*taxii, &headers).await?;
+    let found = taxii
+        .status(&caller, &id)
+        .await?
+        .ok_or_else(|| TaxiiError::not_found("no such status"))?;
+    Ok(answer(media, &found.resource(), &[]))
 }
 
 #[cfg(test)]
