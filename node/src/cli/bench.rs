@@ -1,4 +1,4 @@
-//! `dims bench`: `ingest` here, `portal` in [`super::bench_portal`].
+//! `dims bench`: `ingest` here, `portal` in [`super::bench_portal`], `taxii` in [`super::bench_taxii`].
 //!
 //! `dims bench ingest`: sustained ingest of signed 100-indicator bundles through the service core (decode, verify,
 //! policy, group commit), beside a raw redb bulk insert of the same rows on the same machine. The output names the
@@ -25,6 +25,9 @@ pub enum BenchCommand {
     Ingest(IngestBenchArgs),
     /// The member portal's server time (index, bundle view, search) beside the store's raw read of the same rows.
     Portal(super::bench_portal::PortalBenchArgs),
+    /// TAXII pages of a large collection (start, middle, end, filters) beside the store's raw read, and medallion
+    /// serving the same objects.
+    Taxii(super::bench_taxii::TaxiiBenchArgs),
 }
 
 /// `dims bench ingest` arguments.
@@ -51,6 +54,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     let result = match command {
         BenchCommand::Ingest(args) => ingest(&args, &dir),
         BenchCommand::Portal(args) => super::bench_portal::run(&args, &dir),
+        BenchCommand::Taxii(args) => super::bench_taxii::run(&args, &dir),
     };
     let _ = std::fs::remove_dir_all(&dir);
     result

@@ -133,7 +133,7 @@ pub struct Percentiles {
 
 impl Percentiles {
     /// The nearest-rank percentiles of `samples`.
-    fn of(mut samples: Vec<Duration>) -> Self {
+    pub(super) fn of(mut samples: Vec<Duration>) -> Self {
         samples.sort_unstable();
         let at = |p: f64| {
             let rank = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len().max(1));
@@ -660,7 +660,7 @@ impl Pair {
 }
 
 /// The 1, 5 and 15 minute load averages.
-fn load_average() -> String {
+pub(super) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -677,7 +677,7 @@ struct Lines<'a> {
     note: String,
 }
 
-fn ms(d: Duration) -> String {
+pub(super) fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 

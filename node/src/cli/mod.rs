@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod bench;
 mod bench_portal;
+mod bench_taxii;
 mod bundles;
 pub mod console;
 mod demo;
