@@ -381,18 +381,19 @@ impl Reading<'_> {
                 };
                 let skip = if arrival == start.arrival { start.index } else { 0 };
                 let mut index = 0u32;
-                for entry in self.entries(&stored)? {
-                    for (object, object_id, version_us) in &entry.objects {
+                for mut entry in self.entries(&stored)? {
+                    // Moved out of the entry, not cloned: a page is mostly building these objects.
+                    for (object, object_id, version_us) in std::mem::take(&mut entry.objects) {
                         let this = index;
                         index = index.saturating_add(1);
-                        if this < skip || !self.wanted(&entry, object, object_id, *version_us) {
+                        if this < skip || !self.wanted(&entry, &object, &object_id, version_us) {
                             continue;
                         }
                         found.show(&entry.source);
                         found.served.push(Served {
-                            object: object.clone(),
-                            id: object_id.clone(),
-                            version_us: *version_us,
+                            object,
+                            id: object_id,
+                            version_us,
                             date_added_us: arrival,
                         });
                         if found.served.len() == self.query.limit {

@@ -23,8 +23,8 @@ use dims_protocol::{Audience, Author, Body, Content, Indicator, IndicatorValue, 
 use serde_json::{Value, json};
 
 use super::bench_portal::{Percentiles, load_average, ms};
-use crate::node::Node;
 use crate::grant::AUTOMATION;
+use crate::node::Node;
 use crate::store::Store;
 use crate::taxii::NodeTaxii;
 
@@ -47,11 +47,17 @@ pub struct TaxiiBenchArgs {
     /// Timed requests of each case on dims (and as many baseline reads), after a tenth more as warm-up.
     #[arg(long, env = "DIMS_BENCH_TAXII_REQUESTS", default_value_t = 200)]
     pub requests: usize,
-    /// Collection sizes to serve with medallion, comma-separated (none: leave medallion out).
-    #[arg(long, env = "DIMS_BENCH_TAXII_MEDALLION", value_delimiter = ',', default_value = "10000,100000")]
+    /// Collection sizes to serve with medallion, comma-separated; `--medallion` alone leaves medallion out.
+    #[arg(
+        long,
+        env = "DIMS_BENCH_TAXII_MEDALLION",
+        value_delimiter = ',',
+        num_args = 0..,
+        default_value = "1000,2000,10000,100000"
+    )]
     pub medallion: Vec<usize>,
     /// Timed requests of each case on medallion.
-    #[arg(long, env = "DIMS_BENCH_TAXII_MEDALLION_REQUESTS", default_value_t = 5)]
+    #[arg(long, env = "DIMS_BENCH_TAXII_MEDALLION_REQUESTS", default_value_t = 3)]
     pub medallion_requests: usize,
     /// Seconds one medallion request may take before its size's row stops.
     #[arg(long, env = "DIMS_BENCH_TAXII_MEDALLION_TIMEOUT", default_value_t = 60)]
@@ -79,12 +85,14 @@ impl TaxiiBenchArgs {
         );
         for &size in &self.medallion {
             anyhow::ensure!(
-                (2 * PAGE..=self.objects).contains(&size) && size.is_multiple_of(self.per_bundle),
-                "--medallion sizes must be between {} and --objects, multiples of --per-bundle",
-                2 * PAGE
+                (PAGE..=self.objects).contains(&size) && size.is_multiple_of(self.per_bundle),
+                "--medallion sizes must be between {PAGE} and --objects, multiples of --per-bundle"
             );
         }
-        anyhow::ensure!(self.requests >= 1 && self.medallion_requests >= 1, "time at least one request");
+        anyhow::ensure!(
+            self.requests >= 1 && self.medallion_requests >= 1,
+            "time at least one request"
+        );
         Ok(())
     }
 
@@ -233,35 +241,36 @@ fn cases(arrivals: &[u64], per_bundle: usize, objects: usize, one_id: &str) -> V
     let bundles_per_page = PAGE.div_ceil(per_bundle);
     let after = |bundle: usize| dims_web::taxii::time::format_us(arrivals[bundle] - 1);
     let middle = objects / 2 / per_bundle;
-    let end = (objects - PAGE) / per_bundle;
+    let end = objects.saturating_sub(PAGE) / per_bundle;
+    let from = |bundle: usize| PAGE.min(objects - bundle * per_bundle);
     vec![
         Case {
             name: "start",
             query: String::new(),
             first_bundle: 0,
             bundles: bundles_per_page,
-            expect: PAGE,
+            expect: from(0),
         },
         Case {
             name: "middle (added_after)",
             query: format!("added_after={}", after(middle)),
             first_bundle: middle,
             bundles: bundles_per_page,
-            expect: PAGE,
+            expect: from(middle),
         },
         Case {
             name: "end (added_after)",
             query: format!("added_after={}", after(end)),
             first_bundle: end,
             bundles: bundles_per_page,
-            expect: PAGE,
+            expect: from(end),
         },
         Case {
             name: "middle, match[type]=indicator",
             query: format!("added_after={}&match[type]=indicator", after(middle)),
             first_bundle: middle,
             bundles: bundles_per_page,
-            expect: PAGE,
+            expect: from(middle),
         },
         Case {
             name: "middle, match[id] of one object",
@@ -310,7 +319,10 @@ pub async fn measure(args: &TaxiiBenchArgs, dir: &Path) -> anyhow::Result<Report
     let node = Node::open_in(dir, NodeKey::from_secret(&[43; 32]), author).context("opening the bench node")?;
     let store = node.service().store().clone();
     let bundles = args.objects / args.per_bundle;
-    eprintln!("signing and storing {bundles} bundles of {} indicators…", args.per_bundle);
+    eprintln!(
+        "signing and storing {bundles} bundles of {} indicators…",
+        args.per_bundle
+    );
     let started = crate::clock::monotonic();
     let (arrivals, hidden) = load(&store, &key, args).await?;
     let load_time = started.elapsed();
@@ -449,7 +461,11 @@ async fn medallion_row(
     }
     objects.truncate(size);
     manifest.truncate(size);
-    anyhow::ensure!(objects.len() == size, "dims served {} objects, not {size}", objects.len());
+    anyhow::ensure!(
+        objects.len() == size,
+        "dims served {} objects, not {size}",
+        objects.len()
+    );
     let one_id = objects[size / 2 / args.per_bundle * args.per_bundle]["id"]
         .as_str()
         .context("an object id")?
@@ -488,15 +504,16 @@ async fn medallion_row(
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let started = crate::clock::monotonic();
-    let mut child = tokio::process::Command::new(&python)
-        .args(["-m", "medallion.scripts.run", "--port", &port.to_string()])
-        .arg(&config_file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting medallion with {}", python.display()))?;
+    let mut child = Medallion(
+        std::process::Command::new(&python)
+            .args(["-m", "medallion.scripts.run", "--port", &port.to_string()])
+            .arg(&config_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting medallion with {}", python.display()))?,
+    );
     let base = format!("http://127.0.0.1:{port}");
     let objects_url = format!("{base}/api1/collections/{collection}/objects/");
     loop {
@@ -504,7 +521,7 @@ async fn medallion_row(
             break;
         }
         anyhow::ensure!(
-            child.try_wait()?.is_none(),
+            child.0.try_wait()?.is_none(),
             "medallion exited while loading {size} objects"
         );
         anyhow::ensure!(
@@ -514,7 +531,7 @@ async fn medallion_row(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let load = started.elapsed();
-    let rss_mib = child.id().and_then(rss_mib);
+    let rss_mib = rss_mib(child.0.id());
 
     let mut row = MedallionRow {
         size,
@@ -562,9 +579,19 @@ async fn medallion_row(
             break;
         }
     }
-    child.kill().await.ok();
+    drop(child);
     std::fs::remove_file(&data_file).ok();
     Ok(row)
+}
+
+/// The medallion process, killed when dropped (also when a measurement fails half-way).
+struct Medallion(std::process::Child);
+
+impl Drop for Medallion {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A process's resident memory in MiB, from /proc.
@@ -590,7 +617,11 @@ impl Report {
             self.hidden,
             self.load_time.as_secs_f64()
         );
-        let _ = writeln!(out, "load average before: {}; after: {}", self.load_before, self.load_after);
+        let _ = writeln!(
+            out,
+            "load average before: {}; after: {}",
+            self.load_before, self.load_after
+        );
         let _ = writeln!(out);
         let _ = writeln!(
             out,
@@ -613,7 +644,11 @@ impl Report {
         let _ = writeln!(
             out,
             "\ntarget p99 < 50 ms: {} (worst p99 {})",
-            if worst < Duration::from_millis(50) { "met" } else { "missed" },
+            if worst < Duration::from_millis(50) {
+                "met"
+            } else {
+                "missed"
+            },
             ms(worst)
         );
         if !self.medallion.is_empty() {
@@ -661,6 +696,9 @@ mod tests {
         assert_eq!(report.bundles, 40);
         assert_eq!(report.hidden, 4);
         let text = report.render(&args);
-        assert!(text.contains("| start |") && text.contains("target p99 < 50 ms"), "{text}");
+        assert!(
+            text.contains("| start |") && text.contains("target p99 < 50 ms"),
+            "{text}"
+        );
     }
 }

@@ -414,15 +414,33 @@ async fn objects<T: Taxii>(
     Ok(envelope(media, &page))
 }
 
+/// An envelope of objects, written straight from the page (the objects are most of an answer's bytes; they are not
+/// copied into another JSON value first).
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    objects: Vec<&'a Value>,
+}
+
 fn envelope(media: Media, page: &ObjectPage) -> Response {
-    let (extra, mut envelope) = paging(page);
-    if !page.objects.is_empty()
-        && let Value::Object(map) = &mut envelope
-    {
-        let objects: Vec<Value> = page.objects.iter().map(|served| served.object.clone()).collect();
-        map.insert("objects".into(), objects.into());
+    let (extra, _) = paging(page);
+    let envelope = Envelope {
+        more: page.next.is_some(),
+        next: page.next.as_deref(),
+        objects: page.objects.iter().map(|served| &served.object).collect(),
+    };
+    let mut response = (StatusCode::OK, serde_json::to_vec(&envelope).unwrap_or_default()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, media.header());
+    for (name, value) in extra {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
     }
-    answer(media, &envelope, &extra)
+    response
 }
 
 async fn object<T: Taxii>(
