@@ -18,6 +18,7 @@ mod members;
 pub mod operation;
 mod peers;
 mod publish;
+mod receiver;
 mod roster;
 mod run;
 mod sealed;
