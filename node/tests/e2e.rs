@@ -1641,6 +1641,7 @@ fn export_for_a_receiver_holds_exactly_what_the_policy_gives_it() {
     );
 
     let stranger = format!("node:{}", samples::node_key(23).node_id());
+    let itself = format!("node:{me}");
     let bad = [
         ("everyone", "unknown receiver \"everyone\""),
         ("node:xyz", "\"xyz\" in \"node:xyz\" is not a node key"),
@@ -1655,6 +1656,7 @@ fn export_for_a_receiver_holds_exactly_what_the_policy_gives_it() {
             "is not a member of this node",
         ),
         (stranger.as_str(), "is on no roster this node holds"),
+        (itself.as_str(), "is this node, and an export is made for a receiver"),
     ];
     for (spec, expected) in bad {
         let out = node.run(&["export", "stix", "--for", spec, "-o", "-"]);

@@ -223,6 +223,15 @@ pub enum ResolveError {
         /// The federation.
         federation: FederationId,
     },
+    /// This node itself: a file is always for someone else.
+    #[error(
+        "node {node} is this node, and an export is made for a receiver, not for the node itself: a copy of \
+         everything it holds is `dims backup create FILE`"
+    )]
+    ThisNode {
+        /// This node.
+        node: NodeId,
+    },
     /// A node on no roster this node holds (or whose key was revoked).
     #[error(
         "node {node} is on no roster this node holds (or its key was revoked), so the policy gives it nothing: \
@@ -396,17 +405,16 @@ pub fn resolve(spec: &ReceiverSpec, service: &Service, now_ms: u64) -> Result<Ex
             }
         }
         ReceiverSpec::Node(node) => {
+            if *node == here {
+                return Err(ResolveError::ThisNode { node: here });
+            }
             let view = rosters.view(*node, now_ms);
-            if view.memberships.is_empty() && *node != here {
+            if view.memberships.is_empty() {
                 return Err(ResolveError::UnknownNode { node: *node });
             }
             ExportReceiver {
                 spec: spec.clone(),
-                description: if *node == here {
-                    "this node itself: everything it holds that has not expired".to_owned()
-                } else {
-                    format!("node {node}, and what it may show its members")
-                },
+                description: format!("node {node}, and what it may show its members"),
                 resolved: Resolved::Node(view),
                 parties: vec![Party::Node(*node)],
             }
