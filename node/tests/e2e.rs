@@ -1,14 +1,22 @@
 //! End-to-end tests of the `dims` binary: a node made with `dims init`, driven only through its command line,
 //! with the OASIS STIX validator as the judge of exports, and SIGKILL as the judge of durability.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use dims_node::cli::Loaded;
+use dims_node::config::Overrides;
+use dims_node::grant::AUTOMATION;
+use dims_node::service::Service;
+use dims_node::store::ListQuery;
+use dims_protocol::policy::{MemberView, Membership, Receiver, may_receive};
 use dims_protocol::samples;
-use dims_protocol::{BundleId, IndicatorValue, NodeKey};
+use dims_protocol::stix::DIMS_EXTENSION_ID;
+use dims_protocol::{BundleId, FederationId, IndicatorValue, Marking, MemberId, NodeId, NodeKey, OrgId, Tlp};
 
 #[path = "support/node.rs"]
 mod node_support;
@@ -18,6 +26,14 @@ use node_support::Node;
 impl Node {
     fn key(&self) -> NodeKey {
         dims_node::keys::load(&self.root.join("node.key")).expect("node key")
+    }
+
+    /// The node's service core, opened in this process (no `dims` process may hold the store meanwhile).
+    fn service(&self) -> Service {
+        Loaded::new(&self.config(), &Overrides::default())
+            .expect("the node's configuration loads")
+            .open_service()
+            .expect("the store opens")
     }
 
     fn run_with_input(&self, args: &[&str], input: impl AsRef<[u8]>) -> Output {
@@ -1467,4 +1483,237 @@ fn the_demo_converges_and_each_node_holds_what_its_markings_allow() {
         [(Green, "indicators"), (Green, "sitrep")],
         "the southern region never sees the AMBER report addressed to the national node"
     );
+}
+
+/// Pins a roster of `federation` (one admin) listing this node (ceiling RED) and `peers` with their ceilings.
+fn join_with_peers(node: &Node, federation: &str, peers: &[(NodeId, &str)]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_owned();
+    let (admin_key, roster) = (path("admin.key"), path("federation.roster"));
+    let admin = node.ok(&["roster", "keygen", "--out", &admin_key]).trim().to_owned();
+    #[rustfmt::skip]
+    node.ok(&["roster", "init", "--federation", federation, "--threshold", "1", "--admin", &admin, "--out", &roster]);
+    let me = node.key().node_id();
+    for (id, ceiling) in std::iter::once((me, "red")).chain(peers.iter().copied()) {
+        let id = id.to_string();
+        #[rustfmt::skip]
+        node.ok(&[
+            "roster", "add", &roster, "--node", &id, "--name", &id[..8], "--community", "Test", "--role", "regional",
+            "--ceiling", ceiling,
+        ]);
+    }
+    node.ok(&["roster", "sign", &roster, "--admin-key", &admin_key]);
+    node.ok(&["federation", "join", &roster]);
+}
+
+/// The bundle ids a STIX export holds, from the dims extension of its objects.
+fn exported_bundles(stix: &serde_json::Value) -> BTreeSet<String> {
+    stix["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter_map(|object| object["extensions"][DIMS_EXTENSION_ID]["bundle"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `dims export stix --for X` holds, for every kind of receiver, exactly the bundles the policy function lets that
+/// receiver receive, over a store with every marking and audience; the file's first object names the receiver; the
+/// OASIS validator accepts every file; and a bad `--for` fails, naming the bad part.
+#[test]
+fn export_for_a_receiver_holds_exactly_what_the_policy_gives_it() {
+    let node = Node::init("cert-ops");
+    let me = node.key().node_id();
+    let (peer, partner) = (samples::node_key(21).node_id(), samples::node_key(22).node_id());
+    join_with_peers(&node, "us-sltt", &[(peer, "amber"), (partner, "green")]);
+    let add_member = |name: &str, org: &str| -> MemberId {
+        let email = format!("{name}@example.org");
+        let id = node.ok(&["members", "add", "--name", name, "--org", org, "--email", &email]);
+        id.trim().parse().unwrap_or_else(|_| panic!("a member id: {id}"))
+    };
+    let alice = add_member("alice", "cert-ops");
+    let published: Vec<(&str, String)> = [
+        ("clear-federation", "clear", "federation".to_owned()),
+        ("green-federation", "green", "federation".to_owned()),
+        ("green-community", "green", "community".to_owned()),
+        ("green-org", "green", "org".to_owned()),
+        ("amber-org", "amber", "org".to_owned()),
+        ("amber-peer", "amber", format!("recipients:node:{peer}")),
+        ("strict-water", "amber+strict", format!("recipients:org:{me}/water")),
+        ("red-alice", "red", format!("recipients:member:{me}/{alice}")),
+    ]
+    .into_iter()
+    .map(|(label, tlp, audience)| {
+        let out = node.run_with_input(
+            &["publish", "--tlp", tlp, "--audience", &audience, "-"],
+            format!("{label}.evil.example\n"),
+        );
+        (label, published_id(&out))
+    })
+    .collect();
+    let label = |id: &str| published.iter().find(|(_, i)| i == id).map_or("?", |(l, _)| l);
+
+    // Each receiver: the --for value (none: the default), what the note says, and the labels it must get.
+    let cases: Vec<(Option<String>, String, Vec<&str>)> = vec![
+        (Some("public".into()), "public".into(), vec!["clear-federation"]),
+        (
+            Some("federation".into()),
+            "federation:us-sltt".into(),
+            vec!["clear-federation", "green-federation"],
+        ),
+        (
+            Some("community".into()),
+            "community".into(),
+            vec!["clear-federation", "green-federation", "green-community"],
+        ),
+        (
+            None,
+            "org:cert-ops".into(),
+            vec![
+                "clear-federation",
+                "green-federation",
+                "green-community",
+                "green-org",
+                "amber-org",
+                "amber-peer",
+                // The author's org keeps sight of what it sent to others, except RED.
+                "strict-water",
+            ],
+        ),
+        (
+            Some("org:water".into()),
+            "org:water".into(),
+            vec![
+                "clear-federation",
+                "green-federation",
+                "green-community",
+                "strict-water",
+            ],
+        ),
+        (
+            Some(format!("node:{peer}")),
+            format!("node:{peer}"),
+            vec!["clear-federation", "green-federation", "amber-peer"],
+        ),
+        (
+            Some(format!("member:{alice}")),
+            format!("member:{alice}"),
+            vec![
+                "clear-federation",
+                "green-federation",
+                "green-community",
+                "green-org",
+                "amber-org",
+                "amber-peer",
+                "strict-water",
+                "red-alice",
+            ],
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut files = Vec::new();
+    let mut exports = Vec::new();
+    for (index, (spec, named, expected)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("export-{index}.json"));
+        let mut args = vec!["export", "stix", "-o", file.to_str().expect("utf-8")];
+        if let Some(spec) = spec {
+            args.extend(["--for", spec]);
+        }
+        node.ok(&args);
+        let stix: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+        let first = &stix["objects"][0];
+        assert_eq!(first["type"], "note", "{spec:?}: the first object is the note");
+        assert_eq!(first["abstract"], format!("made for {named}"), "{spec:?}");
+        let got: BTreeSet<&str> = exported_bundles(&stix).iter().map(|id| label(id)).collect();
+        assert_eq!(got, expected.iter().copied().collect(), "{spec:?}");
+        files.push(file);
+        exports.push(stix);
+    }
+    let validator = venv_tool("stix2_validator");
+    let checked = Command::new(&validator)
+        .args(["--version", "2.1", "--silent"])
+        .args(&files)
+        .status()
+        .expect("run validator");
+    assert!(
+        checked.success(),
+        "stix2-validator rejected an export made for a receiver"
+    );
+
+    let stranger = format!("node:{}", samples::node_key(23).node_id());
+    let itself = format!("node:{me}");
+    let bad = [
+        ("everyone", "unknown receiver \"everyone\""),
+        ("node:xyz", "\"xyz\" in \"node:xyz\" is not a node key"),
+        ("member:", "member needs the member's id"),
+        (
+            "org:Water Works",
+            "\"Water Works\" in \"org:Water Works\" is not an org slug",
+        ),
+        ("federation:eu-csirts", "has not joined federation eu-csirts"),
+        (
+            "member:5f0c6f9e-8d1a-4c1e-9a51-3f1d2b7c9e10",
+            "is not a member of this node",
+        ),
+        (stranger.as_str(), "is on no roster this node holds"),
+        (itself.as_str(), "is this node, and an export is made for a receiver"),
+    ];
+    for (spec, expected) in bad {
+        let out = node.run(&["export", "stix", "--for", spec, "-o", "-"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--for {spec} must fail");
+        assert!(out.stdout.is_empty(), "--for {spec} writes nothing");
+        assert!(stderr.contains(expected), "--for {spec}: {stderr}");
+    }
+
+    // The same answers from the policy function itself, asked directly about every stored bundle.
+    let service = node.service();
+    let now = dims_node::clock::now_ms();
+    let view = service.node_view();
+    let member_view = |member: MemberId, org: &str| MemberView {
+        node: view.clone(),
+        member,
+        org: OrgId::new(org).expect("slug"),
+        groups: Vec::new(),
+        ceiling: Tlp::Red,
+    };
+    let federation = Membership {
+        federation: FederationId::new("us-sltt").expect("slug"),
+        ceiling: Tlp::Green,
+    };
+    let peer_view = service.rosters().view(peer, now);
+    let (org_reader, water_reader, alice_reader) = (
+        member_view(AUTOMATION, "cert-ops"),
+        member_view(AUTOMATION, "water"),
+        member_view(alice, "cert-ops"),
+    );
+    let receivers = [
+        Receiver::Public,
+        Receiver::Federation(&federation),
+        Receiver::Community(&view),
+        Receiver::Member(&org_reader),
+        Receiver::Member(&water_reader),
+        Receiver::Node(&peer_view),
+        Receiver::Member(&alice_reader),
+    ];
+    let stored = service
+        .list(
+            &ListQuery {
+                limit: 1000,
+                include_hidden: true,
+                ..ListQuery::default()
+            },
+            Receiver::Node(&view),
+            now,
+        )
+        .expect("list");
+    assert_eq!(stored.len(), published.len());
+    for (receiver, stix) in receivers.into_iter().zip(&exports) {
+        let entitled: BTreeSet<String> = stored
+            .iter()
+            .filter(|s| may_receive(&Marking::of(s.bundle.body()), receiver).is_ok())
+            .map(|s| s.bundle.id().to_string())
+            .collect();
+        assert_eq!(exported_bundles(stix), entitled, "{receiver:?}");
+    }
 }

@@ -99,6 +99,16 @@ pub enum Receiver<'a> {
     Node(&'a NodeView),
     /// A person (or a token acting for them) at a node.
     Member(&'a MemberView),
+    /// Every member of a node's community alike, whatever their org, trust groups or id: what a file for the whole
+    /// community may hold. It is a person with no org, no groups and no id of their own, so nothing for one org
+    /// (audience `org`, the author org's sight of what it sent, named orgs), for a group or for a named member
+    /// reaches it; what the node may show to all its members (audience `community`, a federation the node is cleared
+    /// for, the node named as a recipient) does.
+    Community(&'a NodeView),
+    /// Any node on a federation's roster with the given ceiling there, other than a bundle's origin and named by no
+    /// recipient list: what a file for the federation as a whole may hold (its lowest ceiling makes it fit for
+    /// every member). Only bundles shared with that federation reach it, and only within the ceiling.
+    Federation(&'a Membership),
 }
 
 /// How an allowed bundle may travel to a node receiver, or be shown to a person.
@@ -180,8 +190,16 @@ pub fn may_receive(marking: &Marking<'_>, receiver: Receiver<'_>) -> Decision {
             (Tlp::Clear, Audience::Federation(_)) => Ok(Carriage::Public),
             _ => Err(Denial::NotPublic),
         },
-        Receiver::Node(node) => node_decision(marking, node),
-        Receiver::Member(member) => member_decision(marking, member),
+        Receiver::Node(node) => node_decision(marking, Peer::of(node)),
+        Receiver::Member(member) => member_decision(marking, &Person::of(member)),
+        Receiver::Community(node) => member_decision(marking, &Person::anyone_at(node)),
+        Receiver::Federation(membership) => node_decision(
+            marking,
+            Peer {
+                id: None,
+                memberships: std::slice::from_ref(membership),
+            },
+        ),
     }
 }
 
@@ -194,13 +212,75 @@ pub fn highest_marking(receiver: Receiver<'_>) -> Tlp {
         // A node holds its own bundles whatever their marking.
         Receiver::Node(_) => Tlp::Red,
         Receiver::Member(member) => member.ceiling,
+        // AMBER+STRICT goes to named orgs and RED to named members, neither of which a whole community is.
+        Receiver::Community(_) => Tlp::Amber,
+        // A federation audience is for CLEAR and GREEN only (`check_audience`).
+        Receiver::Federation(membership) => membership.ceiling.min(Tlp::Green),
     }
 }
 
-fn node_decision(marking: &Marking<'_>, node: &NodeView) -> Decision {
-    if node.id == marking.origin {
+/// A node the policy decides for: a known node, or (without an id) any node of a federation, named by nothing.
+#[derive(Clone, Copy)]
+struct Peer<'a> {
+    id: Option<NodeId>,
+    memberships: &'a [Membership],
+}
+
+impl<'a> Peer<'a> {
+    fn of(node: &'a NodeView) -> Self {
+        Self {
+            id: Some(node.id),
+            memberships: &node.memberships,
+        }
+    }
+
+    fn ceiling_in(&self, federation: &FederationId) -> Option<Tlp> {
+        self.memberships
+            .iter()
+            .find(|m| &m.federation == federation)
+            .map(|m| m.ceiling)
+    }
+
+    fn best_ceiling(&self) -> Option<Tlp> {
+        self.memberships.iter().map(|m| m.ceiling).max()
+    }
+}
+
+/// A person the policy decides for: a member, or (without an id, org or groups) anyone of a node's community.
+struct Person<'a> {
+    node: &'a NodeView,
+    member: Option<MemberId>,
+    org: Option<&'a OrgId>,
+    groups: &'a [GroupId],
+    ceiling: Tlp,
+}
+
+impl<'a> Person<'a> {
+    fn of(member: &'a MemberView) -> Self {
+        Self {
+            node: &member.node,
+            member: Some(member.member),
+            org: Some(&member.org),
+            groups: &member.groups,
+            ceiling: member.ceiling,
+        }
+    }
+
+    fn anyone_at(node: &'a NodeView) -> Self {
+        Self {
+            node,
+            member: None,
+            org: None,
+            groups: &[],
+            ceiling: Tlp::Red,
+        }
+    }
+}
+
+fn node_decision(marking: &Marking<'_>, node: Peer<'_>) -> Decision {
+    if node.id == Some(marking.origin) {
         // The origin holds its own bundles; reconciliation with itself is never asked, but a restored backup is.
-        return Ok(carriage_for(marking, node.id));
+        return Ok(carriage_for(marking, marking.origin));
     }
     match marking.audience {
         Audience::Org | Audience::Community => Err(Denial::LocalAudience),
@@ -212,14 +292,17 @@ fn node_decision(marking: &Marking<'_>, node: &NodeView) -> Decision {
             Ok(Carriage::Gossip)
         }
         Audience::Recipients(list) => {
-            if !list.iter().any(|recipient| recipient.node() == node.id) {
+            let Some(id) = node
+                .id
+                .filter(|id| list.iter().any(|recipient| recipient.node() == *id))
+            else {
                 return Err(Denial::NotARecipient);
-            }
+            };
             let ceiling = node.best_ceiling().ok_or(Denial::NotInFederation)?;
             if marking.tlp > ceiling {
                 return Err(Denial::AboveCeiling);
             }
-            Ok(carriage_for(marking, node.id))
+            Ok(carriage_for(marking, id))
         }
     }
 }
@@ -243,18 +326,19 @@ fn carriage_for(marking: &Marking<'_>, node: NodeId) -> Carriage {
     }
 }
 
-fn member_decision(marking: &Marking<'_>, member: &MemberView) -> Decision {
+fn member_decision(marking: &Marking<'_>, member: &Person<'_>) -> Decision {
     if marking.tlp > member.ceiling {
         return Err(Denial::AboveCeiling);
     }
     let at_origin = member.node.id == marking.origin;
-    let is_author = at_origin && marking.author_member == Some(member.member);
+    let is_author = at_origin && member.member.is_some() && marking.author_member == member.member;
     if is_author {
         return Ok(Carriage::Show);
     }
+    let same_org = member.org == Some(marking.author_org);
     match marking.audience {
         Audience::Org if !at_origin => Err(Denial::OtherCommunity),
-        Audience::Org if &member.org != marking.author_org => Err(Denial::OtherOrg),
+        Audience::Org if !same_org => Err(Denial::OtherOrg),
         Audience::Org => Ok(Carriage::Show),
         Audience::Community if !at_origin => Err(Denial::OtherCommunity),
         Audience::Community => Ok(Carriage::Show),
@@ -270,7 +354,7 @@ fn member_decision(marking: &Marking<'_>, member: &MemberView) -> Decision {
         }
         Audience::Recipients(list) => {
             // The author's own organisation keeps sight of what it sent, except RED, which is for named people.
-            let author_org = at_origin && &member.org == marking.author_org && marking.tlp != Tlp::Red;
+            let author_org = at_origin && same_org && marking.tlp != Tlp::Red;
             if author_org
                 || list
                     .iter()
@@ -287,11 +371,11 @@ fn member_decision(marking: &Marking<'_>, member: &MemberView) -> Decision {
 /// Whether `recipient` covers `member` for a bundle marked `tlp`. Groups and whole nodes cover their members only
 /// where the marking allows them as recipients at all (checked on decode by `check_audience`); RED is for named
 /// members only.
-fn names_member(recipient: &Recipient, tlp: Tlp, member: &MemberView) -> bool {
+fn names_member(recipient: &Recipient, tlp: Tlp, member: &Person<'_>) -> bool {
     match recipient {
-        Recipient::Member(node, id) => *node == member.node.id && *id == member.member,
+        Recipient::Member(node, id) => *node == member.node.id && Some(*id) == member.member,
         _ if tlp == Tlp::Red => false,
-        Recipient::Org(node, org) => *node == member.node.id && *org == member.org,
+        Recipient::Org(node, org) => *node == member.node.id && Some(org) == member.org,
         Recipient::Group(node, group) => *node == member.node.id && member.groups.contains(group),
         Recipient::Node(node) => *node == member.node.id,
     }

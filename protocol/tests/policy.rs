@@ -32,6 +32,8 @@ fn member_id(seed: u8) -> MemberId {
 struct World {
     nodes: Vec<(&'static str, NodeView)>,
     members: Vec<(&'static str, MemberView)>,
+    communities: Vec<(&'static str, NodeView)>,
+    federations: Vec<(&'static str, Membership)>,
 }
 
 fn view(seed: u8, ceiling: Option<Tlp>) -> NodeView {
@@ -74,9 +76,15 @@ fn world() -> World {
         ("mC", person(&c, "observers", 7, vec![], Tlp::Red)),
         ("mT", person(&o, "cert-ops", 8, vec![], Tlp::Clear)),
     ];
+    let any_node = |ceiling| Membership {
+        federation: samples::federation(),
+        ceiling,
+    };
     World {
+        communities: vec![("cO", o.clone()), ("cP", p.clone())],
         nodes: vec![("nO", o), ("nP", p), ("nQ", q), ("nC", c), ("nX", x)],
         members,
+        federations: vec![("fR", any_node(Tlp::Red)), ("fC", any_node(Tlp::Clear))],
     }
 }
 
@@ -95,45 +103,46 @@ fn audience(name: &str) -> Audience {
 }
 
 /// Columns: public, nodes O P Q C X, members A(uthor) S(ame org) O(ther org at origin), P's county-soc member (in
-/// the group), P's parks member, P's named individual 9, Q's member, C's member, and a CLEAR-ceiling token of the
-/// author's org. `Y` = may receive, `.` = may not, and a row of `invalid` = the audience is refused for the marking.
+/// the group), P's parks member, P's named individual 9, Q's member, C's member, a CLEAR-ceiling token of the
+/// author's org, the whole communities of O and of P, and any node of the federation with a RED and with a CLEAR
+/// ceiling there. `Y` = may receive, `.` = may not, and a row of `invalid` = the audience is refused for the marking.
 const TABLE: &str = "
-tlp          audience    pub nO nP nQ nC nX mA mS mO mPs mPo mP9 mQ mC mT
-clear        org         .   Y  .  .  .  .  Y  Y  .  .   .   .   .  .  Y
-clear        community   .   Y  .  .  .  .  Y  Y  Y  .   .   .   .  .  Y
-clear        federation  Y   Y  Y  Y  Y  .  Y  Y  Y  Y   Y   Y   Y  Y  Y
-clear        to-node     .   Y  Y  .  .  .  Y  Y  .  Y   Y   Y   .  .  Y
-clear        to-org      .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  Y
-clear        to-group    .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  Y
-clear        to-member   .   Y  Y  .  .  .  Y  Y  .  .   .   Y   .  .  Y
-green        org         .   Y  .  .  .  .  Y  Y  .  .   .   .   .  .  .
-green        community   .   Y  .  .  .  .  Y  Y  Y  .   .   .   .  .  .
-green        federation  .   Y  Y  Y  .  .  Y  Y  Y  Y   Y   Y   Y  .  .
-green        to-node     .   Y  Y  .  .  .  Y  Y  .  Y   Y   Y   .  .  .
-green        to-org      .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  .
-green        to-group    .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  .
-green        to-member   .   Y  Y  .  .  .  Y  Y  .  .   .   Y   .  .  .
-amber        org         .   Y  .  .  .  .  Y  Y  .  .   .   .   .  .  .
-amber        community   .   Y  .  .  .  .  Y  Y  Y  .   .   .   .  .  .
+tlp          audience    pub nO nP nQ nC nX mA mS mO mPs mPo mP9 mQ mC mT  cO cP fR fC
+clear        org         .   Y  .  .  .  .  Y  Y  .  .   .   .   .  .  Y  .  .  .  .
+clear        community   .   Y  .  .  .  .  Y  Y  Y  .   .   .   .  .  Y  Y  .  .  .
+clear        federation  Y   Y  Y  Y  Y  .  Y  Y  Y  Y   Y   Y   Y  Y  Y  Y  Y  Y  Y
+clear        to-node     .   Y  Y  .  .  .  Y  Y  .  Y   Y   Y   .  .  Y  .  Y  .  .
+clear        to-org      .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  Y  .  .  .  .
+clear        to-group    .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  Y  .  .  .  .
+clear        to-member   .   Y  Y  .  .  .  Y  Y  .  .   .   Y   .  .  Y  .  .  .  .
+green        org         .   Y  .  .  .  .  Y  Y  .  .   .   .   .  .  .  .  .  .  .
+green        community   .   Y  .  .  .  .  Y  Y  Y  .   .   .   .  .  .  Y  .  .  .
+green        federation  .   Y  Y  Y  .  .  Y  Y  Y  Y   Y   Y   Y  .  .  Y  Y  Y  .
+green        to-node     .   Y  Y  .  .  .  Y  Y  .  Y   Y   Y   .  .  .  .  Y  .  .
+green        to-org      .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  .  .  .  .  .
+green        to-group    .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  .  .  .  .  .
+green        to-member   .   Y  Y  .  .  .  Y  Y  .  .   .   Y   .  .  .  .  .  .  .
+amber        org         .   Y  .  .  .  .  Y  Y  .  .   .   .   .  .  .  .  .  .  .
+amber        community   .   Y  .  .  .  .  Y  Y  Y  .   .   .   .  .  .  Y  .  .  .
 amber        federation  invalid
-amber        to-node     .   Y  Y  .  .  .  Y  Y  .  Y   Y   Y   .  .  .
-amber        to-org      .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  .
-amber        to-group    .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  .
-amber        to-member   .   Y  Y  .  .  .  Y  Y  .  .   .   Y   .  .  .
-amber+strict org         .   Y  .  .  .  .  Y  Y  .  .   .   .   .  .  .
+amber        to-node     .   Y  Y  .  .  .  Y  Y  .  Y   Y   Y   .  .  .  .  Y  .  .
+amber        to-org      .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  .  .  .  .  .
+amber        to-group    .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  .  .  .  .  .
+amber        to-member   .   Y  Y  .  .  .  Y  Y  .  .   .   Y   .  .  .  .  .  .  .
+amber+strict org         .   Y  .  .  .  .  Y  Y  .  .   .   .   .  .  .  .  .  .  .
 amber+strict community   invalid
 amber+strict federation  invalid
 amber+strict to-node     invalid
-amber+strict to-org      .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  .
+amber+strict to-org      .   Y  Y  .  .  .  Y  Y  .  Y   .   .   .  .  .  .  .  .  .
 amber+strict to-group    invalid
-amber+strict to-member   .   Y  Y  .  .  .  Y  Y  .  .   .   Y   .  .  .
+amber+strict to-member   .   Y  Y  .  .  .  Y  Y  .  .   .   Y   .  .  .  .  .  .  .
 red          org         invalid
 red          community   invalid
 red          federation  invalid
 red          to-node     invalid
 red          to-org      invalid
 red          to-group    invalid
-red          to-member   .   Y  Y  .  .  .  Y  .  .  .   .   Y   .  .  .
+red          to-member   .   Y  Y  .  .  .  Y  .  .  .   .   Y   .  .  .  .  .  .  .
 ";
 
 #[test]
@@ -168,6 +177,10 @@ fn every_tlp_audience_and_receiver() {
                 Receiver::Public
             } else if let Some((_, view)) = world.nodes.iter().find(|(name, _)| name == column) {
                 Receiver::Node(view)
+            } else if let Some((_, view)) = world.communities.iter().find(|(name, _)| name == column) {
+                Receiver::Community(view)
+            } else if let Some((_, membership)) = world.federations.iter().find(|(name, _)| name == column) {
+                Receiver::Federation(membership)
             } else {
                 let (_, view) = world
                     .members
@@ -231,6 +244,52 @@ fn carriage_follows_the_marking() {
         audience: &audience,
     };
     assert_eq!(may_receive(&marking, Receiver::Public), Ok(Carriage::Public));
+}
+
+/// A file for a whole community is shown to its members; a file for a federation travels as gossip would, and holds
+/// nothing of another federation.
+#[test]
+fn community_and_federation_receivers() {
+    let world = world();
+    let author_org = org("cert-ops");
+    let shared = audience("federation");
+    let marking = Marking {
+        origin: node(1),
+        author_org: &author_org,
+        author_member: None,
+        tlp: Tlp::Green,
+        audience: &shared,
+    };
+    assert_eq!(
+        may_receive(&marking, Receiver::Community(&world.communities[0].1)),
+        Ok(Carriage::Show)
+    );
+    assert_eq!(
+        may_receive(&marking, Receiver::Federation(&world.federations[0].1)),
+        Ok(Carriage::Gossip)
+    );
+    let elsewhere = Membership {
+        federation: dims_protocol::FederationId::new("eu-csirts").expect("valid"),
+        ceiling: Tlp::Red,
+    };
+    assert_eq!(
+        may_receive(&marking, Receiver::Federation(&elsewhere)),
+        Err(Denial::NotInFederation)
+    );
+    let local = Audience::Org;
+    let org_only = Marking {
+        audience: &local,
+        ..marking
+    };
+    assert_eq!(
+        may_receive(&org_only, Receiver::Community(&world.communities[0].1)),
+        Err(Denial::OtherOrg),
+        "the community is not the author's org"
+    );
+    assert_eq!(
+        may_receive(&org_only, Receiver::Federation(&world.federations[0].1)),
+        Err(Denial::LocalAudience)
+    );
 }
 
 /// A minimal chain link: a body derived from `previous` by `resharer`.

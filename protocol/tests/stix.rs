@@ -23,8 +23,8 @@ use dims_protocol::samples::{self, SAMPLE_TIME};
 use dims_protocol::stix::marking;
 use dims_protocol::stix::pattern::{self, PatternLimits};
 use dims_protocol::stix::{
-    self, DIMS_EXTENSION_ID, Draft, ExportContext, ImportContext, ImportError, ImportLimits, ImportOutcome,
-    ObjectError, PatternError,
+    self, DIMS_EXTENSION_ID, Draft, ExportContext, ImportContext, ImportError, ImportLimits, ImportOutcome, MadeFor,
+    ObjectError, Party, PatternError,
 };
 use dims_protocol::{
     Audience, Author, Body, Content, CourseOfAction, Indicator, IndicatorRef, IndicatorValue, NodeKey, Observer,
@@ -293,6 +293,7 @@ fn node_names_name_node_identities() {
     let refs: Vec<&VerifiedBundle> = bundles.iter().collect();
     let ctx = ExportContext {
         node_names: BTreeMap::from([(key.node_id(), "Puget Sound regional node".to_owned())]),
+        ..ExportContext::default()
     };
     let bundle = stix::export(&refs, &ctx).expect("exports").bundle;
     let node = objects(&bundle)
@@ -1174,6 +1175,60 @@ fn retraction_of(target: dims_protocol::BundleId, created: u64) -> Body {
             target,
         }),
     )
+}
+
+/// An export made for a stated receiver begins with a note naming it, the exporting node and the receiver's org,
+/// passes the validator, and restores as if the note were not there.
+#[test]
+fn an_export_made_for_a_receiver_says_so_first() {
+    let bundles = sign(&origin_key(), every_kind());
+    let refs: Vec<&VerifiedBundle> = bundles.iter().collect();
+    let exporter = origin_key().node_id();
+    let ctx = ExportContext {
+        made_for: Some(MadeFor {
+            receiver: "org:cert-ops".to_owned(),
+            description: "every member of org cert-ops at this node".to_owned(),
+            exporter,
+            parties: vec![Party::Org(exporter, samples::org("cert-ops"))],
+            made_ms: SAMPLE_TIME + 3_600_000,
+        }),
+        ..ExportContext::default()
+    };
+    let bundle = stix::export(&refs, &ctx).expect("exports").bundle;
+    let first = &objects(&bundle)[0];
+    assert_eq!(first["type"], "note");
+    assert_eq!(first["abstract"], "made for org:cert-ops");
+    assert!(
+        first["content"]
+            .as_str()
+            .is_some_and(|text| text.contains("every member of org cert-ops")),
+        "{first:#}"
+    );
+    let refs_of_note: Vec<&str> = first["object_refs"]
+        .as_array()
+        .expect("object_refs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(refs_of_note.len(), 2, "the exporter and the org: {first:#}");
+    for reference in refs_of_note {
+        let identity = objects(&bundle)
+            .iter()
+            .find(|o| o["id"] == reference)
+            .unwrap_or_else(|| panic!("{reference} is in the export"));
+        assert_eq!(identity["type"], "identity");
+    }
+    assert_ne!(
+        bundle["id"],
+        export(&bundles)["id"],
+        "a file made for a receiver is not the plain export"
+    );
+    assert_valid_stix("made-for", &[("made-for".to_owned(), bundle.clone())]);
+
+    let outcome = import(&bundle, &restore_ctx());
+    assert!(outcome.unsupported.is_empty(), "{:#?}", outcome.unsupported);
+    let plain = import(&export(&bundles), &restore_ctx());
+    assert_eq!(outcome.drafts, plain.drafts, "the note is about the file, not content");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! `dims bench`: `ingest` here, `portal` in [`super::bench_portal`], `taxii` in [`super::bench_taxii`].
+//! `dims bench`: `ingest` here, `portal` (with the many-value search) in [`super::bench_portal`], `taxii` in
+//! [`super::bench_taxii`].
 //!
 //! `dims bench ingest`: sustained ingest of signed 100-indicator bundles through the service core (decode, verify,
 //! policy, group commit), beside a raw redb bulk insert of the same rows on the same machine. The output names the
@@ -23,7 +24,8 @@ use crate::store::{Store, StoreConfig, StoreMetrics};
 pub enum BenchCommand {
     /// Sustained bundle ingest through the service core, beside a raw redb bulk insert.
     Ingest(IngestBenchArgs),
-    /// The member portal's server time (index, bundle view, search) beside the store's raw read of the same rows.
+    /// The member portal's server time (index, bundle view, search) and the 10,000-value search through the service
+    /// core, each beside the store's raw read of the same rows.
     Portal(super::bench_portal::PortalBenchArgs),
     /// TAXII pages of a large collection (start, middle, end, filters) beside the store's raw read, and medallion
     /// serving the same objects.

@@ -19,6 +19,7 @@ mod members;
 pub mod operation;
 mod peers;
 mod publish;
+mod receiver;
 mod roster;
 mod run;
 mod sealed;

@@ -1,12 +1,15 @@
 //! `dims export stix` and `dims import stix`: portable STIX 2.1 through the same service core and policy as
 //! everything else. An export includes retractions, so a retracted bundle appears with `revoked: true`.
+//!
+//! An export is made for a stated receiver (`--for`, module `receiver`), never for the node itself: it holds exactly
+//! the bundles the policy function lets that receiver receive (and `--tlp-max` may cap it further), and its first
+//! object, a STIX `note`, names the receiver.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use dims_protocol::policy::Receiver;
 use dims_protocol::stix::ExportContext;
 use dims_protocol::{Tlp, VerifiedBundle};
 
@@ -14,12 +17,14 @@ use super::bundles::parse_time;
 use super::console::{Console, SUCCESS};
 use super::operation::Held;
 use super::publish::{InputFormat, PublishArgs};
+use super::receiver::{ReceiverSpec, resolve};
 use crate::store::{ListQuery, ReadKind};
 
 /// `dims export ...`
 #[derive(Debug, Subcommand, serde::Serialize, serde::Deserialize)]
 pub enum ExportCommand {
-    /// Write the bundles this node holds as one STIX 2.1 bundle (JSON).
+    /// Write what a stated receiver may receive of the bundles this node holds as one STIX 2.1 bundle (JSON),
+    /// beginning with a note that names the receiver.
     Stix(ExportArgs),
 }
 
@@ -33,10 +38,23 @@ pub enum ImportCommand {
 /// `dims export stix` arguments.
 #[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 pub struct ExportArgs {
+    /// Whom the file is for; it holds exactly what the policy lets them receive. `public`: anyone (TLP:CLEAR
+    /// shared with a federation); `federation[:NAME]`: any node of federation NAME and its members (NAME may be
+    /// left out when this node has joined one), at the lowest ceiling on its roster; `community`: every member of
+    /// this node, whatever their org; `org[:NAME]`: every member of org NAME at this node (default: the node's
+    /// org); `node:ID`: one node (`dims peers list`); `member:ID`: one member of this node (`dims members list`).
+    /// The default, org, is the narrowest receiver that needs no id: a file for a wider circle must be asked for.
+    #[arg(
+        long = "for",
+        env = "DIMS_EXPORT_FOR",
+        default_value = "org",
+        value_name = "RECEIVER"
+    )]
+    pub receiver: ReceiverSpec,
     /// Only bundles created at or after this time (RFC 3339).
     #[arg(long, env = "DIMS_EXPORT_SINCE", value_parser = parse_time)]
     pub since: Option<u64>,
-    /// Leave out bundles marked above this (for example green for a community-wide file).
+    /// Also leave out bundles marked above this, whatever the receiver may receive.
     #[arg(long, env = "DIMS_EXPORT_TLP_MAX", default_value = "red")]
     pub tlp_max: Tlp,
     /// Where to write; `-` for standard output.
@@ -64,27 +82,23 @@ pub struct ImportArgs {
 pub async fn export(on: &Held, command: ExportCommand, console: &mut Console) -> anyhow::Result<u8> {
     let ExportCommand::Stix(args) = command;
     let service = &on.service;
-    let view = service.node_view();
     let now = crate::clock::now_ms();
+    let receiver = resolve(&args.receiver, service, now)?;
     let mut bundles: Vec<VerifiedBundle> = Vec::new();
+    // `--tlp-max` caps through the marking index; the policy function decides the rest, row by row.
     let mut query = ListQuery {
         since_ms: args.since,
         limit: 10_000,
         include_hidden: true,
+        max_tlp: Some(args.tlp_max),
         ..ListQuery::default()
     };
     loop {
-        let page = service.list(&query, Receiver::Node(&view), now)?;
-        let Some(last) = page.last() else { break };
-        query.after = Some((last.bundle.body().created, last.bundle.id()));
-        let full = page.len() < query.limit;
-        bundles.extend(
-            page.into_iter()
-                .map(|stored| stored.bundle)
-                .filter(|b| b.body().tlp <= args.tlp_max),
-        );
-        if full {
-            break;
+        let page = service.page(&query, receiver.resolved.receiver(), now)?;
+        bundles.extend(page.bundles.into_iter().map(|stored| stored.bundle));
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
         }
     }
     let refs: Vec<&VerifiedBundle> = bundles.iter().collect();
@@ -93,7 +107,12 @@ pub async fn export(on: &Held, command: ExportCommand, console: &mut Console) ->
         .store()
         .record_read(ReadKind::Export, refs.iter().copied())
         .await?;
-    let export = dims_protocol::stix::export(&refs, &ExportContext::default())?;
+    let exporter = service.node_view().id;
+    let ctx = ExportContext {
+        node_names: [(exporter, on.settings.name.clone())].into(),
+        made_for: Some(receiver.made_for(exporter, now)),
+    };
+    let export = dims_protocol::stix::export(&refs, &ctx)?;
     for skipped in &export.skipped {
         writeln!(console.err, "left out: {}: {}", skipped.bundle, skipped.reason)?;
     }
@@ -115,8 +134,9 @@ pub async fn export(on: &Held, command: ExportCommand, console: &mut Console) ->
         write(json + "\n").with_context(|| format!("writing {}", output.display()))?;
         writeln!(
             console.err,
-            "exported {} bundles to {}",
+            "exported {} bundles for {} to {}",
             bundles.len(),
+            receiver.spec,
             args.output.display()
         )?;
     }

@@ -25,6 +25,12 @@ pub enum ExportError {
         /// The conversion error.
         error: TimeError,
     },
+    /// The time the export was made at has no STIX form.
+    #[error("the export's time: {error}; check the node's clock")]
+    MadeAt {
+        /// The conversion error.
+        error: TimeError,
+    },
 }
 
 /// Why an import failed as a whole.

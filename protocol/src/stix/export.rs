@@ -19,6 +19,14 @@
 //!
 //! Ids are derived from the bundle id and the object's place in it (module `id`), so the same bundles always export
 //! to the same STIX objects.
+//!
+//! An export made for a stated receiver ([`ExportContext::made_for`]: the CLI's `dims export stix --for`) begins
+//! with a `note` that says whom it was made for, by which node and when, with `object_refs` to the exporting node's
+//! identity (and the receiver's, when it is an org or a node). A note is a core STIX object, so every consumer keeps
+//! it: OpenCTI attaches it to the identities it refers to and MISP's STIX import keeps it as a note or report, where
+//! a custom `x-` object would be dropped or refused and a description on the node's identity would be overwritten by
+//! whichever export arrived first (identities keep one version across exports). It is TLP:CLEAR like the
+//! identities: it names only the receiver and the exporter.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,6 +53,32 @@ const MAX_STIX_COUNT: u32 = 999_999_999;
 pub struct ExportContext {
     /// Display names for node identities (a community's name); a node not listed is named `dims node <key prefix>`.
     pub node_names: BTreeMap<NodeId, String>,
+    /// Whom the export was made for; when set, the export's first object is a `note` saying so.
+    pub made_for: Option<MadeFor>,
+}
+
+/// Whom an export was made for: the receiver the policy function was asked about for every bundle in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MadeFor {
+    /// The receiver as the exporter names it (`org:cert-ops`, `federation:us-sltt`, `public`, ...).
+    pub receiver: String,
+    /// Who that is, in a sentence for the people who get the file.
+    pub description: String,
+    /// The node that made the export.
+    pub exporter: NodeId,
+    /// The identities the receiver is, or belongs to, that the note refers to besides the exporter.
+    pub parties: Vec<Party>,
+    /// When the export was made (ms since the epoch).
+    pub made_ms: u64,
+}
+
+/// An identity a [`MadeFor`] note refers to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Party {
+    /// A node.
+    Node(NodeId),
+    /// An org at a node.
+    Org(NodeId, OrgId),
 }
 
 /// A STIX bundle, and the dims bundles that have no STIX form in it.
@@ -123,8 +157,14 @@ pub fn export_bodies(bundles: &[(BundleId, &Body)], ctx: &ExportContext) -> Resu
             writer.bundle(bundle, body)?;
         }
     }
-    let names: Vec<String> = unique.iter().map(|(bundle, _)| bundle.to_string()).collect();
-    let mut objects: Vec<Value> = writer.markings.iter().map(|tlp| marking_definition(*tlp)).collect();
+    let mut names: Vec<String> = unique.iter().map(|(bundle, _)| bundle.to_string()).collect();
+    let mut objects: Vec<Value> = Vec::new();
+    if let Some(made_for) = &ctx.made_for {
+        // Two exports of the same bundles for different receivers, or at different times, are different files.
+        names.push(format!("made-for/{}/{}", made_for.receiver, made_for.made_ms));
+        objects.push(writer.made_for_note(made_for, &names)?);
+    }
+    objects.extend(writer.markings.iter().map(|tlp| marking_definition(*tlp)));
     objects.extend(definition_objects(marking_id(Tlp::Clear)));
     objects.append(&mut writer.identities);
     objects.append(&mut writer.objects);
@@ -472,6 +512,47 @@ impl<'a> Writer<'a> {
         put(&mut object, "where_sighted_refs", json!([observer]));
         self.objects.push(object.into());
         Ok(())
+    }
+
+    /// The note that says whom the export was made for (see the module documentation).
+    fn made_for_note(&mut self, made_for: &MadeFor, names: &[String]) -> Result<Value, ExportError> {
+        let made = time::format(made_for.made_ms).map_err(|error| ExportError::MadeAt { error })?;
+        let exporter = self.node_identity(made_for.exporter);
+        let mut refs = vec![exporter.clone()];
+        for party in &made_for.parties {
+            let id = match party {
+                Party::Node(node) => self.node_identity(*node),
+                Party::Org(node, org) => self.org_identity(*node, org),
+            };
+            if !refs.contains(&id) {
+                refs.push(id);
+            }
+        }
+        let ext = Ext {
+            extension_type: "property-extension".to_owned(),
+            part: Some("made_for".to_owned()),
+            node: Some(made_for.exporter.to_string()),
+            ..Ext::default()
+        };
+        let content = format!(
+            "This file was made by dims node {} at {made} for {}: {}. It holds only what the dims policy lets that \
+             receiver receive; each object's TLP marking still applies, so pass it on to no one the file was not \
+             made for.",
+            made_for.exporter, made_for.receiver, made_for.description
+        );
+        Ok(json!({
+            "type": "note",
+            "spec_version": "2.1",
+            "id": id::derived("note", &names.join(",")),
+            "created": made,
+            "modified": made,
+            "created_by_ref": exporter,
+            "abstract": format!("made for {}", made_for.receiver),
+            "content": content,
+            "object_refs": refs,
+            "object_marking_refs": [marking_id(Tlp::Clear)],
+            "extensions": { DIMS_EXTENSION_ID: ext },
+        }))
     }
 
     /// Adds an identity once; every identity is TLP:CLEAR (see the module documentation).

@@ -43,7 +43,7 @@ mod read;
 pub mod time;
 
 pub use error::{ExportError, ImportError, ObjectError, Warning};
-pub use export::{Export, ExportContext, SkippedBundle, export, export_bodies};
+pub use export::{Export, ExportContext, MadeFor, Party, SkippedBundle, export, export_bodies};
 pub use extension::{DIMS_EXTENSION_ID, DIMS_IDENTITY_ID};
 pub use import::{Draft, ImportContext, ImportLimits, ImportOutcome, import};
 pub use marking::{TLP2_EXTENSION_ID, marking_id};

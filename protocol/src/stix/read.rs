@@ -302,6 +302,10 @@ impl<'a> Importer<'a> {
             if object.failed || object.kind != "note" {
                 continue;
             }
+            // The note that says whom a dims export was made for is about the file, not content to import.
+            if object.ext.as_ref().and_then(|ext| ext.part.as_deref()) == Some("made_for") {
+                continue;
+            }
             let refs = match object.strings("object_refs") {
                 Ok(refs) => refs,
                 Err(error) => {
