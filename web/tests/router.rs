@@ -9,7 +9,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use dims_protocol::BundleId;
 use dims_web::api::{
-    Api, ApiError, BODY_LIMIT, BundleDetail, BundlePage, ListRequest, PublishRequest, Published, router,
+    Api, ApiError, BODY_LIMIT, BundleDetail, BundlePage, Correlation, GroupDetail, GroupList, ListRequest, MemberCard,
+    MemberList, ProfileBody, PublishPreview, PublishRequest, Published, SearchRequest, SearchResults, router,
 };
 use tower::ServiceExt;
 
@@ -18,6 +19,7 @@ use tower::ServiceExt;
 struct Fake {
     published: Mutex<Vec<PublishRequest>>,
     listed: Mutex<Vec<ListRequest>>,
+    searched: Mutex<Vec<SearchRequest>>,
 }
 
 impl Api for Fake {
@@ -38,6 +40,9 @@ impl Api for Fake {
             tlp: "green".to_owned(),
             audience: "org".to_owned(),
             indicators: 1,
+            kind: "indicators".to_owned(),
+            supersedes: None,
+            warnings: Vec::new(),
         })
     }
 
@@ -50,6 +55,63 @@ impl Api for Fake {
     }
 
     async fn get(&self, _: &(), _: BundleId) -> Result<Option<BundleDetail>, ApiError> {
+        Ok(None)
+    }
+
+    async fn preview(&self, _: &(), _: PublishRequest) -> Result<PublishPreview, ApiError> {
+        Err(ApiError::forbidden("the fake previews nothing", "use a real node"))
+    }
+
+    async fn retract(&self, _: &(), id: BundleId, _: String) -> Result<Published, ApiError> {
+        Err(ApiError::not_found(format!("no bundle {id}")))
+    }
+
+    async fn search(&self, _: &(), request: SearchRequest) -> Result<SearchResults, ApiError> {
+        self.searched.lock().expect("lock").push(request);
+        Ok(SearchResults {
+            results: Vec::new(),
+            bundles: Vec::new(),
+        })
+    }
+
+    async fn correlate(&self, _: &(), _: String, _: usize) -> Result<Correlation, ApiError> {
+        Err(ApiError::bad_request("the fake correlates nothing", "use a real node"))
+    }
+
+    async fn members(&self, _: &()) -> Result<MemberList, ApiError> {
+        Ok(MemberList { members: Vec::new() })
+    }
+
+    async fn member(&self, _: &(), _: String) -> Result<Option<MemberCard>, ApiError> {
+        Ok(None)
+    }
+
+    async fn me(&self, _: &()) -> Result<MemberCard, ApiError> {
+        Err(ApiError::forbidden(
+            "the fake's token acts for no member",
+            "use a real node",
+        ))
+    }
+
+    async fn update_me(&self, _: &(), _: ProfileBody) -> Result<MemberCard, ApiError> {
+        Err(ApiError::forbidden(
+            "the fake's token acts for no member",
+            "use a real node",
+        ))
+    }
+
+    async fn upload_cert(&self, _: &(), _: String) -> Result<MemberCard, ApiError> {
+        Err(ApiError::forbidden(
+            "the fake's token acts for no member",
+            "use a real node",
+        ))
+    }
+
+    async fn groups(&self, _: &()) -> Result<GroupList, ApiError> {
+        Ok(GroupList { groups: Vec::new() })
+    }
+
+    async fn group(&self, _: &(), _: String) -> Result<Option<GroupDetail>, ApiError> {
         Ok(None)
     }
 }
@@ -210,7 +272,23 @@ async fn the_openapi_document_lists_the_routes_and_needs_no_token() {
     let paths = document["paths"].as_object().expect("paths");
     let mut listed: Vec<&str> = paths.keys().map(String::as_str).collect();
     listed.sort_unstable();
-    assert_eq!(listed, ["/api/v1/bundles", "/api/v1/bundles/{id}"]);
+    assert_eq!(
+        listed,
+        [
+            "/api/v1/bundles",
+            "/api/v1/bundles/preview",
+            "/api/v1/bundles/{id}",
+            "/api/v1/bundles/{id}/retract",
+            "/api/v1/correlation",
+            "/api/v1/groups",
+            "/api/v1/groups/{id}",
+            "/api/v1/me",
+            "/api/v1/me/certificate",
+            "/api/v1/members",
+            "/api/v1/members/{id}",
+            "/api/v1/search",
+        ]
+    );
     assert!(paths["/api/v1/bundles"]["post"]["responses"]["201"].is_object());
     assert!(
         paths["/api/v1/bundles"]["get"]["parameters"]
