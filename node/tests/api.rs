@@ -887,3 +887,81 @@ async fn members_profiles_and_groups_follow_the_tokens_scopes() {
         "group",
     );
 }
+
+/// A tool of the test virtualenv (`DIMS_VENV`, else the repository's `.venv` that `bash scripts/setup` makes); a
+/// missing tool fails the test rather than skipping it.
+fn venv_tool(name: &str) -> std::path::PathBuf {
+    let venv = std::env::var_os("DIMS_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv"));
+    let tool = venv.join("bin").join(name);
+    assert!(
+        tool.exists(),
+        "{} is missing: run `bash scripts/setup` (schemathesis is in fixtures/python/requirements.txt)",
+        tool.display()
+    );
+    tool
+}
+
+/// `schemathesis` (PyPI) against the OpenAPI document of a real `dims run`, with a member's token that may read and
+/// publish: every operation is called with generated valid and invalid requests, and every answer must be no 5xx,
+/// have a status the document lists for that operation, and match its schema. A fixed seed and at most 25 generated
+/// cases per operation and phase, so a run takes seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
+    let schemathesis = venv_tool("schemathesis");
+    let node = Node::init("seattle-it");
+    let alice = add_member(&node, "Alice", "seattle-it");
+    let token = member_token(&node, &alice);
+    let running = Running::start(&node).await;
+    // Something to find, so that reads answer with bundles too.
+    let (status, _) = running
+        .publish(
+            Some(&token),
+            &json!({"tlp": "green", "audience": "org", "indicators": [{"value": "198.51.100.7"}, {"value": "evil-host.net"}]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let reports = tempfile::tempdir().expect("temp dir");
+    let api = running.api.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(schemathesis)
+            .arg("run")
+            .arg(format!("{api}/api/v1/openapi.json"))
+            .args(["--header", &format!("Authorization: Bearer {token}")])
+            .args([
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            ])
+            .args(["--phases", "examples,coverage,fuzzing"])
+            .args([
+                "--max-examples",
+                "25",
+                "--seed",
+                "1",
+                "--workers",
+                "1",
+                "--max-time",
+                "240",
+            ])
+            .args(["--report-dir"])
+            .arg(reports.path())
+            .env("NO_COLOR", "1")
+            // Its example database and cache go to the temporary folder, not into the source tree.
+            .current_dir(reports.path())
+            .output()
+            .expect("run schemathesis")
+    })
+    .await
+    .expect("schemathesis ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found failures:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("/api/v1/search"),
+        "every operation was tested:\n{stdout}"
+    );
+}

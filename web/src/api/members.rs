@@ -166,6 +166,7 @@ pub struct GroupMember {
     tag = "members",
     responses(
         (status = 200, description = "Every member not suspended", body = MemberList),
+        (status = 400, description = "A header is given twice", body = ErrorBody),
         (status = 401, description = "No token, or one not accepted", body = ErrorBody),
         (status = 403, description = "The token may not read", body = ErrorBody),
         (status = 503, description = "The store is busy; retry", body = ErrorBody),
@@ -187,6 +188,7 @@ pub(crate) async fn members<A: Api>(
     params(("id" = String, Path, description = "The member's id (a UUID)")),
     responses(
         (status = 200, description = "The member", body = MemberCard),
+        (status = 400, description = "A header is given twice", body = ErrorBody),
         (status = 401, description = "No token, or one not accepted", body = ErrorBody),
         (status = 403, description = "The token may not read", body = ErrorBody),
         (status = 404, description = "No such member (or one suspended)", body = ErrorBody),
@@ -212,6 +214,7 @@ pub(crate) async fn member<A: Api>(
     tag = "members",
     responses(
         (status = 200, description = "The token owner's card", body = MemberCard),
+        (status = 400, description = "A header is given twice", body = ErrorBody),
         (status = 401, description = "No token, or one not accepted", body = ErrorBody),
         (status = 403, description = "The token may not read, or acts for no member (made without --member)", body = ErrorBody),
         (status = 503, description = "The store is busy; retry", body = ErrorBody),
@@ -298,6 +301,7 @@ pub(crate) async fn upload_cert<A: Api>(
     tag = "members",
     responses(
         (status = 200, description = "Every trust group", body = GroupList),
+        (status = 400, description = "A header is given twice", body = ErrorBody),
         (status = 401, description = "No token, or one not accepted", body = ErrorBody),
         (status = 403, description = "The token may not read", body = ErrorBody),
         (status = 503, description = "The store is busy; retry", body = ErrorBody),
@@ -319,6 +323,7 @@ pub(crate) async fn groups<A: Api>(
     params(("id" = String, Path, description = "The group's id")),
     responses(
         (status = 200, description = "The group", body = GroupDetail),
+        (status = 400, description = "A header is given twice", body = ErrorBody),
         (status = 401, description = "No token, or one not accepted", body = ErrorBody),
         (status = 403, description = "The token may not read", body = ErrorBody),
         (status = 404, description = "No such group", body = ErrorBody),
