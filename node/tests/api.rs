@@ -535,7 +535,7 @@ fn add_member(node: &Node, name: &str, org: &str) -> String {
         .to_owned()
 }
 
-/// A token acting for `member`, reading and publishing up to RED to the org and the federation.
+/// A token acting for `member`, reading and publishing up to RED to the org, the federation and named recipients.
 fn member_token(node: &Node, member: &str) -> String {
     create_token(
         node,
@@ -547,7 +547,7 @@ fn member_token(node: &Node, member: &str) -> String {
             "--scopes",
             "read,publish",
             "--audience",
-            "org,federation",
+            "org,federation,recipients",
             "--tlp-ceiling",
             "red",
         ],
@@ -803,6 +803,104 @@ async fn every_kind_updates_retractions_search_and_correlation_keep_the_tlp_rule
     );
     let (_, gone) = running.get(Some(&bobs), &format!("/api/v1/bundles/{updated_id}")).await;
     assert_eq!(gone["status"], "retracted");
+}
+
+/// A RED bundle for one member of this node: another org's token gets the absent id's answer on get, update and
+/// retract, and nothing of it in search or correlation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_red_bundle_answers_another_org_like_an_absent_one() {
+    use reqwest::Method;
+    let node = Node::init("seattle-it");
+    let alice = add_member(&node, "Alice", "seattle-it");
+    let bob = add_member(&node, "Bob", "port-of-seattle");
+    let (alices, bobs) = (member_token(&node, &alice), member_token(&node, &bob));
+    let running = Running::start(&node).await;
+    let (status, green) = running
+        .publish(
+            Some(&alices),
+            &json!({"tlp": "green", "audience": "org", "indicators": [{"value": "x.bad-actor.net"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{green}");
+    let (_, first) = running
+        .get(
+            Some(&alices),
+            &format!("/api/v1/bundles/{}", green["id"].as_str().expect("id")),
+        )
+        .await;
+    let node_id = first["origin"].as_str().expect("origin").to_owned();
+    let (status, red) = running
+        .publish(
+            Some(&alices),
+            &json!({"tlp": "red", "audience": format!("recipients:member:{node_id}/{alice}"),
+                    "indicators": [{"value": "red-only.bad-actor.net"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{red}");
+    let red_id = red["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        running.get(Some(&alices), &format!("/api/v1/bundles/{red_id}")).await.0,
+        200
+    );
+    let absent = "ab".repeat(32);
+    for (method, suffix, body) in [
+        (Method::GET, "", Value::Null),
+        (
+            Method::PUT,
+            "",
+            json!({"tlp": "red", "indicators": [{"value": "y.bad-actor.net"}]}),
+        ),
+        (Method::POST, "/retract", json!({"reason": "mine now"})),
+    ] {
+        let hidden = send_json(
+            &running,
+            method.clone(),
+            &bobs,
+            &format!("/api/v1/bundles/{red_id}{suffix}"),
+            &body,
+        )
+        .await;
+        let missing = send_json(
+            &running,
+            method.clone(),
+            &bobs,
+            &format!("/api/v1/bundles/{absent}{suffix}"),
+            &body,
+        )
+        .await;
+        assert_error(&hidden, 404, "no bundle");
+        assert_eq!(
+            hidden.1["error"].as_str().map(|e| e.replace(&red_id, "ID")),
+            missing.1["error"].as_str().map(|e| e.replace(&absent, "ID")),
+            "{method}"
+        );
+    }
+    let (_, search) = send_json(
+        &running,
+        Method::POST,
+        &bobs,
+        "/api/v1/search",
+        &json!({"values": ["red-only.bad-actor.net"]}),
+    )
+    .await;
+    assert_eq!(search["results"][0]["bundles"], json!([]), "{search}");
+    let (_, correlation) = running
+        .get(Some(&bobs), "/api/v1/correlation?value=red-only.bad-actor.net")
+        .await;
+    assert_eq!(correlation["bundles"], json!([]), "{correlation}");
+    let (_, own) = send_json(
+        &running,
+        Method::POST,
+        &alices,
+        "/api/v1/search",
+        &json!({"values": ["red-only.bad-actor.net"]}),
+    )
+    .await;
+    assert_eq!(
+        own["results"][0]["bundles"],
+        json!([red_id]),
+        "its recipient finds it: {own}"
+    );
 }
 
 /// The directory, one's own profile and certificate, and trust groups: reading needs `read`; changing a profile
