@@ -480,7 +480,14 @@ fn detail(stored: &Stored) -> BundleDetail {
         status: status.to_owned(),
         supersedes: body.supersedes.map(|id| id.to_string()),
         expires_ms: body.expires,
-        indicators_list: body.content.indicators().iter().map(indicator_view).collect(),
+        indicators_list: match &body.content {
+            // A sightings bundle holds no indicators; its sighted values are what a reader looks for.
+            Content::Sightings(sightings) => sightings
+                .iter()
+                .map(|sighting| indicator_view(&dims_protocol::Indicator::new(sighting.indicator.value.clone())))
+                .collect(),
+            content => content.indicators().iter().map(indicator_view).collect(),
+        },
         stix,
     }
 }

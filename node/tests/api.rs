@@ -617,6 +617,22 @@ async fn every_kind_updates_retractions_search_and_correlation_keep_the_tlp_rule
         let (status, published) = running.publish(Some(&alices), &body).await;
         assert_eq!(status, 201, "{body}: {published}");
         assert_eq!(published["kind"], body["kind"]);
+        let (_, detail) = running
+            .get(
+                Some(&bobs),
+                &format!("/api/v1/bundles/{}", published["id"].as_str().expect("id")),
+            )
+            .await;
+        if body["kind"] == "sightings" {
+            assert_eq!(
+                detail["indicators_list"][0]["value"], "198.51.100.7",
+                "sighted values are listed: {detail}"
+            );
+            assert!(
+                detail["indicators_list"][0]["warning"].is_string(),
+                "with their warnings"
+            );
+        }
     }
 
     // AMBER+STRICT for Alice's org alone, and a sighting of its value marked the same.

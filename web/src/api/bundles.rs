@@ -48,7 +48,7 @@ const BODY_HINT: &str = "send a JSON object {\"tlp\": \"green\", \"audience\": \
 #[serde(deny_unknown_fields)]
 pub struct PublishBody {
     /// The marking: `clear`, `green`, `amber`, `amber+strict` or `red`.
-    #[schema(example = "green")]
+    #[schema(example = "green", value_type = TlpName)]
     pub tlp: String,
     /// Who it is for, as `dims publish --audience` takes it: `org`, `community`, `federation[:NAME]`, or
     /// `recipients:SPEC,...` with `node:ID`, `org:ID/ORG`, `group:ID/GROUP` or `member:ID/UUID`. Default: as narrow as
@@ -72,7 +72,7 @@ pub struct PublishBody {
     /// What to publish: `indicators` (the default), `sitrep`, `course_of_action`, `incident_report` or
     /// `sightings`. Reports take `indicators` or `text` optionally; sightings take `sightings` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "indicators")]
+    #[schema(example = "indicators", value_type = Option<KindName>)]
     pub kind: Option<String>,
     /// A report's one-line title (`sitrep`, `course_of_action`, `incident_report`; required there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +91,7 @@ pub struct PublishBody {
     pub description: Option<String>,
     /// An incident's state: `open` (the default), `contained` or `resolved`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<IncidentStatusName>)]
     pub status: Option<String>,
     /// An incident's affected local addresses (IPv4 or IPv6); redacted copies anonymise them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -111,6 +112,64 @@ pub struct PublishBody {
     /// When holders should drop the bundle, in the forms `valid_from` takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+}
+
+/// The markings a request names (the document's enumeration of `tlp`; the field itself is text, so that an unknown
+/// marking is answered with a 400 that names it).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes a text field in the OpenAPI document only")]
+pub enum TlpName {
+    /// TLP:CLEAR.
+    #[schema(rename = "clear")]
+    Clear,
+    /// TLP:GREEN.
+    #[schema(rename = "green")]
+    Green,
+    /// TLP:AMBER.
+    #[schema(rename = "amber")]
+    Amber,
+    /// TLP:AMBER+STRICT.
+    #[schema(rename = "amber+strict")]
+    AmberStrict,
+    /// TLP:RED.
+    #[schema(rename = "red")]
+    Red,
+}
+
+/// The content kinds a publish request names.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes a text field in the OpenAPI document only")]
+pub enum KindName {
+    /// Indicators.
+    #[schema(rename = "indicators")]
+    Indicators,
+    /// A situation report.
+    #[schema(rename = "sitrep")]
+    Sitrep,
+    /// A course of action.
+    #[schema(rename = "course_of_action")]
+    CourseOfAction,
+    /// An incident report.
+    #[schema(rename = "incident_report")]
+    IncidentReport,
+    /// Sightings.
+    #[schema(rename = "sightings")]
+    Sightings,
+}
+
+/// An incident's states.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes a text field in the OpenAPI document only")]
+pub enum IncidentStatusName {
+    /// Being handled.
+    #[schema(rename = "open")]
+    Open,
+    /// Contained, not yet resolved.
+    #[schema(rename = "contained")]
+    Contained,
+    /// Over.
+    #[schema(rename = "resolved")]
+    Resolved,
 }
 
 /// One sighting in a publish request: the token's org saw `value` `count` times between `first_seen` and
