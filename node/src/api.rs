@@ -22,21 +22,27 @@
 
 use std::sync::Arc;
 
-use dims_protocol::audience::check_audience;
-use dims_protocol::policy::Receiver;
-use dims_protocol::{BundleId, Content, FederationId, FieldError, Indicator, VerifiedBundle};
+use dims_protocol::content::Observer;
+use dims_protocol::policy::{MemberView, Receiver};
+use dims_protocol::{Author, BundleId, Content, FederationId, VerifiedBundle};
 use dims_web::api::{
-    Api, ApiError, BundleDetail, BundlePage, BundleSummary, IndicatorInput, IndicatorView, Items, ListRequest,
-    PublishRequest, Published,
+    Api, ApiError, BundleDetail, BundlePage, BundleSummary, Correlation, GroupDetail, GroupList, IndicatorView,
+    ListRequest, MemberCard, MemberList, ProfileBody, PublishPreview, PublishRequest, Published, SearchRequest,
+    SearchResults,
 };
 use tokio::sync::Semaphore;
 
 pub(crate) mod cursor;
+mod members;
+mod publish;
+mod search;
+
+pub use publish::{Drafted, draft, draft_with, warnings};
 
 use crate::clock;
 use crate::grant::{AuthError, TokenGrant};
-use crate::intake::{self, FreetextOptions};
-use crate::service::{Draft, PAGE_SCAN_BUDGET, PublishError, Service};
+use crate::intake;
+use crate::service::{PAGE_SCAN_BUDGET, PublishError, Service};
 use crate::store::{By, ListQuery, ReadKind, StoreError, Stored};
 
 /// The most API publishes waiting on the store at once; more are answered 503.
@@ -140,21 +146,10 @@ impl Api for NodeApi {
                 "the node is already storing {MAX_PUBLISHING} API publications"
             )));
         };
-        let validating = Arc::clone(&self.validating)
-            .acquire_owned()
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        let (service, federation, signer) = (self.service.clone(), self.federation.clone(), grant.clone());
-        let bundle = tokio::task::spawn_blocking(move || {
-            let _validating = validating;
-            let draft = draft(&request, federation.as_ref())?;
-            let what = what(draft.tlp, &draft.audience);
-            service
-                .sign_with_token(&signer, draft, clock::now_ms())
-                .map_err(|error| publish_error(error, &what))
-        })
-        .await
-        .map_err(|e| ApiError::internal(&e))??;
+        if let Some(target) = request.supersedes {
+            self.own_current(grant, target, "update").await?;
+        }
+        let (bundle, _) = self.sign(grant, request, false).await?;
         let what = what(bundle.body().tlp, &bundle.body().audience);
         let bundle = self
             .service
@@ -162,15 +157,57 @@ impl Api for NodeApi {
             .publish_signed(bundle)
             .await
             .map_err(|error| publish_error(error, &what))?;
-        let summary = summary(&bundle);
-        tracing::info!(bundle = %summary.id, token = %grant.id, tlp = %summary.tlp, "published through the API");
-        Ok(Published {
-            id: summary.id,
-            created_ms: summary.created_ms,
-            tlp: summary.tlp,
-            audience: summary.audience,
-            indicators: summary.indicators,
+        let published = published(&bundle);
+        tracing::info!(bundle = %published.id, token = %grant.id, tlp = %published.tlp, kind = %published.kind, "published through the API");
+        Ok(published)
+    }
+
+    async fn preview(&self, grant: &TokenGrant, request: PublishRequest) -> Result<PublishPreview, ApiError> {
+        if let Some(target) = request.supersedes {
+            self.own_current(grant, target, "update").await?;
+        }
+        let (bundle, rejected) = self.sign(grant, request, true).await?;
+        let what = what(bundle.body().tlp, &bundle.body().audience);
+        self.service
+            .check_publishable(&bundle)
+            .map_err(|error| publish_error(error, &what))?;
+        let body = bundle.body();
+        Ok(PublishPreview {
+            kind: body.content.kind().to_owned(),
+            tlp: body.tlp.name().to_owned(),
+            audience: intake::audience::spec(&body.audience),
+            supersedes: body.supersedes.map(|id| id.to_string()),
+            indicators: body.content.indicators().iter().map(indicator_view).collect(),
+            sightings: match &body.content {
+                Content::Sightings(list) => list.len(),
+                _ => 0,
+            },
+            rejected,
+            warnings: warnings(&body.content),
         })
+    }
+
+    async fn retract(&self, grant: &TokenGrant, id: BundleId, reason: String) -> Result<Published, ApiError> {
+        let target = self.own_current(grant, id, "retract").await?;
+        let body = target.bundle.body();
+        let what = what(body.tlp, &body.audience);
+        // The retraction travels with the target's marking and audience: the token must be allowed to publish
+        // those, as it was to publish the target.
+        grant
+            .check_publish(body.tlp, &body.audience)
+            .map_err(|refusal| publish_error(PublishError::NotAllowed(refusal), &what))?;
+        let author = Author {
+            org: grant.org.clone(),
+            member: grant.person(),
+        };
+        let retraction = self
+            .service
+            .acting_as(audited(grant))
+            .retract_as(&author, id, reason, clock::now_ms())
+            .await
+            .map_err(|error| publish_error(error, &what))?;
+        tracing::info!(bundle = %id, retraction = %retraction.id(), token = %grant.id, "retracted through the API");
+        Ok(published(&retraction))
     }
 
     async fn list(&self, grant: &TokenGrant, request: ListRequest) -> Result<BundlePage, ApiError> {
@@ -213,6 +250,116 @@ impl Api for NodeApi {
         self.record_read(grant, ReadKind::Get, stored.iter().map(|stored| &stored.bundle))
             .await?;
         Ok(stored.map(|stored| detail(&stored)))
+    }
+
+    async fn search(&self, grant: &TokenGrant, request: SearchRequest) -> Result<SearchResults, ApiError> {
+        self.search_many(grant, request).await
+    }
+
+    async fn correlate(&self, grant: &TokenGrant, value: String, limit: usize) -> Result<Correlation, ApiError> {
+        self.correlation(grant, value, limit).await
+    }
+
+    async fn members(&self, grant: &TokenGrant) -> Result<MemberList, ApiError> {
+        self.directory(grant).await
+    }
+
+    async fn member(&self, grant: &TokenGrant, id: String) -> Result<Option<MemberCard>, ApiError> {
+        self.member_card(grant, id).await
+    }
+
+    async fn me(&self, grant: &TokenGrant) -> Result<MemberCard, ApiError> {
+        self.own_card(grant).await
+    }
+
+    async fn update_me(&self, grant: &TokenGrant, profile: ProfileBody) -> Result<MemberCard, ApiError> {
+        self.change_profile(grant, profile).await
+    }
+
+    async fn upload_cert(&self, grant: &TokenGrant, armored: String) -> Result<MemberCard, ApiError> {
+        self.store_cert(grant, armored).await
+    }
+
+    async fn groups(&self, grant: &TokenGrant) -> Result<GroupList, ApiError> {
+        self.group_list(grant).await
+    }
+
+    async fn group(&self, grant: &TokenGrant, id: String) -> Result<Option<GroupDetail>, ApiError> {
+        self.group_detail(grant, id).await
+    }
+}
+
+impl NodeApi {
+    /// Drafts and signs `request` for `grant` on the blocking pool (the token's scopes checked, nothing stored); with
+    /// `preview`, free text's invalid-looking tokens are listed rather than refused. The bundle and those tokens.
+    async fn sign(
+        &self,
+        grant: &TokenGrant,
+        request: PublishRequest,
+        preview: bool,
+    ) -> Result<(VerifiedBundle, Vec<String>), ApiError> {
+        let validating = Arc::clone(&self.validating)
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let (service, federation, signer) = (self.service.clone(), self.federation.clone(), grant.clone());
+        let observer = Observer::Org(self.service.node_view().id, grant.org.clone());
+        tokio::task::spawn_blocking(move || {
+            let _validating = validating;
+            let drafted = draft_with(&request, federation.as_ref(), &observer, preview)?;
+            let what = what(drafted.draft.tlp, &drafted.draft.audience);
+            let bundle = service
+                .sign_with_token(&signer, drafted.draft, clock::now_ms())
+                .map_err(|error| publish_error(error, &what))?;
+            Ok((bundle, drafted.rejected))
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    }
+
+    /// Bundle `id` if `grant` may update or retract it (`what` says which): it must be one the token may read (else
+    /// 404, exactly as an absent id), this node's, published by the token's owner (a member's own bundles; for an
+    /// automation token, its org's automation's), not a retraction (else 403), and current (else 409).
+    ///
+    /// Reading it here does not need the `read` scope: a publish-only feed token may update and retract what it
+    /// published. It is still judged by the policy function as the token's owner, capped at its ceiling.
+    async fn own_current(&self, grant: &TokenGrant, id: BundleId, what: &'static str) -> Result<Stored, ApiError> {
+        let view = MemberView {
+            node: self.service.node_view(),
+            member: grant.owner,
+            org: grant.org.clone(),
+            groups: grant.groups.clone(),
+            ceiling: grant.scopes.tlp_ceiling,
+        };
+        let now = clock::now_ms();
+        let stored = self
+            .read(move |service| service.get(&id, Receiver::Member(&view), now))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no bundle {id}")))?;
+        let body = stored.bundle.body();
+        let own = body.origin == self.service.node_view().id
+            && body.author.org == grant.org
+            && body.author.member == grant.person()
+            && !matches!(body.content, Content::Retraction(_));
+        if !own {
+            return Err(ApiError::forbidden(
+                format!("cannot {what} {id}: only its author may, and this token's owner is not its author"),
+                "update or retract bundles published with a token of the same member (or, for automation tokens,                  the same org's automation); publish a new bundle otherwise",
+            ));
+        }
+        if let Some(by) = stored.status.retracted_by {
+            return Err(ApiError::conflict(
+                format!("cannot {what} {id}: it was retracted by {by}"),
+                "a retracted bundle stays retracted; publish a new bundle",
+            ));
+        }
+        if let Some(by) = stored.status.superseded_by {
+            return Err(ApiError::conflict(
+                format!("cannot {what} {id}: it was superseded by {by}"),
+                format!("{what} the current version, {by}"),
+            ));
+        }
+        Ok(stored)
     }
 }
 
@@ -265,117 +412,6 @@ fn store_error(error: StoreError) -> ApiError {
     }
 }
 
-/// Turns a shape-checked publish request into a draft: the audience parsed (default: as narrow as the marking
-/// demands) and checked against the marking, each indicator read as a CSV cell is (refanged, typed or detected,
-/// normal form, every field checked), or the text's indicators found as `dims publish --format freetext` finds them.
-/// Errors are 400s naming the field (`indicators[2].value`). Pure: untrusted input, fuzzed with the body decoder.
-pub fn draft(request: &PublishRequest, federation: Option<&FederationId>) -> Result<Draft, ApiError> {
-    let audience = match &request.audience {
-        Some(text) => intake::audience::parse(text, federation).map_err(|e| {
-            ApiError::bad_request(
-                e.to_string(),
-                "audience is org, community, federation[:NAME] or recipients:SPEC,... (as dims publish --audience)",
-            )
-        })?,
-        None => intake::audience::default_for(request.tlp, federation),
-    };
-    check_audience(request.tlp, &audience).map_err(|e| {
-        ApiError::bad_request(
-            format!("tlp and audience do not go together: {e}"),
-            "AMBER and above need a narrower audience than a federation; RED names members",
-        )
-    })?;
-    let indicators = match &request.items {
-        Items::Indicators(inputs) => {
-            let mut indicators: Vec<Indicator> = Vec::with_capacity(inputs.len());
-            for (index, input) in inputs.iter().enumerate() {
-                let indicator = indicator(input, &request.labels).map_err(|e| {
-                    ApiError::bad_request(
-                        e.within(format!("indicators[{index}]")).to_string(),
-                        "correct that indicator (or leave it out) and send the request again; nothing was stored",
-                    )
-                })?;
-                if let Some(first) = indicators.iter().position(|seen| seen.value == indicator.value) {
-                    return Err(ApiError::bad_request(
-                        format!(
-                            "indicators[{index}].value: {} repeats indicators[{first}]",
-                            indicator.value
-                        ),
-                        "send each value once",
-                    ));
-                }
-                indicators.push(indicator);
-            }
-            indicators
-        }
-        Items::Text(text) => from_text(text, &request.labels, request.skip_invalid)?,
-    };
-    Ok(Draft {
-        tlp: request.tlp,
-        audience,
-        content: Content::Indicators(indicators),
-        supersedes: None,
-        expires: None,
-    })
-}
-
-/// One indicator of a request, with the request's labels added; errors name the field within the indicator.
-fn indicator(input: &IndicatorInput, labels: &[String]) -> Result<Indicator, FieldError> {
-    let mut indicator = Indicator::new(intake::cell::value(&input.value, input.kind.as_deref())?);
-    indicator.labels = input.labels.iter().chain(labels).cloned().collect();
-    indicator.confidence = input.confidence;
-    indicator.name.clone_from(&input.name);
-    indicator.description.clone_from(&input.description);
-    for (field, text, slot) in [
-        ("valid_from", &input.valid_from, &mut indicator.valid_from),
-        ("valid_until", &input.valid_until, &mut indicator.valid_until),
-    ] {
-        if let Some(text) = text {
-            *slot = Some(intake::cell::time_ms(text).map_err(|expected| FieldError::new(field, text, expected))?);
-        }
-    }
-    indicator.normalise();
-    indicator.check()?;
-    Ok(indicator)
-}
-
-fn from_text(text: &str, labels: &[String], skip_invalid: bool) -> Result<Vec<Indicator>, ApiError> {
-    let outcome = intake::freetext(text, FreetextOptions::default());
-    if let Some(cut) = outcome.cut {
-        return Err(ApiError::bad_request(
-            format!("text: {cut}"),
-            "split the text over several requests",
-        ));
-    }
-    if !outcome.rejected.is_empty() && !skip_invalid {
-        let shown: Vec<String> = outcome.rejected.iter().take(5).map(ToString::to_string).collect();
-        return Err(ApiError::bad_request(
-            format!(
-                "text: {} token(s) look like indicators but are invalid: {}",
-                outcome.rejected.len() + outcome.rejected_omitted,
-                shown.join("; ")
-            ),
-            "fix them, or send \"skip_invalid\": true to publish the valid ones",
-        ));
-    }
-    if outcome.indicators.is_empty() {
-        return Err(ApiError::bad_request(
-            "text: no indicators found",
-            "paste text that holds indicators (addresses, domains, URLs, hashes, e-mail addresses)",
-        ));
-    }
-    Ok(outcome
-        .indicators
-        .into_iter()
-        .map(|found| {
-            let mut indicator = Indicator::new(found.value);
-            indicator.labels = labels.to_vec();
-            indicator.normalise();
-            indicator
-        })
-        .collect())
-}
-
 /// A bundle as lists show it.
 pub fn summary(bundle: &VerifiedBundle) -> BundleSummary {
     let body = bundle.body();
@@ -387,6 +423,43 @@ pub fn summary(bundle: &VerifiedBundle) -> BundleSummary {
         created_ms: body.created,
         kind: body.content.kind().to_owned(),
         indicators: body.content.indicators().len(),
+    }
+}
+
+/// The answer to a publish, an update or a retraction.
+fn published(bundle: &VerifiedBundle) -> Published {
+    let body = bundle.body();
+    let summary = summary(bundle);
+    Published {
+        id: summary.id,
+        created_ms: summary.created_ms,
+        tlp: summary.tlp,
+        audience: summary.audience,
+        indicators: match &body.content {
+            Content::Sightings(list) => list.len(),
+            _ => summary.indicators,
+        },
+        kind: summary.kind,
+        supersedes: match &body.content {
+            Content::Retraction(retraction) => Some(retraction.target.to_string()),
+            _ => body.supersedes.map(|id| id.to_string()),
+        },
+        warnings: warnings(&body.content),
+    }
+}
+
+/// An indicator as answers show it, with its warninglist hit.
+fn indicator_view(indicator: &dims_protocol::Indicator) -> IndicatorView {
+    IndicatorView {
+        value: indicator.value.to_string(),
+        kind: indicator.value.kind().name().to_owned(),
+        labels: indicator.labels.clone(),
+        confidence: indicator.confidence,
+        name: indicator.name.clone(),
+        description: indicator.description.clone(),
+        valid_from_ms: indicator.valid_from,
+        valid_until_ms: indicator.valid_until,
+        warning: publish::warning(&indicator.value),
     }
 }
 
@@ -407,21 +480,14 @@ fn detail(stored: &Stored) -> BundleDetail {
         status: status.to_owned(),
         supersedes: body.supersedes.map(|id| id.to_string()),
         expires_ms: body.expires,
-        indicators_list: body
-            .content
-            .indicators()
-            .iter()
-            .map(|indicator| IndicatorView {
-                value: indicator.value.to_string(),
-                kind: indicator.value.kind().name().to_owned(),
-                labels: indicator.labels.clone(),
-                confidence: indicator.confidence,
-                name: indicator.name.clone(),
-                description: indicator.description.clone(),
-                valid_from_ms: indicator.valid_from,
-                valid_until_ms: indicator.valid_until,
-            })
-            .collect(),
+        indicators_list: match &body.content {
+            // A sightings bundle holds no indicators; its sighted values are what a reader looks for.
+            Content::Sightings(sightings) => sightings
+                .iter()
+                .map(|sighting| indicator_view(&dims_protocol::Indicator::new(sighting.indicator.value.clone())))
+                .collect(),
+            content => content.indicators().iter().map(indicator_view).collect(),
+        },
         stix,
     }
 }
@@ -437,21 +503,28 @@ mod tests {
         FederationId::new("us-sltt").expect("slug")
     }
 
+    fn observer() -> Observer {
+        Observer::Org(
+            dims_protocol::NodeId([7; 32]),
+            dims_protocol::OrgId::new("seattle-it").expect("slug"),
+        )
+    }
+
     /// The draft of `body`, which must be accepted.
-    fn accepted(body: &str) -> Draft {
+    fn accepted(body: &str) -> crate::service::Draft {
         let request = decode_publish(body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
-        draft(&request, Some(&federation())).unwrap_or_else(|e| panic!("{body}: {e}"))
+        draft(&request, Some(&federation()), &observer()).unwrap_or_else(|e| panic!("{body}: {e}"))
     }
 
     /// `body` passes the web layer's shape checks and is refused here with a 400 that names `names`.
     fn refused(body: &str, names: &str) {
         let request = decode_publish(body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
-        let error = draft(&request, Some(&federation())).expect_err(body);
+        let error = draft(&request, Some(&federation()), &observer()).expect_err(body);
         assert_eq!(error.status(), axum::http::StatusCode::BAD_REQUEST, "{body}");
         assert!(error.body().error.contains(names), "{body}: {error}");
     }
 
-    fn values(draft: &Draft) -> Vec<String> {
+    fn values(draft: &crate::service::Draft) -> Vec<String> {
         draft.content.indicators().iter().map(|i| i.value.to_string()).collect()
     }
 
@@ -482,6 +555,73 @@ mod tests {
         assert_eq!(values(&d), ["c2.example.net", "203.0.113.9"]);
         let d = accepted(r#"{"tlp":"green","skip_invalid":true,"text":"c2.example.net and 203.0.113.999"}"#);
         assert_eq!(values(&d), ["c2.example.net"], "skip_invalid keeps the valid ones");
+    }
+
+    #[test]
+    fn every_kind_becomes_its_content() {
+        let d = accepted(
+            r##"{"tlp":"amber","kind":"sitrep","title":"Wave 3","summary":"Phishing of city staff",
+                "body":"# Details","text":"lure at hxxps://login-city[.]example/"}"##,
+        );
+        let Content::Sitrep(sitrep) = &d.content else {
+            panic!("a sitrep: {:?}", d.content)
+        };
+        assert_eq!(
+            (sitrep.title.as_str(), sitrep.body.as_deref()),
+            ("Wave 3", Some("# Details"))
+        );
+        assert_eq!(values(&d), ["https://login-city.example/"]);
+
+        let d = accepted(
+            r#"{"tlp":"amber","kind":"incident_report","title":"Ransomware","status":"contained",
+                "victims":["10.1.2.3","10.1.2.3","fd00::1"],"first_seen":"2026-11-01","expires":"2027-01-01"}"#,
+        );
+        let Content::IncidentReport(report) = &d.content else {
+            panic!("an incident report: {:?}", d.content)
+        };
+        assert_eq!(report.status, dims_protocol::content::IncidentStatus::Contained);
+        assert_eq!(report.victims.len(), 2, "repeated victims are kept once");
+        assert_eq!(report.first_seen, Some(1_793_491_200_000));
+        assert!(d.expires.is_some());
+
+        let d = accepted(
+            r#"{"tlp":"green","kind":"sightings","sightings":[
+                {"value":"198.51.100[.]7","count":4,"first_seen":"2026-11-01","last_seen":"2026-11-02"}]}"#,
+        );
+        let Content::Sightings(sightings) = &d.content else {
+            panic!("sightings: {:?}", d.content)
+        };
+        assert_eq!(sightings[0].indicator.value.to_string(), "198.51.100.7");
+        assert_eq!((sightings[0].count, &sightings[0].observer), (4, &observer()));
+
+        refused(
+            r#"{"tlp":"amber","kind":"incident_report","title":"x","status":"on fire"}"#,
+            "status",
+        );
+        refused(
+            r#"{"tlp":"amber","kind":"incident_report","title":"x","victims":["10.1.2.3","nowhere"]}"#,
+            "victims[1]",
+        );
+        refused(
+            r#"{"tlp":"green","kind":"sightings","sightings":[{"value":"a.example","first_seen":"2026-11-02"},
+                {"value":"b.example","first_seen":"2026-11-02","last_seen":"2026-11-01"}]}"#,
+            "sightings[1].last_seen",
+        );
+        refused(
+            r#"{"tlp":"green","kind":"sightings","sightings":[{"value":"a.example","count":0,"first_seen":"1"}]}"#,
+            "sightings[0].count",
+        );
+        refused(
+            r#"{"tlp":"green","indicators":[{"value":"a.example"}],"expires":"soon"}"#,
+            "expires",
+        );
+    }
+
+    #[test]
+    fn warnings_name_values_on_warninglists_once() {
+        let d = accepted(r#"{"tlp":"green","text":"from 10.0.0.1 and 8.8.8.8 to c2.bad-actor.net, again 10.0.0.1"}"#);
+        let listed: Vec<String> = warnings(&d.content).into_iter().map(|w| w.value).collect();
+        assert_eq!(listed, ["10.0.0.1", "8.8.8.8"]);
     }
 
     #[test]

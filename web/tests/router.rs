@@ -9,7 +9,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use dims_protocol::BundleId;
 use dims_web::api::{
-    Api, ApiError, BODY_LIMIT, BundleDetail, BundlePage, ListRequest, PublishRequest, Published, router,
+    Api, ApiError, BODY_LIMIT, BundleDetail, BundlePage, Correlation, GroupDetail, GroupList, ListRequest, MemberCard,
+    MemberList, ProfileBody, PublishPreview, PublishRequest, Published, SearchRequest, SearchResults, router,
 };
 use tower::ServiceExt;
 
@@ -18,6 +19,7 @@ use tower::ServiceExt;
 struct Fake {
     published: Mutex<Vec<PublishRequest>>,
     listed: Mutex<Vec<ListRequest>>,
+    searched: Mutex<Vec<SearchRequest>>,
 }
 
 impl Api for Fake {
@@ -38,6 +40,9 @@ impl Api for Fake {
             tlp: "green".to_owned(),
             audience: "org".to_owned(),
             indicators: 1,
+            kind: "indicators".to_owned(),
+            supersedes: None,
+            warnings: Vec::new(),
         })
     }
 
@@ -50,6 +55,63 @@ impl Api for Fake {
     }
 
     async fn get(&self, _: &(), _: BundleId) -> Result<Option<BundleDetail>, ApiError> {
+        Ok(None)
+    }
+
+    async fn preview(&self, _: &(), _: PublishRequest) -> Result<PublishPreview, ApiError> {
+        Err(ApiError::forbidden("the fake previews nothing", "use a real node"))
+    }
+
+    async fn retract(&self, _: &(), id: BundleId, _: String) -> Result<Published, ApiError> {
+        Err(ApiError::not_found(format!("no bundle {id}")))
+    }
+
+    async fn search(&self, _: &(), request: SearchRequest) -> Result<SearchResults, ApiError> {
+        self.searched.lock().expect("lock").push(request);
+        Ok(SearchResults {
+            results: Vec::new(),
+            bundles: Vec::new(),
+        })
+    }
+
+    async fn correlate(&self, _: &(), _: String, _: usize) -> Result<Correlation, ApiError> {
+        Err(ApiError::bad_request("the fake correlates nothing", "use a real node"))
+    }
+
+    async fn members(&self, _: &()) -> Result<MemberList, ApiError> {
+        Ok(MemberList { members: Vec::new() })
+    }
+
+    async fn member(&self, _: &(), _: String) -> Result<Option<MemberCard>, ApiError> {
+        Ok(None)
+    }
+
+    async fn me(&self, _: &()) -> Result<MemberCard, ApiError> {
+        Err(ApiError::forbidden(
+            "the fake's token acts for no member",
+            "use a real node",
+        ))
+    }
+
+    async fn update_me(&self, _: &(), _: ProfileBody) -> Result<MemberCard, ApiError> {
+        Err(ApiError::forbidden(
+            "the fake's token acts for no member",
+            "use a real node",
+        ))
+    }
+
+    async fn upload_cert(&self, _: &(), _: String) -> Result<MemberCard, ApiError> {
+        Err(ApiError::forbidden(
+            "the fake's token acts for no member",
+            "use a real node",
+        ))
+    }
+
+    async fn groups(&self, _: &()) -> Result<GroupList, ApiError> {
+        Ok(GroupList { groups: Vec::new() })
+    }
+
+    async fn group(&self, _: &(), _: String) -> Result<Option<GroupDetail>, ApiError> {
         Ok(None)
     }
 }
@@ -201,6 +263,121 @@ async fn failures_are_json_with_the_right_status() {
     assert_error(&send(&fake, delete).await, StatusCode::METHOD_NOT_ALLOWED, "method");
 }
 
+/// A request with any method to `path`, with the good token and a JSON `body`.
+fn json(method: &str, path: &str, body: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", "Bearer good")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .expect("request")
+}
+
+#[tokio::test]
+async fn the_new_routes_check_their_shapes_before_the_node_is_asked() {
+    let fake = Arc::new(Fake::default());
+    let refused = [
+        (json("PUT", "/api/v1/bundles/nope", "{}"), StatusCode::BAD_REQUEST, "id"),
+        (
+            json(
+                "PUT",
+                &format!("/api/v1/bundles/{}", "ab".repeat(32)),
+                &format!(
+                    r#"{{"tlp":"green","indicators":[{{"value":"a"}}],"supersedes":"{}"}}"#,
+                    "cd".repeat(32)
+                ),
+            ),
+            StatusCode::BAD_REQUEST,
+            "supersedes",
+        ),
+        (
+            json("POST", "/api/v1/bundles/nope/retract", r#"{"reason":"x"}"#),
+            StatusCode::BAD_REQUEST,
+            "id",
+        ),
+        (
+            json(
+                "POST",
+                &format!("/api/v1/bundles/{}/retract", "ab".repeat(32)),
+                r#"{"reason":"  "}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "reason",
+        ),
+        (
+            json(
+                "POST",
+                &format!("/api/v1/bundles/{}/retract", "ab".repeat(32)),
+                r#"{"reason":"x","why":1}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "why",
+        ),
+        (
+            json("POST", "/api/v1/search", r#"{"values":[]}"#),
+            StatusCode::BAD_REQUEST,
+            "values",
+        ),
+        (
+            json("POST", "/api/v1/search", r#"{"values":["a"],"limit":0}"#),
+            StatusCode::BAD_REQUEST,
+            "limit",
+        ),
+        (
+            get("/api/v1/correlation", Some("good")),
+            StatusCode::BAD_REQUEST,
+            "value",
+        ),
+        (
+            get("/api/v1/correlation?value=a&limit=1000", Some("good")),
+            StatusCode::BAD_REQUEST,
+            "limit",
+        ),
+        (
+            json("PATCH", "/api/v1/me", r#"{"colour":"red"}"#),
+            StatusCode::BAD_REQUEST,
+            "colour",
+        ),
+        (
+            json("PUT", "/api/v1/me/certificate", r#"{"armored":""}"#),
+            StatusCode::BAD_REQUEST,
+            "armored",
+        ),
+        (
+            get("/api/v1/members/nobody", Some("good")),
+            StatusCode::NOT_FOUND,
+            "member",
+        ),
+        (
+            get("/api/v1/groups/nothing", Some("good")),
+            StatusCode::NOT_FOUND,
+            "group",
+        ),
+        (get("/api/v1/members", None), StatusCode::UNAUTHORIZED, "Authorization"),
+    ];
+    for (request, status, names) in refused {
+        let what = format!("{} {}", request.method(), request.uri());
+        let answer = send(&fake, request).await;
+        assert_eq!(answer.0, status, "{what}: {}", answer.1);
+        assert_error(&answer, status, names);
+    }
+    let mut search = json("POST", "/api/v1/search", r#"{"values":["evil[.]example"]}"#);
+    search.headers_mut().remove("content-type");
+    assert_error(&send(&fake, search).await, StatusCode::UNSUPPORTED_MEDIA_TYPE, "JSON");
+    assert!(
+        fake.searched.lock().expect("lock").is_empty(),
+        "nothing refused reached the node"
+    );
+    let (status, _) = send(
+        &fake,
+        json("POST", "/api/v1/search", r#"{"values":["evil[.]example"],"limit":5}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fake.searched.lock().expect("lock")[0].limit, 5);
+}
+
 #[tokio::test]
 async fn the_openapi_document_lists_the_routes_and_needs_no_token() {
     let fake = Arc::new(Fake::default());
@@ -210,7 +387,23 @@ async fn the_openapi_document_lists_the_routes_and_needs_no_token() {
     let paths = document["paths"].as_object().expect("paths");
     let mut listed: Vec<&str> = paths.keys().map(String::as_str).collect();
     listed.sort_unstable();
-    assert_eq!(listed, ["/api/v1/bundles", "/api/v1/bundles/{id}"]);
+    assert_eq!(
+        listed,
+        [
+            "/api/v1/bundles",
+            "/api/v1/bundles/preview",
+            "/api/v1/bundles/{id}",
+            "/api/v1/bundles/{id}/retract",
+            "/api/v1/correlation",
+            "/api/v1/groups",
+            "/api/v1/groups/{id}",
+            "/api/v1/me",
+            "/api/v1/me/certificate",
+            "/api/v1/members",
+            "/api/v1/members/{id}",
+            "/api/v1/search",
+        ]
+    );
     assert!(paths["/api/v1/bundles"]["post"]["responses"]["201"].is_object());
     assert!(
         paths["/api/v1/bundles"]["get"]["parameters"]

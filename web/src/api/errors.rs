@@ -98,6 +98,11 @@ impl ApiError {
         )
     }
 
+    /// 409: the request is valid but the resource's state refuses it (a bundle already retracted or superseded).
+    pub fn conflict(error: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, error, hint)
+    }
+
     /// 413: the body is larger than the API accepts.
     pub fn too_large(limit: usize) -> Self {
         Self::new(

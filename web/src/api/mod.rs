@@ -1,8 +1,16 @@
 //! The REST API under `/api/v1` (DESIGN §8): the narrow interface it needs from the node ([`Api`]), the router, and
 //! the OpenAPI document that describes it.
 //!
-//! Routes: `POST /api/v1/bundles` (publish), `GET /api/v1/bundles` (list, paged), `GET /api/v1/bundles/{id}`, and
-//! `GET /api/v1/openapi.json`. Every route but the document needs `Authorization: Bearer`; every error is JSON
+//! Routes (every one in the OpenAPI document with its errors):
+//! * bundles: `POST /api/v1/bundles` (publish any content kind, or an update with `supersedes`), `GET
+//!   /api/v1/bundles` (list, paged), `GET|PUT /api/v1/bundles/{id}` (fetch, update), `POST
+//!   /api/v1/bundles/{id}/retract`, `POST /api/v1/bundles/preview` (what a publish would store, nothing stored);
+//! * search: `POST /api/v1/search` (up to 10,000 values, a result per value), `GET /api/v1/correlation?value=`;
+//! * members: `GET /api/v1/members`, `GET /api/v1/members/{id}`, `GET|PATCH /api/v1/me`, `PUT
+//!   /api/v1/me/certificate`, `GET /api/v1/groups`, `GET /api/v1/groups/{id}`;
+//! * `GET /api/v1/openapi.json`.
+//!
+//! Every route but the document needs `Authorization: Bearer`; every error is JSON
 //! ([`ApiError`]); bodies are capped at [`BODY_LIMIT`], and a request that declares a longer one is answered 413
 //! before any of it is read. A request with two `Authorization` or two `Content-Type` headers is refused (400)
 //! rather than read by whichever copy a layer happens to pick.
@@ -15,7 +23,9 @@
 pub mod auth;
 pub mod bundles;
 pub mod errors;
+pub mod members;
 pub mod openapi;
+pub mod search;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,14 +35,19 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use dims_protocol::BundleId;
 
 pub use self::bundles::{
     BundleDetail, BundlePage, BundleSummary, Cursor, IndicatorInput, IndicatorView, Items, ListParams, ListRequest,
-    PublishBody, PublishRequest, Published, check_publish, decode_publish,
+    PublishBody, PublishKind, PublishPreview, PublishRequest, Published, ReportFields, SightingInput, ValueWarning,
+    check_publish, decode_publish,
 };
 pub use self::errors::{ApiError, ErrorBody};
+pub use self::members::{
+    CertificateBody, GroupDetail, GroupList, GroupMember, GroupSummary, MemberCard, MemberList, ProfileBody,
+};
+pub use self::search::{Correlation, SearchRequest, SearchResults, SightingCounts, ValueResult};
 
 /// The largest request body the API reads (1 MiB); larger ones are answered 413.
 pub const BODY_LIMIT: usize = 1 << 20;
@@ -70,13 +85,92 @@ pub trait Api: Send + Sync + 'static {
         caller: &Self::Caller,
         id: BundleId,
     ) -> impl Future<Output = Result<Option<BundleDetail>, ApiError>> + Send;
+
+    /// Everything [`Api::publish`] checks, without signing or storing: the bundle as it would be stored.
+    fn preview(
+        &self,
+        caller: &Self::Caller,
+        request: PublishRequest,
+    ) -> impl Future<Output = Result<PublishPreview, ApiError>> + Send;
+
+    /// Retracts bundle `id` for `caller`, who must be its author; a bundle `caller` may not read is a 404 like an
+    /// absent one.
+    fn retract(
+        &self,
+        caller: &Self::Caller,
+        id: BundleId,
+        reason: String,
+    ) -> impl Future<Output = Result<Published, ApiError>> + Send;
+
+    /// For each value, the bundles `caller` may read that mention it.
+    fn search(
+        &self,
+        caller: &Self::Caller,
+        request: SearchRequest,
+    ) -> impl Future<Output = Result<SearchResults, ApiError>> + Send;
+
+    /// One value's correlation: the bundles `caller` may read that mention it (at most `limit`), and sighting
+    /// counts over everything the node holds.
+    fn correlate(
+        &self,
+        caller: &Self::Caller,
+        value: String,
+        limit: usize,
+    ) -> impl Future<Output = Result<Correlation, ApiError>> + Send;
+
+    /// The member directory.
+    fn members(&self, caller: &Self::Caller) -> impl Future<Output = Result<MemberList, ApiError>> + Send;
+
+    /// One member's card with their certificate; `None` for an unknown id (whatever its shape).
+    fn member(
+        &self,
+        caller: &Self::Caller,
+        id: String,
+    ) -> impl Future<Output = Result<Option<MemberCard>, ApiError>> + Send;
+
+    /// The token owner's own card.
+    fn me(&self, caller: &Self::Caller) -> impl Future<Output = Result<MemberCard, ApiError>> + Send;
+
+    /// Changes the token owner's contact details.
+    fn update_me(
+        &self,
+        caller: &Self::Caller,
+        profile: ProfileBody,
+    ) -> impl Future<Output = Result<MemberCard, ApiError>> + Send;
+
+    /// Stores the token owner's OpenPGP certificate.
+    fn upload_cert(
+        &self,
+        caller: &Self::Caller,
+        armored: String,
+    ) -> impl Future<Output = Result<MemberCard, ApiError>> + Send;
+
+    /// The trust groups.
+    fn groups(&self, caller: &Self::Caller) -> impl Future<Output = Result<GroupList, ApiError>> + Send;
+
+    /// One trust group; `None` for an unknown id.
+    fn group(
+        &self,
+        caller: &Self::Caller,
+        id: String,
+    ) -> impl Future<Output = Result<Option<GroupDetail>, ApiError>> + Send;
 }
 
 /// The API's routes over `api`, separate from any listener so tests can call them without a socket.
 pub fn router<A: Api>(api: Arc<A>) -> Router {
     Router::new()
         .route("/api/v1/bundles", get(bundles::list::<A>).post(bundles::publish::<A>))
-        .route("/api/v1/bundles/{id}", get(bundles::get::<A>))
+        .route("/api/v1/bundles/preview", post(bundles::preview::<A>))
+        .route("/api/v1/bundles/{id}", get(bundles::get::<A>).put(bundles::update::<A>))
+        .route("/api/v1/bundles/{id}/retract", post(bundles::retract::<A>))
+        .route("/api/v1/search", post(search::search::<A>))
+        .route("/api/v1/correlation", get(search::correlation::<A>))
+        .route("/api/v1/members", get(members::members::<A>))
+        .route("/api/v1/members/{id}", get(members::member::<A>))
+        .route("/api/v1/me", get(members::me::<A>).patch(members::update_me::<A>))
+        .route("/api/v1/me/certificate", put(members::upload_cert::<A>))
+        .route("/api/v1/groups", get(members::groups::<A>))
+        .route("/api/v1/groups/{id}", get(members::group::<A>))
         .route("/api/v1/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

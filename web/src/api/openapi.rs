@@ -1,14 +1,14 @@
 //! The OpenAPI 3 document of the REST API, served at `GET /api/v1/openapi.json` without a token (it describes the
 //! routes, not any bundle).
 //!
-//! It is derived from the handlers' `#[utoipa::path]` attributes and the DTOs' schemas in [`super::bundles`], so a
+//! It is derived from the handlers' `#[utoipa::path]` attributes and the DTOs' schemas in [`super::bundles`], [`super::search`] and [`super::members`], so a
 //! changed route or field changes the document with it; the tests check that every route the router serves is in it.
 
 use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::bundles;
+use super::{bundles, members, search};
 
 /// The document's source.
 #[derive(OpenApi)]
@@ -21,9 +21,29 @@ use super::bundles;
                        {\"error\", \"hint\"}.",
         license(name = "Apache-2.0")
     ),
-    paths(bundles::publish, bundles::list, bundles::get),
+    paths(
+        bundles::publish,
+        bundles::list,
+        bundles::get,
+        bundles::update,
+        bundles::retract,
+        bundles::preview,
+        search::search,
+        search::correlation,
+        members::members,
+        members::member,
+        members::me,
+        members::update_me,
+        members::upload_cert,
+        members::groups,
+        members::group,
+    ),
     modifiers(&BearerToken),
-    tags((name = "bundles", description = "Bundles: signed, marked (TLP 2.0) and addressed (audience) content"))
+    tags(
+        (name = "bundles", description = "Bundles: signed, marked (TLP 2.0) and addressed (audience) content"),
+        (name = "search", description = "Many values at once, and one value's correlation"),
+        (name = "members", description = "The member directory, your own profile and certificate, trust groups")
+    )
 )]
 pub struct ApiDoc;
 
