@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let federation = dims_protocol::samples::federation();
-    let observer = Observer::Org(dims_protocol::NodeId([7; 32]), dims_protocol::samples::org("seattle-it"));
+    let observer = Observer::Org(
+        dims_protocol::NodeId([7; 32]),
+        dims_protocol::samples::org("seattle-it"),
+    );
     let Ok(draft) = dims_node::api::draft(&request, Some(&federation), &observer) else {
         return;
     };

@@ -176,6 +176,11 @@ fn collection_id(node: &[u8; 32], name: &str) -> String {
     hasher.update(name.as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+    uuid_v4_text(bytes)
+}
+
+/// 16 bytes written as a version-4 UUID (the version and variant bits set).
+fn uuid_v4_text(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex = hex::encode(bytes);

@@ -1049,14 +1049,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
                 "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
             ])
             .args(["--phases", "examples,coverage,fuzzing"])
-            .args([
-                "--max-examples",
-                "25",
-                "--seed",
-                "1",
-                "--workers",
-                "1",
-            ])
+            .args(["--max-examples", "25", "--seed", "1", "--workers", "1"])
             .args(["--report-dir"])
             .arg(reports.path())
             .env("NO_COLOR", "1")

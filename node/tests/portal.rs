@@ -411,6 +411,15 @@ async fn members_log_in_see_what_the_policy_allows_and_nothing_else() {
         .await;
     assert_eq!(export.status, 200);
     assert!(export.body.contains("org-only.evil.example") && export.body.contains("community.evil.example"));
+    let file: serde_json::Value = serde_json::from_str(&export.body).expect("a STIX bundle");
+    let first = &file["objects"][0];
+    assert_eq!(first["type"], "note", "the file begins with whom it was made for");
+    assert!(
+        first["abstract"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("made for member:")),
+        "{first}"
+    );
     let csv = alice
         .post(
             "/bundles/bulk",

@@ -926,8 +926,24 @@ impl Portal for NodePortal {
                 if action == BulkAction::ExportStix {
                     let bundles: Vec<&dims_protocol::VerifiedBundle> =
                         visible.iter().map(|stored| &stored.bundle).collect();
-                    let export = dims_protocol::stix::export(&bundles, &dims_protocol::stix::ExportContext::default())
-                        .map_err(unavailable)?;
+                    // The file says whom it was made for, as `dims export stix --for member:ID` does: the member
+                    // the policy judged every bundle for.
+                    let here = self.service.node_view().id;
+                    let context = dims_protocol::stix::ExportContext {
+                        made_for: Some(dims_protocol::stix::MadeFor {
+                            receiver: format!("member:{}", reader.member),
+                            description: format!(
+                                "{} of org {} at node {here}, who selected these bundles in the portal",
+                                self.name_of(&reader.member),
+                                reader.org
+                            ),
+                            exporter: here,
+                            parties: vec![dims_protocol::stix::Party::Org(here, reader.org.clone())],
+                            made_ms: now,
+                        }),
+                        ..dims_protocol::stix::ExportContext::default()
+                    };
+                    let export = dims_protocol::stix::export(&bundles, &context).map_err(unavailable)?;
                     let body = serde_json::to_vec_pretty(&export.bundle).map_err(unavailable)?;
                     Ok(Some(Download {
                         content_type: "application/stix+json;version=2.1",

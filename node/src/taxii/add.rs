@@ -134,17 +134,7 @@ pub(super) fn status_id() -> String {
         bytes[..8].copy_from_slice(&crate::clock::now_ms().to_be_bytes());
         bytes[8..].copy_from_slice(&count.to_be_bytes());
     }
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    super::uuid_v4_text(bytes)
 }
 
 /// The status resources of recent requests, each readable by the token that made it.
