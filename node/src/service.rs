@@ -300,11 +300,19 @@ impl Service {
 
     /// Refuses a marking above this node's own ceiling for the audience: receivers check the origin's ceiling
     /// (`may_originate`) and would refuse it, leaving an outbox row retried forever and a bundle fetched and refused
-    /// at every reconciliation (found by the simulator's deterministic tier). A federation audience needs the
+    /// at every reconciliation (found by the simulator's deterministic tier); recipients all at this node are not
+    /// sent anywhere and are not checked. A federation audience needs the
     /// federation's roster pinned ([`PublishError::NotJoined`], checked before this); a node that has pinned it but
     /// is not on it yet may still publish: the bundle waits, and spreads once a roster lists the node.
     fn check_own_ceiling(&self, bundle: &VerifiedBundle) -> Result<(), PublishError> {
         let marking = Marking::of(bundle.body());
+        // Named recipients all at this node: the bundle never enters a federation, so no federation's ceiling for
+        // this node applies (a node cleared for AMBER in its federation still shares RED among its own members).
+        if matches!(marking.audience, Audience::Recipients(_))
+            && bundle.body().audience.delivery_nodes(self.key.node_id()).is_empty()
+        {
+            return Ok(());
+        }
         let me = self.node_view();
         match may_originate(&marking, &me) {
             Err(Denial::OriginAboveCeiling) => {

@@ -338,6 +338,16 @@ async fn green_reaches_regions_not_the_clear_observer() {
         "{refused}"
     );
     assert!(refused.to_string().contains("roster admins"), "{refused}");
+    // What stays at the node, named recipients all of its own, enters no federation: the observer's CLEAR ceiling
+    // there does not stop RED to one of its members.
+    let own_member = Recipient::Member(r3.id(), dims_protocol::MemberId([7; 16]));
+    r3.service()
+        .publish(
+            draft(Tlp::Red, Audience::Recipients(vec![own_member]), indicators(2)),
+            clock::now_ms(),
+        )
+        .await
+        .expect("RED to a member of the node itself");
     net.stop_all().await;
 }
 
