@@ -54,7 +54,11 @@ mod add;
 
 /// The most bundles one page looks at before it answers with what it found and a `next`.
 pub const SCAN_BUDGET: usize = 5_000;
-/// How many arrivals one store read takes.
+/// How many arrivals the first store read of a page takes; each further read takes twice as many, up to
+/// [`READ_CHUNK`]. A page of 1,000 objects is often ten bundles: reading (and verifying) 256 to serve ten was most
+/// of a page's time (`dims bench taxii`: the start page 45 ms, the end page, with ten bundles left, 22 ms).
+const FIRST_CHUNK: usize = 8;
+/// The most arrivals one store read takes.
 const READ_CHUNK: usize = 256;
 /// STIX types every export shares, which are not a bundle's own objects.
 const SHARED_TYPES: [&str; 3] = ["marking-definition", "identity", "extension-definition"];
@@ -364,9 +368,11 @@ impl Reading<'_> {
         let mut found = Found::default();
         let mut scanned = 0usize;
         let mut from = start;
+        let mut chunk = FIRST_CHUNK;
         loop {
-            let arrivals = self.service.store().arrivals(from.arrival, READ_CHUNK)?;
-            let exhausted = arrivals.len() < READ_CHUNK;
+            let arrivals = self.service.store().arrivals(from.arrival, chunk)?;
+            let exhausted = arrivals.len() < chunk;
+            chunk = (chunk * 2).min(READ_CHUNK);
             let ids: Vec<BundleId> = arrivals.iter().map(|(_, id)| *id).collect();
             let mut by_id: HashMap<BundleId, Stored> = self
                 .service
