@@ -191,6 +191,27 @@ impl TrustGroup {
         })
     }
 
+    /// How many members are active at `now_ms` (idling applied, as [`TrustGroup::state`] does).
+    pub fn active_count(&self, now_ms: u64) -> usize {
+        self.members
+            .keys()
+            .filter(|member| self.state(**member, now_ms) == Some(MemberState::Active))
+            .count()
+    }
+
+    /// How many are on their way in: nominated, vetted or approved, not yet taking part.
+    pub fn candidate_count(&self) -> usize {
+        self.members
+            .values()
+            .filter(|record| {
+                matches!(
+                    record.state,
+                    MemberState::Nominated | MemberState::Vetted | MemberState::Approved
+                )
+            })
+            .count()
+    }
+
     /// Whether `member` is an active member at `now_ms`: only they are covered by the group as a recipient.
     pub fn is_active(&self, member: MemberId, now_ms: u64) -> bool {
         self.state(member, now_ms) == Some(MemberState::Active)
@@ -441,12 +462,22 @@ mod tests {
         group.approve(m(1), m(3), now).expect("the admin approves");
         assert_eq!(group.state(m(3), now), Some(MemberState::Approved));
         assert!(!group.is_active(m(3), now), "approved is not yet active");
+        assert_eq!(group.candidate_count(), 1);
+        let active_before = group.active_count(now);
         assert!(matches!(
             group.take_part(m(3), false, now),
             Err(VettingError::PgpRequired { .. })
         ));
         group.take_part(m(3), true, now).expect("takes part");
         assert!(group.is_active(m(3), now));
+        assert_eq!(
+            (group.active_count(now), group.candidate_count()),
+            (active_before + 1, 0)
+        );
+        assert!(
+            group.active_count(now + 30 * DAY) < group.active_count(now),
+            "idle members are not counted active"
+        );
         assert_eq!(
             group.state(m(3), now + 30 * DAY),
             Some(MemberState::Idle),

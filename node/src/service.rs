@@ -255,6 +255,17 @@ impl Service {
     /// Stores a bundle this node has already signed (with [`Service::sign`]), so that a caller publishing many can
     /// check them all before storing the first. Same guarantees as [`Service::publish`].
     pub async fn publish_signed(&self, bundle: VerifiedBundle) -> Result<VerifiedBundle, PublishError> {
+        self.publish_posted(bundle, Vec::new()).await
+    }
+
+    /// [`Service::publish_signed`] of a bundle made from STIX objects posted over TAXII, recording the posted
+    /// object versions `posted` (`taxii::add`'s keys) with it, in the same transaction, so that the same objects
+    /// posted again are recognised.
+    pub async fn publish_posted(
+        &self,
+        bundle: VerifiedBundle,
+        posted: Vec<[u8; 32]>,
+    ) -> Result<VerifiedBundle, PublishError> {
         self.check_publishable(&bundle)?;
         // Bundles for named recipients owe each other node an addressed delivery: the outbox rows commit with the
         // bundle, so a crash cannot lose a delivery that was acknowledged to the publisher.
@@ -263,6 +274,7 @@ impl Service {
             .publish_requests(vec![PutRequest {
                 bundle: bundle.clone(),
                 outbox,
+                posted,
             }])
             .await?;
         self.notify(bundle.id());

@@ -54,7 +54,11 @@ mod add;
 
 /// The most bundles one page looks at before it answers with what it found and a `next`.
 pub const SCAN_BUDGET: usize = 5_000;
-/// How many arrivals one store read takes.
+/// How many arrivals the first store read of a page takes; each further read takes twice as many, up to
+/// [`READ_CHUNK`]. A page of 1,000 objects is often ten bundles: reading (and verifying) 256 to serve ten was most
+/// of a page's time (`dims bench taxii`: the start page 45 ms, the end page, with ten bundles left, 22 ms).
+const FIRST_CHUNK: usize = 8;
+/// The most arrivals one store read takes.
 const READ_CHUNK: usize = 256;
 /// STIX types every export shares, which are not a bundle's own objects.
 const SHARED_TYPES: [&str; 3] = ["marking-definition", "identity", "extension-definition"];
@@ -364,9 +368,11 @@ impl Reading<'_> {
         let mut found = Found::default();
         let mut scanned = 0usize;
         let mut from = start;
+        let mut chunk = FIRST_CHUNK;
         loop {
-            let arrivals = self.service.store().arrivals(from.arrival, READ_CHUNK)?;
-            let exhausted = arrivals.len() < READ_CHUNK;
+            let arrivals = self.service.store().arrivals(from.arrival, chunk)?;
+            let exhausted = arrivals.len() < chunk;
+            chunk = (chunk * 2).min(READ_CHUNK);
             let ids: Vec<BundleId> = arrivals.iter().map(|(_, id)| *id).collect();
             let mut by_id: HashMap<BundleId, Stored> = self
                 .service
@@ -594,16 +600,38 @@ impl dims_web::taxii::Taxii for NodeTaxii {
         // Importing and signing are CPU work: off the async workers.
         let (service, signer) = (self.service.clone(), grant.clone());
         let posted = objects;
-        let (posted, import, signed, mut refused) = tokio::task::spawn_blocking(move || {
+        let (posted, import, signed, mut refused, already) = tokio::task::spawn_blocking(move || {
             let now = clock::now_ms();
             let json = serde_json::to_vec(&posted).unwrap_or_default();
             let import = dims_protocol::stix::import(&json, &add::context(&signer, here, audience, now))
                 .map_err(|error| TaxiiError::bad_request(format!("the envelope cannot be imported: {error}")))?;
+            let versions = add::versions(&posted);
             let mut signed = Vec::new();
             let mut refused = HashMap::new();
+            let mut already = HashMap::new();
             for draft in &import.drafts {
+                // The same object versions posted before by this org are the bundle published then: answered
+                // with it, not published twice.
+                let keys: Vec<[u8; 32]> = draft
+                    .sources
+                    .iter()
+                    .map(|source| {
+                        let version = versions.get(source).map_or("", String::as_str);
+                        add::posted_key(&signer.org, source, version)
+                    })
+                    .collect();
+                let earlier = service.store().posted(&keys).map_err(store_error)?;
+                if let Some(Some(bundle)) = earlier.first()
+                    && !keys.is_empty()
+                    && earlier.iter().all(|found| found.as_ref() == Some(bundle))
+                {
+                    for source in &draft.sources {
+                        already.insert(source.clone(), format!("already published as bundle {bundle}"));
+                    }
+                    continue;
+                }
                 match service.sign_with_token(&signer, add::service_draft(draft.clone()), now) {
-                    Ok(bundle) => signed.push((bundle, draft.sources.clone())),
+                    Ok(bundle) => signed.push((bundle, draft.sources.clone(), keys)),
                     Err(error) => {
                         for source in &draft.sources {
                             refused.insert(source.clone(), error.to_string());
@@ -611,14 +639,14 @@ impl dims_web::taxii::Taxii for NodeTaxii {
                     }
                 }
             }
-            Ok::<_, TaxiiError>((posted, import, signed, refused))
+            Ok::<_, TaxiiError>((posted, import, signed, refused, already))
         })
         .await
         .map_err(|e| TaxiiError::internal(&e))??;
         let publisher = self.service.acting_as(By::token(grant.id, grant.person()));
         let mut published = Vec::new();
-        for (bundle, sources) in signed {
-            match publisher.publish_signed(bundle).await {
+        for (bundle, sources, keys) in signed {
+            match publisher.publish_posted(bundle, keys).await {
                 Ok(bundle) => {
                     tracing::info!(bundle = %bundle.id(), token = %grant.id, "published through TAXII");
                     published.push(sources);
@@ -630,7 +658,7 @@ impl dims_web::taxii::Taxii for NodeTaxii {
                 }
             }
         }
-        let (successes, failures) = add::outcomes(&posted, &import, &published, &refused);
+        let (successes, failures) = add::outcomes(&posted, &import, &published, &refused, &already);
         let status = dims_web::taxii::Status {
             id: add::status_id(),
             request_timestamp_us: received_us,

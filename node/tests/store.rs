@@ -1250,6 +1250,7 @@ async fn backup_and_restore_round_trip() -> Result<()> {
         .put_requests(vec![PutRequest {
             bundle: withdrawal.clone(),
             outbox: vec![b.node_id()],
+            posted: vec![[9; 32]],
         }])
         .await?;
 
@@ -1289,6 +1290,11 @@ async fn backup_and_restore_round_trip() -> Result<()> {
     let restored = Store::open(&restored_path, StoreConfig::default(), StoreMetrics::default())?;
     assert_eq!(restored.count()?, report.bundles);
     assert!(restored.check()?.is_ok());
+    assert_eq!(
+        restored.posted(&[[9; 32], [8; 32]])?,
+        [Some(withdrawal.id()), None],
+        "the posted object rows are copied"
+    );
     assert_eq!(
         restored.get(&first[0].id())?.context("kept")?.status.retracted_by,
         Some(withdrawal.id())
@@ -1339,6 +1345,7 @@ async fn outbox_rows_are_written_with_a_new_bundle_only() -> Result<()> {
     let request = |outbox| PutRequest {
         bundle: bundle.clone(),
         outbox,
+        posted: Vec::new(),
     };
     assert_eq!(
         fixture.store.put_requests(vec![request(vec![peer])]).await?,

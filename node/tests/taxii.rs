@@ -638,6 +638,32 @@ async fn taxii_clients_add_objects_where_the_token_may_publish_and_read_the_stat
     );
     assert_eq!(patterns(&everything, &reader).len(), 2);
 
+    // The same objects posted again are the bundles published the first time: nothing is published twice.
+    let again = client(&[&url, &writer, "add", &federation, file.to_str().expect("utf-8")]);
+    assert_eq!(
+        (&again["success_count"], &again["failure_count"]),
+        (&json!(2), &json!(2)),
+        "{again}"
+    );
+    assert!(
+        again["successes"]
+            .as_array()
+            .expect("successes")
+            .iter()
+            .all(|detail| detail["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("already published as bundle"))),
+        "{again}"
+    );
+    assert_eq!(patterns(&everything, &reader).len(), 2, "no second copy");
+    // A new version of one of them is new: published.
+    let mut changed = envelope.clone();
+    changed["objects"][0]["modified"] = json!("2026-12-02T10:00:00.000Z");
+    std::fs::write(&file, serde_json::to_vec(&changed).expect("JSON")).expect("write");
+    let newer = client(&[&url, &writer, "add", &federation, file.to_str().expect("utf-8")]);
+    assert_eq!(newer["successes"][0]["message"], Value::Null, "{newer}");
+    assert_eq!(patterns(&everything, &reader).len(), 3);
+
     // A token may not write where its scopes do not reach: 403, as TAXII's error message; a status is its
     // requester's alone.
     let post = |collection: &str, token: &str| {

@@ -7,7 +7,7 @@
 //! them are sealed to. Suspended members are left out of the directory as the portal leaves them out for members.
 //! Changes are audited as the token's.
 
-use dims_identity::vetting::{MemberState, TrustGroup};
+use dims_identity::vetting::TrustGroup;
 use dims_protocol::{GroupId, MemberId};
 use dims_web::api::{ApiError, GroupDetail, GroupList, GroupMember, GroupSummary, MemberCard, MemberList, ProfileBody};
 
@@ -220,21 +220,8 @@ fn group_summary(group: &TrustGroup, viewer: MemberId, now_ms: u64) -> GroupSumm
         pgp_required: policy.pgp_required,
         idle_after_days: policy.idle_after_ms.map(|ms| ms / 86_400_000),
         admins: group.admins.iter().map(ToString::to_string).collect(),
-        active: group
-            .members
-            .keys()
-            .filter(|member| group.state(**member, now_ms) == Some(MemberState::Active))
-            .count(),
-        candidates: group
-            .members
-            .values()
-            .filter(|m| {
-                matches!(
-                    m.state,
-                    MemberState::Nominated | MemberState::Vetted | MemberState::Approved
-                )
-            })
-            .count(),
+        active: group.active_count(now_ms),
+        candidates: group.candidate_count(),
         your_state: group.state(viewer, now_ms).map(|state| state.name().to_owned()),
     }
 }

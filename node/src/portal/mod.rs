@@ -329,7 +329,7 @@ impl NodePortal {
 
     /// The list row of trust group `group` for `viewer`.
     fn group_row(&self, group: &dims_identity::vetting::TrustGroup, viewer: MemberId) -> GroupRow {
-        use dims_identity::vetting::MemberState;
+        let now_ms = crate::clock::now_ms();
         let policy = &group.policy;
         let mut rules = format!(
             "{} vouch{} to join",
@@ -346,22 +346,10 @@ impl NodePortal {
             id: group.id.to_string(),
             policy: rules,
             admins: group.admins.iter().map(|admin| self.name_of(admin)).collect(),
-            active: group
-                .members
-                .values()
-                .filter(|m| m.state == MemberState::Active)
-                .count(),
-            candidates: group
-                .members
-                .values()
-                .filter(|m| {
-                    matches!(
-                        m.state,
-                        MemberState::Nominated | MemberState::Vetted | MemberState::Approved
-                    )
-                })
-                .count(),
-            viewer_state: group.members.get(&viewer).map(|m| m.state.name().to_owned()),
+            // Idling applied, as the REST API and the policy see members.
+            active: group.active_count(now_ms),
+            candidates: group.candidate_count(),
+            viewer_state: group.state(viewer, now_ms).map(|state| state.name().to_owned()),
         }
     }
 

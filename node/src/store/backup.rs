@@ -133,6 +133,8 @@ fn write_copy(source: &ReadTransaction, partial: &Path) -> Result<BackupReport, 
     rows += copy_table(source, &txn, super::sealed::SEALED)?;
     rows += copy_table(source, &txn, super::tables::ARRIVALS)?;
     rows += copy_table(source, &txn, super::tables::BY_ARRIVAL)?;
+    rows += copy_table(source, &txn, super::tables::POSTED)?;
+    rows += copy_table(source, &txn, super::tables::POSTED_BY_BUNDLE)?;
     rows += copy_table(source, &txn, TOKENS)?;
     rows += copy_table(source, &txn, MEMBERS)?;
     rows += copy_table(source, &txn, MEMBER_LOGINS)?;

@@ -243,6 +243,7 @@ pub(crate) fn check_snapshot(txn: &ReadTransaction) -> Result<IntegrityReport, S
     }
     check_values(&tables, values, &mut report)?;
     check_arrivals(&tables, &mut report)?;
+    check_posted(&tables, &mut report)?;
     super::identity::check(txn, &mut report)?;
     super::audit::check(txn, &mut report)?;
     Ok(report)
@@ -430,6 +431,21 @@ fn check_arrivals(tables: &ReadTables, report: &mut IntegrityReport) -> Result<(
             report.add(Problem::StrayRow {
                 table: "by_arrival_v1",
                 id: BundleId(*key.value()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every posted object row names a stored bundle (a purge removes a bundle's rows with it).
+fn check_posted(tables: &ReadTables, report: &mut IntegrityReport) -> Result<(), StoreError> {
+    let during = "checking posted objects";
+    for entry in tables.posted.iter().during(during)? {
+        let (_, bundle) = entry.during(during)?;
+        if tables.bundles.get(bundle.value()).during(during)?.is_none() {
+            report.add(Problem::StrayRow {
+                table: "posted_v1",
+                id: BundleId(*bundle.value()),
             });
         }
     }

@@ -149,6 +149,8 @@ pub struct PutRequest {
     pub bundle: VerifiedBundle,
     /// Nodes owed an addressed delivery of it (filled by the federation; empty otherwise).
     pub outbox: Vec<NodeId>,
+    /// The posted STIX object versions it was published from (`taxii::add`'s keys; empty otherwise).
+    pub posted: Vec<[u8; 32]>,
 }
 
 impl From<VerifiedBundle> for PutRequest {
@@ -156,6 +158,7 @@ impl From<VerifiedBundle> for PutRequest {
         Self {
             bundle,
             outbox: Vec::new(),
+            posted: Vec::new(),
         }
     }
 }
@@ -422,6 +425,20 @@ impl Store {
         let snapshot = self.handle.core.snapshot()?;
         let tables = tables::ReadTables::open(&snapshot.txn)?;
         query::bodies(&tables, ids)
+    }
+
+    /// The bundle published from each posted STIX object version `keys` names (see `tables::POSTED`), in order;
+    /// `None` for one never posted here, or whose bundle was purged.
+    pub fn posted(&self, keys: &[[u8; 32]]) -> Result<Vec<Option<BundleId>>, StoreError> {
+        use error::During;
+        let snapshot = self.handle.core.snapshot()?;
+        let tables = tables::ReadTables::open(&snapshot.txn)?;
+        keys.iter()
+            .map(|key| {
+                let row = tables.posted.get(key).during("reading a posted object row")?;
+                Ok(row.map(|row| BundleId(*row.value())))
+            })
+            .collect()
     }
 
     /// Up to `limit` bundles in the order they arrived, from arrival time `from_us` (inclusive), as (arrival µs, id),

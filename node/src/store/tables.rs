@@ -98,6 +98,12 @@ pub(crate) const OUTBOX: TableDefinition<OutboxKey, ()> = TableDefinition::new("
 pub(crate) const ARRIVALS: TableDefinition<Id, u64> = TableDefinition::new("arrivals_v1");
 /// Arrival time → bundle id: `arrivals_v1` inverted, every bundle in the order it was stored.
 pub(crate) const BY_ARRIVAL: TableDefinition<u64, Id> = TableDefinition::new("by_arrival_v1");
+/// A STIX object version posted to this node over TAXII (a keyed hash of the poster's org, the object's id and its
+/// version; `taxii::add` makes it) → the bundle published from it, so that the same object posted again is answered
+/// with that bundle instead of being published twice. Written with the bundle, in its transaction.
+pub(crate) const POSTED: TableDefinition<&[u8; 32], Id> = TableDefinition::new("posted_v1");
+/// (bundle id, posted key): `posted_v1` by bundle, so a purge removes a bundle's rows without a scan.
+pub(crate) const POSTED_BY_BUNDLE: TableDefinition<(Id, &[u8; 32]), ()> = TableDefinition::new("posted_by_bundle_v1");
 
 /// The names of every index table [`IndexRow`] writes, for reports.
 pub(crate) const INDEX_TABLES: [&str; 6] = [
@@ -348,7 +354,7 @@ impl<K: redb::Key + 'static> EnvelopeTable<K> {
 /// Every table of the schema, by name: the bundle tables here, `rosters_v1` of `super::rosters`,
 /// `key_statements_v1` of `super::key_statements`, `sealed_v1` of `super::sealed`, the identity tables of
 /// `super::identity`, the members' own triage tables of `super::triage` and the portal sessions of `super::sessions`.
-pub(crate) const ALL_TABLES: [&str; 24] = [
+pub(crate) const ALL_TABLES: [&str; 26] = [
     "meta_v1",
     "bundles_v1",
     "by_time_v1",
@@ -373,6 +379,8 @@ pub(crate) const ALL_TABLES: [&str; 24] = [
     "portal_sessions_v1",
     "arrivals_v1",
     "by_arrival_v1",
+    "posted_v1",
+    "posted_by_bundle_v1",
 ];
 
 /// Every table, open for writing inside one transaction, and the value entries of the bundles stored in it so far.
@@ -396,6 +404,8 @@ pub(crate) struct WriteTables<'txn> {
     pub(crate) sealed: Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub(crate) arrivals: Table<'txn, Id, u64>,
     pub(crate) by_arrival: Table<'txn, u64, Id>,
+    pub(crate) posted: Table<'txn, &'static [u8; 32], Id>,
+    pub(crate) posted_by_bundle: Table<'txn, (Id, &'static [u8; 32]), ()>,
     pub(crate) pending_values: Vec<Entry>,
     /// The latest arrival time given out, in this transaction or before it.
     last_arrival: u64,
@@ -426,6 +436,8 @@ impl<'txn> WriteTables<'txn> {
             sealed: open_write(txn, super::sealed::SEALED)?,
             arrivals: open_write(txn, ARRIVALS)?,
             by_arrival,
+            posted: open_write(txn, POSTED)?,
+            posted_by_bundle: open_write(txn, POSTED_BY_BUNDLE)?,
             pending_values: Vec::new(),
             last_arrival,
         })
@@ -454,6 +466,41 @@ impl<'txn> WriteTables<'txn> {
         let arrival = self.arrivals.remove(&id.0).during(during)?.map(|row| row.value());
         if let Some(arrival) = arrival {
             self.by_arrival.remove(arrival).during(during)?;
+        }
+        Ok(())
+    }
+
+    /// Records that bundle `id` was published from the posted objects `keys`.
+    pub(crate) fn insert_posted(&mut self, id: BundleId, keys: &[[u8; 32]]) -> Result<(), StoreError> {
+        let during = "writing a posted object row";
+        for key in keys {
+            self.posted.insert(key, &id.0).during(during)?;
+            self.posted_by_bundle.insert((&id.0, key), ()).during(during)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the posted object rows of `id` (a purged bundle).
+    pub(crate) fn remove_posted(&mut self, id: BundleId) -> Result<(), StoreError> {
+        let during = "removing a posted object row";
+        let keys: Vec<[u8; 32]> = self
+            .posted_by_bundle
+            .range((&id.0, &[0u8; 32])..=(&id.0, &[0xffu8; 32]))
+            .during(during)?
+            .map(|row| row.map(|(key, _)| *key.value().1))
+            .collect::<Result<_, _>>()
+            .during(during)?;
+        for key in keys {
+            // Only if it still names this bundle: the same object posted again later names the later bundle.
+            let names_this = self
+                .posted
+                .get(&key)
+                .during(during)?
+                .is_some_and(|row| row.value() == &id.0);
+            if names_this {
+                self.posted.remove(&key).during(during)?;
+            }
+            self.posted_by_bundle.remove((&id.0, &key)).during(during)?;
         }
         Ok(())
     }
@@ -542,6 +589,7 @@ pub(crate) struct ReadTables {
     pub(crate) outbox: ReadOnlyTable<OutboxKey, ()>,
     pub(crate) arrivals: ReadOnlyTable<Id, u64>,
     pub(crate) by_arrival: ReadOnlyTable<u64, Id>,
+    pub(crate) posted: ReadOnlyTable<&'static [u8; 32], Id>,
 }
 
 impl ReadTables {
@@ -561,6 +609,7 @@ impl ReadTables {
             outbox: open_read(txn, OUTBOX)?,
             arrivals: open_read(txn, ARRIVALS)?,
             by_arrival: open_read(txn, BY_ARRIVAL)?,
+            posted: open_read(txn, POSTED)?,
         })
     }
 

@@ -545,12 +545,13 @@ pub(crate) struct Prepared {
     rows: Vec<IndexRow>,
     values: Vec<runs::Entry>,
     outbox: Vec<NodeId>,
+    posted: Vec<[u8; 32]>,
 }
 
 impl Prepared {
     /// Derives the rows of a request.
     pub(crate) fn new(request: PutRequest) -> Self {
-        let PutRequest { bundle, outbox } = request;
+        let PutRequest { bundle, outbox, posted } = request;
         let id = bundle.id();
         Self {
             id,
@@ -560,6 +561,7 @@ impl Prepared {
             rows: index_rows(id, bundle.body()),
             values: runs::entries(id, bundle.body()),
             outbox,
+            posted,
         }
     }
 }
@@ -605,6 +607,7 @@ pub(crate) fn put_one(tables: &mut WriteTables<'_>, bundle: &Prepared, now_us: u
     }
     let arrival = tables.next_arrival(now_us);
     tables.insert_arrival(id, arrival)?;
+    tables.insert_posted(id, &bundle.posted)?;
     tables.pending_values.extend_from_slice(&bundle.values);
     for recipient in &bundle.outbox {
         tables
@@ -721,6 +724,7 @@ pub(crate) fn purge(tables: &mut WriteTables<'_>, now_ms: u64) -> Result<usize, 
             tables.remove_row(&row)?;
         }
         tables.remove_arrival(id)?;
+        tables.remove_posted(id)?;
         runs::note_purged(&mut tables.value_runs, &tables.value_chunks, &runs::entries(id, body))?;
         purged += 1;
     }

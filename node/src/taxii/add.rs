@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use dims_identity::token::TokenId;
 use dims_protocol::stix::{ImportContext, ImportOutcome};
-use dims_protocol::{Audience, Author, NodeId, Recipient, Tlp};
+use dims_protocol::{Audience, Author, NodeId, OrgId, Recipient, Tlp};
 use dims_web::taxii::{Outcome, Status};
 use serde_json::Value;
 
@@ -72,13 +72,15 @@ pub(super) fn service_draft(draft: dims_protocol::stix::Draft) -> Draft {
     }
 }
 
-/// What became of each posted object: `objects` as posted, what the import made of them, and the reason each draft
-/// that was not stored failed, by the ids of the objects it came from.
+/// What became of each posted object: `objects` as posted, what the import made of them, and, by the ids of the
+/// objects they came from, the reason each draft that was not stored failed (`refused`) and the bundle each draft
+/// posted before already is (`already`).
 pub(super) fn outcomes(
     objects: &[Value],
     import: &ImportOutcome,
     published: &[Vec<String>],
     refused: &HashMap<String, String>,
+    already: &HashMap<String, String>,
 ) -> (Vec<Outcome>, Vec<Outcome>) {
     let in_published: std::collections::HashSet<&str> = published.iter().flatten().map(String::as_str).collect();
     let mut unsupported: HashMap<&str, String> = HashMap::new();
@@ -107,6 +109,8 @@ pub(super) fn outcomes(
         let problem = unsupported.get(id.as_str()).or_else(|| unsupported.get(place.as_str()));
         if let Some(reason) = refused.get(&id) {
             failures.push(outcome(Some(reason.clone())));
+        } else if let Some(earlier) = already.get(&id) {
+            successes.push(outcome(Some(earlier.clone())));
         } else if in_published.contains(id.as_str()) {
             successes.push(outcome(problem.map(|problem| format!("imported in part: {problem}"))));
         } else if let Some(problem) = problem {
@@ -122,6 +126,32 @@ pub(super) fn outcomes(
         }
     }
     (successes, failures)
+}
+
+/// The key under which `posted_v1` remembers an object version `org` posted: a keyed hash, so the table holds no
+/// STIX id or org in the clear.
+pub(super) fn posted_key(org: &OrgId, id: &str, version: &str) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key("dims 2026 taxii posted object");
+    for part in [org.to_string().as_str(), id, version] {
+        hasher.update(&(part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// Each posted object's version (`modified`, else `created`, else none), by id.
+pub(super) fn versions(objects: &[Value]) -> HashMap<String, String> {
+    objects
+        .iter()
+        .filter_map(|object| {
+            let id = object.get("id").and_then(Value::as_str)?;
+            let version = ["modified", "created"]
+                .iter()
+                .find_map(|name| object.get(*name).and_then(Value::as_str))
+                .unwrap_or("");
+            Some((id.to_owned(), version.to_owned()))
+        })
+        .collect()
 }
 
 /// A fresh status id: a random UUID (version 4).
@@ -220,8 +250,11 @@ mod tests {
             "indicator--1c2b8d4f-6e7a-4b9c-8d1e-2f3a4b5c6d7e".to_owned(),
             "not allowed".to_owned(),
         )]);
-        let published = vec![vec!["indicator--0b1a7c3e-5d6f-4a8b-9c0d-1e2f3a4b5c6d".to_owned()]];
-        let (successes, failures) = outcomes(&objects, &import, &published, &refused);
+        let already = HashMap::from([(
+            "indicator--0b1a7c3e-5d6f-4a8b-9c0d-1e2f3a4b5c6d".to_owned(),
+            "already published as bundle b".to_owned(),
+        )]);
+        let (successes, failures) = outcomes(&objects, &import, &[], &refused, &already);
         let ids = |list: &[Outcome]| list.iter().map(|o| o.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&successes), ["indicator--0b1a7c3e-5d6f-4a8b-9c0d-1e2f3a4b5c6d"]);
         assert_eq!(
@@ -240,6 +273,17 @@ mod tests {
                 .is_some_and(|m| m.contains("no imported object refers"))
         );
         assert_eq!(successes[0].version.as_deref(), Some("2026-01-01T00:00:00.000Z"));
+        assert_eq!(successes[0].message.as_deref(), Some("already published as bundle b"));
+        let org: OrgId = "org".parse().expect("org");
+        let key = posted_key(&org, "indicator--a", "2026");
+        assert_eq!(key, posted_key(&org, "indicator--a", "2026"));
+        assert_ne!(key, posted_key(&org, "indicator--a", "2027"));
+        assert_ne!(key, posted_key(&"other".parse().expect("org"), "indicator--a", "2026"));
+        assert_ne!(
+            posted_key(&org, "ab", "c"),
+            posted_key(&org, "a", "bc"),
+            "parts are length-prefixed"
+        );
         assert_eq!(failures[0].message.as_deref(), Some("not allowed"));
     }
 }
