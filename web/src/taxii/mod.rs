@@ -274,7 +274,7 @@ async fn caller<T: Taxii>(taxii: &T, headers: &HeaderMap) -> Result<T::Caller, T
 }
 
 /// A TAXII resource as an answer.
-fn answer(media: Media, body: &Value, extra: &[(&'static str, String)]) -> Response {
+fn answer(media: Media, body: &impl serde::Serialize, extra: &[(&'static str, String)]) -> Response {
     let mut response = (StatusCode::OK, serde_json::to_vec(body).unwrap_or_default()).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, media.header());
@@ -432,15 +432,7 @@ fn envelope(media: Media, page: &ObjectPage) -> Response {
         next: page.next.as_deref(),
         objects: page.objects.iter().map(|served| &served.object).collect(),
     };
-    let mut response = (StatusCode::OK, serde_json::to_vec(&envelope).unwrap_or_default()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, media.header());
-    for (name, value) in extra {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
-    response
+    answer(media, &envelope, &extra)
 }
 
 async fn object<T: Taxii>(
